@@ -1,0 +1,293 @@
+//! `marquee`: the command line of the embedded pipeline (demo data, runs, queries).
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use marquee_embedded::{DirObjectStore, SqliteScoreStore};
+use marquee_pipeline::demo::{self, DemoConfig};
+use marquee_pipeline::flow::{self, Event};
+use marquee_pipeline::keys::{self, score};
+use marquee_pipeline::spec::Spec;
+use marquee_pipeline::steps::{self, RunRequest, RunSummary, Stores, Verdict};
+use marquee_pipeline::store::ObjectStore;
+
+mod show;
+
+/// Exit code when the quality gate stops a run (bad input), as opposed to 1 for other failures.
+const EXIT_QUALITY_GATE: i32 = 3;
+
+#[derive(Parser)]
+#[command(name = "marquee", version, about = "Predictive analytics for media & entertainment: segments, churn, recommendations, sentiment.")]
+#[command(after_help = "Exit codes: 0 success, 1 failure, 2 usage error, 3 quality gate failed (see the quality report).")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Print only errors.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    /// Print debug logs.
+    #[arg(long, short, global = true)]
+    verbose: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole pipeline embedded: ingest, prepare, train, evaluate, deploy.
+    ///
+    /// Without --spec, generates the demo dataset and runs on it.
+    ///
+    /// Examples:
+    ///   marquee run
+    ///   marquee run --customers 20000 --workdir /tmp/mq
+    ///   marquee run --spec my-pipeline.toml --data ./exports
+    Run(RunArgs),
+    /// Write the synthetic demo dataset (CSV files) and its pipeline spec to a folder.
+    ///
+    /// Example: marquee demo-data --out demo --customers 5000 --seed 42
+    DemoData {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 5000)]
+        customers: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Show what the score store holds for a customer or a title.
+    ///
+    /// Examples:
+    ///   marquee show customer C00042
+    ///   marquee show title T0007 --json
+    Show {
+        #[command(subcommand)]
+        what: show::ShowWhat,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Print the raw items as JSON.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// Print shell completions, e.g. `marquee completions bash > /etc/bash_completion.d/marquee`.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Args, Clone)]
+struct StoreArgs {
+    /// Working folder: object store in WORKDIR/store, scores in WORKDIR/scores.db.
+    #[arg(long, env = "MARQUEE_WORKDIR", default_value = "marquee-work", global = true)]
+    workdir: PathBuf,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Pipeline spec (TOML). Omit to run on generated demo data.
+    #[arg(long)]
+    spec: Option<PathBuf>,
+    /// Folder holding the spec's input files (default: the spec's folder).
+    #[arg(long, requires = "spec")]
+    data: Option<PathBuf>,
+    /// Demo data size (without --spec).
+    #[arg(long, default_value_t = 5000, conflicts_with = "spec")]
+    customers: usize,
+    /// Demo data seed (without --spec).
+    #[arg(long, default_value_t = 42, conflicts_with = "spec")]
+    seed: u64,
+    /// Run id (default: time-based).
+    #[arg(long)]
+    run_id: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.quiet, cli.verbose);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime");
+    match rt.block_on(dispatch(cli)) {
+        Ok(()) => {}
+        Err(e) => {
+            let gate = e.chain().any(|c| matches!(c.downcast_ref::<marquee_pipeline::Error>(), Some(marquee_pipeline::Error::QualityGate { .. })));
+            eprintln!("error: {e:#}");
+            if gate {
+                eprintln!("hint: fix the rows listed in the quarantine file, or raise [quality] max_bad_row_share in the spec");
+                std::process::exit(EXIT_QUALITY_GATE);
+            }
+            std::process::exit(1);
+        }
+    }
+}
+
+fn init_logging(quiet: bool, verbose: bool) {
+    let level = if verbose { "debug" } else if quiet { "error" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MARQUEE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run(args) => run(args, cli.quiet).await,
+        Command::DemoData { out, customers, seed } => {
+            write_demo(&out, customers, seed)?;
+            if !cli.quiet {
+                println!("wrote demo data ({customers} customers, seed {seed}) and pipeline.toml to {}", out.display());
+            }
+            Ok(())
+        }
+        Command::Show { what, store, json } => {
+            let scores = open_scores(&store.workdir)?;
+            show::show(&scores, what, json).await
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "marquee", &mut std::io::stdout());
+            Ok(())
+        }
+    }
+}
+
+fn write_demo(out: &Path, customers: usize, seed: u64) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for (name, bytes) in demo::generate(&DemoConfig { customers, seed }) {
+        std::fs::write(out.join(&name), bytes).with_context(|| format!("writing {}", out.join(&name).display()))?;
+    }
+    std::fs::write(out.join("pipeline.toml"), demo::DEMO_SPEC)?;
+    Ok(())
+}
+
+fn open_scores(workdir: &Path) -> Result<SqliteScoreStore> {
+    std::fs::create_dir_all(workdir).with_context(|| format!("creating {}", workdir.display()))?;
+    let path = workdir.join("scores.db");
+    SqliteScoreStore::open(&path).with_context(|| format!("opening score store {}", path.display()))
+}
+
+/// Puts the spec and its input files under raw/<dataset>/ of the object store, as an S3 upload would.
+async fn upload_inputs(objects: &DirObjectStore, spec_path: &Path, data_dir: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(spec_path).with_context(|| format!("reading spec {}", spec_path.display()))?;
+    let spec = Spec::from_toml(&text, &spec_path.display().to_string())?;
+    for t in spec.tables.values() {
+        let src = data_dir.join(&t.file);
+        let bytes = std::fs::read(&src).with_context(|| format!("reading input file {} (named by the spec)", src.display()))?;
+        objects.put(&keys::raw(&spec.pipeline.dataset, &t.file), bytes).await?;
+    }
+    let spec_key = keys::raw(&spec.pipeline.dataset, "pipeline.toml");
+    objects.put(&spec_key, text.into_bytes()).await?;
+    Ok(spec_key)
+}
+
+async fn run(args: RunArgs, quiet: bool) -> Result<()> {
+    let workdir = &args.store.workdir;
+    let objects = DirObjectStore::new(workdir.join("store"));
+    let scores = open_scores(workdir)?;
+    let spec_key = match &args.spec {
+        Some(spec) => {
+            let data = args.data.clone().unwrap_or_else(|| spec.parent().map(Path::to_path_buf).unwrap_or_default());
+            upload_inputs(&objects, spec, &data).await?
+        }
+        None => {
+            let demo_dir = workdir.join("demo-data");
+            write_demo(&demo_dir, args.customers, args.seed)?;
+            if !quiet {
+                eprintln!("demo data: {} customers (seed {}) in {}", args.customers, args.seed, demo_dir.display());
+            }
+            upload_inputs(&objects, &demo_dir.join("pipeline.toml"), &demo_dir).await?
+        }
+    };
+    let req = RunRequest { run_id: args.run_id.clone().unwrap_or_else(steps::new_run_id), spec_key, trigger: Some("cli".into()) };
+    let stores = Stores { objects: &objects, scores: &scores };
+    let progress = Progress::new(quiet);
+    let started = std::time::Instant::now();
+    let summary = flow::run(stores, &req, &|e| progress.on_event(e)).await?;
+    progress.finish();
+    if !quiet {
+        print_summary(&summary, &objects, started.elapsed());
+    }
+    Ok(())
+}
+
+/// One spinner per step on a terminal; plain lines otherwise (CI logs, pipes).
+struct Progress {
+    quiet: bool,
+    tty: bool,
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Self {
+        Self { quiet, tty: std::io::stderr().is_terminal(), bar: Mutex::new(None) }
+    }
+
+    fn label(step: &str, uc: Option<marquee_pipeline::spec::UseCase>) -> String {
+        match uc {
+            Some(uc) => format!("{step:<9} {uc}"),
+            None => step.to_string(),
+        }
+    }
+
+    fn on_event(&self, e: Event) {
+        if self.quiet {
+            return;
+        }
+        match e {
+            Event::Started { step, use_case } if self.tty => {
+                let bar = ProgressBar::new_spinner().with_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("template"));
+                bar.set_message(Self::label(step, use_case));
+                bar.enable_steady_tick(Duration::from_millis(100));
+                *self.bar.lock().expect("progress lock") = Some(bar);
+            }
+            Event::Started { .. } => {}
+            Event::Finished { step, use_case, elapsed, note } => {
+                let line = format!("✓ {:<20} {:>7.2}s  {note}", Self::label(step, use_case), elapsed.as_secs_f64());
+                match self.bar.lock().expect("progress lock").take() {
+                    Some(bar) => bar.finish_with_message(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.bar.lock().expect("progress lock").take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn print_summary(summary: &RunSummary, objects: &DirObjectStore, elapsed: Duration) {
+    println!("\nrun {}  ({} rows ingested, {} quarantined, {:.1}s)\n", summary.run_id, summary.rows_ok, summary.rows_quarantined, elapsed.as_secs_f64());
+    println!("{:<10} {:<10} {:>8} {:>10}  {:<10} {:<26} {:>7}", "use case", "metric", "value", "champion", "verdict", "deployed version", "scores");
+    for r in &summary.results {
+        let verdict = match r.verdict {
+            Verdict::Deploy => "deployed",
+            Verdict::Reject => "rejected",
+            Verdict::Unchanged => "unchanged",
+        };
+        println!(
+            "{:<10} {:<10} {:>8.4} {:>10}  {:<10} {:<26} {:>7}",
+            r.use_case.as_str(),
+            r.metric,
+            r.value,
+            r.champion_version.as_deref().map(|v| v.get(..10).unwrap_or(v)).unwrap_or("-"),
+            verdict,
+            r.deployed_version.as_deref().unwrap_or("-"),
+            r.scores_written
+        );
+        for reason in &r.reasons {
+            println!("           - {reason}");
+        }
+    }
+    println!("\nartifacts: {}", objects.uri(&keys::run_prefix(&summary.run_id)));
+    println!("try: marquee show customer <id>   |   marquee show title <id>   ({} / {})", score::customer("<id>"), score::title("<id>"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,45 @@
+//! One error type for the steps. Every variant carries the context a user needs to act:
+//! which field, which file/line/column, which run and key.
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid pipeline spec: `{field}`: {message}")]
+    Spec { field: String, message: String },
+    #[error("{file}:{line}: column `{column}`: {reason}")]
+    Input { file: String, line: u64, column: String, reason: String },
+    #[error("quality gate failed for run {run_id}: {message}")]
+    QualityGate { run_id: String, message: String },
+    #[error("run {run_id}: {context}: {source}")]
+    Store { run_id: String, context: String, source: StoreError },
+    #[error(transparent)]
+    Ml(#[from] marquee_ml::MlError),
+    /// Any error, with the run, step and use case it happened in.
+    #[error("run {run_id}, step {step}{}: {source}", use_case.as_ref().map(|u| format!(" ({u})")).unwrap_or_default())]
+    Step { run_id: String, step: String, use_case: Option<String>, source: Box<Error> },
+    #[error("run {run_id}: corrupt artifact `{key}`: {message}")]
+    Artifact { run_id: String, key: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn in_step(self, run_id: &str, step: &str, use_case: Option<&str>) -> Self {
+        match self {
+            e @ Error::Step { .. } => e,
+            e => Error::Step {
+                run_id: run_id.into(),
+                step: step.into(),
+                use_case: use_case.map(str::to_string),
+                source: Box::new(e),
+            },
+        }
+    }
+
+    pub fn spec(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Spec { field: field.into(), message: message.into() }
+    }
+}

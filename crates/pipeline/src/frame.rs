@@ -1,0 +1,147 @@
+//! A validated table in memory: columns of strings with typed accessors. Ingest has already
+//! checked every declared value, so the accessors only convert.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Frame {
+    pub headers: Vec<String>,
+    pub columns: Vec<Vec<String>>,
+    index: HashMap<String, usize>,
+}
+
+/// Tokens read as "missing" in any column.
+pub fn is_missing(v: &str) -> bool {
+    matches!(v.trim(), "" | "NA" | "N/A" | "n/a" | "null" | "NULL" | "None")
+}
+
+/// ISO date, RFC 3339 date-time, `YYYY-MM-DD HH:MM:SS`, or Unix seconds -> Unix seconds.
+pub fn parse_timestamp(v: &str) -> Option<i64> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<i64>() {
+        return Some(secs);
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        return Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp());
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Some(t.timestamp());
+    }
+    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S") {
+        return Some(t.and_utc().timestamp());
+    }
+    None
+}
+
+impl Frame {
+    pub fn new(headers: Vec<String>) -> Self {
+        let index = headers.iter().enumerate().map(|(i, h)| (h.clone(), i)).collect();
+        let columns = vec![Vec::new(); headers.len()];
+        Self { headers, columns, index }
+    }
+
+    pub fn push_row(&mut self, row: Vec<String>) {
+        debug_assert_eq!(row.len(), self.headers.len());
+        for (c, v) in self.columns.iter_mut().zip(row) {
+            c.push(v);
+        }
+    }
+
+    pub fn n_rows(&self) -> usize {
+        self.columns.first().map_or(0, Vec::len)
+    }
+
+    /// Reads a CSV written by ingest or prepare. `key` names the object in errors.
+    pub fn from_csv(bytes: &[u8], key: &str) -> Result<Frame> {
+        let mut rdr = csv::ReaderBuilder::new().from_reader(bytes);
+        let bad = |e: csv::Error| Error::Invalid(format!("reading `{key}`: {e}"));
+        let headers: Vec<String> = rdr.headers().map_err(bad)?.iter().map(str::to_string).collect();
+        let mut frame = Frame::new(headers);
+        for rec in rdr.records() {
+            let rec = rec.map_err(bad)?;
+            frame.push_row(rec.iter().map(str::to_string).collect());
+        }
+        Ok(frame)
+    }
+
+    pub fn to_csv(&self) -> Vec<u8> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(&self.headers).expect("writing to memory");
+        for r in 0..self.n_rows() {
+            w.write_record(self.columns.iter().map(|c| c[r].as_str())).expect("writing to memory");
+        }
+        w.into_inner().expect("writing to memory")
+    }
+
+    pub fn col(&self, name: &str) -> Result<&[String]> {
+        self.index
+            .get(name)
+            .map(|&i| self.columns[i].as_slice())
+            .ok_or_else(|| Error::Invalid(format!("column `{name}` not found (have: {})", self.headers.join(", "))))
+    }
+
+    /// Numbers; missing values are NaN.
+    pub fn numeric(&self, name: &str) -> Result<Vec<f64>> {
+        Ok(self
+            .col(name)?
+            .iter()
+            .map(|v| if is_missing(v) { f64::NAN } else { v.trim().parse().unwrap_or(f64::NAN) })
+            .collect())
+    }
+
+    pub fn timestamps(&self, name: &str) -> Result<Vec<Option<i64>>> {
+        Ok(self.col(name)?.iter().map(|v| parse_timestamp(v)).collect())
+    }
+
+    /// Multi-valued column split on `sep`, values trimmed, empties dropped.
+    pub fn list(&self, name: &str, sep: &str) -> Result<Vec<Vec<String>>> {
+        Ok(self
+            .col(name)?
+            .iter()
+            .map(|v| v.split(sep).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
+            .collect())
+    }
+
+    pub fn select_rows(&self, rows: &[usize]) -> Frame {
+        let mut out = Frame::new(self.headers.clone());
+        for (dst, src) in out.columns.iter_mut().zip(&self.columns) {
+            dst.extend(rows.iter().map(|&r| src[r].clone()));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_round_trip_keeps_quotes_and_newlines() {
+        let mut f = Frame::new(vec!["id".into(), "text".into()]);
+        f.push_row(vec!["1".into(), "hello, \"world\"\nbye".into()]);
+        let back = Frame::from_csv(&f.to_csv(), "t").unwrap();
+        assert_eq!(back, f);
+    }
+
+    #[test]
+    fn timestamps_in_every_supported_form() {
+        assert_eq!(parse_timestamp("1970-01-02"), Some(86_400));
+        assert_eq!(parse_timestamp("86400"), Some(86_400));
+        assert_eq!(parse_timestamp("1970-01-02T00:00:00Z"), Some(86_400));
+        assert_eq!(parse_timestamp("1970-01-02 00:00:01"), Some(86_401));
+        assert_eq!(parse_timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn numeric_missing_is_nan() {
+        let mut f = Frame::new(vec!["x".into()]);
+        f.push_row(vec!["1.5".into()]);
+        f.push_row(vec!["".into()]);
+        let v = f.numeric("x").unwrap();
+        assert_eq!(v[0], 1.5);
+        assert!(v[1].is_nan());
+        assert!(f.numeric("y").unwrap_err().to_string().contains("column `y` not found"));
+    }
+}

@@ -1,0 +1,74 @@
+//! Object-store key layout (DESIGN.md). Every run writes under its own prefix; only deploy
+//! writes outside it, and it flips `models/<use_case>/champion.json` last.
+
+use crate::spec::UseCase;
+
+/// Where users upload a dataset's files (the S3 trigger watches `raw/`).
+pub fn raw(dataset: &str, file: &str) -> String {
+    format!("raw/{dataset}/{file}")
+}
+pub fn run_prefix(run_id: &str) -> String {
+    format!("runs/{run_id}/")
+}
+/// The spec as the run saw it: later steps read this copy, never the live one.
+pub fn run_spec(run_id: &str) -> String {
+    format!("runs/{run_id}/spec.toml")
+}
+pub fn ingested(run_id: &str, table: &str) -> String {
+    format!("runs/{run_id}/ingested/{table}.csv")
+}
+pub fn ingest_manifest(run_id: &str) -> String {
+    format!("runs/{run_id}/ingested/manifest.json")
+}
+pub fn profile(run_id: &str) -> String {
+    format!("runs/{run_id}/ingested/profile.json")
+}
+pub fn quality(run_id: &str) -> String {
+    format!("runs/{run_id}/ingested/quality.json")
+}
+pub fn quarantine(run_id: &str) -> String {
+    format!("runs/{run_id}/ingested/quarantine.csv")
+}
+pub fn prepared(run_id: &str, uc: UseCase, file: &str) -> String {
+    format!("runs/{run_id}/prepared/{uc}/{file}")
+}
+pub fn run_model(run_id: &str, uc: UseCase, file: &str) -> String {
+    format!("runs/{run_id}/models/{uc}/{file}")
+}
+pub fn summary(run_id: &str) -> String {
+    format!("runs/{run_id}/summary.json")
+}
+/// Deployed artifacts, one folder per version.
+pub fn deployed(uc: UseCase, version: &str, file: &str) -> String {
+    format!("models/{uc}/{version}/{file}")
+}
+pub fn champion(uc: UseCase) -> String {
+    format!("models/{uc}/champion.json")
+}
+
+/// Score-store keys (DESIGN.md).
+pub mod score {
+    use crate::spec::UseCase;
+    pub fn customer(id: &str) -> String {
+        format!("CUSTOMER#{id}")
+    }
+    pub fn title(id: &str) -> String {
+        format!("TITLE#{id}")
+    }
+    /// `TITLE#x`, `BRAND#x`, `TALENT#x`: entity kind upper-cased.
+    pub fn entity(kind: &str, id: &str) -> String {
+        format!("{}#{id}", kind.to_ascii_uppercase())
+    }
+    pub fn model(uc: UseCase) -> String {
+        format!("MODEL#{uc}")
+    }
+    pub fn version(v: &str) -> String {
+        format!("VERSION#{v}")
+    }
+    pub const SEGMENT: &str = "SEGMENT";
+    pub const CHURN: &str = "CHURN";
+    pub const RECS: &str = "RECS";
+    pub const SIMILAR: &str = "SIMILAR";
+    pub const SENTIMENT: &str = "SENTIMENT";
+    pub const CHAMPION: &str = "CHAMPION";
+}

@@ -1,0 +1,685 @@
+//! The pipeline spec: CRISP-DM "business understanding" as one TOML document. It says which use
+//! cases run, where their data is, the role of every column, model parameters, and the business
+//! success criteria a model must meet before it may be deployed.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    pub pipeline: PipelineSection,
+    #[serde(default)]
+    pub quality: QualitySection,
+    /// Input tables by name. Files are read from `raw/<pipeline.dataset>/<file>`.
+    pub tables: BTreeMap<String, TableSpec>,
+    pub segment: Option<SegmentSpec>,
+    pub churn: Option<ChurnSpec>,
+    pub recommend: Option<RecommendSpec>,
+    pub sentiment: Option<SentimentSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    pub name: String,
+    /// Folder under `raw/` holding this pipeline's input files.
+    pub dataset: String,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Share of rows held out for evaluation.
+    #[serde(default = "default_test_fraction")]
+    pub test_fraction: f64,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+fn default_test_fraction() -> f64 {
+    0.2
+}
+
+/// Quality gate thresholds applied by ingest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QualitySection {
+    /// The run stops when a table's share of quarantined rows exceeds this.
+    #[serde(default = "default_max_bad_share")]
+    pub max_bad_row_share: f64,
+    /// The run stops when a table has fewer good rows than this.
+    #[serde(default = "default_min_rows")]
+    pub min_rows: usize,
+}
+
+fn default_max_bad_share() -> f64 {
+    0.01
+}
+fn default_min_rows() -> usize {
+    20
+}
+
+impl Default for QualitySection {
+    fn default() -> Self {
+        Self { max_bad_row_share: default_max_bad_share(), min_rows: default_min_rows() }
+    }
+}
+
+/// Column roles of one input table. Every named column must be in the file's header; columns not
+/// named here are carried along unchecked. A value may be empty only in an `optional` column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TableSpec {
+    pub file: String,
+    /// Unique row id; duplicates are quarantined.
+    pub id: Option<String>,
+    #[serde(default)]
+    pub numeric: Vec<String>,
+    #[serde(default)]
+    pub categorical: Vec<String>,
+    #[serde(default)]
+    pub text: Vec<String>,
+    /// ISO date (2024-01-31), RFC 3339 date-time, or Unix seconds.
+    #[serde(default)]
+    pub timestamp: Vec<String>,
+    /// Multi-valued columns (e.g. genres "Drama|Comedy"), split on `list_separator`.
+    #[serde(default)]
+    pub list: Vec<String>,
+    #[serde(default = "default_list_separator")]
+    pub list_separator: String,
+    /// Columns that may be empty (missing numerics are imputed with the training median).
+    #[serde(default)]
+    pub optional: Vec<String>,
+    /// Allowed closed ranges for numeric columns, e.g. `{ rating = [1, 5] }`.
+    #[serde(default)]
+    pub ranges: BTreeMap<String, [f64; 2]>,
+    /// Rows with a timestamp later than ingest time plus this many days are quarantined.
+    #[serde(default)]
+    pub max_future_days: Option<f64>,
+}
+
+fn default_list_separator() -> String {
+    "|".into()
+}
+
+/// The type a column is validated and parsed as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnKind {
+    Id,
+    Numeric,
+    Categorical,
+    Text,
+    Timestamp,
+    List,
+}
+
+impl TableSpec {
+    /// Declared columns with their kinds, in declaration order (id first).
+    pub fn columns(&self) -> Vec<(String, ColumnKind)> {
+        let mut out = Vec::new();
+        if let Some(id) = &self.id {
+            out.push((id.clone(), ColumnKind::Id));
+        }
+        let groups: [(&Vec<String>, ColumnKind); 5] = [
+            (&self.numeric, ColumnKind::Numeric),
+            (&self.categorical, ColumnKind::Categorical),
+            (&self.text, ColumnKind::Text),
+            (&self.timestamp, ColumnKind::Timestamp),
+            (&self.list, ColumnKind::List),
+        ];
+        for (cols, kind) in groups {
+            out.extend(cols.iter().map(|c| (c.clone(), kind)));
+        }
+        out
+    }
+
+    pub fn kind_of(&self, column: &str) -> Option<ColumnKind> {
+        self.columns().into_iter().find(|(c, _)| c == column).map(|(_, k)| k)
+    }
+}
+
+/// Champion comparison shared by every use case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChampionPolicy {
+    /// The challenger may be worse than the champion by at most this (in the primary metric).
+    #[serde(default)]
+    pub tolerance: f64,
+}
+
+impl Default for ChampionPolicy {
+    fn default() -> Self {
+        Self { tolerance: 0.0 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentSpec {
+    pub table: String,
+    /// Numeric feature columns (standardised before clustering).
+    pub features: Vec<String>,
+    /// Range of k to sweep (SSE per k for the elbow, silhouette per k).
+    #[serde(default = "default_k_min")]
+    pub k_min: usize,
+    #[serde(default = "default_k_max")]
+    pub k_max: usize,
+    /// Fixed k; when absent, the k of the range with the best silhouette is deployed.
+    pub k: Option<usize>,
+    #[serde(default = "default_n_init")]
+    pub n_init: usize,
+    #[serde(default = "default_max_iter")]
+    pub max_iter: usize,
+    /// Two columns for the rule-based baseline: quantile bins on each give `bins^2` segments.
+    pub baseline_columns: [String; 2],
+    #[serde(default = "default_baseline_bins")]
+    pub baseline_bins: usize,
+    #[serde(default)]
+    pub criteria: SegmentCriteria,
+    #[serde(default)]
+    pub champion: ChampionPolicy,
+}
+
+fn default_k_min() -> usize {
+    2
+}
+fn default_k_max() -> usize {
+    8
+}
+fn default_n_init() -> usize {
+    10
+}
+fn default_max_iter() -> usize {
+    300
+}
+fn default_baseline_bins() -> usize {
+    2
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentCriteria {
+    /// Every segment must hold at least this share of customers (a segment too small to mail is useless).
+    #[serde(default = "default_min_segment_share")]
+    pub min_segment_share: f64,
+    /// k-means SSE must beat the rule-based segmentation with the same number of segments.
+    #[serde(default = "default_true")]
+    pub beat_baseline: bool,
+    /// Minimum silhouette on the test split.
+    #[serde(default)]
+    pub min_silhouette: f64,
+}
+
+fn default_min_segment_share() -> f64 {
+    0.02
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Default for SegmentCriteria {
+    fn default() -> Self {
+        Self { min_segment_share: default_min_segment_share(), beat_baseline: true, min_silhouette: 0.0 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChurnSpec {
+    pub table: String,
+    pub label: String,
+    /// The label value meaning "churned".
+    pub positive: String,
+    #[serde(default)]
+    pub numeric: Vec<String>,
+    #[serde(default)]
+    pub categorical: Vec<String>,
+    #[serde(default)]
+    pub class_weight: marquee_ml::logistic::ClassWeight,
+    #[serde(default = "default_l2")]
+    pub l2: f64,
+    #[serde(default)]
+    pub criteria: ChurnCriteria,
+    #[serde(default)]
+    pub champion: ChampionPolicy,
+}
+
+fn default_l2() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChurnCriteria {
+    #[serde(default = "default_min_auc")]
+    pub min_auc: f64,
+    /// The deployed cutoff is the one with the best precision among those reaching this recall.
+    #[serde(default = "default_min_recall")]
+    pub min_recall: f64,
+    /// ...and it must also reach this precision.
+    #[serde(default = "default_min_precision")]
+    pub min_precision: f64,
+}
+
+fn default_min_auc() -> f64 {
+    0.80
+}
+fn default_min_recall() -> f64 {
+    0.60
+}
+fn default_min_precision() -> f64 {
+    0.50
+}
+
+impl Default for ChurnCriteria {
+    fn default() -> Self {
+        Self { min_auc: default_min_auc(), min_recall: default_min_recall(), min_precision: default_min_precision() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecommendSpec {
+    /// Ratings table and its columns.
+    pub ratings: String,
+    pub user: String,
+    pub item: String,
+    pub rating: String,
+    /// Titles table (content-based similarity) and its columns.
+    pub titles: String,
+    pub title_id: String,
+    pub title_name: Option<String>,
+    /// Title attribute columns (list or categorical: one-hot tokens; text: TF-IDF words).
+    pub title_features: Vec<String>,
+    /// Optional viewing history (user, item columns as in `user`/`item`): watched titles are not recommended.
+    pub viewing: Option<String>,
+    #[serde(default = "default_rank")]
+    pub rank: usize,
+    #[serde(default = "default_iterations")]
+    pub iterations: usize,
+    #[serde(default = "default_lambda")]
+    pub lambda: f32,
+    /// Ratings at or above this count as "relevant" for precision@k / NDCG@k.
+    #[serde(default = "default_relevant_rating")]
+    pub relevant_rating: f64,
+    #[serde(default = "default_top_n")]
+    pub top_n: usize,
+    #[serde(default = "default_top_n")]
+    pub similar_n: usize,
+    #[serde(default)]
+    pub criteria: RecommendCriteria,
+    #[serde(default)]
+    pub champion: ChampionPolicy,
+}
+
+fn default_rank() -> usize {
+    10
+}
+fn default_iterations() -> usize {
+    10
+}
+fn default_lambda() -> f32 {
+    0.1
+}
+fn default_relevant_rating() -> f64 {
+    4.0
+}
+fn default_top_n() -> usize {
+    10
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecommendCriteria {
+    #[serde(default = "default_max_rmse")]
+    pub max_rmse: f64,
+    /// precision@10 must beat the popularity baseline's.
+    #[serde(default = "default_true")]
+    pub beat_popularity: bool,
+}
+
+fn default_max_rmse() -> f64 {
+    0.95
+}
+
+impl Default for RecommendCriteria {
+    fn default() -> Self {
+        Self { max_rmse: default_max_rmse(), beat_popularity: true }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SentimentModelKind {
+    NaiveBayes,
+    NbLogistic,
+    /// Train both, keep the better on a validation split of the training data.
+    #[default]
+    Auto,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentimentSpec {
+    pub table: String,
+    pub text: String,
+    /// Label column; rows with an empty label are scored but not used for training.
+    pub label: String,
+    pub positive: String,
+    pub negative: String,
+    pub timestamp: String,
+    /// Entity kind (title, brand, talent, ...) -> column. List columns give one mention per value.
+    pub entities: BTreeMap<String, String>,
+    #[serde(default)]
+    pub model: SentimentModelKind,
+    /// P(positive) inside [lo, hi] is reported as neutral.
+    #[serde(default = "default_neutral_band")]
+    pub neutral_band: [f64; 2],
+    #[serde(default = "default_window_days")]
+    pub window_days: u32,
+    /// Number of most recent windows the trend slope is fitted over.
+    #[serde(default = "default_trend_windows")]
+    pub trend_windows: usize,
+    /// |slope| of net score per window below this is "flat".
+    #[serde(default = "default_flat_band")]
+    pub flat_band: f64,
+    /// Entities with fewer mentions than this get no SENTIMENT item.
+    #[serde(default = "default_min_mentions")]
+    pub min_mentions: usize,
+    #[serde(default)]
+    pub criteria: SentimentCriteria,
+    #[serde(default)]
+    pub champion: ChampionPolicy,
+}
+
+fn default_neutral_band() -> [f64; 2] {
+    [0.4, 0.6]
+}
+fn default_window_days() -> u32 {
+    7
+}
+fn default_trend_windows() -> usize {
+    6
+}
+fn default_flat_band() -> f64 {
+    0.02
+}
+fn default_min_mentions() -> usize {
+    5
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentimentCriteria {
+    #[serde(default = "default_min_accuracy")]
+    pub min_accuracy: f64,
+}
+
+fn default_min_accuracy() -> f64 {
+    0.80
+}
+
+impl Default for SentimentCriteria {
+    fn default() -> Self {
+        Self { min_accuracy: default_min_accuracy() }
+    }
+}
+
+/// The four use cases, in the order the pipeline runs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UseCase {
+    Segment,
+    Churn,
+    Recommend,
+    Sentiment,
+}
+
+impl UseCase {
+    pub const ALL: [UseCase; 4] = [UseCase::Segment, UseCase::Churn, UseCase::Recommend, UseCase::Sentiment];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            UseCase::Segment => "segment",
+            UseCase::Churn => "churn",
+            UseCase::Recommend => "recommend",
+            UseCase::Sentiment => "sentiment",
+        }
+    }
+}
+
+impl std::fmt::Display for UseCase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for UseCase {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        UseCase::ALL
+            .into_iter()
+            .find(|u| u.as_str() == s)
+            .ok_or_else(|| Error::spec("use_case", format!("unknown use case `{s}` (expected segment, churn, recommend or sentiment)")))
+    }
+}
+
+impl Spec {
+    /// Parse and validate. `origin` names the document in error messages.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Spec> {
+        let spec: Spec = toml::from_str(text).map_err(|e| Error::Spec {
+            field: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a spec always serialises")
+    }
+
+    /// Use cases present in the spec, in pipeline order.
+    pub fn use_cases(&self) -> Vec<UseCase> {
+        let mut out = Vec::new();
+        if self.segment.is_some() {
+            out.push(UseCase::Segment);
+        }
+        if self.churn.is_some() {
+            out.push(UseCase::Churn);
+        }
+        if self.recommend.is_some() {
+            out.push(UseCase::Recommend);
+        }
+        if self.sentiment.is_some() {
+            out.push(UseCase::Sentiment);
+        }
+        out
+    }
+
+    pub fn table(&self, name: &str) -> Result<&TableSpec> {
+        self.tables.get(name).ok_or_else(|| Error::spec("tables", format!("no table named `{name}`")))
+    }
+
+    /// Cross-field checks serde cannot express. Errors name the offending field by its TOML path.
+    pub fn validate(&self) -> Result<()> {
+        let p = &self.pipeline;
+        check(!p.name.trim().is_empty(), "pipeline.name", "must not be empty")?;
+        check(
+            !p.dataset.is_empty() && !p.dataset.contains(['/', '\\']) && p.dataset != "..",
+            "pipeline.dataset",
+            "must be a folder name under raw/ (no slashes)",
+        )?;
+        check(p.test_fraction > 0.0 && p.test_fraction < 1.0, "pipeline.test_fraction", "must be in (0, 1)")?;
+        let q = &self.quality;
+        check((0.0..=1.0).contains(&q.max_bad_row_share), "quality.max_bad_row_share", "must be in [0, 1]")?;
+        check(!self.tables.is_empty(), "tables", "at least one table is required")?;
+        check(!self.use_cases().is_empty(), "segment/churn/recommend/sentiment", "the spec enables no use case")?;
+
+        for (name, t) in &self.tables {
+            let f = |field: &str| format!("tables.{name}.{field}");
+            check(!t.file.is_empty() && !t.file.contains(".."), &f("file"), "must be a file name under the dataset folder")?;
+            check(t.list_separator.chars().count() == 1, &f("list_separator"), "must be one character")?;
+            let cols = t.columns();
+            let mut seen = std::collections::HashSet::new();
+            for (c, _) in &cols {
+                check(!c.is_empty(), &f("columns"), "column names must not be empty")?;
+                check(seen.insert(c.as_str()), &f("columns"), &format!("column `{c}` is declared twice"))?;
+            }
+            for c in &t.optional {
+                check(seen.contains(c.as_str()), &f("optional"), &format!("`{c}` is not a declared column"))?;
+                check(Some(c) != t.id.as_ref(), &f("optional"), "the id column cannot be optional")?;
+            }
+            for (c, [lo, hi]) in &t.ranges {
+                check(t.numeric.contains(c), &f("ranges"), &format!("`{c}` is not a numeric column"))?;
+                check(lo <= hi, &f("ranges"), &format!("range of `{c}` has min > max"))?;
+            }
+        }
+
+        if let Some(s) = &self.segment {
+            let t = self.table_for("segment.table", &s.table)?;
+            check(!s.features.is_empty(), "segment.features", "at least one feature is required")?;
+            for c in s.features.iter().chain(s.baseline_columns.iter()) {
+                self.expect_kind(t, "segment.features", &s.table, c, &[ColumnKind::Numeric])?;
+            }
+            check(s.k_min >= 2, "segment.k_min", "must be at least 2")?;
+            check(s.k_max >= s.k_min, "segment.k_max", "must be >= k_min")?;
+            if let Some(k) = s.k {
+                check(k >= 2, "segment.k", "must be at least 2")?;
+            }
+            check(s.n_init >= 1, "segment.n_init", "must be at least 1")?;
+            check(s.baseline_bins >= 2, "segment.baseline_bins", "must be at least 2")?;
+            let baseline_k = s.baseline_bins * s.baseline_bins;
+            check(
+                !s.criteria.beat_baseline || (s.k_min..=s.k_max).contains(&baseline_k),
+                "segment.baseline_bins",
+                &format!("baseline has {baseline_k} segments, outside k_min..k_max, so SSE cannot be compared"),
+            )?;
+            let share = s.criteria.min_segment_share;
+            check((0.0..1.0).contains(&share), "segment.criteria.min_segment_share", "must be in [0, 1)")?;
+            let k_used = s.k.unwrap_or(s.k_min);
+            check(
+                share * (k_used as f64) <= 1.0,
+                "segment.criteria.min_segment_share",
+                &format!("cannot be met: {k_used} segments of at least {share} each exceed 100%"),
+            )?;
+            check((-1.0..=1.0).contains(&s.criteria.min_silhouette), "segment.criteria.min_silhouette", "must be in [-1, 1]")?;
+            check_tolerance("segment.champion.tolerance", s.champion.tolerance)?;
+        }
+        if let Some(c) = &self.churn {
+            let t = self.table_for("churn.table", &c.table)?;
+            self.expect_kind(t, "churn.label", &c.table, &c.label, &[ColumnKind::Categorical])?;
+            check(!c.positive.is_empty(), "churn.positive", "must name the label value meaning churned")?;
+            check(!c.numeric.is_empty() || !c.categorical.is_empty(), "churn.numeric", "at least one feature is required")?;
+            for n in &c.numeric {
+                self.expect_kind(t, "churn.numeric", &c.table, n, &[ColumnKind::Numeric])?;
+            }
+            for n in &c.categorical {
+                self.expect_kind(t, "churn.categorical", &c.table, n, &[ColumnKind::Categorical, ColumnKind::Id])?;
+                check(n != &c.label, "churn.categorical", "the label cannot be a feature")?;
+            }
+            check(c.l2 >= 0.0, "churn.l2", "must be >= 0")?;
+            let k = &c.criteria;
+            check((0.0..=1.0).contains(&k.min_auc), "churn.criteria.min_auc", "must be in [0, 1]")?;
+            check((0.0..=1.0).contains(&k.min_recall), "churn.criteria.min_recall", "must be in [0, 1]")?;
+            check((0.0..=1.0).contains(&k.min_precision), "churn.criteria.min_precision", "must be in [0, 1]")?;
+            check_tolerance("churn.champion.tolerance", c.champion.tolerance)?;
+        }
+        if let Some(r) = &self.recommend {
+            let t = self.table_for("recommend.ratings", &r.ratings)?;
+            self.expect_kind(t, "recommend.user", &r.ratings, &r.user, &[ColumnKind::Id, ColumnKind::Categorical])?;
+            self.expect_kind(t, "recommend.item", &r.ratings, &r.item, &[ColumnKind::Id, ColumnKind::Categorical])?;
+            self.expect_kind(t, "recommend.rating", &r.ratings, &r.rating, &[ColumnKind::Numeric])?;
+            let titles = self.table_for("recommend.titles", &r.titles)?;
+            self.expect_kind(titles, "recommend.title_id", &r.titles, &r.title_id, &[ColumnKind::Id, ColumnKind::Categorical])?;
+            if let Some(n) = &r.title_name {
+                self.expect_kind(titles, "recommend.title_name", &r.titles, n, &[ColumnKind::Text, ColumnKind::Categorical])?;
+            }
+            check(!r.title_features.is_empty(), "recommend.title_features", "at least one title attribute is required")?;
+            for c in &r.title_features {
+                self.expect_kind(
+                    titles,
+                    "recommend.title_features",
+                    &r.titles,
+                    c,
+                    &[ColumnKind::List, ColumnKind::Categorical, ColumnKind::Text],
+                )?;
+            }
+            if let Some(v) = &r.viewing {
+                let vt = self.table_for("recommend.viewing", v)?;
+                self.expect_kind(vt, "recommend.viewing", v, &r.user, &[ColumnKind::Id, ColumnKind::Categorical])?;
+                self.expect_kind(vt, "recommend.viewing", v, &r.item, &[ColumnKind::Id, ColumnKind::Categorical])?;
+            }
+            check(r.rank >= 1, "recommend.rank", "must be at least 1")?;
+            check(r.iterations >= 1, "recommend.iterations", "must be at least 1")?;
+            check(r.lambda >= 0.0, "recommend.lambda", "must be >= 0")?;
+            check(r.top_n >= 1, "recommend.top_n", "must be at least 1")?;
+            check(r.criteria.max_rmse > 0.0, "recommend.criteria.max_rmse", "must be > 0")?;
+            check_tolerance("recommend.champion.tolerance", r.champion.tolerance)?;
+        }
+        if let Some(s) = &self.sentiment {
+            let t = self.table_for("sentiment.table", &s.table)?;
+            self.expect_kind(t, "sentiment.text", &s.table, &s.text, &[ColumnKind::Text])?;
+            self.expect_kind(t, "sentiment.label", &s.table, &s.label, &[ColumnKind::Categorical])?;
+            self.expect_kind(t, "sentiment.timestamp", &s.table, &s.timestamp, &[ColumnKind::Timestamp])?;
+            check(s.positive != s.negative, "sentiment.positive", "positive and negative labels must differ")?;
+            check(!s.entities.is_empty(), "sentiment.entities", "at least one entity column is required")?;
+            for (kind, col) in &s.entities {
+                check(
+                    !kind.is_empty() && kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                    "sentiment.entities",
+                    &format!("entity kind `{kind}` must be alphanumeric"),
+                )?;
+                self.expect_kind(
+                    t,
+                    "sentiment.entities",
+                    &s.table,
+                    col,
+                    &[ColumnKind::Id, ColumnKind::Categorical, ColumnKind::List],
+                )?;
+            }
+            let [lo, hi] = s.neutral_band;
+            check(0.0 <= lo && lo <= hi && hi <= 1.0, "sentiment.neutral_band", "must be [lo, hi] with 0 <= lo <= hi <= 1")?;
+            check(s.window_days >= 1, "sentiment.window_days", "must be at least 1")?;
+            check(s.trend_windows >= 2, "sentiment.trend_windows", "must be at least 2")?;
+            check((0.0..=1.0).contains(&s.criteria.min_accuracy), "sentiment.criteria.min_accuracy", "must be in [0, 1]")?;
+            check_tolerance("sentiment.champion.tolerance", s.champion.tolerance)?;
+        }
+        Ok(())
+    }
+
+    fn table_for(&self, field: &str, name: &str) -> Result<&TableSpec> {
+        self.tables.get(name).ok_or_else(|| {
+            Error::spec(field, format!("names table `{name}`, which is not under [tables] (have: {})", self.table_names()))
+        })
+    }
+
+    fn table_names(&self) -> String {
+        self.tables.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+
+    fn expect_kind(&self, t: &TableSpec, field: &str, table: &str, column: &str, kinds: &[ColumnKind]) -> Result<()> {
+        match t.kind_of(column) {
+            Some(k) if kinds.contains(&k) => Ok(()),
+            Some(k) => Err(Error::spec(
+                field,
+                format!("column `{column}` of table `{table}` is declared {k:?}, expected one of {kinds:?}"),
+            )),
+            None => Err(Error::spec(field, format!("column `{column}` is not declared in table `{table}`"))),
+        }
+    }
+}
+
+fn check(ok: bool, field: &str, message: &str) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::spec(field, message))
+    }
+}
+
+fn check_tolerance(field: &str, t: f64) -> Result<()> {
+    check(t.is_finite() && t >= 0.0, field, "must be a finite number >= 0")
+}

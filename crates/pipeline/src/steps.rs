@@ -1,0 +1,651 @@
+//! The pipeline steps as library functions over the two store traits. Each step takes a small
+//! serialisable request and returns a small serialisable result holding object-store keys, never
+//! data: the same JSON travels between Step Functions states and between steps in embedded mode.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::ingest::{self, QualityReport, QuarantinedRow, TableProfile};
+use crate::keys::{self, score};
+use crate::spec::{Spec, UseCase};
+use crate::store::{Condition, Item, ObjectStore, ScoreStore, StoreError};
+use crate::usecase::common::{Criterion, Evaluation};
+use crate::usecase::{self, Files, Tables};
+
+/// The stores a step runs over.
+#[derive(Clone, Copy)]
+pub struct Stores<'a> {
+    pub objects: &'a dyn ObjectStore,
+    pub scores: &'a dyn ScoreStore,
+}
+
+/// Starts a run: which spec, and the run id every key of the run is written under.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRequest {
+    pub run_id: String,
+    /// Object-store key of the pipeline spec (TOML).
+    pub spec_key: String,
+    /// What started the run ("upload", "schedule", "cli"), for the record.
+    #[serde(default)]
+    pub trigger: Option<String>,
+}
+
+/// A new run id: UTC time plus a short random suffix, sortable and unique enough for humans.
+pub fn new_run_id() -> String {
+    let now = chrono::Utc::now();
+    let nanos = now.timestamp_subsec_nanos() as u64 ^ std::process::id() as u64;
+    format!("{}-{:06x}", now.format("%Y%m%dT%H%M%SZ"), nanos & 0xff_ffff)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestOutput {
+    pub run_id: String,
+    pub quality_passed: bool,
+    /// Why the quality gate failed (file, line, column, reason of the first problem).
+    pub quality_message: Option<String>,
+    pub rows_ok: usize,
+    pub rows_quarantined: usize,
+    pub manifest_key: String,
+    pub profile_key: String,
+    pub quality_key: String,
+    pub quarantine_key: String,
+    pub use_cases: Vec<UseCase>,
+}
+
+/// Written last by ingest: the validated tables of a run and their fingerprints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub run_id: String,
+    pub dataset: String,
+    pub tables: BTreeMap<String, ManifestTable>,
+    pub ingested_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestTable {
+    pub key: String,
+    pub source_key: String,
+    pub rows: usize,
+    /// sha256 of the uploaded file: same bytes, same fingerprint, same model.
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UseCaseTask {
+    pub run_id: String,
+    pub use_case: UseCase,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrepareOutput {
+    pub run_id: String,
+    pub tasks: Vec<UseCaseTask>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainOutput {
+    pub run_id: String,
+    pub use_case: UseCase,
+    pub model_key: String,
+    pub fit_seconds: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every criterion holds: deploy.
+    Deploy,
+    /// A technical or business criterion, or the champion comparison, failed.
+    Reject,
+    /// Same data and parameters as the champion: nothing to deploy.
+    Unchanged,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaluateOutput {
+    pub run_id: String,
+    pub use_case: UseCase,
+    pub verdict: Verdict,
+    pub metric: String,
+    pub value: f64,
+    pub champion_version: Option<String>,
+    pub champion_value: Option<f64>,
+    pub reasons: Vec<String>,
+    pub evaluation_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeployOutput {
+    pub run_id: String,
+    pub use_case: UseCase,
+    pub version: String,
+    pub scores_written: usize,
+    pub champion_key: String,
+}
+
+/// The champion pointer, `models/<use_case>/champion.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Champion {
+    pub use_case: UseCase,
+    pub version: String,
+    pub run_id: String,
+    pub model_key: String,
+    pub evaluation_key: String,
+    pub fingerprint: String,
+    pub metric: String,
+    pub value: f64,
+    pub deployed_at: String,
+}
+
+/// The evaluation document of a challenger, `runs/<run>/models/<uc>/evaluation.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationRecord {
+    pub run_id: String,
+    pub use_case: UseCase,
+    pub version: String,
+    pub fingerprint: String,
+    pub verdict: Verdict,
+    pub reasons: Vec<String>,
+    pub challenger: Evaluation,
+    pub champion: Option<ChampionComparison>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChampionComparison {
+    pub version: String,
+    pub value: Option<f64>,
+    pub note: String,
+}
+
+// ---------------------------------------------------------------- storage helpers
+
+async fn get(stores: Stores<'_>, run_id: &str, key: &str) -> Result<Vec<u8>> {
+    stores.objects.get(key).await.map_err(|source| Error::Store { run_id: run_id.into(), context: format!("reading {}", stores.objects.uri(key)), source })
+}
+
+async fn put(stores: Stores<'_>, run_id: &str, key: &str, bytes: Vec<u8>) -> Result<()> {
+    stores.objects.put(key, bytes).await.map_err(|source| Error::Store { run_id: run_id.into(), context: format!("writing {}", stores.objects.uri(key)), source })
+}
+
+async fn get_json<T: for<'de> Deserialize<'de>>(stores: Stores<'_>, run_id: &str, key: &str) -> Result<T> {
+    let bytes = get(stores, run_id, key).await?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Artifact { run_id: run_id.into(), key: key.into(), message: e.to_string() })
+}
+
+async fn put_json<T: Serialize>(stores: Stores<'_>, run_id: &str, key: &str, value: &T) -> Result<()> {
+    put(stores, run_id, key, serde_json::to_vec_pretty(value).expect("serialisable")).await
+}
+
+fn scores_err(run_id: &str, context: &str) -> impl FnOnce(StoreError) -> Error {
+    let (run_id, context) = (run_id.to_string(), context.to_string());
+    move |source| Error::Store { run_id, context, source }
+}
+
+/// The spec as this run saw it (ingest saved a copy under the run prefix).
+pub async fn load_run_spec(stores: Stores<'_>, run_id: &str) -> Result<Spec> {
+    let key = keys::run_spec(run_id);
+    let text = get(stores, run_id, &key).await?;
+    Spec::from_toml(&String::from_utf8_lossy(&text), &stores.objects.uri(&key))
+}
+
+async fn load_tables(stores: Stores<'_>, run_id: &str, manifest: &Manifest, names: &[String]) -> Result<Tables> {
+    let mut tables = Tables::default();
+    for name in names {
+        if tables.0.contains_key(name) {
+            continue;
+        }
+        let entry = manifest.tables.get(name).ok_or_else(|| Error::Invalid(format!("table `{name}` is not in the run's manifest")))?;
+        let bytes = get(stores, run_id, &entry.key).await?;
+        tables.0.insert(name.clone(), Frame::from_csv(&bytes, &entry.key)?);
+    }
+    Ok(tables)
+}
+
+async fn load_files(stores: Stores<'_>, run_id: &str, uc: UseCase) -> Result<Files> {
+    let prefix = keys::prepared(run_id, uc, "");
+    let mut files = Files::new();
+    let listed = stores.objects.list(&prefix).await.map_err(scores_err(run_id, "listing prepared files"))?;
+    for key in listed {
+        let bytes = get(stores, run_id, &key).await?;
+        files.insert(key[prefix.len()..].to_string(), bytes);
+    }
+    Ok(files)
+}
+
+/// Same spec section + same input bytes = same fingerprint (the champion check's "unchanged").
+fn fingerprint(spec: &Spec, uc: UseCase, manifest: &Manifest) -> String {
+    let mut h = Sha256::new();
+    h.update(usecase::spec_section(spec, uc).to_string());
+    for name in usecase::needed_tables(spec, uc) {
+        if let Some(t) = manifest.tables.get(&name) {
+            h.update(name.as_bytes());
+            h.update(t.sha256.as_bytes());
+        }
+    }
+    hex::encode(h.finalize())
+}
+
+// ---------------------------------------------------------------- ingest
+
+/// Data understanding: validate and profile every table of the spec, quarantine bad rows, and
+/// apply the quality gate. A failed gate is a normal result (`quality_passed: false`) so the
+/// report is still written; the orchestrator turns it into a failed run.
+pub async fn ingest(stores: Stores<'_>, req: &RunRequest) -> Result<IngestOutput> {
+    let run_id = req.run_id.as_str();
+    let wrap = |e: Error| e.in_step(run_id, "ingest", None);
+    let spec_bytes = get(stores, run_id, &req.spec_key).await.map_err(wrap)?;
+    let spec_text = String::from_utf8(spec_bytes).map_err(|e| wrap(Error::spec(stores.objects.uri(&req.spec_key), format!("not UTF-8: {e}"))))?;
+    let spec = Spec::from_toml(&spec_text, &stores.objects.uri(&req.spec_key)).map_err(wrap)?;
+    put(stores, run_id, &keys::run_spec(run_id), spec_text.into_bytes()).await.map_err(wrap)?;
+
+    let labels = usecase::label_columns(&spec);
+    let now = chrono::Utc::now().timestamp();
+    let mut frames = BTreeMap::new();
+    let mut profiles: Vec<TableProfile> = Vec::new();
+    let mut quality = Vec::new();
+    let mut quarantined: Vec<QuarantinedRow> = Vec::new();
+    let mut manifest = Manifest { run_id: run_id.into(), dataset: spec.pipeline.dataset.clone(), tables: BTreeMap::new(), ingested_at: chrono::Utc::now().to_rfc3339() };
+
+    for (name, tspec) in &spec.tables {
+        let source_key = keys::raw(&spec.pipeline.dataset, &tspec.file);
+        let file_label = stores.objects.uri(&source_key);
+        let bytes = match stores.objects.get_opt(&source_key).await.map_err(scores_err(run_id, "reading input")).map_err(wrap)? {
+            Some(b) => b,
+            None => {
+                quality.push(ingest::TableQuality {
+                    table: name.clone(),
+                    file: file_label.clone(),
+                    rows_read: 0,
+                    rows_ok: 0,
+                    rows_quarantined: 0,
+                    bad_share: 0.0,
+                    reasons: BTreeMap::new(),
+                    problems: vec![format!("{file_label}: input file not found")],
+                });
+                continue;
+            }
+        };
+        let sha = hex::encode(Sha256::digest(&bytes));
+        let t = ingest::ingest_table(name, tspec, &file_label, &bytes, labels.get(name).map_or(&[][..], Vec::as_slice), now);
+        manifest.tables.insert(name.clone(), ManifestTable { key: keys::ingested(run_id, name), source_key, rows: t.frame.n_rows(), sha256: sha });
+        frames.insert(name.clone(), t.frame);
+        profiles.push(t.profile);
+        quality.push(t.quality);
+        quarantined.extend(t.quarantined);
+    }
+
+    check_references(&spec, &mut frames, &mut quality, &mut quarantined)?;
+    for q in quality.iter_mut() {
+        let first = quarantined.iter().find(|r| r.table == q.table);
+        ingest::apply_gate(q, &spec.quality, first);
+        if let Some(t) = manifest.tables.get_mut(&q.table) {
+            t.rows = q.rows_ok;
+        }
+    }
+    let report = QualityReport { passed: quality.iter().all(|q| q.problems.is_empty()), tables: quality };
+
+    for (name, frame) in &frames {
+        put(stores, run_id, &keys::ingested(run_id, name), frame.to_csv()).await.map_err(wrap)?;
+    }
+    put_json(stores, run_id, &keys::profile(run_id), &profiles).await.map_err(wrap)?;
+    put_json(stores, run_id, &keys::quality(run_id), &report).await.map_err(wrap)?;
+    put(stores, run_id, &keys::quarantine(run_id), ingest::quarantine_csv(&quarantined)).await.map_err(wrap)?;
+    if report.passed {
+        put_json(stores, run_id, &keys::ingest_manifest(run_id), &manifest).await.map_err(wrap)?;
+    }
+    tracing::info!(run_id, rows_ok = report.tables.iter().map(|t| t.rows_ok).sum::<usize>(), quarantined = quarantined.len(), passed = report.passed, "ingest done");
+    Ok(IngestOutput {
+        run_id: run_id.into(),
+        quality_passed: report.passed,
+        quality_message: report.failure_message(),
+        rows_ok: report.tables.iter().map(|t| t.rows_ok).sum(),
+        rows_quarantined: quarantined.len(),
+        manifest_key: keys::ingest_manifest(run_id),
+        profile_key: keys::profile(run_id),
+        quality_key: keys::quality(run_id),
+        quarantine_key: keys::quarantine(run_id),
+        use_cases: spec.use_cases(),
+    })
+}
+
+/// Ratings and viewing rows must point at a known title: others go to quarantine.
+fn check_references(
+    spec: &Spec,
+    frames: &mut BTreeMap<String, Frame>,
+    quality: &mut [ingest::TableQuality],
+    quarantined: &mut Vec<QuarantinedRow>,
+) -> Result<()> {
+    let Some(r) = &spec.recommend else { return Ok(()) };
+    let Some(titles) = frames.get(&r.titles) else { return Ok(()) };
+    let known: std::collections::HashSet<String> = titles.col(&r.title_id)?.iter().cloned().collect();
+    let titles_file = spec.table(&r.titles)?.file.clone();
+    for table in [Some(&r.ratings), r.viewing.as_ref()].into_iter().flatten() {
+        let Some(frame) = frames.get(table) else { continue };
+        let items = frame.col(&r.item)?;
+        let keep: Vec<usize> = (0..frame.n_rows()).filter(|&i| known.contains(&items[i])).collect();
+        if keep.len() == frame.n_rows() {
+            continue;
+        }
+        let q = quality.iter_mut().find(|q| &q.table == table).expect("every ingested table has a quality record");
+        for i in (0..frame.n_rows()).filter(|i| !known.contains(&items[*i])) {
+            let reason = format!("{} `{}` not found in {titles_file}", r.item, items[i]);
+            *q.reasons.entry(format!("{} not found in {titles_file}", r.item)).or_insert(0) += 1;
+            let raw = frame.columns.iter().map(|c| c[i].as_str()).collect::<Vec<_>>().join(",");
+            // Line numbers are not kept after parsing; the raw row identifies it.
+            quarantined.push(QuarantinedRow { table: table.clone(), file: q.file.clone(), line: 0, column: r.item.clone(), reason, raw });
+        }
+        q.rows_quarantined += frame.n_rows() - keep.len();
+        q.rows_ok = keep.len();
+        q.bad_share = if q.rows_read == 0 { 0.0 } else { q.rows_quarantined as f64 / q.rows_read as f64 };
+        let filtered = frame.select_rows(&keep);
+        frames.insert(table.clone(), filtered);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- prepare
+
+/// Data preparation for every use case of the spec: seeded splits and fitted encoders.
+pub async fn prepare(stores: Stores<'_>, run_id: &str) -> Result<PrepareOutput> {
+    let wrap = |e: Error| e.in_step(run_id, "prepare", None);
+    let spec = load_run_spec(stores, run_id).await.map_err(wrap)?;
+    let manifest: Manifest = get_json(stores, run_id, &keys::ingest_manifest(run_id)).await.map_err(wrap)?;
+    let mut names: Vec<String> = spec.use_cases().into_iter().flat_map(|uc| usecase::needed_tables(&spec, uc)).collect();
+    names.sort();
+    names.dedup();
+    let tables = load_tables(stores, run_id, &manifest, &names).await.map_err(wrap)?;
+    let mut tasks = Vec::new();
+    for uc in spec.use_cases() {
+        let wrap = |e: Error| e.in_step(run_id, "prepare", Some(uc.as_str()));
+        let files = usecase::prepare(uc, &spec, &tables).map_err(wrap)?;
+        for (name, bytes) in files.0 {
+            put(stores, run_id, &keys::prepared(run_id, uc, &name), bytes).await.map_err(wrap)?;
+        }
+        tasks.push(UseCaseTask { run_id: run_id.into(), use_case: uc });
+    }
+    Ok(PrepareOutput { run_id: run_id.into(), tasks })
+}
+
+// ---------------------------------------------------------------- train
+
+pub async fn train(stores: Stores<'_>, task: &UseCaseTask) -> Result<TrainOutput> {
+    let (run_id, uc) = (task.run_id.as_str(), task.use_case);
+    let wrap = |e: Error| e.in_step(run_id, "train", Some(uc.as_str()));
+    let spec = load_run_spec(stores, run_id).await.map_err(wrap)?;
+    let manifest: Manifest = get_json(stores, run_id, &keys::ingest_manifest(run_id)).await.map_err(wrap)?;
+    let files = load_files(stores, run_id, uc).await.map_err(wrap)?;
+    let tables = if uc == UseCase::Recommend {
+        let titles = spec.recommend.as_ref().map(|r| vec![r.titles.clone()]).unwrap_or_default();
+        load_tables(stores, run_id, &manifest, &titles).await.map_err(wrap)?
+    } else {
+        Tables::default()
+    };
+    let started = Instant::now();
+    let model = usecase::train(uc, &spec, &files, &tables, &fingerprint(&spec, uc, &manifest)).map_err(wrap)?;
+    let fit_seconds = started.elapsed().as_secs_f64();
+    let model_key = keys::run_model(run_id, uc, "model.json");
+    put(stores, run_id, &model_key, model).await.map_err(wrap)?;
+    tracing::info!(run_id, use_case = %uc, fit_seconds, "trained");
+    Ok(TrainOutput { run_id: run_id.into(), use_case: uc, model_key, fit_seconds })
+}
+
+// ---------------------------------------------------------------- evaluate
+
+fn model_fingerprint(model: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct Fp {
+        #[serde(default)]
+        fingerprint: String,
+    }
+    serde_json::from_slice::<Fp>(model).map(|f| f.fingerprint).unwrap_or_default()
+}
+
+pub async fn read_champion(stores: Stores<'_>, run_id: &str, uc: UseCase) -> Result<Option<Champion>> {
+    let key = keys::champion(uc);
+    match stores.objects.get_opt(&key).await.map_err(scores_err(run_id, "reading champion"))? {
+        None => Ok(None),
+        Some(b) => serde_json::from_slice(&b).map(Some).map_err(|e| Error::Artifact { run_id: run_id.into(), key, message: e.to_string() }),
+    }
+}
+
+/// Evaluation: technical metrics, business criteria, and the comparison with the current
+/// champion on this run's test split. Writes the evaluation document and a readable summary.
+pub async fn evaluate(stores: Stores<'_>, task: &UseCaseTask) -> Result<EvaluateOutput> {
+    let (run_id, uc) = (task.run_id.as_str(), task.use_case);
+    let wrap = |e: Error| e.in_step(run_id, "evaluate", Some(uc.as_str()));
+    let spec = load_run_spec(stores, run_id).await.map_err(wrap)?;
+    let files = load_files(stores, run_id, uc).await.map_err(wrap)?;
+    let model = get(stores, run_id, &keys::run_model(run_id, uc, "model.json")).await.map_err(wrap)?;
+    let fp = model_fingerprint(&model);
+    let mut challenger = usecase::evaluate(uc, &spec, &model, &files).map_err(wrap)?;
+    let primary = challenger.primary.clone();
+
+    let champion = read_champion(stores, run_id, uc).await.map_err(wrap)?;
+    let mut verdict = None;
+    let comparison = match &champion {
+        None => None,
+        Some(ch) if ch.fingerprint == fp && !fp.is_empty() => {
+            verdict = Some(Verdict::Unchanged);
+            Some(ChampionComparison { version: ch.version.clone(), value: Some(ch.value), note: "same data and parameters as the champion".into() })
+        }
+        Some(ch) => {
+            let champ_model = get(stores, run_id, &ch.model_key).await.map_err(wrap)?;
+            // Compare on this run's test split; a champion that cannot score it (e.g. the schema
+            // changed) is compared by the metric it recorded on its own test split instead.
+            let (value, note) = match usecase::evaluate(uc, &spec, &champ_model, &files) {
+                Ok(e) => (e.primary.value, "evaluated on this run's test split".to_string()),
+                Err(e) => (ch.value, format!("recorded metric of the champion (it cannot score this run's test split: {e})")),
+            };
+            let tol = champion_tolerance(&spec, uc);
+            let (op, threshold) = if primary.higher_is_better { (">=", value - tol) } else { ("<=", value + tol) };
+            challenger.criteria.push(Criterion::check(
+                "champion",
+                &format!("{} vs champion {} ({value:.4}, tolerance {tol})", primary.name, ch.version),
+                primary.value,
+                op,
+                threshold,
+            ));
+            Some(ChampionComparison { version: ch.version.clone(), value: Some(value), note })
+        }
+    };
+    let reasons: Vec<String> = match verdict {
+        Some(Verdict::Unchanged) => vec![format!("unchanged: same data and parameters as champion {}", champion.as_ref().map_or("", |c| c.version.as_str()))],
+        _ => challenger.criteria.iter().filter(|c| !c.passed).map(|c| format!("{} criterion failed: {}", c.kind, c.describe())).collect(),
+    };
+    let verdict = verdict.unwrap_or(if reasons.is_empty() { Verdict::Deploy } else { Verdict::Reject });
+    let record = EvaluationRecord {
+        run_id: run_id.into(),
+        use_case: uc,
+        version: run_id.into(),
+        fingerprint: fp,
+        verdict,
+        reasons: reasons.clone(),
+        challenger,
+        champion: comparison.clone(),
+    };
+    let evaluation_key = keys::run_model(run_id, uc, "evaluation.json");
+    put_json(stores, run_id, &evaluation_key, &record).await.map_err(wrap)?;
+    put(stores, run_id, &keys::run_model(run_id, uc, "summary.md"), summary_markdown(&record).into_bytes()).await.map_err(wrap)?;
+    put_json(stores, run_id, &keys::run_model(run_id, uc, "metrics.json"), &json!({ "primary": record.challenger.primary, "criteria": record.challenger.criteria, "details": record.challenger.details })).await.map_err(wrap)?;
+    tracing::info!(run_id, use_case = %uc, metric = %primary.name, value = primary.value, ?verdict, "evaluated");
+    Ok(EvaluateOutput {
+        run_id: run_id.into(),
+        use_case: uc,
+        verdict,
+        metric: primary.name,
+        value: primary.value,
+        champion_version: comparison.as_ref().map(|c| c.version.clone()),
+        champion_value: comparison.and_then(|c| c.value),
+        reasons,
+        evaluation_key,
+    })
+}
+
+fn champion_tolerance(spec: &Spec, uc: UseCase) -> f64 {
+    match uc {
+        UseCase::Segment => spec.segment.as_ref().map(|s| s.champion.tolerance),
+        UseCase::Churn => spec.churn.as_ref().map(|s| s.champion.tolerance),
+        UseCase::Recommend => spec.recommend.as_ref().map(|s| s.champion.tolerance),
+        UseCase::Sentiment => spec.sentiment.as_ref().map(|s| s.champion.tolerance),
+    }
+    .unwrap_or(0.0)
+}
+
+fn summary_markdown(r: &EvaluationRecord) -> String {
+    let mut s = format!(
+        "# {} — run {}\n\nVerdict: **{:?}**\n\nPrimary metric: {} = {:.4}\n\n| kind | criterion | value | needs | passed |\n|---|---|---|---|---|\n",
+        r.use_case, r.run_id, r.verdict, r.challenger.primary.name, r.challenger.primary.value
+    );
+    for c in &r.challenger.criteria {
+        s += &format!("| {} | {} | {:.4} | {} {:.4} | {} |\n", c.kind, c.name, c.value, c.op, c.threshold, if c.passed { "yes" } else { "NO" });
+    }
+    if let Some(ch) = &r.champion {
+        s += &format!("\nChampion {}: {}\n", ch.version, ch.note);
+    }
+    for reason in &r.reasons {
+        s += &format!("\n- {reason}");
+    }
+    s.push('\n');
+    s
+}
+
+// ---------------------------------------------------------------- deploy / reject
+
+fn version_item(rec: &EvaluationRecord, status: &str, artifact_uri: &str) -> Item {
+    Item::new(
+        score::model(rec.use_case),
+        score::version(&rec.version),
+        json!({
+            "use_case": rec.use_case,
+            "version": rec.version,
+            "run_id": rec.run_id,
+            "status": status,
+            "metric": rec.challenger.primary.name,
+            "value": rec.challenger.primary.value,
+            "criteria": rec.challenger.criteria,
+            "reasons": rec.reasons,
+            "artifact_uri": artifact_uri,
+            "data_fingerprint": rec.fingerprint,
+            "recorded_at": chrono::Utc::now().to_rfc3339(),
+        }),
+    )
+}
+
+/// Deployment: copy the artifact to `models/<uc>/<version>/`, write batch scores, record the
+/// version, then flip the champion (score-store item with a conditional write, pointer object last).
+pub async fn deploy(stores: Stores<'_>, eval: &EvaluateOutput) -> Result<DeployOutput> {
+    let (run_id, uc) = (eval.run_id.as_str(), eval.use_case);
+    let wrap = |e: Error| e.in_step(run_id, "deploy", Some(uc.as_str()));
+    let rec: EvaluationRecord = get_json(stores, run_id, &eval.evaluation_key).await.map_err(wrap)?;
+    if rec.verdict != Verdict::Deploy {
+        return Err(wrap(Error::Invalid(format!("verdict is {:?}, not deploy: {}", rec.verdict, rec.reasons.join("; ")))));
+    }
+    let version = rec.version.clone();
+    let spec = load_run_spec(stores, run_id).await.map_err(wrap)?;
+    let manifest: Manifest = get_json(stores, run_id, &keys::ingest_manifest(run_id)).await.map_err(wrap)?;
+    let model = get(stores, run_id, &keys::run_model(run_id, uc, "model.json")).await.map_err(wrap)?;
+    let model_key = keys::deployed(uc, &version, "model.json");
+    let evaluation_key = keys::deployed(uc, &version, "evaluation.json");
+    put(stores, run_id, &model_key, model.clone()).await.map_err(wrap)?;
+    put_json(stores, run_id, &evaluation_key, &rec).await.map_err(wrap)?;
+
+    let tables = load_tables(stores, run_id, &manifest, &usecase::needed_tables(&spec, uc)).await.map_err(wrap)?;
+    let items = usecase::score(uc, &spec, &model, &rec.challenger, &tables, &version).map_err(wrap)?;
+    let scores_written = items.len();
+    stores.scores.put_items(items).await.map_err(scores_err(run_id, "writing scores")).map_err(wrap)?;
+    let artifact_uri = stores.objects.uri(&model_key);
+    stores.scores.put_items(vec![version_item(&rec, "deployed", &artifact_uri)]).await.map_err(scores_err(run_id, "recording version")).map_err(wrap)?;
+
+    // The champion flips last. The condition stops two deployments racing from both winning.
+    let current = stores.scores.get_item(&score::model(uc), score::CHAMPION).await.map_err(scores_err(run_id, "reading champion")).map_err(wrap)?;
+    let current_version = current.as_ref().and_then(|i| i.attr("version")).and_then(|v| v.as_str()).map(str::to_string);
+    if current_version.as_deref() != Some(version.as_str()) {
+        let expected = eval.champion_version.clone().map(serde_json::Value::String);
+        let item = Item::new(score::model(uc), score::CHAMPION, json!({ "version": version, "run_id": run_id, "artifact_uri": artifact_uri, "metric": rec.challenger.primary.name, "value": rec.challenger.primary.value }));
+        stores
+            .scores
+            .put_conditional(item, Condition::AttrEquals { name: "version".into(), value: expected })
+            .await
+            .map_err(scores_err(run_id, "flipping the champion (another deployment won the race?)"))
+            .map_err(wrap)?;
+    }
+    let champion = Champion {
+        use_case: uc,
+        version: version.clone(),
+        run_id: run_id.into(),
+        model_key,
+        evaluation_key,
+        fingerprint: rec.fingerprint.clone(),
+        metric: rec.challenger.primary.name.clone(),
+        value: rec.challenger.primary.value,
+        deployed_at: chrono::Utc::now().to_rfc3339(),
+    };
+    put_json(stores, run_id, &keys::champion(uc), &champion).await.map_err(wrap)?;
+    tracing::info!(run_id, use_case = %uc, version, scores_written, "deployed");
+    Ok(DeployOutput { run_id: run_id.into(), use_case: uc, version, scores_written, champion_key: keys::champion(uc) })
+}
+
+/// The other branch of the gate: record the rejected (or unchanged) model and its reasons.
+/// Writes no scores and leaves the champion as it is.
+pub async fn reject(stores: Stores<'_>, eval: &EvaluateOutput) -> Result<EvaluateOutput> {
+    let (run_id, uc) = (eval.run_id.as_str(), eval.use_case);
+    let wrap = |e: Error| e.in_step(run_id, "reject", Some(uc.as_str()));
+    let rec: EvaluationRecord = get_json(stores, run_id, &eval.evaluation_key).await.map_err(wrap)?;
+    let status = match rec.verdict {
+        Verdict::Unchanged => "unchanged",
+        _ => "rejected",
+    };
+    let uri = stores.objects.uri(&keys::run_model(run_id, uc, "model.json"));
+    stores.scores.put_items(vec![version_item(&rec, status, &uri)]).await.map_err(scores_err(run_id, "recording rejection")).map_err(wrap)?;
+    tracing::info!(run_id, use_case = %uc, status, reasons = ?rec.reasons, "not deployed");
+    Ok(eval.clone())
+}
+
+// ---------------------------------------------------------------- summary
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UseCaseResult {
+    pub use_case: UseCase,
+    pub verdict: Verdict,
+    pub metric: String,
+    pub value: f64,
+    pub champion_version: Option<String>,
+    pub deployed_version: Option<String>,
+    pub scores_written: usize,
+    pub reasons: Vec<String>,
+}
+
+impl UseCaseResult {
+    pub fn from_outputs(eval: &EvaluateOutput, deployed: Option<&DeployOutput>) -> Self {
+        Self {
+            use_case: eval.use_case,
+            verdict: eval.verdict,
+            metric: eval.metric.clone(),
+            value: eval.value,
+            champion_version: eval.champion_version.clone(),
+            deployed_version: deployed.map(|d| d.version.clone()),
+            scores_written: deployed.map_or(0, |d| d.scores_written),
+            reasons: eval.reasons.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub results: Vec<UseCaseResult>,
+    pub rows_ok: usize,
+    pub rows_quarantined: usize,
+    pub summary_key: String,
+}
+
+pub async fn summarize(stores: Stores<'_>, run_id: &str, ingest: &IngestOutput, results: Vec<UseCaseResult>) -> Result<RunSummary> {
+    let summary = RunSummary { run_id: run_id.into(), results, rows_ok: ingest.rows_ok, rows_quarantined: ingest.rows_quarantined, summary_key: keys::summary(run_id) };
+    put_json(stores, run_id, &summary.summary_key, &summary).await.map_err(|e| e.in_step(run_id, "summary", None))?;
+    Ok(summary)
+}

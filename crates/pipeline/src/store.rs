@@ -1,0 +1,95 @@
+//! The two storage contracts every step runs over: an object store (S3 in AWS, a directory in
+//! embedded mode) and a score store (DynamoDB in AWS, SQLite in embedded mode).
+//!
+//! Both are async because their AWS implementations are, and Lambda runs on tokio.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Storage failures. `NotFound` is separate so callers can treat a missing key as "absent".
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("object `{key}` not found")]
+    NotFound { key: String },
+    #[error("condition failed writing {pk}/{sk}: {reason}")]
+    ConditionFailed { pk: String, sk: String, reason: String },
+    #[error("{op} `{key}`: {message}")]
+    Backend { op: &'static str, key: String, message: String },
+}
+
+pub type StoreResult<T> = std::result::Result<T, StoreError>;
+
+/// Keys -> bytes. Writes are all-or-nothing per key (no reader ever sees half an object).
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> StoreResult<()>;
+    async fn get(&self, key: &str) -> StoreResult<Vec<u8>>;
+    /// All keys starting with `prefix`, sorted.
+    async fn list(&self, prefix: &str) -> StoreResult<Vec<String>>;
+    async fn delete(&self, key: &str) -> StoreResult<()>;
+    /// A human-readable location for messages, e.g. `s3://bucket/key` or a file path.
+    fn uri(&self, key: &str) -> String;
+
+    async fn get_opt(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        match self.get(key).await {
+            Ok(b) => Ok(Some(b)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// One score-store item: string partition key `pk`, string sort key `sk`, and attributes
+/// (a JSON object mapped to DynamoDB attribute values by the AWS adapter).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub pk: String,
+    pub sk: String,
+    pub attrs: Map<String, Value>,
+}
+
+impl Item {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>, attrs: Value) -> Self {
+        let attrs = match attrs {
+            Value::Object(m) => m,
+            other => {
+                let mut m = Map::new();
+                m.insert("value".into(), other);
+                m
+            }
+        };
+        Self { pk: pk.into(), sk: sk.into(), attrs }
+    }
+    pub fn attr(&self, name: &str) -> Option<&Value> {
+        self.attrs.get(name)
+    }
+}
+
+/// A condition for a single-item write, used where a lost update must be prevented
+/// (e.g. two deployments racing to flip the champion pointer).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// Write only if no item with this pk/sk exists.
+    NotExists,
+    /// Write only if the stored item's attribute `name` equals `value` (or the item is absent
+    /// and `value` is None).
+    AttrEquals { name: String, value: Option<Value> },
+}
+
+/// pk/sk items with batched, idempotent writes (same item written twice = one item).
+#[async_trait]
+pub trait ScoreStore: Send + Sync {
+    /// Upsert many items. Implementations batch (DynamoDB: 25 per BatchWriteItem, unprocessed
+    /// items retried with backoff); the call returns only when every item is stored.
+    async fn put_items(&self, items: Vec<Item>) -> StoreResult<()>;
+    /// Upsert one item only if `condition` holds; `StoreError::ConditionFailed` otherwise.
+    async fn put_conditional(&self, item: Item, condition: Condition) -> StoreResult<()>;
+    async fn get_item(&self, pk: &str, sk: &str) -> StoreResult<Option<Item>>;
+    /// Every item of a partition, sorted by sk.
+    async fn query(&self, pk: &str) -> StoreResult<Vec<Item>>;
+    /// Items whose pk starts with `pk_prefix` and whose sk equals `sk` (e.g. all CUSTOMER# CHURN rows).
+    /// A scan in DynamoDB: for CLI queries and tests, never on a hot path.
+    async fn scan_sk(&self, pk_prefix: &str, sk: &str) -> StoreResult<Vec<Item>>;
+    async fn delete_item(&self, pk: &str, sk: &str) -> StoreResult<()>;
+}

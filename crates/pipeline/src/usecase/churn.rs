@@ -1,0 +1,238 @@
+//! Churn: who is at risk of cancelling. Logistic regression with class weights over standardised
+//! numerics and one-hot categoricals; AUC, ROC and a cutoff table; the deployed cutoff is the
+//! business lever (best precision among cutoffs that reach the spec's recall).
+
+use marquee_ml::logistic::{LogisticModel, LogisticParams};
+use marquee_ml::metrics::{self, CutoffRow};
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+use super::common::{from_json, stratified_split, to_json, Criterion, Evaluation, OneHot, PrimaryMetric, Standardiser};
+use super::{Files, Tables};
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::keys::score;
+use crate::spec::{ChurnSpec, Spec};
+use crate::store::Item;
+
+/// Cutoffs offered in the table: 0.05, 0.10, ..., 0.95.
+pub fn standard_cutoffs() -> Vec<f64> {
+    (1..=19).map(|i| i as f64 * 0.05).collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChurnEncoder {
+    pub numeric: Standardiser,
+    pub categorical: OneHot,
+}
+
+impl ChurnEncoder {
+    pub fn width(&self) -> usize {
+        self.numeric.width() + self.categorical.width()
+    }
+
+    pub fn feature_names(&self) -> Vec<String> {
+        let mut names = self.numeric.columns.clone();
+        names.extend(self.categorical.feature_names());
+        names
+    }
+
+    pub fn transform(&self, frame: &Frame) -> Result<Array2<f64>> {
+        let raw = self.numeric.raw_rows(frame)?;
+        let cats: Vec<&[String]> = self.categorical.columns.iter().map(|c| frame.col(c)).collect::<Result<_>>()?;
+        let (wn, w) = (self.numeric.width(), self.width());
+        let mut x = Array2::zeros((frame.n_rows(), w));
+        let mut values: Vec<&str> = Vec::with_capacity(cats.len());
+        for (r, raw_row) in raw.iter().enumerate() {
+            let mut row = x.row_mut(r);
+            let out = row.as_slice_mut().expect("standard layout");
+            self.numeric.transform_into(raw_row, &mut out[..wn]);
+            values.clear();
+            values.extend(cats.iter().map(|c| c[r].as_str()));
+            self.categorical.transform_into(&values, &mut out[wn..]);
+        }
+        Ok(x)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChurnModel {
+    pub id_column: Option<String>,
+    pub label: String,
+    pub positive: String,
+    pub encoder: ChurnEncoder,
+    pub logistic: LogisticModel,
+    pub feature_names: Vec<String>,
+    pub fingerprint: String,
+}
+
+fn spec_of(spec: &Spec) -> Result<&ChurnSpec> {
+    spec.churn.as_ref().ok_or_else(|| Error::spec("churn", "the spec has no [churn] section"))
+}
+
+pub fn needed_tables(spec: &Spec) -> Vec<String> {
+    spec.churn.iter().map(|c| c.table.clone()).collect()
+}
+
+fn labels(frame: &Frame, c: &ChurnSpec) -> Result<Vec<bool>> {
+    Ok(frame.col(&c.label)?.iter().map(|v| v == &c.positive).collect())
+}
+
+pub fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
+    let c = spec_of(spec)?;
+    let frame = tables.get(&c.table)?;
+    let y = labels(frame, c)?;
+    if !y.iter().any(|&v| v) {
+        return Err(Error::Input {
+            file: spec.table(&c.table)?.file.clone(),
+            line: 1,
+            column: c.label.clone(),
+            reason: format!("no row has the positive label `{}`", c.positive),
+        });
+    }
+    let (train, test) = stratified_split(&y, spec.pipeline.test_fraction, spec.pipeline.seed);
+    // Whole rows, not just this spec's features: a champion with other features must be able to
+    // score the same test split.
+    let train_frame = frame.select_rows(&train);
+    let encoder = ChurnEncoder {
+        numeric: Standardiser::fit(&train_frame, &c.numeric)?,
+        categorical: OneHot::fit(&train_frame, &c.categorical)?,
+    };
+    let mut files = Files::new();
+    files.insert("train.csv".into(), train_frame.to_csv());
+    files.insert("test.csv".into(), frame.select_rows(&test).to_csv());
+    files.insert("encoder.json".into(), to_json(&encoder));
+    Ok(files)
+}
+
+pub fn train(spec: &Spec, files: &Files, fingerprint: &str) -> Result<Vec<u8>> {
+    let c = spec_of(spec)?;
+    let train = files.frame("train.csv")?;
+    let encoder: ChurnEncoder = from_json(files.get("encoder.json")?, "churn encoder")?;
+    let x = encoder.transform(&train)?;
+    let y = labels(&train, c)?;
+    let params = LogisticParams { l2: c.l2, class_weight: c.class_weight, ..Default::default() };
+    let logistic = params.fit(x.view(), &y)?;
+    let model = ChurnModel {
+        id_column: spec.table(&c.table)?.id.clone(),
+        label: c.label.clone(),
+        positive: c.positive.clone(),
+        feature_names: encoder.feature_names(),
+        encoder,
+        logistic,
+        fingerprint: fingerprint.to_string(),
+    };
+    Ok(to_json(&model))
+}
+
+/// The business rule: among cutoffs reaching `min_recall`, the one with the best precision
+/// (ties: the higher cutoff, fewer customers contacted). None when no cutoff reaches the recall.
+pub fn choose_cutoff(table: &[CutoffRow], min_recall: f64) -> Option<&CutoffRow> {
+    table
+        .iter()
+        .filter(|r| r.recall >= min_recall)
+        .max_by(|a, b| a.precision.total_cmp(&b.precision).then(a.cutoff.total_cmp(&b.cutoff)))
+}
+
+pub fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evaluation> {
+    let c = spec_of(spec)?;
+    let model: ChurnModel = from_json(model_bytes, "churn model")?;
+    let test = files.frame("test.csv")?;
+    let x = model.encoder.transform(&test)?;
+    let y: Vec<bool> = test.col(&model.label)?.iter().map(|v| v == &model.positive).collect();
+    let p = model.logistic.predict_proba(x.view()).to_vec();
+    let auc = metrics::roc_auc(&p, &y)?;
+    let roc = metrics::roc_curve(&p, &y);
+    let table = metrics::cutoff_table(&p, &y, &standard_cutoffs());
+    let chosen = choose_cutoff(&table, c.criteria.min_recall).copied();
+    let base_rate = y.iter().filter(|&&v| v).count() as f64 / y.len().max(1) as f64;
+
+    let mut criteria = vec![
+        Criterion::check("technical", "AUC above chance", auc, ">", 0.5),
+        Criterion::check("business", "AUC", auc, ">=", c.criteria.min_auc),
+    ];
+    match &chosen {
+        Some(row) => {
+            criteria.push(Criterion::check("business", &format!("recall at cutoff {:.2}", row.cutoff), row.recall, ">=", c.criteria.min_recall));
+            criteria.push(Criterion::check(
+                "business",
+                &format!("precision at cutoff {:.2}", row.cutoff),
+                row.precision,
+                ">=",
+                c.criteria.min_precision,
+            ));
+        }
+        None => criteria.push(Criterion::check("business", "a cutoff reaching the minimum recall", 0.0, ">=", 1.0)),
+    }
+    let mut weights: Vec<(String, f64)> =
+        model.feature_names.iter().cloned().zip(model.logistic.coef.iter().copied()).collect();
+    weights.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+    let mut deploy_params = BTreeMap::new();
+    deploy_params.insert("cutoff".to_string(), chosen.map_or(0.5, |r| r.cutoff));
+    Ok(Evaluation {
+        primary: PrimaryMetric { name: "auc".into(), value: auc, higher_is_better: true },
+        criteria,
+        details: json!({
+            "test_rows": y.len(),
+            "positive_rate": base_rate,
+            "roc": roc,
+            "cutoff_table": table,
+            "chosen_cutoff": chosen,
+            "top_coefficients": weights.into_iter().take(15).collect::<Vec<_>>(),
+        }),
+        deploy_params,
+    })
+}
+
+pub fn score(spec: &Spec, model_bytes: &[u8], tables: &Tables, version: &str, cutoff: f64) -> Result<Vec<Item>> {
+    let c = spec_of(spec)?;
+    let model: ChurnModel = from_json(model_bytes, "churn model")?;
+    let frame = tables.get(&c.table)?;
+    let id_col = model
+        .id_column
+        .as_ref()
+        .ok_or_else(|| Error::spec(format!("tables.{}.id", c.table), "scoring churn needs a customer id column"))?;
+    let x = model.encoder.transform(frame)?;
+    let p = model.logistic.predict_proba(x.view());
+    Ok(frame
+        .col(id_col)?
+        .iter()
+        .zip(p.iter())
+        .map(|(id, &prob)| {
+            Item::new(
+                score::customer(id),
+                score::CHURN,
+                json!({
+                    "probability": round6(prob),
+                    "at_risk": prob >= cutoff,
+                    "cutoff": cutoff,
+                    "model_version": version,
+                }),
+            )
+        })
+        .collect())
+}
+
+/// Scores are stored rounded: stable across platforms and compact in DynamoDB.
+pub(crate) fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(cutoff: f64, precision: f64, recall: f64) -> CutoffRow {
+        CutoffRow { cutoff, tp: 0, fp: 0, tn: 0, fn_: 0, precision, recall, false_positive_rate: 0.0, accuracy: 0.0 }
+    }
+
+    #[test]
+    fn cutoff_rule_takes_best_precision_reaching_recall() {
+        let t = [row(0.1, 0.3, 0.95), row(0.3, 0.55, 0.7), row(0.5, 0.7, 0.55), row(0.7, 0.9, 0.2)];
+        assert_eq!(choose_cutoff(&t, 0.6).unwrap().cutoff, 0.3);
+        assert_eq!(choose_cutoff(&t, 0.5).unwrap().cutoff, 0.5);
+        assert!(choose_cutoff(&t, 0.99).is_none());
+    }
+}

@@ -1,0 +1,241 @@
+//! Pieces shared by the use cases: seeded splits, numeric/categorical encoders, evaluation records.
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+
+/// A seeded shuffle split: `test_fraction` of `0..n` to test, the rest to train (both sorted).
+pub fn split_indices(n: usize, test_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    let n_test = ((n as f64) * test_fraction).round() as usize;
+    let (test, train) = idx.split_at(n_test.min(n));
+    let (mut train, mut test) = (train.to_vec(), test.to_vec());
+    train.sort_unstable();
+    test.sort_unstable();
+    (train, test)
+}
+
+/// Like [`split_indices`] but per class, so train and test keep the class balance.
+pub fn stratified_split(labels: &[bool], test_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut train = Vec::new();
+    let mut test = Vec::new();
+    for (class, salt) in [(true, 1u64), (false, 2u64)] {
+        let members: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
+        let (tr, te) = split_indices(members.len(), test_fraction, seed.wrapping_mul(31).wrapping_add(salt));
+        train.extend(tr.into_iter().map(|i| members[i]));
+        test.extend(te.into_iter().map(|i| members[i]));
+    }
+    train.sort_unstable();
+    test.sort_unstable();
+    (train, test)
+}
+
+/// Standardises numeric columns with training means/stds; missing values become the training median
+/// (so they land near the centre, not at an extreme).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Standardiser {
+    pub columns: Vec<String>,
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+    pub median: Vec<f64>,
+}
+
+impl Standardiser {
+    pub fn fit(frame: &Frame, columns: &[String]) -> Result<Self> {
+        let (mut mean, mut std, mut median) = (Vec::new(), Vec::new(), Vec::new());
+        for c in columns {
+            let mut xs: Vec<f64> = frame.numeric(c)?.into_iter().filter(|x| x.is_finite()).collect();
+            if xs.is_empty() {
+                return Err(Error::Invalid(format!("numeric column `{c}` has no values in the training split")));
+            }
+            xs.sort_by(f64::total_cmp);
+            let n = xs.len() as f64;
+            let m = xs.iter().sum::<f64>() / n;
+            let sd = (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n).sqrt();
+            mean.push(m);
+            // A constant column carries no information; scale 1 keeps it at 0 instead of NaN.
+            std.push(if sd > 1e-12 { sd } else { 1.0 });
+            median.push(xs[xs.len() / 2]);
+        }
+        Ok(Self { columns: columns.to_vec(), mean, std, median })
+    }
+
+    pub fn width(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// Writes the standardised values of `row` into `out[..width]`.
+    pub fn transform_into(&self, raw: &[f64], out: &mut [f64]) {
+        for j in 0..self.columns.len() {
+            let x = if raw[j].is_finite() { raw[j] } else { self.median[j] };
+            out[j] = (x - self.mean[j]) / self.std[j];
+        }
+    }
+
+    /// Raw numeric values per row of `frame` (NaN for missing), row-major.
+    pub fn raw_rows(&self, frame: &Frame) -> Result<Vec<Vec<f64>>> {
+        let cols: Vec<Vec<f64>> = self.columns.iter().map(|c| frame.numeric(c)).collect::<Result<_>>()?;
+        Ok((0..frame.n_rows()).map(|r| cols.iter().map(|c| c[r]).collect()).collect())
+    }
+}
+
+/// One-hot encoding of categorical columns with the categories seen in training; an unseen
+/// category encodes as all zeros.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OneHot {
+    pub columns: Vec<String>,
+    pub categories: Vec<Vec<String>>,
+}
+
+impl OneHot {
+    pub fn fit(frame: &Frame, columns: &[String]) -> Result<Self> {
+        let mut categories = Vec::new();
+        for c in columns {
+            let mut cats: Vec<String> = frame.col(c)?.to_vec();
+            cats.sort();
+            cats.dedup();
+            categories.push(cats);
+        }
+        Ok(Self { columns: columns.to_vec(), categories })
+    }
+
+    pub fn width(&self) -> usize {
+        self.categories.iter().map(Vec::len).sum()
+    }
+
+    pub fn feature_names(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .zip(&self.categories)
+            .flat_map(|(c, cats)| cats.iter().map(move |v| format!("{c}={v}")))
+            .collect()
+    }
+
+    /// Sets the one-hot block for one row (values in column order) into `out[..width]`.
+    pub fn transform_into(&self, values: &[&str], out: &mut [f64]) {
+        out.iter_mut().for_each(|x| *x = 0.0);
+        let mut offset = 0;
+        for (v, cats) in values.iter().zip(&self.categories) {
+            if let Ok(pos) = cats.binary_search_by(|c| c.as_str().cmp(v)) {
+                out[offset + pos] = 1.0;
+            }
+            offset += cats.len();
+        }
+    }
+}
+
+/// One business or technical criterion with its measured value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Criterion {
+    pub name: String,
+    pub value: f64,
+    /// ">=", "<=", ">" or "<".
+    pub op: String,
+    pub threshold: f64,
+    pub passed: bool,
+    /// "technical" or "business".
+    pub kind: String,
+}
+
+impl Criterion {
+    pub fn check(kind: &str, name: &str, value: f64, op: &str, threshold: f64) -> Self {
+        let passed = value.is_finite()
+            && match op {
+                ">=" => value >= threshold,
+                "<=" => value <= threshold,
+                ">" => value > threshold,
+                "<" => value < threshold,
+                _ => false,
+            };
+        Self { name: name.into(), value, op: op.into(), threshold, passed, kind: kind.into() }
+    }
+
+    pub fn describe(&self) -> String {
+        format!("{} = {:.4} (needs {} {:.4})", self.name, self.value, self.op, self.threshold)
+    }
+}
+
+/// The headline metric a challenger is compared with the champion on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrimaryMetric {
+    pub name: String,
+    pub value: f64,
+    pub higher_is_better: bool,
+}
+
+/// What evaluating one model on one test split found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub primary: PrimaryMetric,
+    pub criteria: Vec<Criterion>,
+    /// Everything else worth reporting (curves, tables, per-k sweeps), use-case specific.
+    pub details: serde_json::Value,
+    /// Parameters deploy needs that evaluation decides (e.g. the churn cutoff).
+    pub deploy_params: BTreeMap<String, f64>,
+}
+
+pub fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec_pretty(v).expect("model types always serialise")
+}
+
+pub fn from_json<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Invalid(format!("cannot read {what}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_is_seeded_disjoint_and_complete() {
+        let (a, b) = split_indices(100, 0.2, 7);
+        assert_eq!((a.len(), b.len()), (80, 20));
+        assert_eq!(split_indices(100, 0.2, 7), (a.clone(), b.clone()));
+        assert_ne!(split_indices(100, 0.2, 8).1, b);
+        let mut all: Vec<usize> = a.into_iter().chain(b).collect();
+        all.sort();
+        assert_eq!(all, (0..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn stratified_split_keeps_balance() {
+        let labels: Vec<bool> = (0..1000).map(|i| i % 4 == 0).collect();
+        let (_, test) = stratified_split(&labels, 0.2, 1);
+        let pos = test.iter().filter(|&&i| labels[i]).count();
+        assert_eq!((test.len(), pos), (200, 50));
+    }
+
+    #[test]
+    fn standardiser_imputes_median_and_handles_constants() {
+        let mut f = Frame::new(vec!["x".into(), "c".into()]);
+        for (x, c) in [("1", "5"), ("2", "5"), ("", "5"), ("9", "5")] {
+            f.push_row(vec![x.into(), c.into()]);
+        }
+        let s = Standardiser::fit(&f, &["x".into(), "c".into()]).unwrap();
+        let mut out = [0.0; 2];
+        s.transform_into(&[f64::NAN, 5.0], &mut out);
+        assert!((out[0] - (2.0 - 4.0) / s.std[0]).abs() < 1e-12);
+        assert_eq!(out[1], 0.0);
+    }
+
+    #[test]
+    fn one_hot_ignores_unseen() {
+        let mut f = Frame::new(vec!["p".into()]);
+        for v in ["b", "a", "b"] {
+            f.push_row(vec![v.into()]);
+        }
+        let oh = OneHot::fit(&f, &["p".into()]).unwrap();
+        let mut out = [9.0; 2];
+        oh.transform_into(&["b"], &mut out);
+        assert_eq!(out, [0.0, 1.0]);
+        oh.transform_into(&["zzz"], &mut out);
+        assert_eq!(out, [0.0, 0.0]);
+        assert_eq!(oh.feature_names(), ["p=a", "p=b"]);
+    }
+}

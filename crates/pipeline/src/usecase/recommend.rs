@@ -1,0 +1,330 @@
+//! Recommendations: collaborative filtering by ALS on explicit ratings (with biases), evaluated
+//! by RMSE and by precision@10 / NDCG@10 against a popularity baseline; plus content-based
+//! similar titles from title attributes (tags one-hot with idf, descriptions TF-IDF).
+
+use marquee_ml::als::{AlsModel, AlsParams, Rating};
+use marquee_ml::metrics;
+use marquee_ml::similarity::top_k_cosine;
+use marquee_ml::sparse::CsrMatrix;
+use marquee_ml::text::TfidfParams;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::common::{from_json, to_json, Criterion, Evaluation, PrimaryMetric};
+use super::segment::select_columns;
+use super::{Files, Tables};
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::keys::score;
+use crate::spec::{ColumnKind, RecommendSpec, Spec};
+use crate::store::Item;
+
+/// Users with fewer ratings than this stay wholly in training (nothing meaningful to hold out).
+const MIN_RATINGS_TO_HOLD_OUT: usize = 5;
+/// Cut-off of the ranking metrics.
+pub const RANK_K: usize = 10;
+/// Weight of description words relative to tags in the content vectors.
+const TEXT_WEIGHT: f32 = 0.5;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecommendModel {
+    pub user_ids: Vec<String>,
+    pub item_ids: Vec<String>,
+    pub als: AlsModel,
+    /// Item indices by training rating count, most rated first.
+    pub popularity: Vec<u32>,
+    /// Title id -> most similar titles by content, best first.
+    pub similar: BTreeMap<String, Vec<(String, f32)>>,
+    pub title_names: BTreeMap<String, String>,
+    pub fingerprint: String,
+}
+
+fn spec_of(spec: &Spec) -> Result<&RecommendSpec> {
+    spec.recommend.as_ref().ok_or_else(|| Error::spec("recommend", "the spec has no [recommend] section"))
+}
+
+pub fn needed_tables(spec: &Spec) -> Vec<String> {
+    spec.recommend.iter().flat_map(|r| [Some(r.ratings.clone()), Some(r.titles.clone()), r.viewing.clone()]).flatten().collect()
+}
+
+/// Per-user holdout: each user with enough ratings gives `test_fraction` of them (seeded) to test.
+pub fn per_user_split(users: &[String], test_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut by_user: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, u) in users.iter().enumerate() {
+        by_user.entry(u.as_str()).or_default().push(i);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    for rows in by_user.values_mut() {
+        if rows.len() < MIN_RATINGS_TO_HOLD_OUT {
+            train.extend_from_slice(rows);
+            continue;
+        }
+        rows.shuffle(&mut rng);
+        let n_test = ((rows.len() as f64) * test_fraction).round().max(1.0) as usize;
+        test.extend_from_slice(&rows[..n_test]);
+        train.extend_from_slice(&rows[n_test..]);
+    }
+    train.sort_unstable();
+    test.sort_unstable();
+    (train, test)
+}
+
+pub fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
+    let r = spec_of(spec)?;
+    let ratings = tables.get(&r.ratings)?;
+    let slim = select_columns(ratings, &[r.user.clone(), r.item.clone(), r.rating.clone()])?;
+    let (train, test) = per_user_split(slim.col(&r.user)?, spec.pipeline.test_fraction, spec.pipeline.seed);
+    let mut files = Files::new();
+    files.insert("train.csv".into(), slim.select_rows(&train).to_csv());
+    files.insert("test.csv".into(), slim.select_rows(&test).to_csv());
+    Ok(files)
+}
+
+fn sorted_unique(values: impl Iterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = values.collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn index_of(ids: &[String]) -> HashMap<&str, u32> {
+    ids.iter().enumerate().map(|(i, s)| (s.as_str(), i as u32)).collect()
+}
+
+/// Content vectors of titles: one-hot tags (list / categorical columns) weighted by idf, plus
+/// TF-IDF of text columns; each part L2-normalised so neither dominates by length.
+fn content_matrix(r: &RecommendSpec, spec: &Spec, titles: &Frame) -> Result<CsrMatrix> {
+    let tspec = spec.table(&r.titles)?;
+    let n = titles.n_rows();
+    let mut tag_rows: Vec<Vec<String>> = vec![Vec::new(); n];
+    let mut texts: Vec<String> = vec![String::new(); n];
+    for col in &r.title_features {
+        match tspec.kind_of(col) {
+            Some(ColumnKind::List) => {
+                for (i, vals) in titles.list(col, &tspec.list_separator)?.into_iter().enumerate() {
+                    tag_rows[i].extend(vals.into_iter().map(|v| format!("{col}={v}")));
+                }
+            }
+            Some(ColumnKind::Text) => {
+                for (i, v) in titles.col(col)?.iter().enumerate() {
+                    texts[i].push(' ');
+                    texts[i].push_str(v);
+                }
+            }
+            _ => {
+                for (i, v) in titles.col(col)?.iter().enumerate() {
+                    if !v.is_empty() {
+                        tag_rows[i].push(format!("{col}={v}"));
+                    }
+                }
+            }
+        }
+    }
+    // Tag vocabulary in sorted order (deterministic column ids) with document frequencies.
+    let mut df: BTreeMap<String, usize> = BTreeMap::new();
+    for row in tag_rows.iter_mut() {
+        row.sort();
+        row.dedup();
+        for t in row.iter() {
+            *df.entry(t.clone()).or_insert(0) += 1;
+        }
+    }
+    let tag_index: HashMap<&str, (u32, f32)> = df
+        .iter()
+        .enumerate()
+        .map(|(i, (t, &d))| (t.as_str(), (i as u32, ((1.0 + n as f32) / (1.0 + d as f32)).ln() + 1.0)))
+        .collect();
+    let has_text = texts.iter().any(|t| !t.trim().is_empty());
+    let vectorizer = if has_text {
+        Some(TfidfParams { max_ngram: 1, min_df: 2, max_features: 20_000, sublinear_tf: true }.fit(&texts)?)
+    } else {
+        None
+    };
+    let text_rows = vectorizer.as_ref().map(|v| v.transform(&texts));
+    let n_text = vectorizer.as_ref().map_or(0, |v| v.n_features());
+    let n_tags = df.len();
+    let mut m = CsrMatrix::new(n_tags + n_text);
+    for i in 0..n {
+        let mut entries: Vec<(u32, f32)> = Vec::new();
+        entries.extend(tag_rows[i].iter().map(|t| tag_index[t.as_str()]));
+        let norm = entries.iter().map(|e| e.1 * e.1).sum::<f32>().sqrt().max(1e-12);
+        entries.iter_mut().for_each(|e| e.1 /= norm);
+        if let Some(rows) = &text_rows {
+            let (idx, val) = rows.row(i);
+            entries.extend(idx.iter().zip(val).map(|(&c, &v)| (n_tags as u32 + c, v * TEXT_WEIGHT)));
+        }
+        m.push_row(&mut entries);
+    }
+    Ok(m)
+}
+
+pub fn train(spec: &Spec, files: &Files, tables: &Tables, fingerprint: &str) -> Result<Vec<u8>> {
+    let r = spec_of(spec)?;
+    let train = files.frame("train.csv")?;
+    let titles = tables.get(&r.titles)?;
+    let title_ids = titles.col(&r.title_id)?;
+    let user_ids = sorted_unique(train.col(&r.user)?.iter().cloned());
+    let item_ids = sorted_unique(train.col(&r.item)?.iter().chain(title_ids.iter()).cloned());
+    let (ui, ii) = (index_of(&user_ids), index_of(&item_ids));
+    let values = train.numeric(&r.rating)?;
+    let ratings: Vec<Rating> = train
+        .col(&r.user)?
+        .iter()
+        .zip(train.col(&r.item)?)
+        .zip(&values)
+        .map(|((u, i), &v)| Rating { user: ui[u.as_str()], item: ii[i.as_str()], value: v as f32 })
+        .collect();
+    let als = AlsParams { rank: r.rank, iterations: r.iterations, lambda: r.lambda, seed: spec.pipeline.seed }
+        .fit(&ratings, user_ids.len(), item_ids.len())?;
+
+    let mut counts = vec![0u32; item_ids.len()];
+    ratings.iter().for_each(|x| counts[x.item as usize] += 1);
+    let mut popularity: Vec<u32> = (0..item_ids.len() as u32).collect();
+    popularity.sort_by(|&a, &b| counts[b as usize].cmp(&counts[a as usize]).then(a.cmp(&b)));
+
+    let content = content_matrix(r, spec, titles)?;
+    let neighbours = top_k_cosine(&content, r.similar_n);
+    let similar = title_ids
+        .iter()
+        .zip(neighbours)
+        .map(|(id, nb)| (id.clone(), nb.into_iter().map(|(j, s)| (title_ids[j as usize].clone(), s)).collect()))
+        .collect();
+    let title_names = match &r.title_name {
+        Some(col) => title_ids.iter().cloned().zip(titles.col(col)?.iter().cloned()).collect(),
+        None => BTreeMap::new(),
+    };
+    let model = RecommendModel { user_ids, item_ids, als, popularity, similar, title_names, fingerprint: fingerprint.to_string() };
+    Ok(to_json(&model))
+}
+
+impl RecommendModel {
+    fn top_n(&self, user: u32, n: usize, exclude: &HashSet<u32>) -> Vec<(u32, f32)> {
+        self.als.recommend(user, n, exclude)
+    }
+
+    fn popular(&self, n: usize, exclude: &HashSet<u32>) -> Vec<u32> {
+        self.popularity.iter().copied().filter(|i| !exclude.contains(i)).take(n).collect()
+    }
+}
+
+/// Items each user has already interacted with, by model index.
+fn seen_by_user(model: &RecommendModel, frames: &[(&Frame, &str, &str)]) -> Result<HashMap<u32, HashSet<u32>>> {
+    let (ui, ii) = (index_of(&model.user_ids), index_of(&model.item_ids));
+    let mut seen: HashMap<u32, HashSet<u32>> = HashMap::new();
+    for (frame, ucol, icol) in frames {
+        for (u, i) in frame.col(ucol)?.iter().zip(frame.col(icol)?) {
+            if let (Some(&u), Some(&i)) = (ui.get(u.as_str()), ii.get(i.as_str())) {
+                seen.entry(u).or_default().insert(i);
+            }
+        }
+    }
+    Ok(seen)
+}
+
+pub fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evaluation> {
+    let r = spec_of(spec)?;
+    let model: RecommendModel = from_json(model_bytes, "recommend model")?;
+    let train = files.frame("train.csv")?;
+    let test = files.frame("test.csv")?;
+    let (ui, ii) = (index_of(&model.user_ids), index_of(&model.item_ids));
+
+    let actual = test.numeric(&r.rating)?;
+    let (tu, ti) = (test.col(&r.user)?, test.col(&r.item)?);
+    let predicted: Vec<f64> = tu
+        .iter()
+        .zip(ti)
+        .map(|(u, i)| model.als.predict(ui.get(u.as_str()).copied(), ii.get(i.as_str()).copied()) as f64)
+        .collect();
+    let rmse = metrics::rmse(&predicted, &actual)?;
+    let mean_only = vec![model.als.global_mean as f64; actual.len()];
+    let rmse_global_mean = metrics::rmse(&mean_only, &actual)?;
+
+    let seen = seen_by_user(&model, &[(&train, &r.user, &r.item)])?;
+    let mut relevant: BTreeMap<u32, HashSet<u32>> = BTreeMap::new();
+    for ((u, i), &v) in tu.iter().zip(ti).zip(&actual) {
+        if v >= r.relevant_rating {
+            if let (Some(&u), Some(&i)) = (ui.get(u.as_str()), ii.get(i.as_str())) {
+                relevant.entry(u).or_default().insert(i);
+            }
+        }
+    }
+    let empty = HashSet::new();
+    let (mut p_als, mut n_als, mut p_pop, mut n_pop) = (0.0, 0.0, 0.0, 0.0);
+    for (u, rel) in &relevant {
+        let exclude = seen.get(u).unwrap_or(&empty);
+        let recs: Vec<u32> = model.top_n(*u, RANK_K, exclude).into_iter().map(|x| x.0).collect();
+        let pop = model.popular(RANK_K, exclude);
+        p_als += metrics::precision_at_k(&recs, rel, RANK_K);
+        n_als += metrics::ndcg_at_k(&recs, rel, RANK_K);
+        p_pop += metrics::precision_at_k(&pop, rel, RANK_K);
+        n_pop += metrics::ndcg_at_k(&pop, rel, RANK_K);
+    }
+    let users = relevant.len().max(1) as f64;
+    let (p_als, n_als, p_pop, n_pop) = (p_als / users, n_als / users, p_pop / users, n_pop / users);
+
+    let mut criteria = vec![
+        Criterion::check("technical", "RMSE vs global-mean baseline", rmse, "<", rmse_global_mean),
+        Criterion::check("business", "RMSE", rmse, "<=", r.criteria.max_rmse),
+    ];
+    if r.criteria.beat_popularity {
+        criteria.push(Criterion::check("business", "precision@10 vs popularity", p_als, ">", p_pop));
+    }
+    let mut counts = BTreeMap::new();
+    for v in &actual {
+        *counts.entry(format!("{v}")).or_insert(0usize) += 1;
+    }
+    Ok(Evaluation {
+        primary: PrimaryMetric { name: "rmse".into(), value: rmse, higher_is_better: false },
+        criteria,
+        details: json!({
+            "test_ratings": actual.len(),
+            "rmse": rmse,
+            "rmse_global_mean": rmse_global_mean,
+            "ranking_users": relevant.len(),
+            "precision_at_10": p_als,
+            "ndcg_at_10": n_als,
+            "popularity_precision_at_10": p_pop,
+            "popularity_ndcg_at_10": n_pop,
+            "test_rating_distribution": counts,
+        }),
+        deploy_params: BTreeMap::new(),
+    })
+}
+
+pub fn score(spec: &Spec, model_bytes: &[u8], tables: &Tables, version: &str) -> Result<Vec<Item>> {
+    let r = spec_of(spec)?;
+    let model: RecommendModel = from_json(model_bytes, "recommend model")?;
+    let ratings = tables.get(&r.ratings)?;
+    let mut sources = vec![(ratings, r.user.as_str(), r.item.as_str())];
+    if let Some(v) = &r.viewing {
+        sources.push((tables.get(v)?, r.user.as_str(), r.item.as_str()));
+    }
+    let seen = seen_by_user(&model, &sources)?;
+    let empty = HashSet::new();
+    let name = |id: &str| model.title_names.get(id).cloned().unwrap_or_default();
+    let mut items = Vec::with_capacity(model.user_ids.len() + model.similar.len());
+    for (u, uid) in model.user_ids.iter().enumerate() {
+        let recs = model.top_n(u as u32, r.top_n, seen.get(&(u as u32)).unwrap_or(&empty));
+        let list: Vec<_> = recs
+            .iter()
+            .map(|&(i, s)| {
+                let id = &model.item_ids[i as usize];
+                json!({ "title_id": id, "title": name(id), "score": super::churn::round6(s as f64) })
+            })
+            .collect();
+        items.push(Item::new(score::customer(uid), score::RECS, json!({ "items": list, "model_version": version })));
+    }
+    for (tid, nb) in &model.similar {
+        let list: Vec<_> = nb
+            .iter()
+            .map(|(id, s)| json!({ "title_id": id, "title": name(id), "similarity": super::churn::round6(*s as f64) }))
+            .collect();
+        items.push(Item::new(score::title(tid), score::SIMILAR, json!({ "items": list, "model_version": version })));
+    }
+    Ok(items)
+}

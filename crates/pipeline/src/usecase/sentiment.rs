@@ -1,0 +1,338 @@
+//! Sentiment: tokenise social posts / reviews, uni+bigram features, naive Bayes and an
+//! NB-weighted logistic regression; positive / negative / neutral (a confidence band), then
+//! trending sentiment per title, brand and talent over time windows with slope and direction.
+
+use marquee_ml::metrics;
+use marquee_ml::text::{NaiveBayesModel, NaiveBayesParams, NbLogisticModel, NbLogisticParams, TfidfParams, TfidfVectorizer};
+use marquee_ml::trend::{self, Direction};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+use super::common::{from_json, stratified_split, to_json, Criterion, Evaluation, PrimaryMetric};
+use super::segment::select_columns;
+use super::{Files, Tables};
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::keys::score;
+use crate::spec::{ColumnKind, SentimentModelKind, SentimentSpec, Spec};
+use crate::store::Item;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Classifier {
+    NaiveBayes(NaiveBayesModel),
+    NbLogistic(NbLogisticModel),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentimentModel {
+    pub vectorizer: TfidfVectorizer,
+    pub classifier: Classifier,
+    /// Validation accuracy of each candidate when `model = "auto"` chose between them.
+    pub validation: BTreeMap<String, f64>,
+    pub fingerprint: String,
+}
+
+/// Three-way call from P(positive) and the neutral band.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Polarity {
+    Positive,
+    Negative,
+    Neutral,
+}
+
+pub fn polarity(p: f64, band: [f64; 2]) -> Polarity {
+    if p > band[1] {
+        Polarity::Positive
+    } else if p < band[0] {
+        Polarity::Negative
+    } else {
+        Polarity::Neutral
+    }
+}
+
+impl SentimentModel {
+    pub fn predict_proba<S: AsRef<str>>(&self, texts: &[S]) -> Vec<f64> {
+        match &self.classifier {
+            Classifier::NaiveBayes(m) => m.predict_proba(&self.vectorizer.transform_counts(texts)),
+            Classifier::NbLogistic(m) => m.predict_proba(&self.vectorizer.transform(texts)),
+        }
+    }
+}
+
+fn spec_of(spec: &Spec) -> Result<&SentimentSpec> {
+    spec.sentiment.as_ref().ok_or_else(|| Error::spec("sentiment", "the spec has no [sentiment] section"))
+}
+
+pub fn needed_tables(spec: &Spec) -> Vec<String> {
+    spec.sentiment.iter().map(|s| s.table.clone()).collect()
+}
+
+fn labelled(frame: &Frame, s: &SentimentSpec) -> Result<(Vec<usize>, Vec<bool>)> {
+    let mut rows = Vec::new();
+    let mut y = Vec::new();
+    for (i, v) in frame.col(&s.label)?.iter().enumerate() {
+        if v == &s.positive || v == &s.negative {
+            rows.push(i);
+            y.push(v == &s.positive);
+        }
+    }
+    Ok((rows, y))
+}
+
+pub fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
+    let s = spec_of(spec)?;
+    let frame = tables.get(&s.table)?;
+    let (rows, y) = labelled(frame, s)?;
+    if y.iter().all(|&v| v) || y.iter().all(|&v| !v) {
+        return Err(Error::Input {
+            file: spec.table(&s.table)?.file.clone(),
+            line: 1,
+            column: s.label.clone(),
+            reason: format!("need labelled rows of both `{}` and `{}`", s.positive, s.negative),
+        });
+    }
+    let (train, test) = stratified_split(&y, spec.pipeline.test_fraction, spec.pipeline.seed);
+    let slim = select_columns(frame, &[s.text.clone(), s.label.clone()])?;
+    let pick = |idx: &[usize]| slim.select_rows(&idx.iter().map(|&i| rows[i]).collect::<Vec<_>>());
+    let train_frame = pick(&train);
+    let vectorizer = TfidfParams::default().fit(train_frame.col(&s.text)?)?;
+    let mut files = Files::new();
+    files.insert("train.csv".into(), train_frame.to_csv());
+    files.insert("test.csv".into(), pick(&test).to_csv());
+    files.insert("encoder.json".into(), to_json(&vectorizer));
+    Ok(files)
+}
+
+fn fit_classifier(kind: SentimentModelKind, v: &TfidfVectorizer, texts: &[String], y: &[bool], seed: u64) -> Result<Classifier> {
+    Ok(match kind {
+        SentimentModelKind::NaiveBayes => {
+            Classifier::NaiveBayes(NaiveBayesParams::default().fit(&v.transform_counts(texts), y)?)
+        }
+        _ => Classifier::NbLogistic(NbLogisticParams { seed, ..Default::default() }.fit(&v.transform(texts), y)?),
+    })
+}
+
+fn binary_accuracy(p: &[f64], y: &[bool]) -> f64 {
+    p.iter().zip(y).filter(|(&p, &y)| (p >= 0.5) == y).count() as f64 / y.len().max(1) as f64
+}
+
+pub fn train(spec: &Spec, files: &Files, fingerprint: &str) -> Result<Vec<u8>> {
+    let s = spec_of(spec)?;
+    let train = files.frame("train.csv")?;
+    let vectorizer: TfidfVectorizer = from_json(files.get("encoder.json")?, "sentiment vectorizer")?;
+    let texts = train.col(&s.text)?;
+    let y: Vec<bool> = train.col(&s.label)?.iter().map(|v| v == &s.positive).collect();
+    let seed = spec.pipeline.seed;
+    let mut validation = BTreeMap::new();
+    let kind = match s.model {
+        SentimentModelKind::Auto => {
+            // Choose on a validation split of the training data, never on the test split.
+            let (fit_idx, val_idx) = stratified_split(&y, 0.2, seed.wrapping_add(1));
+            let pick_t = |idx: &[usize]| idx.iter().map(|&i| texts[i].clone()).collect::<Vec<_>>();
+            let pick_y = |idx: &[usize]| idx.iter().map(|&i| y[i]).collect::<Vec<_>>();
+            let (vt, vy) = (pick_t(&val_idx), pick_y(&val_idx));
+            let mut best = (SentimentModelKind::NbLogistic, f64::NEG_INFINITY);
+            for kind in [SentimentModelKind::NaiveBayes, SentimentModelKind::NbLogistic] {
+                let c = fit_classifier(kind, &vectorizer, &pick_t(&fit_idx), &pick_y(&fit_idx), seed)?;
+                let m = SentimentModel { vectorizer: vectorizer.clone(), classifier: c, validation: BTreeMap::new(), fingerprint: String::new() };
+                let acc = binary_accuracy(&m.predict_proba(&vt), &vy);
+                validation.insert(kind_name(kind).to_string(), acc);
+                if acc > best.1 {
+                    best = (kind, acc);
+                }
+            }
+            best.0
+        }
+        k => k,
+    };
+    let classifier = fit_classifier(kind, &vectorizer, texts, &y, seed)?;
+    Ok(to_json(&SentimentModel { vectorizer, classifier, validation, fingerprint: fingerprint.to_string() }))
+}
+
+fn kind_name(k: SentimentModelKind) -> &'static str {
+    match k {
+        SentimentModelKind::NaiveBayes => "naive_bayes",
+        SentimentModelKind::NbLogistic => "nb_logistic",
+        SentimentModelKind::Auto => "auto",
+    }
+}
+
+pub fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evaluation> {
+    let s = spec_of(spec)?;
+    let model: SentimentModel = from_json(model_bytes, "sentiment model")?;
+    let test = files.frame("test.csv")?;
+    let y: Vec<bool> = test.col(&s.label)?.iter().map(|v| v == &s.positive).collect();
+    let p = model.predict_proba(test.col(&s.text)?);
+    let accuracy = binary_accuracy(&p, &y);
+    let actual: Vec<usize> = y.iter().map(|&v| usize::from(!v)).collect(); // 0 = positive, 1 = negative
+    let predicted: Vec<usize> = p.iter().map(|&p| usize::from(p < 0.5)).collect();
+    let macro_f1 = metrics::macro_f1(&actual, &predicted, 2);
+    // Actual (positive, negative) x predicted (positive, negative, neutral).
+    let mut confusion = [[0usize; 3]; 2];
+    let mut confident = (0usize, 0usize);
+    for (&a, &pp) in actual.iter().zip(&p) {
+        let col = match polarity(pp, s.neutral_band) {
+            Polarity::Positive => 0,
+            Polarity::Negative => 1,
+            Polarity::Neutral => 2,
+        };
+        confusion[a][col] += 1;
+        if col != 2 {
+            confident.0 += 1;
+            confident.1 += usize::from(col == a);
+        }
+    }
+    let majority = y.iter().filter(|&&v| v).count().max(y.iter().filter(|&&v| !v).count()) as f64 / y.len().max(1) as f64;
+    let kind = match model.classifier {
+        Classifier::NaiveBayes(_) => "naive_bayes",
+        Classifier::NbLogistic(_) => "nb_logistic",
+    };
+    Ok(Evaluation {
+        primary: PrimaryMetric { name: "accuracy".into(), value: accuracy, higher_is_better: true },
+        criteria: vec![
+            Criterion::check("technical", "accuracy vs majority class", accuracy, ">", majority),
+            Criterion::check("business", "accuracy", accuracy, ">=", s.criteria.min_accuracy),
+        ],
+        details: json!({
+            "classifier": kind,
+            "validation_accuracy": model.validation,
+            "test_rows": y.len(),
+            "accuracy": accuracy,
+            "macro_f1": macro_f1,
+            "confusion": { "rows": ["positive", "negative"], "columns": ["positive", "negative", "neutral"], "counts": confusion },
+            "neutral_band": s.neutral_band,
+            "neutral_share": confusion.iter().map(|r| r[2]).sum::<usize>() as f64 / y.len().max(1) as f64,
+            "accuracy_outside_neutral_band": confident.1 as f64 / confident.0.max(1) as f64,
+            "vocabulary": model.vectorizer.n_features(),
+        }),
+        deploy_params: BTreeMap::new(),
+    })
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WindowCounts {
+    pub start: String,
+    pub positive: usize,
+    pub negative: usize,
+    pub neutral: usize,
+    pub net: f64,
+}
+
+fn net(pos: usize, neg: usize, neu: usize) -> f64 {
+    let total = pos + neg + neu;
+    if total == 0 {
+        0.0
+    } else {
+        (pos as f64 - neg as f64) / total as f64
+    }
+}
+
+/// Entity mentions of one post: `(kind, value)` for every entity column (lists give several).
+fn mentions(frame: &Frame, s: &SentimentSpec, spec: &Spec) -> Result<Vec<Vec<(String, String)>>> {
+    let tspec = spec.table(&s.table)?;
+    let mut out = vec![Vec::new(); frame.n_rows()];
+    for (kind, col) in &s.entities {
+        let values: Vec<Vec<String>> = if tspec.kind_of(col) == Some(ColumnKind::List) {
+            frame.list(col, &tspec.list_separator)?
+        } else {
+            frame.col(col)?.iter().map(|v| if v.is_empty() { vec![] } else { vec![v.clone()] }).collect()
+        };
+        for (i, vals) in values.into_iter().enumerate() {
+            out[i].extend(vals.into_iter().map(|v| (kind.clone(), v)));
+        }
+    }
+    Ok(out)
+}
+
+pub fn score(spec: &Spec, model_bytes: &[u8], tables: &Tables, version: &str) -> Result<Vec<Item>> {
+    let s = spec_of(spec)?;
+    let model: SentimentModel = from_json(model_bytes, "sentiment model")?;
+    let frame = tables.get(&s.table)?;
+    let p = model.predict_proba(frame.col(&s.text)?);
+    let times = frame.timestamps(&s.timestamp)?;
+    let as_of = times.iter().flatten().copied().max().unwrap_or(0);
+    let window = s.window_days as i64 * 86_400;
+    let n_windows = s.trend_windows;
+    let mentions = mentions(frame, s, spec)?;
+
+    // (kind, entity) -> per-window (newest first) [pos, neg, neu], plus totals.
+    let mut agg: BTreeMap<(String, String), (Vec<[usize; 3]>, [usize; 3])> = BTreeMap::new();
+    for (i, ents) in mentions.iter().enumerate() {
+        let cls = match polarity(p[i], s.neutral_band) {
+            Polarity::Positive => 0,
+            Polarity::Negative => 1,
+            Polarity::Neutral => 2,
+        };
+        let w = times[i].map(|t| ((as_of - t) / window) as usize);
+        for e in ents {
+            let entry = agg.entry(e.clone()).or_insert_with(|| (vec![[0; 3]; n_windows], [0; 3]));
+            entry.1[cls] += 1;
+            if let Some(w) = w.filter(|&w| w < n_windows) {
+                entry.0[w][cls] += 1;
+            }
+        }
+    }
+    let mut items = Vec::new();
+    for ((kind, entity), (windows, total)) in agg {
+        if total.iter().sum::<usize>() < s.min_mentions {
+            continue;
+        }
+        // Oldest window first, so a positive slope means sentiment is improving.
+        let (mut xs, mut ys, mut series) = (Vec::new(), Vec::new(), Vec::new());
+        for w in (0..n_windows).rev() {
+            let [pos, neg, neu] = windows[w];
+            let start = chrono::DateTime::from_timestamp(as_of - (w as i64 + 1) * window, 0)
+                .map(|t| t.format("%Y-%m-%d").to_string())
+                .unwrap_or_default();
+            series.push(WindowCounts { start, positive: pos, negative: neg, neutral: neu, net: net(pos, neg, neu) });
+            if pos + neg + neu > 0 {
+                xs.push((n_windows - 1 - w) as f64);
+                ys.push(net(pos, neg, neu));
+            }
+        }
+        let slope = trend::slope(&xs, &ys);
+        let direction = trend::direction(slope, s.flat_band);
+        items.push(Item::new(
+            score::entity(&kind, &entity),
+            score::SENTIMENT,
+            json!({
+                "entity_kind": kind,
+                "positive": total[0],
+                "negative": total[1],
+                "neutral": total[2],
+                "mentions": total.iter().sum::<usize>(),
+                "net_score": super::churn::round6(net(total[0], total[1], total[2])),
+                "trend_slope": super::churn::round6(slope),
+                "direction": match direction { Direction::Rising => "rising", Direction::Falling => "falling", Direction::Flat => "flat" },
+                "window_days": s.window_days,
+                "windows": series,
+                "as_of": chrono::DateTime::from_timestamp(as_of, 0).map(|t| t.to_rfc3339()).unwrap_or_default(),
+                "model_version": version,
+            }),
+        ));
+    }
+    Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn neutral_band_splits_three_ways() {
+        assert_eq!(polarity(0.9, [0.4, 0.6]), Polarity::Positive);
+        assert_eq!(polarity(0.5, [0.4, 0.6]), Polarity::Neutral);
+        assert_eq!(polarity(0.6, [0.4, 0.6]), Polarity::Neutral);
+        assert_eq!(polarity(0.1, [0.4, 0.6]), Polarity::Negative);
+    }
+
+    #[test]
+    fn net_score_is_share_difference() {
+        assert_eq!(net(3, 1, 0), 0.5);
+        assert_eq!(net(0, 0, 0), 0.0);
+        assert_eq!(net(1, 1, 2), 0.0);
+    }
+}

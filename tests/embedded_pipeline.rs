@@ -1,0 +1,185 @@
+//! End-to-end runs of the embedded pipeline on demo data: real directory object store, real
+//! SQLite score store, the same step code the Lambdas run.
+
+use marquee_e2e::{edited_spec, Workspace};
+use marquee_pipeline::demo::DEMO_SPEC;
+use marquee_pipeline::keys::{self, score};
+use marquee_pipeline::spec::UseCase;
+use marquee_pipeline::steps::{Champion, Verdict};
+use marquee_pipeline::store::{ObjectStore, ScoreStore};
+use marquee_pipeline::Error;
+
+const CUSTOMERS: usize = 1500;
+
+async fn champion(ws: &Workspace, uc: UseCase) -> Option<Champion> {
+    let bytes = ws.objects.get_opt(&keys::champion(uc)).await.unwrap()?;
+    Some(serde_json::from_slice(&bytes).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_run_deploys_all_four_use_cases_then_unchanged_rerun_keeps_champions() {
+    let ws = Workspace::new();
+    let spec_key = ws.upload_demo(CUSTOMERS, 7, DEMO_SPEC).await;
+    let summary = ws.run("run-1", &spec_key).await.expect("first run succeeds");
+
+    assert_eq!(summary.results.len(), 4);
+    for r in &summary.results {
+        assert_eq!(r.verdict, Verdict::Deploy, "{:?} not deployed: {:?}", r.use_case, r.reasons);
+        assert_eq!(r.deployed_version.as_deref(), Some("run-1"));
+        let ch = champion(&ws, r.use_case).await.expect("champion pointer");
+        assert_eq!(ch.version, "run-1");
+        assert!(ws.objects.get_opt(&keys::deployed(r.use_case, "run-1", "model.json")).await.unwrap().is_some());
+        let model = ws.scores.get_item(&score::model(r.use_case), &score::version("run-1")).await.unwrap().unwrap();
+        assert_eq!(model.attr("status").unwrap(), "deployed");
+        let champ = ws.scores.get_item(&score::model(r.use_case), score::CHAMPION).await.unwrap().unwrap();
+        assert_eq!(champ.attr("version").unwrap(), "run-1");
+    }
+
+    // Every customer gets a segment and a churn score; raters get recommendations.
+    let segments = ws.scores.scan_sk("CUSTOMER#", score::SEGMENT).await.unwrap();
+    let churn = ws.scores.scan_sk("CUSTOMER#", score::CHURN).await.unwrap();
+    let recs = ws.scores.scan_sk("CUSTOMER#", score::RECS).await.unwrap();
+    assert_eq!(segments.len(), CUSTOMERS);
+    assert_eq!(churn.len(), CUSTOMERS);
+    assert!(recs.len() > CUSTOMERS / 2, "{} RECS items", recs.len());
+    let p = churn[0].attr("probability").unwrap().as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&p));
+    assert_eq!(churn[0].attr("at_risk").unwrap().as_bool().unwrap(), p >= churn[0].attr("cutoff").unwrap().as_f64().unwrap());
+    let first_recs = recs[0].attr("items").unwrap().as_array().unwrap();
+    assert_eq!(first_recs.len(), 10);
+
+    let similar = ws.scores.scan_sk("TITLE#", score::SIMILAR).await.unwrap();
+    assert!(!similar.is_empty());
+    let sims: Vec<f64> = similar[0].attr("items").unwrap().as_array().unwrap().iter().map(|i| i["similarity"].as_f64().unwrap()).collect();
+    assert!(sims.windows(2).all(|w| w[0] >= w[1]), "similar titles are ranked: {sims:?}");
+    for prefix in ["TITLE#", "BRAND#", "TALENT#"] {
+        let items = ws.scores.scan_sk(prefix, score::SENTIMENT).await.unwrap();
+        assert!(!items.is_empty(), "no {prefix} SENTIMENT items");
+        let dir = items[0].attr("direction").unwrap().as_str().unwrap();
+        assert!(["rising", "falling", "flat"].contains(&dir));
+    }
+
+    // Profile, quality report and quarantine file are part of the run.
+    for key in [keys::profile("run-1"), keys::quality("run-1"), keys::quarantine("run-1"), keys::summary("run-1")] {
+        assert!(ws.objects.get_opt(&key).await.unwrap().is_some(), "missing {key}");
+    }
+
+    // Same data, same spec: nothing to deploy, champions and scores untouched.
+    let before = ws.scores.get_item(&churn[0].pk, score::CHURN).await.unwrap();
+    let again = ws.run("run-2", &spec_key).await.expect("second run succeeds");
+    for r in &again.results {
+        assert_eq!(r.verdict, Verdict::Unchanged, "{:?}: {:?}", r.use_case, r.reasons);
+        assert_eq!(champion(&ws, r.use_case).await.unwrap().version, "run-1");
+        let rec = ws.scores.get_item(&score::model(r.use_case), &score::version("run-2")).await.unwrap().unwrap();
+        assert_eq!(rec.attr("status").unwrap(), "unchanged");
+    }
+    assert_eq!(ws.scores.get_item(&churn[0].pk, score::CHURN).await.unwrap(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worse_challenger_is_rejected_and_champion_keeps_serving() {
+    let ws = Workspace::new();
+    let spec_key = ws.upload_demo(CUSTOMERS, 11, DEMO_SPEC).await;
+    ws.run("good", &spec_key).await.expect("first run");
+    let churn_before = ws.scores.scan_sk("CUSTOMER#", score::CHURN).await.unwrap();
+
+    // A churn model that only sees age, and a crippled ALS: both lose to their champions.
+    let worse = edited_spec(
+        "categorical = [\"plan\", \"country\"]\nclass_weight",
+        "categorical = [\"country\"]\nclass_weight",
+    )
+    .replacen(
+        "numeric = [\"age\", \"tenure_months\", \"monthly_fee\", \"sessions_per_week\", \"watch_hours_month\",\n           \"devices\", \"support_tickets\", \"payment_failures\", \"days_since_last_watch\"]\ncategorical = [\"country\"]",
+        "numeric = [\"age\"]\ncategorical = [\"country\"]",
+        1,
+    )
+    .replacen("rank = 10\niterations = 10\nlambda = 0.1", "rank = 1\niterations = 1\nlambda = 5.0", 1)
+    .replacen("min_auc = 0.80", "min_auc = 0.0", 1)
+    .replacen("min_recall = 0.60\nmin_precision = 0.50", "min_recall = 0.0\nmin_precision = 0.0", 1)
+    .replacen("max_rmse = 0.95\nbeat_popularity = true", "max_rmse = 10.0\nbeat_popularity = false", 1);
+    assert!(worse.contains("numeric = [\"age\"]") && worse.contains("rank = 1\n"), "spec edits applied");
+    let spec_key = ws.put_spec(&worse).await;
+    let summary = ws.run("worse", &spec_key).await.expect("second run completes");
+    for uc in [UseCase::Churn, UseCase::Recommend] {
+        let r = summary.results.iter().find(|r| r.use_case == uc).unwrap();
+        assert_eq!(r.verdict, Verdict::Reject, "{uc}: {:?}", r);
+        assert!(r.reasons.iter().any(|m| m.contains("champion")), "{uc}: {:?}", r.reasons);
+        assert_eq!(champion(&ws, uc).await.unwrap().version, "good");
+        let rec = ws.scores.get_item(&score::model(uc), &score::version("worse")).await.unwrap().unwrap();
+        assert_eq!(rec.attr("status").unwrap(), "rejected");
+    }
+    assert_eq!(ws.scores.scan_sk("CUSTOMER#", score::CHURN).await.unwrap(), churn_before, "rejected model wrote no scores");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impossible_criteria_reject_and_write_no_scores() {
+    let ws = Workspace::new();
+    let spec = edited_spec("min_auc = 0.80", "min_auc = 0.999").replacen("min_accuracy = 0.80", "min_accuracy = 0.999", 1);
+    let spec_key = ws.upload_demo(800, 3, &spec).await;
+    let summary = ws.run("strict", &spec_key).await.expect("run completes");
+    for uc in [UseCase::Churn, UseCase::Sentiment] {
+        let r = summary.results.iter().find(|r| r.use_case == uc).unwrap();
+        assert_eq!(r.verdict, Verdict::Reject);
+        assert!(r.reasons.iter().any(|m| m.contains("business criterion failed")), "{:?}", r.reasons);
+        assert!(champion(&ws, uc).await.is_none());
+        let rec = ws.scores.get_item(&score::model(uc), &score::version("strict")).await.unwrap().unwrap();
+        assert_eq!(rec.attr("status").unwrap(), "rejected");
+        assert!(!rec.attr("reasons").unwrap().as_array().unwrap().is_empty());
+    }
+    assert!(ws.scores.scan_sk("CUSTOMER#", score::CHURN).await.unwrap().is_empty());
+    assert!(ws.scores.scan_sk("TITLE#", score::SENTIMENT).await.unwrap().is_empty());
+}
+
+/// Appends bad rows to the demo customers file; returns (good rows, bad rows).
+async fn corrupt_customers(ws: &Workspace, bad_rows: &[&str]) -> usize {
+    let key = keys::raw("demo", "customers.csv");
+    let mut text = String::from_utf8(ws.objects.get(&key).await.unwrap()).unwrap();
+    let good = text.lines().count() - 1;
+    for row in bad_rows {
+        text.push_str(row);
+        text.push('\n');
+    }
+    ws.objects.put(&key, text.into_bytes()).await.unwrap();
+    good
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_rows_are_quarantined_with_lines_and_every_good_row_is_kept() {
+    let ws = Workspace::new();
+    let spec_key = ws.upload_demo(1000, 5, DEMO_SPEC).await;
+    let good = corrupt_customers(
+        &ws,
+        &[
+            "CX1,abc,US,basic,2025-01-01,3,9.99,2,10,1,0,0,3,Drama,no",
+            "CX2,30,US,basic,2025-01-01,3,9.99,2,10,1,0,0,3,Drama",
+        ],
+    )
+    .await;
+    let summary = ws.run("dirty", &spec_key).await.expect("2 bad rows of 1002 pass the 1% gate");
+    assert_eq!(summary.rows_quarantined, 2);
+    let q = String::from_utf8(ws.objects.get(&keys::quarantine("dirty")).await.unwrap()).unwrap();
+    let lines: Vec<&str> = q.lines().collect();
+    assert_eq!(lines.len(), 3, "{q}");
+    assert!(lines[1].contains(&format!(",{},age,", good + 2)) && lines[1].contains("not a number"), "{}", lines[1]);
+    assert!(lines[2].contains(&format!(",{},,\"expected 15 fields, found 14\"", good + 3)), "{}", lines[2]);
+    let ingested = String::from_utf8(ws.objects.get(&keys::ingested("dirty", "customers")).await.unwrap()).unwrap();
+    assert_eq!(ingested.lines().count() - 1, good, "every good row kept");
+    assert_eq!(ws.scores.scan_sk("CUSTOMER#", score::SEGMENT).await.unwrap().len(), good);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quality_gate_stops_the_run_naming_file_and_line_and_deploys_nothing() {
+    let ws = Workspace::new();
+    let spec_key = ws.upload_demo(300, 5, DEMO_SPEC).await;
+    let bad: Vec<String> = (0..20).map(|i| format!("CB{i},N/A,US,basic,2025-01-01,3,9.99,2,10,1,0,0,3,Drama,no")).collect();
+    let good = corrupt_customers(&ws, &bad.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let err = ws.run("gated", &spec_key).await.expect_err("gate fails");
+    let msg = err.to_string();
+    assert!(matches!(err, Error::QualityGate { .. }), "{msg}");
+    assert!(msg.contains("customers.csv") && msg.contains(&format!("line {}, column `age`", good + 2)), "{msg}");
+    for uc in UseCase::ALL {
+        assert!(champion(&ws, uc).await.is_none());
+    }
+    assert!(ws.scores.scan_sk("CUSTOMER#", score::SEGMENT).await.unwrap().is_empty());
+    assert!(ws.objects.get_opt(&keys::ingest_manifest("gated")).await.unwrap().is_none(), "a failed gate commits no manifest");
+}
