@@ -99,6 +99,19 @@ pub fn ingest_table(
     let mut problems = Vec::new();
     let mut rows_read = 0usize;
 
+    // A gzip-compressed export (e.g. `reviews.csv.gz`) is read as its decompressed CSV.
+    let inflated;
+    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        if let Err(e) = std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(bytes), &mut out) {
+            problems.push(format!("{file}: not a readable gzip file: {e}"));
+            out.clear();
+        }
+        inflated = out;
+        inflated.as_slice()
+    } else {
+        bytes
+    };
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut rdr = csv::ReaderBuilder::new().flexible(true).has_headers(false).from_reader(bytes);
     let mut records = rdr.byte_records();
@@ -114,6 +127,16 @@ pub fn ingest_table(
         }
         Some(Ok(h)) => h.iter().map(|f| String::from_utf8_lossy(f).trim().to_string()).collect(),
     };
+    // A generated id is appended to the header here and to every record below.
+    let generated_id = spec.id.as_ref().filter(|_| spec.generate_id && !header.is_empty());
+    let mut header = header;
+    if let Some(id) = generated_id {
+        if header.contains(id) {
+            problems.push(format!("{file}:1: column `{id}` is in the file, but the spec generates it (generate_id = true)"));
+        } else {
+            header.push(id.clone());
+        }
+    }
 
     let position: HashMap<&str, usize> = header.iter().enumerate().map(|(i, h)| (h.as_str(), i)).collect();
     if !header.is_empty() {
@@ -146,7 +169,7 @@ pub fn ingest_table(
             declared.iter().map(|(c, k)| (position[c.as_str()], c.as_str(), *k)).collect();
         for rec in records {
             rows_read += 1;
-            let rec = match rec {
+            let mut rec = match rec {
                 Ok(r) => r,
                 Err(e) => {
                     let line = e.position().map_or(0, |p| p.line());
@@ -161,6 +184,9 @@ pub fn ingest_table(
                     continue;
                 }
             };
+            if generated_id.is_some() {
+                rec.push_field((rows_read - 1).to_string().as_bytes());
+            }
             let line = rec.position().map_or(0, |p| p.line());
             let reject = |column: &str, reason: String| QuarantinedRow {
                 table: table.into(),
@@ -434,6 +460,21 @@ mod tests {
         let t = ingest_table("customers", &spec(), "c.csv", b"id,plan,at\na,b,2024-01-01\n", &[], 0);
         assert_eq!(t.frame.n_rows(), 0);
         assert!(t.quality.problems[0].contains("c.csv:1: column `age`"), "{:?}", t.quality.problems);
+    }
+
+    #[test]
+    fn generated_id_is_the_record_index_and_gzip_is_read() {
+        let spec = TableSpec { file: "t.csv".into(), id: Some("row".into()), generate_id: true, numeric: vec!["x".into()], ..Default::default() };
+        let data = "x\n1\nbad\n3\n";
+        let t = ingest_table("t", &spec, "t.csv", data.as_bytes(), &[], 0);
+        assert_eq!(t.frame.col("row").unwrap(), ["0", "2"]);
+        assert_eq!(t.frame.col("x").unwrap(), ["1", "3"]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, data.as_bytes()).unwrap();
+        let t2 = ingest_table("t", &spec, "t.csv.gz", &gz.finish().unwrap(), &[], 0);
+        assert_eq!(t2.frame, t.frame);
+        let clash = ingest_table("t", &spec, "t.csv", b"row,x\n0,1\n", &[], 0);
+        assert!(clash.quality.problems[0].contains("generate_id"), "{:?}", clash.quality.problems);
     }
 
     #[test]

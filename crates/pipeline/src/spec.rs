@@ -74,6 +74,10 @@ pub struct TableSpec {
     pub file: String,
     /// Unique row id; duplicates are quarantined.
     pub id: Option<String>,
+    /// The file has no id column: generate `id` as the 0-based index of each data record (header
+    /// excluded), so ids are stable for the same file (e.g. IBM's Telco export without customerID).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub generate_id: bool,
     #[serde(default)]
     pub numeric: Vec<String>,
     #[serde(default)]
@@ -97,6 +101,10 @@ pub struct TableSpec {
     /// Rows with a timestamp later than ingest time plus this many days are quarantined.
     #[serde(default)]
     pub max_future_days: Option<f64>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn default_list_separator() -> String {
@@ -301,6 +309,10 @@ pub struct RecommendSpec {
     pub iterations: usize,
     #[serde(default = "default_lambda")]
     pub lambda: f32,
+    /// How `lambda` grows with a user's / item's rating count: `count` (ALS-WR, the default) or
+    /// `sqrt_count` (shrinks rarely rated titles more; better RMSE on MovieLens-100K).
+    #[serde(default)]
+    pub regularisation: AlsRegularisation,
     /// Ratings at or above this count as "relevant" for precision@k / NDCG@k.
     #[serde(default = "default_relevant_rating")]
     pub relevant_rating: f64,
@@ -328,6 +340,23 @@ fn default_relevant_rating() -> f64 {
 }
 fn default_top_n() -> usize {
     10
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AlsRegularisation {
+    #[default]
+    Count,
+    SqrtCount,
+}
+
+impl From<AlsRegularisation> for marquee_ml::als::RegScaling {
+    fn from(r: AlsRegularisation) -> Self {
+        match r {
+            AlsRegularisation::Count => marquee_ml::als::RegScaling::Count,
+            AlsRegularisation::SqrtCount => marquee_ml::als::RegScaling::SqrtCount,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -369,8 +398,12 @@ pub struct SentimentSpec {
     pub label: String,
     pub positive: String,
     pub negative: String,
+    /// Post time; empty (or absent) when the export has none: posts are classified but carry no trend.
+    #[serde(default)]
     pub timestamp: String,
     /// Entity kind (title, brand, talent, ...) -> column. List columns give one mention per value.
+    /// Empty (or absent): classification only, no SENTIMENT items.
+    #[serde(default)]
     pub entities: BTreeMap<String, String>,
     #[serde(default)]
     pub model: SentimentModelKind,
@@ -532,6 +565,7 @@ impl Spec {
                 check(seen.contains(c.as_str()), &f("optional"), &format!("`{c}` is not a declared column"))?;
                 check(Some(c) != t.id.as_ref(), &f("optional"), "the id column cannot be optional")?;
             }
+            check(!t.generate_id || t.id.is_some(), &f("generate_id"), "needs `id` (the name of the generated column)")?;
             for (c, [lo, hi]) in &t.ranges {
                 check(t.numeric.contains(c), &f("ranges"), &format!("`{c}` is not a numeric column"))?;
                 check(lo <= hi, &f("ranges"), &format!("range of `{c}` has min > max"))?;
@@ -623,9 +657,10 @@ impl Spec {
             let t = self.table_for("sentiment.table", &s.table)?;
             self.expect_kind(t, "sentiment.text", &s.table, &s.text, &[ColumnKind::Text])?;
             self.expect_kind(t, "sentiment.label", &s.table, &s.label, &[ColumnKind::Categorical])?;
-            self.expect_kind(t, "sentiment.timestamp", &s.table, &s.timestamp, &[ColumnKind::Timestamp])?;
+            if !s.timestamp.is_empty() {
+                self.expect_kind(t, "sentiment.timestamp", &s.table, &s.timestamp, &[ColumnKind::Timestamp])?;
+            }
             check(s.positive != s.negative, "sentiment.positive", "positive and negative labels must differ")?;
-            check(!s.entities.is_empty(), "sentiment.entities", "at least one entity column is required")?;
             for (kind, col) in &s.entities {
                 check(
                     !kind.is_empty() && kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),

@@ -17,7 +17,7 @@
 
 mod words;
 
-use chrono::{Duration, NaiveDate, NaiveDateTime};
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -41,7 +41,7 @@ const TASTE_SCALE: f64 = 1.7;
 /// How strongly taste match drives which titles a customer watches (log-weight per unit match).
 const SELECT_TASTE: f64 = 1.5;
 /// Average taste match of the titles a customer picks (selection favours matches): ratings are
-/// centred on it so that the mean rating stays near 3.6 rather than piling up at 5.
+/// centred on it so that the mean rating stays near 3.5 rather than piling up at 5.
 const MATCH_CENTRE: f64 = 0.7;
 const N_TALENT: usize = 80;
 /// Talent reserved for the planted trending titles (two per title).
@@ -133,7 +133,8 @@ fn today() -> NaiveDateTime {
 /// RFC 3339 timestamp `age_days` before [`TODAY`] (midnight), to the second.
 fn timestamp(age_days: f64) -> String {
     let secs = (age_days.max(0.0) * 86_400.0).round() as i64;
-    (today() - Duration::seconds(secs)).format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    let t = today() - Duration::seconds(secs);
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second())
 }
 
 fn date(age_days: i64) -> String {
@@ -302,8 +303,8 @@ impl Catalog {
         }
 
         // Planted trends: one rising and one falling studio, each with two trending new releases
-        // carrying their own (exclusive) stars.
-        // Mid-sized studios, so the two trending titles carry a good share of their buzz.
+        // carrying their own (exclusive) stars. Mid-sized studios, so that the two trending titles
+        // carry about half of the studio's recent buzz.
         let mut brands = [4, 5, 6, 7];
         brands.shuffle(&mut rng);
         let planted_brands = (brands[0], brands[1]);
@@ -322,7 +323,7 @@ impl Catalog {
             for &i in candidates.iter().take(N_PLANTED_TITLES_PER_DIRECTION) {
                 let t = &mut titles[i];
                 t.trend = dir;
-                t.release_year = TODAY.0;
+                t.release_year = TODAY.0 - 1;
                 t.post_logit = 0.3;
                 t.popularity = t.popularity.max(2.0);
                 t.talent = vec![reserved.next().expect("reserved"), reserved.next().expect("reserved")];

@@ -64,6 +64,9 @@ fn demo_row_counts_are_plausible() {
     let small = tables(&DemoConfig { customers: 100, seed: 1 });
     assert_eq!(small["titles"].rows.len(), 60);
     assert_eq!(small["customers"].rows.len(), 100);
+    let empty = tables(&DemoConfig { customers: 0, seed: 1 });
+    assert_eq!(empty["customers"].rows.len(), 0);
+    assert_eq!(empty["titles"].rows.len(), 60);
 }
 
 /// Every file has the spec's columns, and every row would pass the ingest quality gate.
@@ -226,4 +229,7 @@ fn demo_generation_time() {
     let files = generate(&cfg);
     let bytes: usize = files.iter().map(|(_, b)| b.len()).sum();
     eprintln!("generated {} files, {bytes} bytes in {:?}", files.len(), start.elapsed());
+    for (name, b) in &files {
+        eprintln!("{name}: {} rows, {} bytes", parse(b).rows.len(), b.len());
+    }
 }

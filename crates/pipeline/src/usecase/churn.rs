@@ -93,16 +93,24 @@ pub fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
         });
     }
     let (train, test) = stratified_split(&y, spec.pipeline.test_fraction, spec.pipeline.seed);
+    prepare_split(spec, tables, &train, &test)
+}
+
+/// [`prepare`] on a given split (row indices of the churn table, e.g. protocol folds). The
+/// encoder (scaler, one-hot categories) is fitted on the `train` rows only.
+pub fn prepare_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
+    let c = spec_of(spec)?;
+    let frame = tables.get(&c.table)?;
     // Whole rows, not just this spec's features: a champion with other features must be able to
     // score the same test split.
-    let train_frame = frame.select_rows(&train);
+    let train_frame = frame.select_rows(train);
     let encoder = ChurnEncoder {
         numeric: Standardiser::fit(&train_frame, &c.numeric)?,
         categorical: OneHot::fit(&train_frame, &c.categorical)?,
     };
     let mut files = Files::new();
     files.insert("train.csv".into(), train_frame.to_csv());
-    files.insert("test.csv".into(), frame.select_rows(&test).to_csv());
+    files.insert("test.csv".into(), frame.select_rows(test).to_csv());
     files.insert("encoder.json".into(), to_json(&encoder));
     Ok(files)
 }

@@ -75,6 +75,18 @@ pub fn prepare(uc: UseCase, spec: &Spec, tables: &Tables) -> Result<Files> {
     }
 }
 
+/// [`prepare`] on a given train/test split instead of the spec's seeded one, so an evaluation
+/// protocol (k folds, published holdouts) runs through the same preparation code. Indices are rows
+/// of the use case's main table (the ratings table for recommend); encoders see `train` only.
+pub fn prepare_split(uc: UseCase, spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
+    match uc {
+        UseCase::Segment => segment::prepare_split(spec, tables, train, test),
+        UseCase::Churn => churn::prepare_split(spec, tables, train, test),
+        UseCase::Recommend => recommend::prepare_split(spec, tables, train, test),
+        UseCase::Sentiment => sentiment::prepare_split(spec, tables, train, test),
+    }
+}
+
 /// Fits the model; returns the serialised artifact (it embeds its encoders so it can score alone).
 pub fn train(uc: UseCase, spec: &Spec, files: &Files, tables: &Tables, fingerprint: &str) -> Result<Vec<u8>> {
     match uc {

@@ -79,9 +79,21 @@ pub fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
     let ratings = tables.get(&r.ratings)?;
     let slim = select_columns(ratings, &[r.user.clone(), r.item.clone(), r.rating.clone()])?;
     let (train, test) = per_user_split(slim.col(&r.user)?, spec.pipeline.test_fraction, spec.pipeline.seed);
+    split_files(&slim, &train, &test)
+}
+
+/// [`prepare`] on a given split: `train` / `test` are row indices of the ratings table (e.g. the
+/// folds of a published evaluation protocol).
+pub fn prepare_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
+    let r = spec_of(spec)?;
+    let slim = select_columns(tables.get(&r.ratings)?, &[r.user.clone(), r.item.clone(), r.rating.clone()])?;
+    split_files(&slim, train, test)
+}
+
+fn split_files(slim: &Frame, train: &[usize], test: &[usize]) -> Result<Files> {
     let mut files = Files::new();
-    files.insert("train.csv".into(), slim.select_rows(&train).to_csv());
-    files.insert("test.csv".into(), slim.select_rows(&test).to_csv());
+    files.insert("train.csv".into(), slim.select_rows(train).to_csv());
+    files.insert("test.csv".into(), slim.select_rows(test).to_csv());
     Ok(files)
 }
 
@@ -180,7 +192,7 @@ pub fn train(spec: &Spec, files: &Files, tables: &Tables, fingerprint: &str) -> 
         .map(|((u, i), &v)| Rating { user: ui[u.as_str()], item: ii[i.as_str()], value: v as f32 })
         .collect();
     let als = AlsParams { rank: r.rank, iterations: r.iterations, lambda: r.lambda, seed: spec.pipeline.seed }
-        .fit(&ratings, user_ids.len(), item_ids.len())?;
+        .fit_with_scaling(&ratings, user_ids.len(), item_ids.len(), r.regularisation.into())?;
 
     let mut counts = vec![0u32; item_ids.len()];
     ratings.iter().for_each(|x| counts[x.item as usize] += 1);

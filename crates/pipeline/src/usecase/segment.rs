@@ -79,17 +79,25 @@ pub fn needed_tables(spec: &Spec) -> Vec<String> {
 pub fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
     let s = spec_of(spec)?;
     let frame = tables.get(&s.table)?;
-    let id = spec.table(&s.table)?.id.clone().ok_or_else(|| Error::spec(format!("tables.{}.id", s.table), "segmentation needs an id column"))?;
     let (train, test) = split_indices(frame.n_rows(), spec.pipeline.test_fraction, spec.pipeline.seed);
+    prepare_split(spec, tables, &train, &test)
+}
+
+/// [`prepare`] on a given split (row indices of the segment table); the scaler is fitted on the
+/// `train` rows only. `train == test == all rows` measures in-sample SSE (as scikit-learn reports it).
+pub fn prepare_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
+    let s = spec_of(spec)?;
+    let frame = tables.get(&s.table)?;
+    let id = spec.table(&s.table)?.id.clone().ok_or_else(|| Error::spec(format!("tables.{}.id", s.table), "segmentation needs an id column"))?;
     // Whole rows (id first): a champion with other features must be able to score the same split.
     let mut cols = vec![id.clone()];
     cols.extend(frame.headers.iter().filter(|h| **h != id).cloned());
     let slim = select_columns(frame, &cols)?;
-    let train_frame = slim.select_rows(&train);
+    let train_frame = slim.select_rows(train);
     let scaler = Standardiser::fit(&train_frame, &s.features)?;
     let mut files = Files::new();
     files.insert("train.csv".into(), train_frame.to_csv());
-    files.insert("test.csv".into(), slim.select_rows(&test).to_csv());
+    files.insert("test.csv".into(), slim.select_rows(test).to_csv());
     files.insert("encoder.json".into(), to_json(&scaler));
     Ok(files)
 }

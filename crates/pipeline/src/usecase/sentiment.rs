@@ -95,13 +95,22 @@ pub fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
         });
     }
     let (train, test) = stratified_split(&y, spec.pipeline.test_fraction, spec.pipeline.seed);
+    let to_rows = |idx: &[usize]| idx.iter().map(|&i| rows[i]).collect::<Vec<_>>();
+    prepare_split(spec, tables, &to_rows(&train), &to_rows(&test))
+}
+
+/// [`prepare`] on a given split (row indices of the posts table; rows should be labelled). The
+/// TF-IDF vocabulary and idf are fitted on the `train` texts only.
+pub fn prepare_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
+    let s = spec_of(spec)?;
+    let frame = tables.get(&s.table)?;
     let slim = select_columns(frame, &[s.text.clone(), s.label.clone()])?;
-    let pick = |idx: &[usize]| slim.select_rows(&idx.iter().map(|&i| rows[i]).collect::<Vec<_>>());
-    let train_frame = pick(&train);
+    let pick = |idx: &[usize]| slim.select_rows(idx);
+    let train_frame = pick(train);
     let vectorizer = TfidfParams::default().fit(train_frame.col(&s.text)?)?;
     let mut files = Files::new();
     files.insert("train.csv".into(), train_frame.to_csv());
-    files.insert("test.csv".into(), pick(&test).to_csv());
+    files.insert("test.csv".into(), pick(test).to_csv());
     files.insert("encoder.json".into(), to_json(&vectorizer));
     Ok(files)
 }
@@ -252,7 +261,7 @@ pub fn score(spec: &Spec, model_bytes: &[u8], tables: &Tables, version: &str) ->
     let model: SentimentModel = from_json(model_bytes, "sentiment model")?;
     let frame = tables.get(&s.table)?;
     let p = model.predict_proba(frame.col(&s.text)?);
-    let times = frame.timestamps(&s.timestamp)?;
+    let times = if s.timestamp.is_empty() { vec![None; frame.n_rows()] } else { frame.timestamps(&s.timestamp)? };
     let as_of = times.iter().flatten().copied().max().unwrap_or(0);
     let window = s.window_days as i64 * 86_400;
     let n_windows = s.trend_windows;

@@ -1,0 +1,138 @@
+//! [`ObjectStore`] over one S3 bucket. Objects above [`MULTIPART_THRESHOLD`] are uploaded in
+//! parts (aborted on failure, so no half object is ever visible); listing is paginated.
+
+use async_trait::async_trait;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::Client;
+use marquee_pipeline::store::{ObjectStore, StoreError, StoreResult};
+
+/// Objects larger than this go up as a multipart upload.
+pub const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
+/// Part size of multipart uploads (S3's minimum is 5 MiB for every part but the last).
+pub const PART_SIZE: usize = 8 * 1024 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct S3ObjectStore {
+    client: Client,
+    bucket: String,
+    multipart_threshold: usize,
+}
+
+fn backend<E: std::error::Error + 'static>(op: &'static str, key: &str, e: E) -> StoreError {
+    StoreError::Backend { op, key: key.to_string(), message: DisplayErrorContext(e).to_string() }
+}
+
+impl S3ObjectStore {
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        Self { client, bucket: bucket.into(), multipart_threshold: MULTIPART_THRESHOLD }
+    }
+
+    /// Use multipart uploads from this size on (tests; never below [`PART_SIZE`]).
+    pub fn with_multipart_threshold(mut self, bytes: usize) -> Self {
+        self.multipart_threshold = bytes.max(PART_SIZE);
+        self
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    async fn put_multipart(&self, key: &str, bytes: Vec<u8>) -> StoreResult<()> {
+        let created = self.client.create_multipart_upload().bucket(&self.bucket).key(key).send().await.map_err(|e| backend("create multipart upload", key, e))?;
+        let upload_id = created.upload_id().ok_or_else(|| StoreError::Backend { op: "create multipart upload", key: key.into(), message: "no upload id".into() })?.to_string();
+        match self.upload_parts(key, &upload_id, &bytes).await {
+            Ok(parts) => {
+                let done = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
+                let completed = self.client.complete_multipart_upload().bucket(&self.bucket).key(key).upload_id(&upload_id).multipart_upload(done).send().await;
+                if let Err(e) = completed {
+                    self.abort(key, &upload_id).await;
+                    return Err(backend("complete multipart upload", key, e));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.abort(key, &upload_id).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn upload_parts(&self, key: &str, upload_id: &str, bytes: &[u8]) -> StoreResult<Vec<CompletedPart>> {
+        let mut parts = Vec::new();
+        for (i, chunk) in bytes.chunks(PART_SIZE).enumerate() {
+            let number = i as i32 + 1;
+            let out = self
+                .client
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(ByteStream::from(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| backend("upload part", &format!("{key} (part {number})"), e))?;
+            parts.push(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_string)).build());
+        }
+        Ok(parts)
+    }
+
+    async fn abort(&self, key: &str, upload_id: &str) {
+        if let Err(e) = self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(upload_id).send().await {
+            tracing::warn!(key, upload_id, error = %DisplayErrorContext(e), "aborting multipart upload failed (a lifecycle rule cleans it up)");
+        }
+    }
+}
+
+fn is_not_found<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool
+where
+    R: std::fmt::Debug,
+{
+    match e {
+        SdkError::ServiceError(se) => matches!(se.err().code(), Some("NoSuchKey" | "NotFound")),
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl ObjectStore for S3ObjectStore {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> StoreResult<()> {
+        if bytes.len() > self.multipart_threshold {
+            return self.put_multipart(key, bytes).await;
+        }
+        self.client.put_object().bucket(&self.bucket).key(key).body(ByteStream::from(bytes)).send().await.map_err(|e| backend("put", key, e))?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> StoreResult<Vec<u8>> {
+        let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => out,
+            Err(e) if is_not_found(&e) => return Err(StoreError::NotFound { key: self.uri(key) }),
+            Err(e) => return Err(backend("get", key, e)),
+        };
+        let body = out.body.collect().await.map_err(|e| backend("read body of", key, e))?;
+        Ok(body.into_bytes().to_vec())
+    }
+
+    async fn list(&self, prefix: &str) -> StoreResult<Vec<String>> {
+        let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix).into_paginator().send();
+        let mut keys = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| backend("list", prefix, e))?;
+            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    async fn delete(&self, key: &str) -> StoreResult<()> {
+        self.client.delete_object().bucket(&self.bucket).key(key).send().await.map_err(|e| backend("delete", key, e))?;
+        Ok(())
+    }
+
+    fn uri(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
+    }
+}
