@@ -16,6 +16,10 @@ use marquee_pipeline::spec::Spec;
 use marquee_pipeline::steps::{self, RunRequest, RunSummary, Stores, Verdict};
 use marquee_pipeline::store::ObjectStore;
 
+mod churn;
+mod hint;
+mod query;
+mod report;
 mod show;
 
 /// Exit code when the quality gate stops a run (bad input), as opposed to 1 for other failures.
@@ -23,14 +27,25 @@ const EXIT_QUALITY_GATE: i32 = 3;
 
 #[derive(Parser)]
 #[command(name = "marquee", version, about = "Predictive analytics for media & entertainment: segments, churn, recommendations, sentiment.")]
-#[command(after_help = "Exit codes: 0 success, 1 failure, 2 usage error, 3 quality gate failed (see the quality report).")]
+#[command(after_help = "\
+Examples:
+  marquee run --customers 2000 --workdir /tmp/mq    run the pipeline on demo data
+  marquee report --open --workdir /tmp/mq           open the latest run's evaluation report
+  marquee show customer C00042 --workdir /tmp/mq    what applications see for a customer
+  marquee churn cutoff --min-precision 0.6 --apply  move the churn cutoff without retraining
+
+Every command takes --workdir (or MARQUEE_WORKDIR); query commands take --json.
+
+Exit codes: 0 success, 1 failure, 2 usage error, 3 quality gate failed (see the quality report),
+4 not found (no such run, customer or title; nothing deployed), 5 request cannot be met
+(e.g. no cutoff reaches the asked precision).")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Print only errors.
-    #[arg(long, short, global = true)]
+    /// Print only errors (and the data a query asked for).
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
     quiet: bool,
-    /// Print debug logs.
+    /// Print debug logs (MARQUEE_LOG=<filter> for finer control).
     #[arg(long, short, global = true)]
     verbose: bool,
 }
@@ -48,12 +63,17 @@ enum Command {
     Run(RunArgs),
     /// Write the synthetic demo dataset (CSV files) and its pipeline spec to a folder.
     ///
-    /// Example: marquee demo-data --out demo --customers 5000 --seed 42
+    /// Examples:
+    ///   marquee demo-data --out demo --customers 5000 --seed 42
+    ///   marquee run --spec demo/pipeline.toml
     DemoData {
+        /// Folder to write the CSV files and pipeline.toml to (created if missing).
         #[arg(long)]
         out: PathBuf,
+        /// Number of customers (other tables scale with it).
         #[arg(long, default_value_t = 5000)]
         customers: usize,
+        /// Random seed: same seed, same files.
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
@@ -67,9 +87,67 @@ enum Command {
         what: show::ShowWhat,
         #[command(flatten)]
         store: StoreArgs,
-        /// Print the raw items as JSON.
+        /// Print JSON (for scripts) instead of a table.
         #[arg(long, global = true)]
         json: bool,
+        /// How many recommendations / similar titles to list.
+        #[arg(long, global = true, default_value_t = 10)]
+        top: usize,
+    },
+    /// Write a run's evaluation report (HTML with charts) and print its path.
+    ///
+    /// The report holds, per use case, the verdict and why, charts of the evaluation and example
+    /// scores, plus the data profile and quality report. `marquee run` writes it too.
+    ///
+    /// Examples:
+    ///   marquee report                      # the latest run
+    ///   marquee report 20240101T000000Z-abc123 --open
+    #[command(verbatim_doc_comment)]
+    Report {
+        /// Run id (a folder under WORKDIR/store/runs/); default: the latest finished run.
+        run: Option<String>,
+        /// Open the report in the browser (xdg-open).
+        #[arg(long)]
+        open: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Churn business levers: choose and apply the cutoff that flags customers at risk.
+    Churn {
+        #[command(subcommand)]
+        cmd: churn::ChurnCmd,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List the deployed customer segments: id, label, size and share.
+    ///
+    /// Examples:
+    ///   marquee segments
+    ///   marquee segments --json
+    Segments {
+        /// Print JSON (with each segment's feature means) instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List the customers with the highest churn probability.
+    ///
+    /// Examples:
+    ///   marquee at-risk --top 50
+    ///   marquee at-risk --flagged --json > at-risk.json
+    AtRisk {
+        /// How many customers to list.
+        #[arg(long, default_value_t = 50)]
+        top: usize,
+        /// Only customers flagged at risk at the deployed cutoff.
+        #[arg(long)]
+        flagged: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Print shell completions, e.g. `marquee completions bash > /etc/bash_completion.d/marquee`.
     Completions { shell: clap_complete::Shell },
@@ -99,6 +177,9 @@ struct RunArgs {
     /// Run id (default: time-based).
     #[arg(long)]
     run_id: Option<String>,
+    /// Do not write the HTML report at the end of the run.
+    #[arg(long)]
+    no_report: bool,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -112,6 +193,10 @@ fn main() {
         Err(e) => {
             let gate = e.chain().any(|c| matches!(c.downcast_ref::<marquee_pipeline::Error>(), Some(marquee_pipeline::Error::QualityGate { .. })));
             eprintln!("error: {e:#}");
+            if let Some(h) = e.chain().find_map(|c| c.downcast_ref::<hint::Hinted>()) {
+                eprintln!("hint: {}", h.hint);
+                std::process::exit(h.code);
+            }
             if gate {
                 eprintln!("hint: fix the rows listed in the quarantine file, or raise [quality] max_bad_row_share in the spec");
                 std::process::exit(EXIT_QUALITY_GATE);
@@ -137,9 +222,45 @@ async fn dispatch(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Show { what, store, json } => {
-            let scores = open_scores(&store.workdir)?;
-            show::show(&scores, what, json).await
+        Command::Show { what, store, json, top } => {
+            let (objects, scores) = open_existing(&store.workdir)?;
+            show::show(&scores, &objects, what, top, json).await
+        }
+        Command::Report { run, open, store } => {
+            let (objects, scores) = open_existing(&store.workdir)?;
+            let run_id = report::resolve_run(&objects, run).await?;
+            let path = report::write(Stores { objects: &objects, scores: &scores }, &objects, &run_id).await?;
+            if !cli.quiet {
+                println!("{}", path.display());
+            }
+            if open {
+                report::open(&path)?;
+            }
+            Ok(())
+        }
+        Command::Churn { cmd: churn::ChurnCmd::Cutoff(args), store } => {
+            let (objects, scores) = open_existing(&store.workdir)?;
+            churn::cutoff(Stores { objects: &objects, scores: &scores }, args, cli.quiet).await
+        }
+        Command::Segments { json, store } => {
+            let (objects, scores) = open_existing(&store.workdir)?;
+            let rows = query::segments(&scores, &objects).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                query::print_segments(&rows);
+            }
+            Ok(())
+        }
+        Command::AtRisk { top, flagged, json, store } => {
+            let (_, scores) = open_existing(&store.workdir)?;
+            let rows = query::at_risk(&scores, top, flagged).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                query::print_at_risk(&rows);
+            }
+            Ok(())
         }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "marquee", &mut std::io::stdout());
@@ -155,6 +276,19 @@ fn write_demo(out: &Path, customers: usize, seed: u64) -> Result<()> {
     }
     std::fs::write(out.join("pipeline.toml"), demo::DEMO_SPEC)?;
     Ok(())
+}
+
+/// The stores of a workdir a pipeline already ran in (queries never create an empty one).
+/// The AWS stores will plug in here: everything downstream takes the store traits.
+fn open_existing(workdir: &Path) -> Result<(DirObjectStore, SqliteScoreStore)> {
+    let db = workdir.join("scores.db");
+    if !db.exists() {
+        return Err(hint::not_found(
+            format!("no score store at {}", db.display()),
+            "pass --workdir (or set MARQUEE_WORKDIR) to the folder `marquee run` used, or run the pipeline first: `marquee run`",
+        ));
+    }
+    Ok((DirObjectStore::new(workdir.join("store")), open_scores(workdir)?))
 }
 
 fn open_scores(workdir: &Path) -> Result<SqliteScoreStore> {
@@ -201,8 +335,17 @@ async fn run(args: RunArgs, quiet: bool) -> Result<()> {
     let started = std::time::Instant::now();
     let summary = flow::run(stores, &req, &|e| progress.on_event(e)).await?;
     progress.finish();
+    let report = if args.no_report {
+        None
+    } else {
+        let key = marquee_report::write_report(stores, &summary.run_id).await.context("writing the HTML report (the run itself succeeded)")?;
+        Some(objects.root().join(key))
+    };
     if !quiet {
         print_summary(&summary, &objects, started.elapsed());
+        if let Some(path) = report {
+            println!("report:    {}   (open it: marquee report --open)", path.display());
+        }
     }
     Ok(())
 }
@@ -279,7 +422,7 @@ fn print_summary(summary: &RunSummary, objects: &DirObjectStore, elapsed: Durati
         }
     }
     println!("\nartifacts: {}", objects.uri(&keys::run_prefix(&summary.run_id)));
-    println!("try: marquee show customer <id>   |   marquee show title <id>   ({} / {})", score::customer("<id>"), score::title("<id>"));
+    println!("try:       marquee show customer <id>  |  marquee show title <id>  |  marquee segments  |  marquee at-risk --top 20");
 }
 
 #[cfg(test)]

@@ -104,7 +104,12 @@ mod tests {
     #[test]
     fn similarity_truncates_to_top_k_and_never_includes_self() {
         let m = matrix(
-            &[&[(0, 1.0), (1, 0.1)], &[(0, 1.0)], &[(0, 1.0), (1, 1.0)], &[(1, 1.0)]],
+            &[
+                &[(0, 1.0), (1, 0.1)],
+                &[(0, 1.0)],
+                &[(0, 1.0), (1, 1.0)],
+                &[(1, 1.0)],
+            ],
             2,
         );
         let sims = top_k_cosine(&m, 2);
@@ -146,7 +151,16 @@ mod tests {
         for i in 0..n {
             let mut all: Vec<(u32, f32)> = (0..n)
                 .filter(|&j| j != i)
-                .map(|j| (j as u32, dense[i].iter().zip(&dense[j]).map(|(a, b)| a * b).sum::<f32>()))
+                .map(|j| {
+                    (
+                        j as u32,
+                        dense[i]
+                            .iter()
+                            .zip(&dense[j])
+                            .map(|(a, b)| a * b)
+                            .sum::<f32>(),
+                    )
+                })
                 .filter(|e| e.1 > 0.0)
                 .collect();
             all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));

@@ -6,6 +6,7 @@
 
 pub mod demo;
 pub mod error;
+pub mod eval;
 pub mod flow;
 pub mod frame;
 pub mod ingest;

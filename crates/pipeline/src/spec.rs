@@ -718,3 +718,52 @@ fn check(ok: bool, field: &str, message: &str) -> Result<()> {
 fn check_tolerance(field: &str, t: f64) -> Result<()> {
     check(t.is_finite() && t >= 0.0, field, "must be a finite number >= 0")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::DEMO_SPEC;
+
+    fn err(text: &str) -> String {
+        Spec::from_toml(text, "pipeline.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn demo_spec_is_valid_and_runs_all_use_cases() {
+        let spec = Spec::from_toml(DEMO_SPEC, "demo").unwrap();
+        assert_eq!(spec.use_cases(), UseCase::ALL.to_vec());
+        assert_eq!(spec.table("customers").unwrap().kind_of("age"), Some(ColumnKind::Numeric));
+        let round_trip = Spec::from_toml(&spec.to_toml(), "again").unwrap();
+        assert_eq!(round_trip, spec);
+    }
+
+    #[test]
+    fn typo_in_a_field_is_named_with_its_line() {
+        let e = err(&DEMO_SPEC.replace("min_auc = 0.80", "min_aux = 0.80"));
+        assert!(e.contains("unknown field `min_aux`") && e.contains("pipeline.toml") && e.contains("line"), "{e}");
+    }
+
+    #[test]
+    fn impossible_criterion_names_the_field() {
+        let e = err(&DEMO_SPEC.replace("min_auc = 0.80", "min_auc = 1.5"));
+        assert!(e.contains("`churn.criteria.min_auc`: must be in [0, 1]"), "{e}");
+        let e = err(&DEMO_SPEC.replace("min_segment_share = 0.02", "min_segment_share = 0.6"));
+        assert!(e.contains("`segment.criteria.min_segment_share`: cannot be met"), "{e}");
+    }
+
+    #[test]
+    fn references_to_unknown_tables_and_columns_are_named() {
+        let e = err(&DEMO_SPEC.replace("label = \"churned\"", "label = \"cancelled\""));
+        assert!(e.contains("`churn.label`: column `cancelled` is not declared in table `customers`"), "{e}");
+        let e = err(&DEMO_SPEC.replace("ratings = \"ratings\"", "ratings = \"scores\""));
+        assert!(e.contains("`recommend.ratings`: names table `scores`"), "{e}");
+        let e = err(&DEMO_SPEC.replace("label = \"churned\"", "label = \"age\""));
+        assert!(e.contains("declared Numeric"), "{e}");
+    }
+
+    #[test]
+    fn dataset_must_be_a_plain_folder_name() {
+        let e = err(&DEMO_SPEC.replace("dataset = \"demo\"", "dataset = \"../etc\""));
+        assert!(e.contains("`pipeline.dataset`"), "{e}");
+    }
+}

@@ -649,3 +649,74 @@ pub async fn summarize(stores: Stores<'_>, run_id: &str, ingest: &IngestOutput, 
     put_json(stores, run_id, &summary.summary_key, &summary).await.map_err(|e| e.in_step(run_id, "summary", None))?;
     Ok(summary)
 }
+
+// ---------------------------------------------------------------- churn cutoff (business lever)
+
+/// Where a cutoff moved after deployment is recorded: `models/churn/<version>/cutoff.json`.
+pub fn churn_cutoff_key(version: &str) -> String {
+    keys::deployed(UseCase::Churn, version, "cutoff.json")
+}
+
+/// The cutoff record written by [`redeploy_churn_cutoff`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CutoffChange {
+    pub version: String,
+    pub run_id: String,
+    pub cutoff: f64,
+    pub previous: f64,
+    pub customers_rescored: usize,
+    pub at_risk: usize,
+    pub applied_at: String,
+    /// Why, in the operator's words (e.g. "min precision 0.6").
+    pub rule: String,
+}
+
+/// The churn cutoff as a business lever: rescores the deployed churn champion of `run_id` at a new
+/// `cutoff` without retraining (same model, same ingested table), upserting every customer's CHURN
+/// item (probability unchanged; at_risk and cutoff updated), and records the change. Refuses when
+/// `run_id` is not the deployed churn champion, so scores never mix versions.
+pub async fn redeploy_churn_cutoff(stores: Stores<'_>, run_id: &str, cutoff: f64, rule: &str) -> Result<CutoffChange> {
+    let uc = UseCase::Churn;
+    let wrap = |e: Error| e.in_step(run_id, "redeploy-cutoff", Some(uc.as_str()));
+    if !(0.0..=1.0).contains(&cutoff) {
+        return Err(wrap(Error::Invalid(format!("cutoff {cutoff} is not a probability in [0, 1]"))));
+    }
+    let champion = read_champion(stores, run_id, uc)
+        .await
+        .map_err(wrap)?
+        .ok_or_else(|| wrap(Error::Invalid("no churn model is deployed".into())))?;
+    if champion.run_id != run_id {
+        return Err(wrap(Error::Invalid(format!(
+            "run {run_id} is not the deployed churn champion (the champion is version {} from run {})",
+            champion.version, champion.run_id
+        ))));
+    }
+    let rec: EvaluationRecord = get_json(stores, run_id, &champion.evaluation_key).await.map_err(wrap)?;
+    let previous = match stores.objects.get_opt(&churn_cutoff_key(&champion.version)).await.map_err(scores_err(run_id, "reading cutoff")).map_err(wrap)? {
+        Some(bytes) => serde_json::from_slice::<CutoffChange>(&bytes).map(|c| c.cutoff).ok(),
+        None => None,
+    }
+    .or_else(|| rec.challenger.deploy_params.get("cutoff").copied())
+    .unwrap_or(0.5);
+    let spec = load_run_spec(stores, run_id).await.map_err(wrap)?;
+    let manifest: Manifest = get_json(stores, run_id, &keys::ingest_manifest(run_id)).await.map_err(wrap)?;
+    let model = get(stores, run_id, &champion.model_key).await.map_err(wrap)?;
+    let tables = load_tables(stores, run_id, &manifest, &usecase::needed_tables(&spec, uc)).await.map_err(wrap)?;
+    let items = usecase::churn::score(&spec, &model, &tables, &champion.version, cutoff).map_err(wrap)?;
+    let at_risk = items.iter().filter(|i| i.attr("at_risk").and_then(|v| v.as_bool()).unwrap_or(false)).count();
+    let customers_rescored = items.len();
+    stores.scores.put_items(items).await.map_err(scores_err(run_id, "writing churn scores")).map_err(wrap)?;
+    let change = CutoffChange {
+        version: champion.version.clone(),
+        run_id: run_id.into(),
+        cutoff,
+        previous,
+        customers_rescored,
+        at_risk,
+        applied_at: chrono::Utc::now().to_rfc3339(),
+        rule: rule.into(),
+    };
+    put_json(stores, run_id, &churn_cutoff_key(&champion.version), &change).await.map_err(wrap)?;
+    tracing::info!(run_id, version = %champion.version, cutoff, previous, at_risk, "churn cutoff redeployed");
+    Ok(change)
+}

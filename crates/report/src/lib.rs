@@ -31,6 +31,21 @@ pub const TREND_ENTITIES: usize = 6;
 /// Entities listed in the sentiment table (most mentioned first).
 pub const SENTIMENT_LISTED: usize = 15;
 
+/// The run has written nothing a report can show (no summary, no quality report).
+#[derive(Debug)]
+pub struct RunNotFound {
+    pub run_id: String,
+    pub looked_at: String,
+}
+
+impl std::fmt::Display for RunNotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "run `{}` not found (nothing under {})", self.run_id, self.looked_at)
+    }
+}
+
+impl std::error::Error for RunNotFound {}
+
 /// Everything the report shows, gathered from the stores.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReportData {
@@ -208,7 +223,7 @@ pub async fn latest_run(objects: &dyn ObjectStore) -> Result<Option<String>> {
 /// The churn cutoff in effect for a deployed churn version: the one applied after deployment
 /// (`models/churn/<version>/cutoff.json`) or else the one evaluation chose.
 pub async fn deployed_churn_cutoff(objects: &dyn ObjectStore, version: &str, record: &EvaluationRecord) -> Result<Option<f64>> {
-    let applied: Option<Value> = get_json(objects, &keys::deployed(UseCase::Churn, version, "cutoff.json")).await?;
+    let applied: Option<Value> = get_json(objects, &marquee_pipeline::steps::churn_cutoff_key(version)).await?;
     Ok(applied.and_then(|v| v.get("cutoff").and_then(Value::as_f64)).or_else(|| record.challenger.deploy_params.get("cutoff").copied()))
 }
 
@@ -220,7 +235,7 @@ pub async fn collect(stores: Stores<'_>, run_id: &str) -> Result<ReportData> {
     let profiles: Vec<TableProfile> = get_json(objects, &keys::profile(run_id)).await?.unwrap_or_default();
     let quality: Option<QualityReport> = get_json(objects, &keys::quality(run_id)).await?;
     if summary.is_none() && quality.is_none() {
-        anyhow::bail!("run `{run_id}` not found: no {} or {}", objects.uri(&keys::summary(run_id)), objects.uri(&keys::quality(run_id)));
+        return Err(RunNotFound { run_id: run_id.into(), looked_at: objects.uri(&keys::run_prefix(run_id)) }.into());
     }
     let (quarantine, quarantine_total) = match objects.get_opt(&keys::quarantine(run_id)).await? {
         Some(bytes) => read_quarantine(&bytes)?,

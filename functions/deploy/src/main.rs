@@ -1,1 +1,5 @@
-fn main() {}
+//! The `deploy` Lambda of the marquee pipeline: see `marquee_lambda::handlers::deploy`.
+
+fn main() -> Result<(), marquee_lambda::Error> {
+    marquee_lambda::serve("deploy", marquee_lambda::handlers::deploy)
+}

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `ingest` Lambda of the marquee pipeline: see `marquee_lambda::handlers::ingest`.
+
+fn main() -> Result<(), marquee_lambda::Error> {
+    marquee_lambda::serve("ingest", marquee_lambda::handlers::ingest)
+}

@@ -1,0 +1,265 @@
+//! Model quality on real public data (`marquee eval`): each use case runs on a named dataset
+//! through the same `prepare_split -> train -> evaluate` code the pipeline uses, on the published
+//! protocol splits where there are some (MovieLens 5-fold and per-user holdout, Telco stratified
+//! 5-fold) and on seeded stratified k-folds otherwise, and reports metric mean, spread, per-fold
+//! values and fit time beside the peer figure measured on the same splits.
+//!
+//! Data is read from a data folder (default `../shared/data` from the repo root) laid out as
+//! `<dir>/<spec.pipeline.dataset>/<table file>`, plus `<dir>/protocol/` for the fold files. The
+//! specs (column roles of the real exports) ship in `specs/` and are embedded here.
+
+pub mod churn;
+pub mod data;
+pub mod recommend;
+pub mod report;
+pub mod segment;
+pub mod sentiment;
+pub mod trend;
+
+#[cfg(test)]
+mod tests;
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::spec::Spec;
+
+pub const SPEC_MOVIELENS: &str = include_str!("../../../../specs/movielens100k.toml");
+pub const SPEC_TELCO: &str = include_str!("../../../../specs/telco.toml");
+pub const SPEC_RT: &str = include_str!("../../../../specs/rt_polarity.toml");
+pub const SPEC_IMDB: &str = include_str!("../../../../specs/imdb.toml");
+pub const SPEC_CDNOW: &str = include_str!("../../../../specs/cdnow.toml");
+
+/// A named evaluation on one real dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// MovieLens 100K: ALS RMSE (5-fold), ranking vs popularity and content-based recs (per-user holdout).
+    Movielens,
+    /// IBM Telco churn: logistic regression AUC (stratified 5-fold), cutoffs, class weights; k-means on numerics.
+    Telco,
+    /// Rotten Tomatoes sentence polarity: sentiment accuracy (stratified 10-fold).
+    Rt,
+    /// IMDB 25k train reviews: sentiment accuracy (stratified 5-fold).
+    Imdb,
+    /// CDNOW customers: k-means SSE per k against scikit-learn, silhouette, rule-based baseline.
+    Cdnow,
+    /// Trending sentiment on real review texts with planted rising / falling / flat entities.
+    Trend,
+}
+
+impl Task {
+    pub const ALL: [Task; 6] = [Task::Movielens, Task::Telco, Task::Rt, Task::Imdb, Task::Cdnow, Task::Trend];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Task::Movielens => "movielens",
+            Task::Telco => "telco",
+            Task::Rt => "rt",
+            Task::Imdb => "imdb",
+            Task::Cdnow => "cdnow",
+            Task::Trend => "trend",
+        }
+    }
+
+    /// The spec file (under `specs/`) and its embedded default text.
+    pub fn spec_file(&self) -> (&'static str, &'static str) {
+        match self {
+            Task::Movielens => ("movielens100k.toml", SPEC_MOVIELENS),
+            Task::Telco => ("telco.toml", SPEC_TELCO),
+            Task::Rt | Task::Trend => ("rt_polarity.toml", SPEC_RT),
+            Task::Imdb => ("imdb.toml", SPEC_IMDB),
+            Task::Cdnow => ("cdnow.toml", SPEC_CDNOW),
+        }
+    }
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Task {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Task::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| {
+            Error::Invalid(format!("unknown eval task `{s}` (expected movielens, telco, rt, imdb, cdnow, trend or all)"))
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// Folder with one sub-folder per dataset plus `protocol/`.
+    pub data_dir: PathBuf,
+    /// Read specs from this folder instead of the embedded copies of `specs/`.
+    pub spec_dir: Option<PathBuf>,
+    /// Folds to run: for protocol splits, the first N of the published folds; otherwise k.
+    pub folds: Option<usize>,
+    /// Use only the first ROWS rows of the main table (slices for CI and quick checks).
+    pub limit: Option<usize>,
+    /// Seed of the k-fold assignment, inner validation splits and models.
+    pub seed: u64,
+    /// Hyper-parameter search where a task has one (ALS rank x lambda); off = the spec's values.
+    pub tune: bool,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        Self { data_dir: PathBuf::from("../shared/data"), spec_dir: None, folds: None, limit: None, seed: 42, tune: true }
+    }
+}
+
+impl EvalOptions {
+    pub fn spec(&self, task: Task) -> Result<Spec> {
+        let (file, embedded) = task.spec_file();
+        match &self.spec_dir {
+            Some(dir) => {
+                let path = dir.join(file);
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| Error::Invalid(format!("reading spec {}: {e}", path.display())))?;
+                Spec::from_toml(&text, &path.display().to_string())
+            }
+            None => Spec::from_toml(embedded, &format!("specs/{file}")),
+        }
+    }
+}
+
+/// A published figure to compare with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Anchor {
+    pub name: String,
+    pub value: f64,
+}
+
+/// The quality the issue asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    /// "<=" or ">=".
+    pub op: String,
+    pub value: f64,
+}
+
+impl Target {
+    pub fn at_least(value: f64) -> Option<Self> {
+        Some(Self { op: ">=".into(), value })
+    }
+    pub fn at_most(value: f64) -> Option<Self> {
+        Some(Self { op: "<=".into(), value })
+    }
+    pub fn met(&self, x: f64) -> bool {
+        match self.op.as_str() {
+            ">=" => x >= self.value,
+            "<=" => x <= self.value,
+            _ => false,
+        }
+    }
+}
+
+/// One row of the results table (and one entry of `eval.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub task: String,
+    pub dataset: String,
+    pub use_case: String,
+    pub metric: String,
+    /// e.g. "5-fold (protocol)", "per-user holdout 20%", "all rows".
+    pub protocol: String,
+    pub mean: f64,
+    /// Population standard deviation over folds (0 for one value).
+    pub std: f64,
+    pub min: f64,
+    pub max: f64,
+    pub per_fold: Vec<f64>,
+    /// Mean seconds per fold to fit (encoders + model, including writing the artifact).
+    pub fit_seconds: f64,
+    pub anchor: Option<Anchor>,
+    pub target: Option<Target>,
+    /// Whether the mean meets the target (None without a target).
+    pub passed: Option<bool>,
+    pub higher_is_better: bool,
+    pub note: String,
+}
+
+/// Builder for [`Entry`] so each task states only what differs.
+pub struct EntryBuilder(Entry);
+
+impl EntryBuilder {
+    pub fn new(task: Task, dataset: &str, use_case: &str, metric: &str, protocol: &str, values: &[f64], higher_is_better: bool) -> Self {
+        let n = values.len().max(1) as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        Self(Entry {
+            task: task.as_str().into(),
+            dataset: dataset.into(),
+            use_case: use_case.into(),
+            metric: metric.into(),
+            protocol: protocol.into(),
+            mean,
+            std,
+            min: values.iter().copied().fold(f64::INFINITY, f64::min),
+            max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            per_fold: values.to_vec(),
+            fit_seconds: 0.0,
+            anchor: None,
+            target: None,
+            passed: None,
+            higher_is_better,
+            note: String::new(),
+        })
+    }
+    pub fn fit_seconds(mut self, s: &[f64]) -> Self {
+        self.0.fit_seconds = s.iter().sum::<f64>() / s.len().max(1) as f64;
+        self
+    }
+    pub fn anchor(mut self, name: &str, value: f64) -> Self {
+        self.0.anchor = Some(Anchor { name: name.into(), value });
+        self
+    }
+    pub fn target(mut self, t: Option<Target>) -> Self {
+        self.0.passed = t.as_ref().map(|t| t.met(self.0.mean));
+        self.0.target = t;
+        self
+    }
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.0.note = note.into();
+        self
+    }
+    pub fn build(self) -> Entry {
+        self.0
+    }
+}
+
+/// What one task found: table rows, task-specific details (cutoff tables, sweeps, neighbours)
+/// and a markdown section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskReport {
+    pub task: Task,
+    pub entries: Vec<Entry>,
+    pub details: serde_json::Value,
+    pub markdown: String,
+    pub seconds: f64,
+}
+
+/// Runs one task. `progress` receives one line per fold / phase.
+pub fn run(task: Task, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
+    let started = Instant::now();
+    let mut report = match task {
+        Task::Movielens => recommend::run(opts, progress)?,
+        Task::Telco => churn::run(opts, progress)?,
+        Task::Rt => sentiment::run(task, opts, progress)?,
+        Task::Imdb => sentiment::run(task, opts, progress)?,
+        Task::Cdnow => segment::run_cdnow(opts, progress)?,
+        Task::Trend => trend::run(opts, progress)?,
+    };
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Seconds since `t`.
+pub(crate) fn secs(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64()
+}

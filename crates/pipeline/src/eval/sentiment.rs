@@ -1,0 +1,133 @@
+//! Sentiment accuracy on rt-polarity (stratified 10-fold) and IMDB-train (stratified 5-fold):
+//! TF-IDF fitted on each training fold, the use case's classifier choice, the neutral band.
+
+use serde_json::json;
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use super::data::{self, Fold};
+use super::{secs, EntryBuilder, EvalOptions, Target, Task, TaskReport};
+use crate::error::{Error, Result};
+use crate::spec::{SentimentSpec, Spec, UseCase};
+use crate::usecase::common::Evaluation;
+use crate::usecase::{self, Files, Tables};
+
+const UC: UseCase = UseCase::Sentiment;
+
+pub struct FoldRun {
+    pub files: Files,
+    pub model: Vec<u8>,
+    pub evaluation: Evaluation,
+    pub prepare_seconds: f64,
+    pub train_seconds: f64,
+}
+
+pub fn run_split(spec: &Spec, tables: &Tables, fold: &Fold) -> Result<FoldRun> {
+    let t = Instant::now();
+    let files = usecase::prepare_split(UC, spec, tables, &fold.train, &fold.test)?;
+    let prepare_seconds = secs(t);
+    let t = Instant::now();
+    let model = usecase::train(UC, spec, &files, tables, "eval")?;
+    let train_seconds = secs(t);
+    let evaluation = usecase::evaluate(UC, spec, &model, &files)?;
+    Ok(FoldRun { files, model, evaluation, prepare_seconds, train_seconds })
+}
+
+pub fn sent_spec(spec: &Spec) -> Result<&SentimentSpec> {
+    spec.sentiment.as_ref().ok_or_else(|| Error::spec("sentiment", "needs a [sentiment] section"))
+}
+
+/// Labelled rows of the reviews table and their labels (true = positive).
+pub fn labelled(spec: &Spec, tables: &Tables) -> Result<(Vec<usize>, Vec<bool>)> {
+    let s = sent_spec(spec)?;
+    let frame = tables.get(&s.table)?;
+    let mut rows = Vec::new();
+    let mut y = Vec::new();
+    for (i, v) in frame.col(&s.label)?.iter().enumerate() {
+        if v == &s.positive || v == &s.negative {
+            rows.push(i);
+            y.push(v == &s.positive);
+        }
+    }
+    Ok((rows, y))
+}
+
+/// Seeded stratified k folds over the labelled rows, as row indices of the table.
+pub fn folds(spec: &Spec, tables: &Tables, k: usize, seed: u64) -> Result<Vec<Fold>> {
+    let (rows, y) = labelled(spec, tables)?;
+    Ok(data::stratified_kfold(&y, k, seed)
+        .into_iter()
+        .map(|f| Fold { train: f.train.iter().map(|&i| rows[i]).collect(), test: f.test.iter().map(|&i| rows[i]).collect() })
+        .collect())
+}
+
+pub fn run(task: Task, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
+    let spec = opts.spec(task)?;
+    let s = sent_spec(&spec)?.clone();
+    let dataset = spec.pipeline.dataset.clone();
+    let tables = data::load_tables(&spec, &opts.data_dir, &usecase::needed_tables(&spec, UC), &s.table, opts.limit)?;
+    let (k_default, target, anchor_name, anchor) = match task {
+        Task::Rt => (10, 0.800, "TF-IDF + MultinomialNB (best peer)", 0.788),
+        _ => (5, 0.915, "TF-IDF + LinearSVC (best peer)", 0.907),
+    };
+    let k = opts.folds.unwrap_or(k_default);
+    let folds = folds(&spec, &tables, k, opts.seed)?;
+    let protocol = format!("stratified {k}-fold (seed {})", opts.seed);
+    let (mut acc, mut fit, mut neutral, mut confident, mut f1) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut per_fold = Vec::new();
+    for (f, fold) in folds.iter().enumerate() {
+        let run = run_split(&spec, &tables, fold)?;
+        let d = &run.evaluation.details;
+        let g = |key: &str| d.get(key).and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN);
+        progress(&format!(
+            "{task} fold {f}: accuracy {:.4} ({}), neutral share {:.3}, accuracy outside band {:.4}, prepare {:.2}s + train {:.2}s",
+            run.evaluation.primary.value,
+            d["classifier"].as_str().unwrap_or("?"),
+            g("neutral_share"),
+            g("accuracy_outside_neutral_band"),
+            run.prepare_seconds,
+            run.train_seconds
+        ));
+        acc.push(run.evaluation.primary.value);
+        fit.push(run.prepare_seconds + run.train_seconds);
+        neutral.push(g("neutral_share"));
+        confident.push(g("accuracy_outside_neutral_band"));
+        f1.push(g("macro_f1"));
+        per_fold.push(json!({ "fold": f, "accuracy": run.evaluation.primary.value, "classifier": d["classifier"],
+            "validation_accuracy": d["validation_accuracy"], "neutral_share": g("neutral_share"),
+            "accuracy_outside_neutral_band": g("accuracy_outside_neutral_band"), "macro_f1": g("macro_f1"),
+            "vocabulary": d["vocabulary"], "prepare_seconds": run.prepare_seconds, "train_seconds": run.train_seconds }));
+    }
+    let band = format!("[{}, {}]", s.neutral_band[0], s.neutral_band[1]);
+    let entries = vec![
+        EntryBuilder::new(task, &dataset, "sentiment", "accuracy", &protocol, &acc, true)
+            .fit_seconds(&fit)
+            .anchor(anchor_name, anchor)
+            .target(Target::at_least(target))
+            .note("P(positive) >= 0.5; fit = TF-IDF (prepare) + classifier choice and fit (train)")
+            .build(),
+        EntryBuilder::new(task, &dataset, "sentiment", "macro F1", &protocol, &f1, true).build(),
+        EntryBuilder::new(task, &dataset, "sentiment", &format!("neutral share (band {band})"), &protocol, &neutral, false)
+            .note("share of test reviews reported neutral")
+            .build(),
+        EntryBuilder::new(task, &dataset, "sentiment", &format!("accuracy outside the neutral band {band}"), &protocol, &confident, true)
+            .note("accuracy on the reviews called positive or negative")
+            .build(),
+    ];
+    let mut md = String::new();
+    writeln!(md, "| fold | accuracy | classifier | neutral share | accuracy outside band | fit s |\n|---|---|---|---|---|---|").ok();
+    for p in &per_fold {
+        writeln!(
+            md,
+            "| {} | {:.4} | {} | {:.3} | {:.4} | {:.2} |",
+            p["fold"],
+            p["accuracy"].as_f64().unwrap_or(f64::NAN),
+            p["classifier"].as_str().unwrap_or("?"),
+            p["neutral_share"].as_f64().unwrap_or(f64::NAN),
+            p["accuracy_outside_neutral_band"].as_f64().unwrap_or(f64::NAN),
+            p["prepare_seconds"].as_f64().unwrap_or(0.0) + p["train_seconds"].as_f64().unwrap_or(0.0)
+        )
+        .ok();
+    }
+    Ok(TaskReport { task, entries, details: json!({ "folds": per_fold }), markdown: md, seconds: 0.0 })
+}

@@ -1,0 +1,73 @@
+//! Handler errors and the Lambda error types the state machine's Retry/Catch match on.
+
+use marquee_pipeline::store::StoreError;
+use marquee_pipeline::Error as StepError;
+
+/// `errorType` of a failure worth retrying (a backend hiccup that outlived the SDK's own
+/// retries, or an injected fault). statemachines/pipeline.asl.json retries it.
+pub const TRANSIENT: &str = "Marquee.Transient";
+/// A step failed for a reason a retry will not fix (bad spec, corrupt artifact, ...).
+pub const STEP_FAILED: &str = "Marquee.StepFailed";
+/// A conditional write lost a race (e.g. another deployment flipped the champion first).
+pub const CONDITION_FAILED: &str = "Marquee.ConditionFailed";
+/// The event could not be read, or the function is misconfigured.
+pub const BAD_REQUEST: &str = "Marquee.BadRequest";
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("{step}: bad request: {message}")]
+    BadRequest { step: &'static str, message: String },
+    #[error(transparent)]
+    Step(#[from] StepError),
+    #[error("{step}: injected fault (MARQUEE_INJECT_FAULT); a retry succeeds")]
+    InjectedFault { step: &'static str },
+    #[error("{step}: cannot write the result: {message}")]
+    Output { step: &'static str, message: String },
+}
+
+impl HandlerError {
+    pub fn bad_request(step: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest { step, message: message.into() }
+    }
+
+    /// The Lambda `errorType` (what Step Functions' ErrorEquals sees).
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::BadRequest { .. } | Self::Output { .. } => BAD_REQUEST,
+            Self::InjectedFault { .. } => TRANSIENT,
+            Self::Step(e) => classify(e),
+        }
+    }
+}
+
+fn classify(e: &StepError) -> &'static str {
+    match e {
+        StepError::Step { source, .. } => classify(source),
+        StepError::Store { source: StoreError::Backend { .. }, .. } => TRANSIENT,
+        StepError::Store { source: StoreError::ConditionFailed { .. }, .. } => CONDITION_FAILED,
+        _ => STEP_FAILED,
+    }
+}
+
+impl From<HandlerError> for lambda_runtime::Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        lambda_runtime::Diagnostic { error_type: e.error_type().to_string(), error_message: e.to_string() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_failures_map_to_retryable_or_not() {
+        let backend = StepError::Store { run_id: "r".into(), context: "c".into(), source: StoreError::Backend { op: "get", key: "k".into(), message: "timeout".into() } };
+        assert_eq!(HandlerError::from(backend.in_step("r", "train", Some("churn"))).error_type(), TRANSIENT);
+        let race = StepError::Store { run_id: "r".into(), context: "c".into(), source: StoreError::ConditionFailed { pk: "p".into(), sk: "s".into(), reason: "x".into() } };
+        assert_eq!(HandlerError::from(race).error_type(), CONDITION_FAILED);
+        assert_eq!(HandlerError::from(StepError::Invalid("no".into())).error_type(), STEP_FAILED);
+        let d: lambda_runtime::Diagnostic = HandlerError::InjectedFault { step: "train" }.into();
+        assert_eq!(d.error_type, TRANSIENT);
+        assert!(d.error_message.contains("train"));
+    }
+}

@@ -1,0 +1,136 @@
+//! One handler per Lambda: `async fn(stores, request) -> Result<response>`. They hold no AWS
+//! code, so tests call them in-process over embedded stores with the files in events/.
+
+use marquee_pipeline::spec::UseCase;
+use marquee_pipeline::steps::{
+    self, DeployOutput, EvaluateOutput, IngestOutput, PrepareOutput, RunRequest, RunSummary, Stores, TrainOutput, UseCaseResult, UseCaseTask,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::HandlerError;
+pub use crate::normalize::NormalizeRequest;
+
+pub type Result<T> = std::result::Result<T, HandlerError>;
+
+/// Input of Prepare: the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrepareRequest {
+    pub run_id: String,
+}
+
+/// Output of Deploy: what was deployed, and the use case's line of the run summary
+/// (the Map iteration's output).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeployResponse {
+    pub deployed: DeployOutput,
+    pub result: UseCaseResult,
+}
+
+/// Output of Reject: the use case's line of the run summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectResponse {
+    pub result: UseCaseResult,
+}
+
+/// Input of Summarize: the run, Ingest's output and the Map's results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummarizeRequest {
+    pub run_id: String,
+    pub ingest: IngestOutput,
+    pub results: Vec<UseCaseResult>,
+}
+
+/// What the log lines of an invocation are tagged with.
+pub trait Traced {
+    fn run_id(&self) -> &str;
+    fn use_case(&self) -> Option<UseCase> {
+        None
+    }
+}
+
+impl Traced for NormalizeRequest {
+    fn run_id(&self) -> &str {
+        ""
+    }
+}
+impl Traced for RunRequest {
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+}
+impl Traced for PrepareRequest {
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+}
+impl Traced for UseCaseTask {
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+    fn use_case(&self) -> Option<UseCase> {
+        Some(self.use_case)
+    }
+}
+impl Traced for EvaluateOutput {
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+    fn use_case(&self) -> Option<UseCase> {
+        Some(self.use_case)
+    }
+}
+impl Traced for SummarizeRequest {
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+}
+
+pub async fn normalize(_stores: Stores<'_>, req: NormalizeRequest) -> Result<RunRequest> {
+    let run = crate::normalize::normalize(&req)?;
+    tracing::info!(run_id = %run.run_id, spec_key = %run.spec_key, trigger = ?run.trigger, "run requested");
+    Ok(run)
+}
+
+/// A failed quality gate is a normal result (`quality_passed: false`); the state machine's
+/// QualityGate fails the execution with `quality_message` as the cause, so the message names
+/// the reports to read.
+pub async fn ingest(stores: Stores<'_>, req: RunRequest) -> Result<IngestOutput> {
+    let mut out = steps::ingest(stores, &req).await?;
+    if !out.quality_passed {
+        let problem = out.quality_message.take().unwrap_or_else(|| "quality gate failed".into());
+        out.quality_message = Some(format!(
+            "quality gate failed for run {}: {problem} (report: {}, quarantined rows: {})",
+            req.run_id,
+            stores.objects.uri(&out.quality_key),
+            stores.objects.uri(&out.quarantine_key)
+        ));
+    }
+    Ok(out)
+}
+
+pub async fn prepare(stores: Stores<'_>, req: PrepareRequest) -> Result<PrepareOutput> {
+    Ok(steps::prepare(stores, &req.run_id).await?)
+}
+
+pub async fn train(stores: Stores<'_>, task: UseCaseTask) -> Result<TrainOutput> {
+    Ok(steps::train(stores, &task).await?)
+}
+
+pub async fn evaluate(stores: Stores<'_>, task: UseCaseTask) -> Result<EvaluateOutput> {
+    Ok(steps::evaluate(stores, &task).await?)
+}
+
+pub async fn deploy(stores: Stores<'_>, eval: EvaluateOutput) -> Result<DeployResponse> {
+    let deployed = steps::deploy(stores, &eval).await?;
+    let result = UseCaseResult::from_outputs(&eval, Some(&deployed));
+    Ok(DeployResponse { deployed, result })
+}
+
+pub async fn reject(stores: Stores<'_>, eval: EvaluateOutput) -> Result<RejectResponse> {
+    let eval = steps::reject(stores, &eval).await?;
+    Ok(RejectResponse { result: UseCaseResult::from_outputs(&eval, None) })
+}
+
+pub async fn summarize(stores: Stores<'_>, req: SummarizeRequest) -> Result<RunSummary> {
+    Ok(steps::summarize(stores, &req.run_id, &req.ingest, req.results).await?)
+}

@@ -1,0 +1,67 @@
+//! The Lambda side: JSON logs, clients built once per container, one span per invocation
+//! (step, run_id, use_case, request id), fault injection, and error mapping.
+
+use std::future::Future;
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use marquee_aws::AwsStores;
+use marquee_pipeline::steps::Stores;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::OnceCell;
+use tracing::Instrument;
+
+use crate::error::HandlerError;
+use crate::handlers::Traced;
+
+pub use lambda_runtime::Error;
+
+/// S3 + DynamoDB clients, created on the first invocation and reused by the container.
+static STORES: OnceCell<AwsStores> = OnceCell::const_new();
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn".into());
+    // CloudWatch stamps every line, so the JSON carries the fields, not the time.
+    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_current_span(true).with_span_list(false).with_target(false).without_time().try_init();
+}
+
+/// Runs `handler` as the Lambda function `step` until the runtime stops the container.
+pub fn serve<Req, Resp, F, Fut>(step: &'static str, handler: F) -> Result<(), Error>
+where
+    Req: DeserializeOwned + Traced + Send,
+    Resp: Serialize,
+    F: Fn(Stores<'static>, Req) -> Fut + Copy + Send + Sync,
+    Fut: Future<Output = Result<Resp, HandlerError>> + Send,
+{
+    init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| invoke(step, handler, event))))
+}
+
+async fn invoke<Req, Resp, F, Fut>(step: &'static str, handler: F, event: LambdaEvent<Value>) -> Result<Value, HandlerError>
+where
+    Req: DeserializeOwned + Traced,
+    Resp: Serialize,
+    F: Fn(Stores<'static>, Req) -> Fut,
+    Fut: Future<Output = Result<Resp, HandlerError>>,
+{
+    let req: Req = serde_json::from_value(event.payload).map_err(|e| HandlerError::bad_request(step, format!("cannot read the event: {e}")))?;
+    let span = tracing::info_span!("invocation", step, run_id = req.run_id(), use_case = req.use_case().map(|u| u.as_str()), request_id = %event.context.request_id);
+    async move {
+        let result = async {
+            crate::fault::check(step)?;
+            let stores = STORES.get_or_try_init(AwsStores::from_env).await.map_err(|e| HandlerError::bad_request(step, e.to_string()))?;
+            let out = handler(stores.stores(), req).await?;
+            serde_json::to_value(out).map_err(|e| HandlerError::Output { step, message: e.to_string() })
+        }
+        .await;
+        match &result {
+            Ok(_) => tracing::info!("step done"),
+            Err(e) => tracing::error!(error_type = e.error_type(), error = %e, "step failed"),
+        }
+        result
+    }
+    .instrument(span)
+    .await
+}
