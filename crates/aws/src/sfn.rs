@@ -101,7 +101,10 @@ impl Executions {
             let mut pages = self.client.get_execution_history().execution_arn(execution_arn).into_paginator().send();
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| sfn_err("get execution history", execution_arn, e))?;
-                for event in page.events().iter().filter(|e| e.id() > last_seen) {
+                for event in page.events() {
+                    if event.id() <= last_seen {
+                        continue;
+                    }
                     last_seen = event.id();
                     let at = event.timestamp().as_secs_f64();
                     let t0 = *started.get_or_insert(at);

@@ -14,7 +14,7 @@ use crate::hint;
 
 #[derive(Subcommand)]
 pub enum ChurnCmd {
-    /// Choose the churn cutoff from the run's cutoff table; --apply redeploys scores at it.
+    /// Choose the churn cutoff from the run's cutoff table; --apply redeploys scores at it
     ///
     /// Among the cutoffs meeting every constraint, picks the one with the best recall when
     /// --min-precision or --max-fpr is given, else the best precision (the pipeline's own rule
@@ -82,7 +82,9 @@ pub struct Constraints {
 
 impl Constraints {
     pub fn holds(&self, r: &Row) -> bool {
-        self.min_precision.map_or(true, |p| r.precision >= p) && self.min_recall.map_or(true, |p| r.recall >= p) && self.max_fpr.map_or(true, |p| r.false_positive_rate <= p)
+        self.min_precision.iter().all(|&p| r.precision >= p)
+            && self.min_recall.iter().all(|&p| r.recall >= p)
+            && self.max_fpr.iter().all(|&p| r.false_positive_rate <= p)
     }
 
     /// What the pick maximises: recall when a precision or fpr bound is given, else precision.
@@ -138,17 +140,27 @@ pub async fn cutoff(stores: Stores<'_>, args: CutoffArgs, quiet: bool) -> Result
         return Err(hint::unmet("no constraint given", "pass at least one of --min-precision, --min-recall, --max-fpr, e.g. `marquee churn cutoff --min-precision 0.6`"));
     }
     let champion = steps::read_champion(stores, "-", UseCase::Churn).await?;
-    let run_id = match (&args.run, &champion) {
-        (Some(r), _) => r.clone(),
-        (None, Some(ch)) => ch.run_id.clone(),
-        (None, None) => return Err(hint::not_found("no churn model is deployed, and no --run given", "pass --run RUN (run ids are folders under WORKDIR/store/runs/), or run the pipeline: `marquee run`")),
-    };
+    let run_id =
+        match (&args.run, &champion) {
+            (Some(r), _) => r.clone(),
+            (None, Some(ch)) => ch.run_id.clone(),
+            (None, None) => return Err(hint::not_found(
+                "no churn model is deployed, and no --run given",
+                "pass --run RUN (run ids are folders under WORKDIR/store/runs/), or run the pipeline: `marquee run`",
+            )),
+        };
     let key = keys::run_model(&run_id, UseCase::Churn, "evaluation.json");
     let bytes = stores.objects.get_opt(&key).await?.ok_or_else(|| {
-        hint::not_found(format!("run `{run_id}` has no churn evaluation ({})", stores.objects.uri(&key)), "check the run id: `ls WORKDIR/store/runs/`, or omit --run to use the deployed champion's run")
+        hint::not_found(
+            format!("run `{run_id}` has no churn evaluation ({})", stores.objects.uri(&key)),
+            "check the run id: `ls WORKDIR/store/runs/`, or omit --run to use the deployed champion's run",
+        )
     })?;
-    let rec: EvaluationRecord = serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", stores.objects.uri(&key)))?;
-    let rows: Vec<Row> = serde_json::from_value(rec.challenger.details.get("cutoff_table").cloned().unwrap_or_default()).with_context(|| format!("reading the cutoff table of {}", stores.objects.uri(&key)))?;
+    let rec: EvaluationRecord =
+        serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", stores.objects.uri(&key)))?;
+    let rows: Vec<Row> =
+        serde_json::from_value(rec.challenger.details.get("cutoff_table").cloned().unwrap_or_default())
+            .with_context(|| format!("reading the cutoff table of {}", stores.objects.uri(&key)))?;
     let is_champion = champion.as_ref().is_some_and(|ch| ch.run_id == run_id);
     let current = match (&champion, is_champion) {
         (Some(ch), true) => marquee_report::deployed_churn_cutoff(stores.objects, &ch.version, &rec).await?,
@@ -164,7 +176,15 @@ pub async fn cutoff(stores: Stores<'_>, args: CutoffArgs, quiet: bool) -> Result
         ));
     };
 
-    let mut choice = Choice { run_id: &run_id, rule: rule.clone(), chosen, current_cutoff: current, applied: false, customers_rescored: None, at_risk: None };
+    let mut choice = Choice {
+        run_id: &run_id,
+        rule: rule.clone(),
+        chosen,
+        current_cutoff: current,
+        applied: false,
+        customers_rescored: None,
+        at_risk: None,
+    };
     if args.apply {
         if !is_champion {
             return Err(hint::failed(
@@ -189,14 +209,25 @@ pub async fn cutoff(stores: Stores<'_>, args: CutoffArgs, quiet: bool) -> Result
     }
     let r = chosen;
     println!("run {run_id}: {rule}");
-    println!("chosen cutoff {:.2}{}", r.cutoff, current.map(|c| format!("   (deployed now: {c:.2})")).unwrap_or_default());
-    println!("  precision {:.3}   recall {:.3}   false positive rate {:.3}   accuracy {:.3}", r.precision, r.recall, r.false_positive_rate, r.accuracy);
+    println!(
+        "chosen cutoff {:.2}{}",
+        r.cutoff,
+        current.map(|c| format!("   (deployed now: {c:.2})")).unwrap_or_default()
+    );
+    println!(
+        "  precision {:.3}   recall {:.3}   false positive rate {:.3}   accuracy {:.3}",
+        r.precision, r.recall, r.false_positive_rate, r.accuracy
+    );
     println!("  confusion on the test split ({} customers):", r.tp + r.fp + r.tn + r.fn_);
     println!("                     churned   stayed");
     println!("    flagged at risk  {:>7}  {:>7}", r.tp, r.fp);
     println!("    not flagged      {:>7}  {:>7}", r.fn_, r.tn);
     match (args.apply, choice.customers_rescored) {
-        (true, Some(n)) => println!("applied: {n} customers rescored at cutoff {:.2}, {} now at risk (no retraining)", r.cutoff, choice.at_risk.unwrap_or(0)),
+        (true, Some(n)) => println!(
+            "applied: {n} customers rescored at cutoff {:.2}, {} now at risk (no retraining)",
+            r.cutoff,
+            choice.at_risk.unwrap_or(0)
+        ),
         _ if is_champion => println!("dry run: add --apply to redeploy the churn scores at cutoff {:.2}", r.cutoff),
         _ => println!("(run {run_id} is not the deployed churn champion: --apply is not available for it)"),
     }
@@ -213,8 +244,11 @@ mod tests {
 
     #[test]
     fn picks_best_recall_under_precision_and_best_precision_under_recall() {
-        let t = [row(0.1, 0.3, 0.95, 0.6), row(0.3, 0.55, 0.7, 0.3), row(0.5, 0.65, 0.55, 0.15), row(0.7, 0.9, 0.2, 0.02)];
-        let p = |min_precision| choose(&t, &Constraints { min_precision: Some(min_precision), ..Default::default() }).map(|r| r.cutoff);
+        let t =
+            [row(0.1, 0.3, 0.95, 0.6), row(0.3, 0.55, 0.7, 0.3), row(0.5, 0.65, 0.55, 0.15), row(0.7, 0.9, 0.2, 0.02)];
+        let p = |min_precision| {
+            choose(&t, &Constraints { min_precision: Some(min_precision), ..Default::default() }).map(|r| r.cutoff)
+        };
         assert_eq!(p(0.6), Some(0.5));
         assert_eq!(p(0.5), Some(0.3));
         assert_eq!(p(0.95), None);

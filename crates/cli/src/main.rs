@@ -1,6 +1,6 @@
 //! `marquee`: the command line of the embedded pipeline (demo data, runs, queries).
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -11,12 +11,13 @@ use std::time::Duration;
 use marquee_embedded::{DirObjectStore, SqliteScoreStore};
 use marquee_pipeline::demo::{self, DemoConfig};
 use marquee_pipeline::flow::{self, Event};
-use marquee_pipeline::keys::{self, score};
+use marquee_pipeline::keys;
 use marquee_pipeline::spec::Spec;
 use marquee_pipeline::steps::{self, RunRequest, RunSummary, Stores, Verdict};
 use marquee_pipeline::store::ObjectStore;
 
 mod churn;
+mod eval;
 mod hint;
 mod query;
 mod report;
@@ -52,20 +53,23 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the whole pipeline embedded: ingest, prepare, train, evaluate, deploy.
+    /// Run the whole pipeline embedded: ingest, prepare, train, evaluate, deploy
     ///
-    /// Without --spec, generates the demo dataset and runs on it.
+    /// Without --spec, generates the demo dataset and runs on it. Writes the run's HTML report
+    /// (runs/<run>/report.html) at the end.
     ///
     /// Examples:
     ///   marquee run
     ///   marquee run --customers 20000 --workdir /tmp/mq
     ///   marquee run --spec my-pipeline.toml --data ./exports
+    #[command(verbatim_doc_comment)]
     Run(RunArgs),
-    /// Write the synthetic demo dataset (CSV files) and its pipeline spec to a folder.
+    /// Write the synthetic demo dataset (CSV files) and its pipeline spec to a folder
     ///
     /// Examples:
     ///   marquee demo-data --out demo --customers 5000 --seed 42
     ///   marquee run --spec demo/pipeline.toml
+    #[command(verbatim_doc_comment)]
     DemoData {
         /// Folder to write the CSV files and pipeline.toml to (created if missing).
         #[arg(long)]
@@ -77,11 +81,12 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
-    /// Show what the score store holds for a customer or a title.
+    /// Show what the score store holds for a customer or a title
     ///
     /// Examples:
     ///   marquee show customer C00042
     ///   marquee show title T0007 --json
+    #[command(verbatim_doc_comment)]
     Show {
         #[command(subcommand)]
         what: show::ShowWhat,
@@ -94,7 +99,7 @@ enum Command {
         #[arg(long, global = true, default_value_t = 10)]
         top: usize,
     },
-    /// Write a run's evaluation report (HTML with charts) and print its path.
+    /// Write a run's evaluation report (HTML with charts) and print its path
     ///
     /// The report holds, per use case, the verdict and why, charts of the evaluation and example
     /// scores, plus the data profile and quality report. `marquee run` writes it too.
@@ -112,18 +117,24 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Churn business levers: choose and apply the cutoff that flags customers at risk.
+    /// Churn business levers: choose and apply the cutoff that flags customers at risk
+    ///
+    /// Examples:
+    ///   marquee churn cutoff --min-precision 0.6
+    ///   marquee churn cutoff --min-recall 0.7 --apply
+    #[command(verbatim_doc_comment)]
     Churn {
         #[command(subcommand)]
         cmd: churn::ChurnCmd,
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// List the deployed customer segments: id, label, size and share.
+    /// List the deployed customer segments: id, label, size and share
     ///
     /// Examples:
     ///   marquee segments
     ///   marquee segments --json
+    #[command(verbatim_doc_comment)]
     Segments {
         /// Print JSON (with each segment's feature means) instead of a table.
         #[arg(long)]
@@ -131,11 +142,12 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// List the customers with the highest churn probability.
+    /// List the customers with the highest churn probability
     ///
     /// Examples:
     ///   marquee at-risk --top 50
     ///   marquee at-risk --flagged --json > at-risk.json
+    #[command(verbatim_doc_comment)]
     AtRisk {
         /// How many customers to list.
         #[arg(long, default_value_t = 50)]
@@ -149,8 +161,22 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Print shell completions, e.g. `marquee completions bash > /etc/bash_completion.d/marquee`.
-    Completions { shell: clap_complete::Shell },
+    /// Measure model quality on real public datasets (MovieLens, Telco, rt-polarity, IMDB, CDNOW)
+    /// with k-fold cross-validation on the published protocol splits, beside peer baselines.
+    ///
+    /// Example: marquee eval --task movielens --data-dir ../shared/data --out eval-out --folds 5
+    Eval(eval::EvalArgs),
+    /// Print shell completions, e.g. `marquee completions bash > /etc/bash_completion.d/marquee`
+    ///
+    /// Examples:
+    ///   marquee completions bash > /etc/bash_completion.d/marquee
+    ///   marquee completions zsh > ~/.zfunc/_marquee
+    ///   marquee completions fish > ~/.config/fish/completions/marquee.fish
+    #[command(verbatim_doc_comment)]
+    Completions {
+        /// The shell to generate completions for.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -262,6 +288,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Eval(args) => eval::run(args, cli.quiet),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "marquee", &mut std::io::stdout());
             Ok(())
@@ -333,7 +360,12 @@ async fn run(args: RunArgs, quiet: bool) -> Result<()> {
     let stores = Stores { objects: &objects, scores: &scores };
     let progress = Progress::new(quiet);
     let started = std::time::Instant::now();
-    let summary = flow::run(stores, &req, &|e| progress.on_event(e)).await?;
+    let crash = CrashSwitch::from_env();
+    let summary = flow::run(stores, &req, &|e| {
+        crash.on_event(&e);
+        progress.on_event(e)
+    })
+    .await?;
     progress.finish();
     let report = if args.no_report {
         None
@@ -348,6 +380,28 @@ async fn run(args: RunArgs, quiet: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Fault injection for the crash-safety tests: `MARQUEE_ABORT_AFTER_STEPS=N` aborts the process
+/// (no unwinding, no cleanup, like a kill) right after the N-th finished step.
+struct CrashSwitch {
+    after: Option<usize>,
+    finished: std::sync::atomic::AtomicUsize,
+}
+
+impl CrashSwitch {
+    fn from_env() -> Self {
+        let after = std::env::var("MARQUEE_ABORT_AFTER_STEPS").ok().and_then(|v| v.parse().ok());
+        Self { after, finished: Default::default() }
+    }
+
+    fn on_event(&self, e: &Event) {
+        if let (Some(after), Event::Finished { .. }) = (self.after, e) {
+            if self.finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == after {
+                std::process::abort();
+            }
+        }
+    }
 }
 
 /// One spinner per step on a terminal; plain lines otherwise (CI logs, pipes).

@@ -88,9 +88,14 @@ pub struct AtRiskRow {
 /// The deployed champion's evaluation record of a use case, if any.
 pub async fn champion_record(objects: &dyn ObjectStore, uc: UseCase) -> Result<Option<(Champion, EvaluationRecord)>> {
     let Some(bytes) = objects.get_opt(&keys::champion(uc)).await? else { return Ok(None) };
-    let champion: Champion = serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", objects.uri(&keys::champion(uc))))?;
-    let rec_bytes = objects.get(&champion.evaluation_key).await.with_context(|| format!("reading {}", objects.uri(&champion.evaluation_key)))?;
-    let rec: EvaluationRecord = serde_json::from_slice(&rec_bytes).with_context(|| format!("parsing {}", objects.uri(&champion.evaluation_key)))?;
+    let champion: Champion =
+        serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", objects.uri(&keys::champion(uc))))?;
+    let rec_bytes = objects
+        .get(&champion.evaluation_key)
+        .await
+        .with_context(|| format!("reading {}", objects.uri(&champion.evaluation_key)))?;
+    let rec: EvaluationRecord = serde_json::from_slice(&rec_bytes)
+        .with_context(|| format!("parsing {}", objects.uri(&champion.evaluation_key)))?;
     Ok(Some((champion, rec)))
 }
 
@@ -105,13 +110,29 @@ async fn profiles(objects: &dyn ObjectStore) -> Result<BTreeMap<u64, (f64, Strin
         .into_iter()
         .flatten()
         .filter_map(|p| {
-            let means = p.get("means").and_then(Value::as_object).map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(f64::NAN))).collect()).unwrap_or_default();
-            Some((p.get("segment")?.as_u64()?, (p.get("share")?.as_f64()?, p.get("label").and_then(Value::as_str).unwrap_or_default().to_string(), means)))
+            let means = p
+                .get("means")
+                .and_then(Value::as_object)
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(f64::NAN))).collect())
+                .unwrap_or_default();
+            Some((
+                p.get("segment")?.as_u64()?,
+                (
+                    p.get("share")?.as_f64()?,
+                    p.get("label").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    means,
+                ),
+            ))
         })
         .collect())
 }
 
-pub async fn customer(scores: &dyn ScoreStore, objects: &dyn ObjectStore, id: &str, top: usize) -> Result<CustomerView> {
+pub async fn customer(
+    scores: &dyn ScoreStore,
+    objects: &dyn ObjectStore,
+    id: &str,
+    top: usize,
+) -> Result<CustomerView> {
     let pk = score::customer(id);
     let items = scores.query(&pk).await.with_context(|| format!("querying {pk}"))?;
     if items.is_empty() {
@@ -120,13 +141,24 @@ pub async fn customer(scores: &dyn ScoreStore, objects: &dyn ObjectStore, id: &s
             "check the id (e.g. `marquee at-risk` lists some), or run the pipeline first: `marquee run`",
         ));
     }
-    let mut view = CustomerView { customer_id: id.to_string(), segment: None, churn: None, recommendations: Vec::new(), recommendations_version: None };
+    let mut view = CustomerView {
+        customer_id: id.to_string(),
+        segment: None,
+        churn: None,
+        recommendations: Vec::new(),
+        recommendations_version: None,
+    };
     for item in &items {
         match item.sk.as_str() {
             score::SEGMENT => {
                 let segment = item.attr("segment").and_then(Value::as_u64).unwrap_or(0);
                 let profile_share = profiles(objects).await?.get(&segment).map(|p| p.0);
-                view.segment = Some(SegmentOf { segment, label: str_attr(item, "label"), profile_share, model_version: str_attr(item, "model_version") });
+                view.segment = Some(SegmentOf {
+                    segment,
+                    label: str_attr(item, "label"),
+                    profile_share,
+                    model_version: str_attr(item, "model_version"),
+                });
             }
             score::CHURN => {
                 view.churn = Some(ChurnOf {
@@ -155,13 +187,20 @@ pub async fn title(scores: &dyn ScoreStore, id: &str, top: usize) -> Result<Titl
             "check the id (titles are listed in the demo's titles.csv), or run the pipeline first: `marquee run`",
         ));
     }
-    let mut view = TitleView { title_id: id.to_string(), title: None, similar: Vec::new(), similar_version: None, sentiment: None };
+    let mut view = TitleView {
+        title_id: id.to_string(),
+        title: None,
+        similar: Vec::new(),
+        similar_version: None,
+        sentiment: None,
+    };
     for item in &items {
         match item.sk.as_str() {
             score::SIMILAR => {
                 let all = ranked(item, "similarity");
-                // The title's own name is in its neighbours' lists.
-                if let Some(first) = all.first() {
+                view.title = item.attr("title").and_then(Value::as_str).filter(|t| !t.is_empty()).map(str::to_string);
+                // Scores written before SIMILAR items carried the title's name: its neighbours' lists have it.
+                if let (None, Some(first)) = (&view.title, all.first()) {
                     if let Some(nb) = scores.get_item(&score::title(&first.title_id), score::SIMILAR).await? {
                         view.title = ranked(&nb, "similarity").into_iter().find(|r| r.title_id == id).map(|r| r.title);
                     }
@@ -180,11 +219,25 @@ pub async fn segments(scores: &dyn ScoreStore, objects: &dyn ObjectStore) -> Res
     let items = scores.scan_sk(&score::customer(""), score::SEGMENT).await.context("scanning SEGMENT items")?;
     let profiles = profiles(objects).await?;
     if items.is_empty() && profiles.is_empty() {
-        return Err(hint::not_found("no segmentation is deployed", "run the pipeline first: `marquee run` (see its report for why a model was rejected)"));
+        return Err(hint::not_found(
+            "no segmentation is deployed",
+            "run the pipeline first: `marquee run` (see its report for why a model was rejected)",
+        ));
     }
     let mut rows: BTreeMap<u64, SegmentRow> = BTreeMap::new();
     for (seg, (share, label, means)) in &profiles {
-        rows.insert(*seg, SegmentRow { segment: *seg, label: label.clone(), customers: 0, share: 0.0, profile_share: Some(*share), means: means.clone(), model_version: String::new() });
+        rows.insert(
+            *seg,
+            SegmentRow {
+                segment: *seg,
+                label: label.clone(),
+                customers: 0,
+                share: 0.0,
+                profile_share: Some(*share),
+                means: means.clone(),
+                model_version: String::new(),
+            },
+        );
     }
     for item in &items {
         let seg = item.attr("segment").and_then(Value::as_u64).unwrap_or(0);
@@ -211,7 +264,10 @@ pub async fn segments(scores: &dyn ScoreStore, objects: &dyn ObjectStore) -> Res
 pub async fn at_risk(scores: &dyn ScoreStore, top: usize, only_flagged: bool) -> Result<Vec<AtRiskRow>> {
     let items = scores.scan_sk(&score::customer(""), score::CHURN).await.context("scanning CHURN items")?;
     if items.is_empty() {
-        return Err(hint::not_found("no churn scores in the score store", "run the pipeline first: `marquee run` (see its report for why a model was rejected)"));
+        return Err(hint::not_found(
+            "no churn scores in the score store",
+            "run the pipeline first: `marquee run` (see its report for why a model was rejected)",
+        ));
     }
     let mut rows: Vec<AtRiskRow> = items
         .iter()
@@ -231,7 +287,11 @@ pub async fn at_risk(scores: &dyn ScoreStore, top: usize, only_flagged: bool) ->
     for (i, r) in rows.iter_mut().enumerate() {
         r.rank = i + 1;
         if let Some(s) = scores.get_item(&score::customer(&r.customer_id), score::SEGMENT).await? {
-            r.segment = Some(format!("{} {}", s.attr("segment").map(|v| v.to_string()).unwrap_or_default(), str_attr(&s, "label")));
+            r.segment = Some(format!(
+                "{} {}",
+                s.attr("segment").map(|v| v.to_string()).unwrap_or_default(),
+                str_attr(&s, "label")
+            ));
         }
     }
     Ok(rows)
@@ -303,12 +363,12 @@ pub fn print_title(v: &TitleView) {
 }
 
 pub fn print_segments(rows: &[SegmentRow]) {
-    println!("{:>7}  {:<44}  {:>9}  {:>6}  {:>13}", "segment", "label", "customers", "share", "profile share");
+    println!("{:>7}  {:<52}  {:>9}  {:>6}  {:>13}", "segment", "label", "customers", "share", "profile share");
     for r in rows {
         println!(
-            "{:>7}  {:<44}  {:>9}  {:>5.1}%  {:>13}",
+            "{:>7}  {:<52}  {:>9}  {:>5.1}%  {:>13}",
             r.segment,
-            clip(&r.label, 44),
+            clip(&r.label, 52),
             r.customers,
             r.share * 100.0,
             r.profile_share.map_or("-".into(), |p| format!("{:.1}%", p * 100.0))
@@ -320,16 +380,16 @@ pub fn print_segments(rows: &[SegmentRow]) {
 }
 
 pub fn print_at_risk(rows: &[AtRiskRow]) {
-    println!("{:>4}  {:<10}  {:>11}  {:>7}  {:>6}  {:<40}", "rank", "customer", "probability", "at risk", "cutoff", "segment");
+    println!("{:>4}  {:<10}  {:>11}  {:>7}  {:>6}  segment", "rank", "customer", "probability", "at risk", "cutoff");
     for r in rows {
         println!(
-            "{:>4}  {:<10}  {:>11.3}  {:>7}  {:>6.2}  {:<40}",
+            "{:>4}  {:<10}  {:>11.3}  {:>7}  {:>6.2}  {}",
             r.rank,
             r.customer_id,
             r.probability,
             if r.at_risk { "YES" } else { "no" },
             r.cutoff,
-            clip(r.segment.as_deref().unwrap_or("-"), 40)
+            clip(r.segment.as_deref().unwrap_or("-"), 56)
         );
     }
     if let Some(r) = rows.first() {

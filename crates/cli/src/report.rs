@@ -14,16 +14,24 @@ pub async fn resolve_run(objects: &dyn ObjectStore, run: Option<String>) -> Resu
     match run {
         Some(r) => Ok(r),
         None => marquee_report::latest_run(objects).await?.ok_or_else(|| {
-            hint::not_found(format!("no finished run in {}", objects.uri("runs/")), "run the pipeline first (`marquee run`), or pass --workdir where it ran")
+            hint::not_found(
+                format!("no finished run in {}", objects.uri("runs/")),
+                "run the pipeline first (`marquee run`), or pass --workdir where it ran",
+            )
         }),
     }
 }
 
 /// Writes `runs/<run>/report.html`; returns its path on disk.
 pub async fn write(stores: Stores<'_>, objects: &DirObjectStore, run_id: &str) -> Result<PathBuf> {
-    let key = marquee_report::write_report(stores, run_id).await.map_err(|e| match e.downcast_ref::<marquee_report::RunNotFound>() {
-        Some(nf) => hint::not_found(nf.to_string(), "check the run id (`ls WORKDIR/store/runs/`), or omit it to report on the latest run"),
-        None => e,
+    let key = marquee_report::write_report(stores, run_id).await.map_err(|e| {
+        match e.downcast_ref::<marquee_report::RunNotFound>() {
+            Some(nf) => hint::not_found(
+                nf.to_string(),
+                "check the run id (`ls WORKDIR/store/runs/`), or omit it to report on the latest run",
+            ),
+            None => e,
+        }
     })?;
     Ok(objects.root().join(key))
 }
@@ -34,7 +42,13 @@ pub fn open(path: &std::path::Path) -> Result<()> {
     let status = std::process::Command::new(opener).arg(path).status();
     match status {
         Ok(s) if s.success() => Ok(()),
-        Ok(s) => Err(hint::failed(format!("{opener} {} exited with {s}", path.display()), "open the file in a browser yourself")),
-        Err(e) => Err(hint::failed(format!("cannot run {opener}: {e}"), format!("open {} in a browser yourself", path.display()))),
+        Ok(s) => Err(hint::failed(
+            format!("{opener} {} exited with {s}", path.display()),
+            "open the file in a browser yourself",
+        )),
+        Err(e) => Err(hint::failed(
+            format!("cannot run {opener}: {e}"),
+            format!("open {} in a browser yourself", path.display()),
+        )),
     }
 }

@@ -180,6 +180,9 @@ pub struct SegmentSpec {
     pub n_init: usize,
     #[serde(default = "default_max_iter")]
     pub max_iter: usize,
+    /// Lloyd iterations stop when the relative SSE improvement falls below this.
+    #[serde(default = "default_kmeans_tol")]
+    pub tol: f64,
     /// Two columns for the rule-based baseline: quantile bins on each give `bins^2` segments.
     pub baseline_columns: [String; 2],
     #[serde(default = "default_baseline_bins")]
@@ -201,6 +204,9 @@ fn default_n_init() -> usize {
 }
 fn default_max_iter() -> usize {
     300
+}
+fn default_kmeans_tol() -> f64 {
+    1e-4
 }
 fn default_baseline_bins() -> usize {
     2
@@ -248,6 +254,14 @@ pub struct ChurnSpec {
     pub class_weight: marquee_ml::logistic::ClassWeight,
     #[serde(default = "default_l2")]
     pub l2: f64,
+    /// Extra features `ln(1 + x)` of these numeric columns (tenure, amounts: churn risk falls off
+    /// with the log of tenure, not linearly).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log1p: Vec<String>,
+    /// Extra product features of two terms; a term is a numeric column or `column=value` (the
+    /// indicator of a categorical value), e.g. `["contract=Month-to-month", "tenure"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interactions: Vec<[String; 2]>,
     #[serde(default)]
     pub criteria: ChurnCriteria,
     #[serde(default)]
@@ -320,6 +334,14 @@ pub struct RecommendSpec {
     pub top_n: usize,
     #[serde(default = "default_top_n")]
     pub similar_n: usize,
+    /// How the top-N list is ranked: `als` (highest predicted rating) or `item_knn` (titles most
+    /// co-watched with the user's history: what they will watch next, which predicted ratings
+    /// rank poorly). RMSE always comes from ALS.
+    #[serde(default)]
+    pub ranking: RankingKind,
+    /// Neighbours kept per title for `item_knn` ranking.
+    #[serde(default = "default_knn_neighbours")]
+    pub knn_neighbours: usize,
     #[serde(default)]
     pub criteria: RecommendCriteria,
     #[serde(default)]
@@ -340,6 +362,18 @@ fn default_relevant_rating() -> f64 {
 }
 fn default_top_n() -> usize {
     10
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RankingKind {
+    #[default]
+    Als,
+    ItemKnn,
+}
+
+fn default_knn_neighbours() -> usize {
+    50
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -584,8 +618,9 @@ impl Spec {
                 check(k >= 2, "segment.k", "must be at least 2")?;
             }
             check(s.n_init >= 1, "segment.n_init", "must be at least 1")?;
+            check(s.tol.is_finite() && s.tol >= 0.0, "segment.tol", "must be a finite number >= 0")?;
             check(s.baseline_bins >= 2, "segment.baseline_bins", "must be at least 2")?;
-            let baseline_k = s.baseline_bins * s.baseline_bins;
+            let baseline_k = s.baseline_bins.saturating_mul(s.baseline_bins);
             check(
                 !s.criteria.beat_baseline || (s.k_min..=s.k_max).contains(&baseline_k),
                 "segment.baseline_bins",
@@ -615,6 +650,15 @@ impl Spec {
                 check(n != &c.label, "churn.categorical", "the label cannot be a feature")?;
             }
             check(c.l2 >= 0.0, "churn.l2", "must be >= 0")?;
+            for n in &c.log1p {
+                self.expect_kind(t, "churn.log1p", &c.table, n, &[ColumnKind::Numeric])?;
+            }
+            for term in c.interactions.iter().flatten() {
+                match term.split_once('=') {
+                    Some((col, _)) => self.expect_kind(t, "churn.interactions", &c.table, col, &[ColumnKind::Categorical, ColumnKind::Id])?,
+                    None => self.expect_kind(t, "churn.interactions", &c.table, term, &[ColumnKind::Numeric])?,
+                }
+            }
             let k = &c.criteria;
             check((0.0..=1.0).contains(&k.min_auc), "churn.criteria.min_auc", "must be in [0, 1]")?;
             check((0.0..=1.0).contains(&k.min_recall), "churn.criteria.min_recall", "must be in [0, 1]")?;
@@ -650,6 +694,7 @@ impl Spec {
             check(r.iterations >= 1, "recommend.iterations", "must be at least 1")?;
             check(r.lambda >= 0.0, "recommend.lambda", "must be >= 0")?;
             check(r.top_n >= 1, "recommend.top_n", "must be at least 1")?;
+            check(r.knn_neighbours >= 1, "recommend.knn_neighbours", "must be at least 1")?;
             check(r.criteria.max_rmse > 0.0, "recommend.criteria.max_rmse", "must be > 0")?;
             check_tolerance("recommend.champion.tolerance", r.champion.tolerance)?;
         }

@@ -1,4 +1,6 @@
 //! HTML of the report: one file, inline CSS and SVG, no scripts.
+// Each write! emits one line of HTML; the trailing newline keeps the page source readable.
+#![allow(clippy::write_with_newline)]
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -34,6 +36,17 @@ fn num(v: f64) -> String {
         format!("{v:.1}")
     } else {
         format!("{v:.4}").trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// Two decimals (one above 100): for tables of means.
+fn num2(v: f64) -> String {
+    if !v.is_finite() {
+        "–".into()
+    } else if v.abs() >= 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
     }
 }
 
@@ -119,7 +132,13 @@ pub fn render(d: &ReportData) -> String {
     h.push_str("<a href=\"#data\">Data understanding</a></nav></header>\n<main>\n");
     overview(&mut h, d);
     for u in &d.use_cases {
-        let _ = write!(h, "<section id=\"{}\">\n<h2>{} {}</h2>\n", u.use_case, esc(title_of(u.use_case)), verdict_badge(u.record.verdict, u.is_champion()));
+        let _ = write!(
+            h,
+            "<section id=\"{}\">\n<h2>{} {}</h2>\n",
+            u.use_case,
+            esc(title_of(u.use_case)),
+            verdict_badge(u.record.verdict, u.is_champion())
+        );
         decision(&mut h, u);
         match u.use_case {
             UseCase::Churn => churn(&mut h, u),
@@ -139,7 +158,9 @@ fn overview(h: &mut String, d: &ReportData) {
     if let Some(s) = &d.summary {
         let _ = write!(h, "<p>{} rows ingested, {} quarantined. A model is deployed only when its technical metric, the business criteria of the spec and the comparison with the current champion all hold.</p>\n", s.rows_ok, s.rows_quarantined);
     } else {
-        h.push_str("<p class=\"note\">This run did not finish (no summary.json): only data understanding is shown.</p>\n");
+        h.push_str(
+            "<p class=\"note\">This run did not finish (no summary.json): only data understanding is shown.</p>\n",
+        );
     }
     h.push_str("<table><tr><th>use case</th><th>metric</th><th class=\"n\">value</th><th>champion before</th><th class=\"n\">champion value</th><th>verdict</th><th>champion now</th></tr>\n");
     for u in &d.use_cases {
@@ -171,7 +192,13 @@ fn decision(h: &mut String, u: &UseCaseReport) {
         if p.higher_is_better { "higher is better" } else { "lower is better" }
     );
     if let Some(c) = &r.champion {
-        let _ = write!(h, "<div class=\"kpi\"><div class=\"v\">{}</div><div class=\"l\">{} of champion {}</div></div>", c.value.map_or("–".into(), num), esc(&p.name), esc(&c.version));
+        let _ = write!(
+            h,
+            "<div class=\"kpi\"><div class=\"v\">{}</div><div class=\"l\">{} of champion {}</div></div>",
+            c.value.map_or("–".into(), num),
+            esc(&p.name),
+            esc(&c.version)
+        );
     }
     h.push_str("</div>\n");
     match r.verdict {
@@ -186,7 +213,9 @@ fn decision(h: &mut String, u: &UseCaseReport) {
         }
         h.push_str("</ul>\n");
     }
-    h.push_str("<table><tr><th>kind</th><th>criterion</th><th class=\"n\">value</th><th>needs</th><th>result</th></tr>\n");
+    h.push_str(
+        "<table><tr><th>kind</th><th>criterion</th><th class=\"n\">value</th><th>needs</th><th>result</th></tr>\n",
+    );
     for c in &r.challenger.criteria {
         let _ = write!(
             h,
@@ -213,12 +242,19 @@ fn decision(h: &mut String, u: &UseCaseReport) {
                 num(p.value)
             );
         }
-        None => h.push_str("<p class=\"note\">No champion before this run: the challenger only had to meet the criteria.</p>\n"),
+        None => h.push_str(
+            "<p class=\"note\">No champion before this run: the challenger only had to meet the criteria.</p>\n",
+        ),
     }
     match &u.champion {
         Some(c) if c.run_id == r.run_id => {}
         Some(c) => {
-            let _ = write!(h, "<p class=\"note\">The deployed champion now is <span class=\"mono\">{}</span> (run {}).</p>\n", esc(&c.version), esc(&c.run_id));
+            let _ = write!(
+                h,
+                "<p class=\"note\">The deployed champion now is <span class=\"mono\">{}</span> (run {}).</p>\n",
+                esc(&c.version),
+                esc(&c.run_id)
+            );
         }
         None => h.push_str("<p class=\"note\">No model of this use case is deployed.</p>\n"),
     }
@@ -231,7 +267,8 @@ fn chart(h: &mut String, svg: String) {
 fn churn(h: &mut String, u: &UseCaseReport) {
     let d = &u.record.challenger.details;
     let auc = u.record.challenger.primary.value;
-    let rows: Vec<&Value> = d.get("cutoff_table").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
+    let rows: Vec<&Value> =
+        d.get("cutoff_table").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
     let chosen = d.get("chosen_cutoff").map(|c| f(c, "cutoff")).filter(|c| c.is_finite());
     let (marked, label) = match (u.deployed_cutoff, chosen) {
         (Some(c), _) => (Some(c), format!("deployed cutoff {c:.2}")),
@@ -239,7 +276,14 @@ fn churn(h: &mut String, u: &UseCaseReport) {
         _ => (None, String::new()),
     };
     let marked_row = marked.and_then(|c| rows.iter().find(|r| (f(r, "cutoff") - c).abs() < 1e-9));
-    let roc: Vec<(f64, f64)> = d.get("roc").and_then(Value::as_array).into_iter().flatten().map(|p| (f(p, "fpr"), f(p, "tpr"))).filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+    let roc: Vec<(f64, f64)> = d
+        .get("roc")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|p| (f(p, "fpr"), f(p, "tpr")))
+        .filter(|p| p.0.is_finite() && p.1.is_finite())
+        .collect();
     let _ = write!(
         h,
         "<p>Test split: {} customers, {} churned. The cutoff is the business lever: customers with a churn probability at or above it are flagged at risk. Move it with <code>marquee churn cutoff --run {} --min-precision 0.6 --apply</code>.</p>\n",
@@ -249,7 +293,10 @@ fn churn(h: &mut String, u: &UseCaseReport) {
     );
     h.push_str("<div class=\"grid\">");
     chart(h, charts::roc(&roc, auc, marked_row.map(|r| (f(r, "false_positive_rate"), f(r, "recall"), label.clone()))));
-    let curve: Vec<_> = rows.iter().map(|r| (f(r, "cutoff"), f(r, "precision"), f(r, "recall"), f(r, "false_positive_rate"), f(r, "accuracy"))).collect();
+    let curve: Vec<_> = rows
+        .iter()
+        .map(|r| (f(r, "cutoff"), f(r, "precision"), f(r, "recall"), f(r, "false_positive_rate"), f(r, "accuracy")))
+        .collect();
     chart(h, charts::cutoff_curves(&curve, marked.map(|c| (c, label.clone()))));
     h.push_str("</div>\n");
 
@@ -276,11 +323,21 @@ fn churn(h: &mut String, u: &UseCaseReport) {
     }
     h.push_str("</table></div>\n");
     if let Some(coefs) = d.get("top_coefficients").and_then(Value::as_array) {
-        h.push_str("<div><h3>Strongest churn drivers (logistic coefficients, standardised)</h3><table><tr><th>feature</th><th class=\"n\">weight</th><th>effect</th></tr>\n");
+        h.push_str("<div><h3>Churn drivers</h3><p class=\"note\">Logistic weights on standardised features.</p><table><tr><th>feature</th><th class=\"n\">weight</th><th>effect</th></tr>\n");
         for c in coefs {
             let name = c.get(0).and_then(Value::as_str).unwrap_or_default();
             let w = c.get(1).and_then(Value::as_f64).unwrap_or(f64::NAN);
-            let _ = write!(h, "<tr><td class=\"mono\">{}</td><td class=\"n\">{:+.3}</td><td>{}</td></tr>\n", esc(name), w, if w > 0.0 { "<span class=\"down\">raises risk</span>" } else { "<span class=\"up\">lowers risk</span>" });
+            let _ = write!(
+                h,
+                "<tr><td class=\"mono\">{}</td><td class=\"n\">{:+.3}</td><td>{}</td></tr>\n",
+                esc(name),
+                w,
+                if w > 0.0 {
+                    "<span class=\"down\">raises risk</span>"
+                } else {
+                    "<span class=\"up\">lowers risk</span>"
+                }
+            );
         }
         h.push_str("</table></div>");
     }
@@ -303,16 +360,48 @@ fn heat(ratio: f64) -> String {
 fn segment(h: &mut String, u: &UseCaseReport) {
     let d = &u.record.challenger.details;
     let k = f(d, "k");
-    let sweep: Vec<(f64, f64, f64)> = d.get("sweep").and_then(Value::as_array).into_iter().flatten().map(|p| (f(p, "k"), f(p, "sse"), f(p, "silhouette"))).collect();
-    let profiles: Vec<&Value> = d.get("profiles").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
-    let test_shares: Vec<f64> = d.get("segment_shares").and_then(Value::as_array).into_iter().flatten().map(|v| v.as_f64().unwrap_or(f64::NAN)).collect();
-    let pop: BTreeMap<String, f64> = d.get("population_means").and_then(Value::as_object).into_iter().flatten().map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(f64::NAN))).collect();
-    let _ = write!(h, "<p>k-means with k = {k} (the best silhouette in the sweep unless the spec fixes k), {} test customers.</p>\n", f(d, "test_rows"));
+    let sweep: Vec<(f64, f64, f64)> = d
+        .get("sweep")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|p| (f(p, "k"), f(p, "sse"), f(p, "silhouette")))
+        .collect();
+    let profiles: Vec<&Value> =
+        d.get("profiles").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
+    let test_shares: Vec<f64> = d
+        .get("segment_shares")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|v| v.as_f64().unwrap_or(f64::NAN))
+        .collect();
+    let pop: BTreeMap<String, f64> = d
+        .get("population_means")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(f64::NAN)))
+        .collect();
+    let _ = write!(
+        h,
+        "<p>k-means with k = {k} (the best silhouette in the sweep unless the spec fixes k), {} test customers.</p>\n",
+        f(d, "test_rows")
+    );
     h.push_str("<div class=\"grid\">");
     chart(h, charts::elbow(&sweep, k));
     let cats: Vec<String> = (0..profiles.len()).map(|i| format!("S{i}")).collect();
     let train_shares: Vec<f64> = profiles.iter().map(|p| f(p, "share")).collect();
-    chart(h, charts::bars("Segment sizes (share of customers)", "share", &cats, &[("train", train_shares), ("test", test_shares.clone())], true));
+    chart(
+        h,
+        charts::bars(
+            "Segment sizes (share of customers)",
+            "share",
+            &cats,
+            &[("train", train_shares), ("test", test_shares.clone())],
+            true,
+        ),
+    );
     h.push_str("</div>\n");
 
     h.push_str("<div class=\"grid\"><div><h3>Segment profiles: feature means vs population</h3>\n<table><tr><th>segment</th><th>label</th><th class=\"n\">share</th>");
@@ -322,22 +411,41 @@ fn segment(h: &mut String, u: &UseCaseReport) {
     h.push_str("</tr>\n");
     for (i, p) in profiles.iter().enumerate() {
         let means = p.get("means").and_then(Value::as_object);
-        let _ = write!(h, "<tr><td>S{}</td><td>{}</td><td class=\"n\">{}</td>", p.get("segment").and_then(Value::as_u64).unwrap_or(i as u64), esc(p.get("label").and_then(Value::as_str).unwrap_or_default()), pct(f(p, "share")));
+        let _ = write!(
+            h,
+            "<tr><td>S{}</td><td>{}</td><td class=\"n\">{}</td>",
+            p.get("segment").and_then(Value::as_u64).unwrap_or(i as u64),
+            esc(p.get("label").and_then(Value::as_str).unwrap_or_default()),
+            pct(f(p, "share"))
+        );
         for (c, pm) in &pop {
             let m = means.and_then(|m| m.get(c)).and_then(Value::as_f64).unwrap_or(f64::NAN);
             let ratio = if pm.abs() > 1e-12 { m / pm } else { f64::NAN };
-            let _ = write!(h, "<td class=\"n\" style=\"{}\" title=\"{} x population\">{}</td>", heat(ratio), if ratio.is_finite() { format!("{ratio:.2}") } else { "–".into() }, num(m));
+            let _ = write!(
+                h,
+                "<td class=\"n\" style=\"{}\" title=\"{} x population\">{}</td>",
+                heat(ratio),
+                if ratio.is_finite() { format!("{ratio:.2}") } else { "–".into() },
+                num2(m)
+            );
         }
         h.push_str("</tr>\n");
     }
     h.push_str("<tr><td></td><td><b>population</b></td><td class=\"n\">100%</td>");
     for pm in pop.values() {
-        let _ = write!(h, "<td class=\"n\"><b>{}</b></td>", num(*pm));
+        let _ = write!(h, "<td class=\"n\"><b>{}</b></td>", num2(*pm));
     }
     h.push_str("</tr></table>\n<p class=\"note\">Cell colour: blue above the population mean, orange below (darker = further, up to 2x).</p></div>\n");
 
     if let Some(b) = d.get("baseline") {
-        let cols: Vec<String> = b.get("columns").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(esc).collect();
+        let cols: Vec<String> = b
+            .get("columns")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(esc)
+            .collect();
         let (base, km) = (f(b, "test_sse"), f(b, "kmeans_test_sse"));
         let _ = write!(
             h,
@@ -380,11 +488,23 @@ fn recommend(h: &mut String, u: &UseCaseReport, data: &ReportData) {
             "Ranking quality vs popularity baseline",
             "score",
             &["precision@10".into(), "NDCG@10".into()],
-            &[("ALS (model)", vec![f(d, "precision_at_10"), f(d, "ndcg_at_10")]), ("popularity", vec![f(d, "popularity_precision_at_10"), f(d, "popularity_ndcg_at_10")])],
+            &[
+                ("ALS (model)", vec![f(d, "precision_at_10"), f(d, "ndcg_at_10")]),
+                ("popularity", vec![f(d, "popularity_precision_at_10"), f(d, "popularity_ndcg_at_10")]),
+            ],
             false,
         ),
     );
-    chart(h, charts::bars("Rating error (RMSE, lower is better)", "RMSE", &["RMSE".into()], &[("ALS (model)", vec![f(d, "rmse")]), ("global mean", vec![f(d, "rmse_global_mean")])], false));
+    chart(
+        h,
+        charts::bars(
+            "Rating error (RMSE, lower is better)",
+            "RMSE",
+            &["RMSE".into()],
+            &[("ALS (model)", vec![f(d, "rmse")]), ("global mean", vec![f(d, "rmse_global_mean")])],
+            false,
+        ),
+    );
     let mut dist: Vec<(f64, String, f64)> = d
         .get("test_rating_distribution")
         .and_then(Value::as_object)
@@ -394,7 +514,16 @@ fn recommend(h: &mut String, u: &UseCaseReport, data: &ReportData) {
         .collect();
     dist.sort_by(|a, b| a.0.total_cmp(&b.0));
     let total: f64 = dist.iter().map(|x| x.2).sum::<f64>().max(1.0);
-    chart(h, charts::bars("Rating distribution (test split)", "share of ratings", &dist.iter().map(|x| x.1.clone()).collect::<Vec<_>>(), &[("ratings", dist.iter().map(|x| x.2 / total).collect())], true));
+    chart(
+        h,
+        charts::bars(
+            "Rating distribution (test split)",
+            "share of ratings",
+            &dist.iter().map(|x| x.1.clone()).collect::<Vec<_>>(),
+            &[("ratings", dist.iter().map(|x| x.2 / total).collect())],
+            true,
+        ),
+    );
     h.push_str("</div>\n");
 
     let ex = &data.examples;
@@ -405,9 +534,21 @@ fn recommend(h: &mut String, u: &UseCaseReport, data: &ReportData) {
         let _ = write!(h, "<p class=\"note\">The customers most at risk of churning, with their deployed recommendations (model {}).</p>\n", esc(&ex.customers[0].model_version));
         h.push_str("<table><tr><th>customer</th><th>segment</th><th class=\"n\">churn p</th><th>top recommendations</th></tr>\n");
         for c in &ex.customers {
-            let _ = write!(h, "<tr><td class=\"mono\">{}</td><td>{}</td><td class=\"n\">{}</td><td><ol class=\"recs\">", esc(&c.customer_id), esc(c.segment.as_deref().unwrap_or("–")), c.churn_probability.map_or("–".into(), |p| format!("{p:.3}")));
+            let _ = write!(
+                h,
+                "<tr><td class=\"mono\">{}</td><td>{}</td><td class=\"n\">{}</td><td><ol class=\"recs\">",
+                esc(&c.customer_id),
+                esc(c.segment.as_deref().unwrap_or("–")),
+                c.churn_probability.map_or("–".into(), |p| format!("{p:.3}"))
+            );
             for r in c.recs.iter().take(5) {
-                let _ = write!(h, "<li>{} <span class=\"note mono\">{} · {:.2}</span></li>", esc(&r.title), esc(&r.title_id), r.score);
+                let _ = write!(
+                    h,
+                    "<li>{} <span class=\"note mono\">{} · {:.2}</span></li>",
+                    esc(&r.title),
+                    esc(&r.title_id),
+                    r.score
+                );
             }
             h.push_str("</ol></td></tr>\n");
         }
@@ -419,9 +560,20 @@ fn recommend(h: &mut String, u: &UseCaseReport, data: &ReportData) {
     } else {
         h.push_str("<table><tr><th>title</th><th>most similar</th></tr>\n");
         for t in &ex.titles {
-            let _ = write!(h, "<tr><td>{} <span class=\"note mono\">{}</span></td><td><ol class=\"recs\">", esc(&t.title), esc(&t.title_id));
+            let _ = write!(
+                h,
+                "<tr><td>{} <span class=\"note mono\">{}</span></td><td><ol class=\"recs\">",
+                esc(&t.title),
+                esc(&t.title_id)
+            );
             for r in t.similar.iter().take(5) {
-                let _ = write!(h, "<li>{} <span class=\"note mono\">{} · {:.2}</span></li>", esc(&r.title), esc(&r.title_id), r.score);
+                let _ = write!(
+                    h,
+                    "<li>{} <span class=\"note mono\">{} · {:.2}</span></li>",
+                    esc(&r.title),
+                    esc(&r.title_id),
+                    r.score
+                );
             }
             h.push_str("</ol></td></tr>\n");
         }
@@ -432,7 +584,11 @@ fn recommend(h: &mut String, u: &UseCaseReport, data: &ReportData) {
 
 fn sentiment(h: &mut String, u: &UseCaseReport, data: &ReportData) {
     let d = &u.record.challenger.details;
-    let band = d.get("neutral_band").and_then(Value::as_array).map(|b| b.iter().filter_map(Value::as_f64).map(|x| format!("{x:.2}")).collect::<Vec<_>>().join("–")).unwrap_or_default();
+    let band = d
+        .get("neutral_band")
+        .and_then(Value::as_array)
+        .map(|b| b.iter().filter_map(Value::as_f64).map(|x| format!("{x:.2}")).collect::<Vec<_>>().join("–"))
+        .unwrap_or_default();
     let _ = write!(
         h,
         "<div class=\"kpis\"><div class=\"kpi\"><div class=\"v\">{}</div><div class=\"l\">accuracy</div></div><div class=\"kpi\"><div class=\"v\">{}</div><div class=\"l\">macro F1</div></div><div class=\"kpi\"><div class=\"v\">{}</div><div class=\"l\">neutral share (band {band})</div></div><div class=\"kpi\"><div class=\"v\">{}</div><div class=\"l\">accuracy outside the band</div></div><div class=\"kpi\"><div class=\"v\">{}</div><div class=\"l\">classifier, {} test posts</div></div></div>\n",
@@ -445,9 +601,23 @@ fn sentiment(h: &mut String, u: &UseCaseReport, data: &ReportData) {
     );
     h.push_str("<div class=\"grid\"><div><h3>Confusion matrix (test split)</h3>\n");
     if let Some(c) = d.get("confusion") {
-        let names = |k: &str| -> Vec<String> { c.get(k).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect() };
+        let names = |k: &str| -> Vec<String> {
+            c.get(k)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        };
         let (rows, cols) = (names("rows"), names("columns"));
-        let counts: Vec<Vec<f64>> = c.get("counts").and_then(Value::as_array).into_iter().flatten().map(|r| r.as_array().into_iter().flatten().map(|v| v.as_f64().unwrap_or(0.0)).collect()).collect();
+        let counts: Vec<Vec<f64>> = c
+            .get("counts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|r| r.as_array().into_iter().flatten().map(|v| v.as_f64().unwrap_or(0.0)).collect())
+            .collect();
         h.push_str("<table><tr><th>actual \\ predicted</th>");
         for c in &cols {
             let _ = write!(h, "<th class=\"n\">{}</th>", esc(c));
@@ -460,17 +630,30 @@ fn sentiment(h: &mut String, u: &UseCaseReport, data: &ReportData) {
             for (j, v) in row.iter().enumerate() {
                 let good = cols.get(j) == Some(name);
                 let a = 0.12 + 0.7 * v / total;
-                let color = if good { format!("rgba(44,160,44,{a:.2})") } else if cols.get(j).map(String::as_str) == Some("neutral") { format!("rgba(127,127,127,{a:.2})") } else { format!("rgba(214,39,40,{a:.2})") };
-                let _ = write!(h, "<td class=\"n\" style=\"background:{color}\">{v:.0} <span class=\"note\">({:.0}%)</span></td>", v / total * 100.0);
+                let color = if good {
+                    format!("rgba(44,160,44,{a:.2})")
+                } else if cols.get(j).map(String::as_str) == Some("neutral") {
+                    format!("rgba(127,127,127,{a:.2})")
+                } else {
+                    format!("rgba(214,39,40,{a:.2})")
+                };
+                let _ = write!(
+                    h,
+                    "<td class=\"n\" style=\"background:{color}\">{v:.0} <span class=\"note\">({:.0}%)</span></td>",
+                    v / total * 100.0
+                );
             }
             h.push_str("</tr>\n");
         }
-        h.push_str("</table><p class=\"note\">Posts whose P(positive) falls inside the neutral band are called neutral.</p>\n");
+        h.push_str(
+            "</table><p class=\"note\">Posts whose P(positive) falls inside the neutral band are called neutral.</p>\n",
+        );
     }
     if let Some(v) = d.get("validation_accuracy").and_then(Value::as_object).filter(|v| !v.is_empty()) {
         h.push_str("<h3>Model choice (validation accuracy)</h3><table><tr><th>classifier</th><th class=\"n\">accuracy</th></tr>");
         for (k, a) in v {
-            let _ = write!(h, "<tr><td>{}</td><td class=\"n\">{}</td></tr>", esc(k), pct(a.as_f64().unwrap_or(f64::NAN)));
+            let _ =
+                write!(h, "<tr><td>{}</td><td class=\"n\">{}</td></tr>", esc(k), pct(a.as_f64().unwrap_or(f64::NAN)));
         }
         h.push_str("</table>");
     }
@@ -478,10 +661,19 @@ fn sentiment(h: &mut String, u: &UseCaseReport, data: &ReportData) {
 
     let top: Vec<_> = data.examples.sentiment.iter().take(TREND_ENTITIES).collect();
     if let Some(first) = top.first() {
-        let labels: Vec<String> = first.windows.iter().map(|w| w.start.get(5..).unwrap_or(&w.start).to_string()).collect();
+        let labels: Vec<String> =
+            first.windows.iter().map(|w| w.start.get(5..).unwrap_or(&w.start).to_string()).collect();
         let lines: Vec<(String, Vec<f64>)> = top
             .iter()
-            .map(|e| (format!("{} {} {}", e.kind, e.entity, e.arrow()), e.windows.iter().map(|w| if w.positive + w.negative + w.neutral > 0 { w.net } else { f64::NAN }).collect()))
+            .map(|e| {
+                (
+                    format!("{} {}", e.arrow(), e.display()),
+                    e.windows
+                        .iter()
+                        .map(|w| if w.positive + w.negative + w.neutral > 0 { w.net } else { f64::NAN })
+                        .collect(),
+                )
+            })
             .collect();
         chart(h, charts::sentiment_trend(&labels, &lines));
     }
@@ -496,12 +688,16 @@ fn sentiment(h: &mut String, u: &UseCaseReport, data: &ReportData) {
                 "falling" => "down",
                 _ => "flat",
             };
-            let series: Vec<String> = e.windows.iter().map(|w| if w.positive + w.negative + w.neutral > 0 { format!("{:+.2}", w.net) } else { "·".into() }).collect();
+            let series: Vec<String> = e
+                .windows
+                .iter()
+                .map(|w| if w.positive + w.negative + w.neutral > 0 { format!("{:+.2}", w.net) } else { "·".into() })
+                .collect();
             let _ = write!(
                 h,
                 "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{:+.3}</td><td class=\"n\">{:+.4}</td><td><span class=\"{class}\">{} {}</span></td><td class=\"mono\">{}</td></tr>\n",
                 esc(&e.kind),
-                esc(&e.entity),
+                esc(&e.display()),
                 e.mentions,
                 e.net_score,
                 e.slope,
@@ -517,7 +713,15 @@ fn sentiment(h: &mut String, u: &UseCaseReport, data: &ReportData) {
 fn data_understanding(h: &mut String, d: &ReportData) {
     h.push_str("<section id=\"data\">\n<h2>Data understanding</h2>\n");
     if let Some(q) = &d.quality {
-        let _ = write!(h, "<h3>Quality report {}</h3>\n", if q.passed { "<span class=\"badge deploy\">GATE PASSED</span>" } else { "<span class=\"badge reject\">GATE FAILED</span>" });
+        let _ = write!(
+            h,
+            "<h3>Quality report {}</h3>\n",
+            if q.passed {
+                "<span class=\"badge deploy\">GATE PASSED</span>"
+            } else {
+                "<span class=\"badge reject\">GATE FAILED</span>"
+            }
+        );
         h.push_str("<table><tr><th>table</th><th>file</th><th class=\"n\">rows read</th><th class=\"n\">ok</th><th class=\"n\">quarantined</th><th class=\"n\">bad share</th><th>reasons</th><th>gate problems</th></tr>\n");
         for t in &q.tables {
             let reasons: Vec<String> = t.reasons.iter().map(|(r, n)| format!("{} × {}", n, esc(r))).collect();
@@ -536,12 +740,24 @@ fn data_understanding(h: &mut String, d: &ReportData) {
         }
         h.push_str("</table>\n");
     }
-    let _ = write!(h, "<h3>Quarantined rows ({} in all{})</h3>\n", d.quarantine_total, if d.quarantine_total > d.quarantine.len() { format!(", first {} shown", d.quarantine.len()) } else { String::new() });
+    let _ = write!(
+        h,
+        "<h3>Quarantined rows ({} in all{})</h3>\n",
+        d.quarantine_total,
+        if d.quarantine_total > d.quarantine.len() {
+            format!(", first {} shown", d.quarantine.len())
+        } else {
+            String::new()
+        }
+    );
     if d.quarantine.is_empty() {
         h.push_str("<p class=\"note\">No row was quarantined.</p>\n");
     } else {
-        let _ = write!(h, "<p class=\"note\">All of them: <span class=\"mono\">{}</span></p>\n", esc(&d.quarantine_uri));
-        h.push_str("<table><tr><th>table</th><th class=\"n\">line</th><th>column</th><th>reason</th><th>raw row</th></tr>\n");
+        let _ =
+            write!(h, "<p class=\"note\">All of them: <span class=\"mono\">{}</span></p>\n", esc(&d.quarantine_uri));
+        h.push_str(
+            "<table><tr><th>table</th><th class=\"n\">line</th><th>column</th><th>reason</th><th>raw row</th></tr>\n",
+        );
         for r in &d.quarantine {
             let _ = write!(
                 h,
@@ -557,12 +773,23 @@ fn data_understanding(h: &mut String, d: &ReportData) {
     }
     h.push_str("<h3>Data profile</h3>\n");
     for t in &d.profiles {
-        let _ = write!(h, "<p><b>{}</b> <span class=\"mono note\">{}</span> — {} rows read, {} ok</p>\n", esc(&t.table), esc(&t.file), t.rows_read, t.rows_ok);
+        let _ = write!(
+            h,
+            "<p><b>{}</b> <span class=\"mono note\">{}</span> — {} rows read, {} ok</p>\n",
+            esc(&t.table),
+            esc(&t.file),
+            t.rows_read,
+            t.rows_ok
+        );
         h.push_str("<table><tr><th>column</th><th>role</th><th class=\"n\">missing</th><th class=\"n\">distinct</th><th class=\"n\">min</th><th class=\"n\">max</th><th class=\"n\">mean</th><th class=\"n\">std</th><th>most frequent</th></tr>\n");
         for c in &t.columns {
-            let kind = c.kind.map(|k| serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()).unwrap_or_else(|| "(undeclared)".into());
+            let kind = c
+                .kind
+                .map(|k| serde_json::to_value(k).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
+                .unwrap_or_else(|| "(undeclared)".into());
             let o = |v: Option<f64>| v.map_or("".into(), num);
-            let top: Vec<String> = c.top.iter().take(4).map(|(v, n)| format!("{} ({n})", esc(&truncate(v, 24)))).collect();
+            let top: Vec<String> =
+                c.top.iter().take(4).map(|(v, n)| format!("{} ({n})", esc(&truncate(v, 24)))).collect();
             let _ = write!(
                 h,
                 "<tr><td class=\"mono\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>\n",

@@ -125,6 +125,9 @@ pub struct SentimentWindow {
 pub struct EntitySentiment {
     pub kind: String,
     pub entity: String,
+    /// A title's name (from the SIMILAR items), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub mentions: u64,
     pub net_score: f64,
     pub slope: f64,
@@ -153,11 +156,20 @@ impl EntitySentiment {
         Self {
             kind: kind.to_ascii_lowercase(),
             entity: entity.to_string(),
+            name: None,
             mentions: item.attr("mentions").and_then(Value::as_u64).unwrap_or(0),
             net_score: num(item.attr("net_score")),
             slope: num(item.attr("trend_slope")),
             direction: item.attr("direction").and_then(Value::as_str).unwrap_or("flat").to_string(),
             windows,
+        }
+    }
+
+    /// "T0054 Stolen Empire" for a title with a known name, else the entity id.
+    pub fn display(&self) -> String {
+        match &self.name {
+            Some(n) if !n.is_empty() => format!("{} {n}", self.entity),
+            _ => self.entity.clone(),
         }
     }
 
@@ -195,7 +207,9 @@ fn version_of(item: &Item) -> String {
 async fn get_json<T: for<'de> Deserialize<'de>>(objects: &dyn ObjectStore, key: &str) -> Result<Option<T>> {
     match objects.get_opt(key).await.with_context(|| format!("reading {}", objects.uri(key)))? {
         None => Ok(None),
-        Some(bytes) => serde_json::from_slice(&bytes).map(Some).with_context(|| format!("parsing {}", objects.uri(key))),
+        Some(bytes) => {
+            serde_json::from_slice(&bytes).map(Some).with_context(|| format!("parsing {}", objects.uri(key)))
+        }
     }
 }
 
@@ -206,7 +220,12 @@ pub async fn finished_runs(objects: &dyn ObjectStore) -> Result<Vec<String>> {
     for key in keys {
         if let Some(run) = key.strip_prefix("runs/").and_then(|k| k.strip_suffix("/summary.json")) {
             if !run.contains('/') {
-                let at = get_json::<Manifest>(objects, &keys::ingest_manifest(run)).await.ok().flatten().map(|m| m.ingested_at).unwrap_or_default();
+                let at = get_json::<Manifest>(objects, &keys::ingest_manifest(run))
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|m| m.ingested_at)
+                    .unwrap_or_default();
                 runs.push((at, run.to_string()));
             }
         }
@@ -222,9 +241,15 @@ pub async fn latest_run(objects: &dyn ObjectStore) -> Result<Option<String>> {
 
 /// The churn cutoff in effect for a deployed churn version: the one applied after deployment
 /// (`models/churn/<version>/cutoff.json`) or else the one evaluation chose.
-pub async fn deployed_churn_cutoff(objects: &dyn ObjectStore, version: &str, record: &EvaluationRecord) -> Result<Option<f64>> {
+pub async fn deployed_churn_cutoff(
+    objects: &dyn ObjectStore,
+    version: &str,
+    record: &EvaluationRecord,
+) -> Result<Option<f64>> {
     let applied: Option<Value> = get_json(objects, &marquee_pipeline::steps::churn_cutoff_key(version)).await?;
-    Ok(applied.and_then(|v| v.get("cutoff").and_then(Value::as_f64)).or_else(|| record.challenger.deploy_params.get("cutoff").copied()))
+    Ok(applied
+        .and_then(|v| v.get("cutoff").and_then(Value::as_f64))
+        .or_else(|| record.challenger.deploy_params.get("cutoff").copied()))
 }
 
 /// Reads everything the report of `run_id` shows.
@@ -244,10 +269,16 @@ pub async fn collect(stores: Stores<'_>, run_id: &str) -> Result<ReportData> {
 
     let mut use_cases = Vec::new();
     for uc in UseCase::ALL {
-        let Some(record) = get_json::<EvaluationRecord>(objects, &keys::run_model(run_id, uc, "evaluation.json")).await? else { continue };
+        let Some(record) =
+            get_json::<EvaluationRecord>(objects, &keys::run_model(run_id, uc, "evaluation.json")).await?
+        else {
+            continue;
+        };
         let champion: Option<Champion> = get_json(objects, &keys::champion(uc)).await?;
         let deployed_cutoff = match (&champion, uc) {
-            (Some(ch), UseCase::Churn) if ch.run_id == run_id => deployed_churn_cutoff(objects, &ch.version, &record).await?,
+            (Some(ch), UseCase::Churn) if ch.run_id == run_id => {
+                deployed_churn_cutoff(objects, &ch.version, &record).await?
+            }
             _ => None,
         };
         use_cases.push(UseCaseReport { use_case: uc, record, champion, deployed_cutoff });
@@ -277,7 +308,14 @@ fn read_quarantine(bytes: &[u8]) -> Result<(Vec<QuarantinedRow>, usize)> {
         total += 1;
         if rows.len() < QUARANTINE_SHOWN {
             let f = |i: usize| rec.get(i).unwrap_or_default().to_string();
-            rows.push(QuarantinedRow { table: f(0), file: f(1), line: f(2).parse().unwrap_or(0), column: f(3), reason: f(4), raw: f(5) });
+            rows.push(QuarantinedRow {
+                table: f(0),
+                file: f(1),
+                line: f(2).parse().unwrap_or(0),
+                column: f(3),
+                reason: f(4),
+                raw: f(5),
+            });
         }
     }
     Ok((rows, total))
@@ -287,7 +325,8 @@ fn read_quarantine(bytes: &[u8]) -> Result<(Vec<QuarantinedRow>, usize)> {
 /// talked-about that have similar titles) and the most-mentioned sentiment entities.
 async fn collect_examples(scores: &dyn ScoreStore) -> Result<Examples> {
     let mut ex = Examples::default();
-    let mut sentiment: Vec<EntitySentiment> = scores.scan_sk("", score::SENTIMENT).await?.iter().map(EntitySentiment::from_item).collect();
+    let mut sentiment: Vec<EntitySentiment> =
+        scores.scan_sk("", score::SENTIMENT).await?.iter().map(EntitySentiment::from_item).collect();
     sentiment.sort_by(|a, b| b.mentions.cmp(&a.mentions).then(a.entity.cmp(&b.entity)));
 
     let recs = scores.scan_sk(&score::customer(""), score::RECS).await?;
@@ -300,7 +339,12 @@ async fn collect_examples(scores: &dyn ScoreStore) -> Result<Examples> {
             .collect();
         churn.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         let by_pk: BTreeMap<&str, &Item> = recs.iter().map(|i| (i.pk.as_str(), i)).collect();
-        let mut picks: Vec<String> = churn.iter().filter(|(_, pk)| by_pk.contains_key(pk.as_str())).take(EXAMPLES).map(|(_, pk)| pk.clone()).collect();
+        let mut picks: Vec<String> = churn
+            .iter()
+            .filter(|(_, pk)| by_pk.contains_key(pk.as_str()))
+            .take(EXAMPLES)
+            .map(|(_, pk)| pk.clone())
+            .collect();
         if picks.is_empty() {
             picks = recs.iter().take(EXAMPLES).map(|i| i.pk.clone()).collect();
         }
@@ -338,12 +382,19 @@ async fn collect_examples(scores: &dyn ScoreStore) -> Result<Examples> {
             picks = similar.iter().take(EXAMPLES).map(|i| i.pk.as_str()).collect();
         }
         // Title names: a title appears by name in other titles' lists.
-        let names: BTreeMap<String, String> = similar.iter().flat_map(|i| ranked(i, "similarity")).map(|r| (r.title_id, r.title)).collect();
+        let names: BTreeMap<String, String> =
+            similar.iter().flat_map(|i| ranked(i, "similarity")).map(|r| (r.title_id, r.title)).collect();
         for pk in picks {
             let item = by_pk[pk];
             let id = pk.split_once('#').map_or(pk, |x| x.1).to_string();
             ex.titles.push(TitleSimilar {
-                title: names.get(&id).cloned().unwrap_or_default(),
+                title: item
+                    .attr("title")
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string)
+                    .or_else(|| names.get(&id).cloned())
+                    .unwrap_or_default(),
                 title_id: id,
                 similar: ranked(item, "similarity"),
                 model_version: version_of(item),
@@ -351,6 +402,11 @@ async fn collect_examples(scores: &dyn ScoreStore) -> Result<Examples> {
         }
     }
     sentiment.truncate(SENTIMENT_LISTED);
+    for e in sentiment.iter_mut().filter(|e| e.kind == "title") {
+        if let Some(item) = similar.iter().find(|i| i.pk == score::title(&e.entity)) {
+            e.name = item.attr("title").and_then(Value::as_str).map(str::to_string);
+        }
+    }
     ex.sentiment = sentiment;
     Ok(ex)
 }
@@ -360,7 +416,11 @@ pub async fn write_report(stores: Stores<'_>, run_id: &str) -> Result<String> {
     let data = collect(stores, run_id).await?;
     let html = render(&data);
     let key = report_key(run_id);
-    stores.objects.put(&key, html.into_bytes()).await.with_context(|| format!("writing {}", stores.objects.uri(&key)))?;
+    stores
+        .objects
+        .put(&key, html.into_bytes())
+        .await
+        .with_context(|| format!("writing {}", stores.objects.uri(&key)))?;
     Ok(key)
 }
 

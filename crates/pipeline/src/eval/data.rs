@@ -29,6 +29,19 @@ pub fn table_path(spec: &Spec, data_dir: &Path, table: &str) -> Result<PathBuf> 
 /// checks); any quarantined row or gate problem is an error here (benchmark files are clean).
 /// `limit` keeps the first rows of `main` only (other tables, e.g. titles, stay whole).
 pub fn load_tables(spec: &Spec, data_dir: &Path, names: &[String], main: &str, limit: Option<usize>) -> Result<Tables> {
+    load_tables_with(spec, data_dir, names, main, limit.map(Limit::First))
+}
+
+/// How a slice of the main table is taken.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    /// The first rows (protocol files index rows by position).
+    First(usize),
+    /// A seeded random sample, in file order (for files sorted by label, e.g. the review sets).
+    Sample(usize, u64),
+}
+
+pub fn load_tables_with(spec: &Spec, data_dir: &Path, names: &[String], main: &str, limit: Option<Limit>) -> Result<Tables> {
     let labels = usecase::label_columns(spec);
     let mut tables = Tables::default();
     for name in names {
@@ -58,8 +71,16 @@ pub fn load_tables(spec: &Spec, data_dir: &Path, names: &[String], main: &str, l
         }
         let mut frame = t.frame;
         if name == main {
-            if let Some(n) = limit.filter(|&n| n < frame.n_rows()) {
-                frame = frame.select_rows(&(0..n).collect::<Vec<_>>());
+            match limit {
+                Some(Limit::First(n)) if n < frame.n_rows() => frame = frame.select_rows(&(0..n).collect::<Vec<_>>()),
+                Some(Limit::Sample(n, seed)) if n < frame.n_rows() => {
+                    let mut idx: Vec<usize> = (0..frame.n_rows()).collect();
+                    idx.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+                    idx.truncate(n);
+                    idx.sort_unstable();
+                    frame = frame.select_rows(&idx);
+                }
+                _ => {}
             }
         }
         tables.0.insert(name.clone(), frame);

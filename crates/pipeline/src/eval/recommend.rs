@@ -22,6 +22,8 @@ const INNER_VALIDATION_SHARE: f64 = 0.1;
 /// lambda * sqrt(n_ratings)); the spec's own values are always candidates too.
 pub const RANKS: [usize; 3] = [10, 20, 40];
 pub const LAMBDAS: [f32; 4] = [0.8, 1.2, 1.6, 2.0];
+/// Candidate neighbour counts for `item_knn` ranking (chosen on an inner per-user split).
+pub const KNN_NEIGHBOURS: [usize; 4] = [10, 20, 50, 100];
 /// Titles whose content neighbours the report shows.
 pub const SHOWCASE_TITLES: [&str; 4] = ["Star Wars", "Toy Story", "Fargo", "Godfather, The"];
 
@@ -73,6 +75,27 @@ pub fn choose_params(spec: &Spec, tables: &Tables, train: &[usize], seed: u64) -
     }
     let best = scores.iter().min_by(|a, b| a.2.total_cmp(&b.2)).expect("at least one candidate");
     Ok((best.0, best.1, scores))
+}
+
+/// For `item_knn` ranking: the neighbour count with the best precision@10 on an inner per-user
+/// holdout of `train` (never the test split). Returns (k, precision per candidate).
+pub fn choose_knn(spec: &Spec, tables: &Tables, train: &[usize], seed: u64) -> Result<(usize, Vec<(usize, f64)>)> {
+    let r = rec_spec(spec)?;
+    let users: Vec<String> = {
+        let col = tables.get(&r.ratings)?.col(&r.user)?;
+        train.iter().map(|&i| col[i].clone()).collect()
+    };
+    let (fit, val) = usecase::recommend::per_user_split(&users, 0.2, seed);
+    let (fit, val): (Vec<usize>, Vec<usize>) = (fit.iter().map(|&i| train[i]).collect(), val.iter().map(|&i| train[i]).collect());
+    let mut scores = Vec::new();
+    for k in KNN_NEIGHBOURS {
+        let mut s = spec.clone();
+        s.recommend.as_mut().expect("recommend").knn_neighbours = k;
+        let run = run_split(&s, tables, &fit, &val)?;
+        scores.push((k, detail(&run.evaluation, "precision_at_10")));
+    }
+    let best = scores.iter().max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0))).expect("candidates");
+    Ok((best.0, scores))
 }
 
 /// Protocol folds of ml100k_fold_assignments.csv, checked row by row against the ratings table.
@@ -166,7 +189,11 @@ pub fn holdout_hit_rates(r: &RecommendSpec, model: &RecommendModel, files: &File
         };
         let pop: Vec<&str> =
             model.popularity.iter().filter(|i| !exclude.contains(i)).take(k).map(|&i| model.item_ids[i as usize].as_str()).collect();
-        for (name, list) in [("content_based", content), ("als", als), ("popularity", pop)] {
+        let ranked: Vec<&str> = match user_index.get(u) {
+            Some(&ui) => model.top_n(ui, k, &exclude).into_iter().map(|(i, _)| model.item_ids[i as usize].as_str()).collect(),
+            None => Vec::new(),
+        };
+        for (name, list) in [("content_based", content), ("als", als), ("popularity", pop), ("model_top_n", ranked)] {
             let hits = list.iter().filter(|i| rel.contains(*i)).count();
             let e = tally.entry(name).or_insert((0.0, 0.0));
             e.0 += f64::from(u8::from(hits > 0));
@@ -197,6 +224,11 @@ pub fn showcase_neighbours(model: &RecommendModel, n: usize) -> Vec<(String, Str
         }
     }
     out
+}
+
+/// f32 hyper-parameters print as 1.2, not 1.2000000476837158.
+fn round4(x: f32) -> f64 {
+    (f64::from(x) * 1e4).round() / 1e4
 }
 
 fn detail(e: &Evaluation, key: &str) -> f64 {
@@ -234,8 +266,8 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
         rmse.push(e.primary.value);
         rmse_mean.push(detail(e, "rmse_global_mean"));
         fit.push(run.fit_seconds);
-        chosen.push(json!({ "fold": f, "rank": rank, "lambda": lambda, "test_rmse": e.primary.value,
-            "validation_rmse": search.iter().map(|(k, l, v)| json!({ "rank": k, "lambda": l, "rmse": v })).collect::<Vec<_>>() }));
+        chosen.push(json!({ "fold": f, "rank": rank, "lambda": round4(lambda), "test_rmse": e.primary.value,
+            "validation_rmse": search.iter().map(|(k, l, v)| json!({ "rank": k, "lambda": round4(*l), "rmse": v })).collect::<Vec<_>>() }));
     }
     let k = folds.len();
     let protocol = format!("{k}-fold (protocol)");
@@ -255,7 +287,16 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
     // Per-user holdout: ranking quality against popularity, content-based recommendations.
     let hold = holdout_split(opts, n)?;
     let (rank, lambda, _) = pick(&hold.train, opts.seed.wrapping_add(100))?;
-    let hspec = with_params(&spec, rank, lambda);
+    let mut hspec = with_params(&spec, rank, lambda);
+    let ranking = format!("{:?}", r.ranking).to_lowercase().replace("itemknn", "item_knn");
+    let mut knn_search = Vec::new();
+    if r.ranking == crate::spec::RankingKind::ItemKnn && opts.tune {
+        let (k, search) = choose_knn(&hspec, &tables, &hold.train, opts.seed.wrapping_add(200))?;
+        hspec.recommend.as_mut().expect("recommend").knn_neighbours = k;
+        knn_search = search;
+        progress(&format!("movielens holdout: item_knn neighbours {k} (inner per-user split)"));
+    }
+    let knn_k = hspec.recommend.as_ref().expect("recommend").knn_neighbours;
     let run = run_split(&hspec, &tables, &hold.train, &hold.test)?;
     let e = &run.evaluation;
     progress(&format!(
@@ -275,23 +316,28 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
     let hp = "per-user holdout 20% (protocol)";
     let one = |v: f64| vec![v];
     entries.push(
-        EntryBuilder::new(task, &dataset, "recommend", "precision@10 (ALS, relevant = rating >= 4)", hp, &one(detail(e, "precision_at_10")), true)
+        EntryBuilder::new(task, &dataset, "recommend", &format!("precision@10 ({ranking}, relevant = rating >= 4)"), hp, &one(detail(e, "precision_at_10")), true)
             .fit_seconds(&[run.fit_seconds])
             .target(Target::at_least(detail(e, "popularity_precision_at_10")))
             .note(format!("target: popularity on the same split and definition, {:.4}", detail(e, "popularity_precision_at_10")))
             .build(),
     );
     entries.push(
-        EntryBuilder::new(task, &dataset, "recommend", "NDCG@10 (ALS, relevant = rating >= 4)", hp, &one(detail(e, "ndcg_at_10")), true)
+        EntryBuilder::new(task, &dataset, "recommend", &format!("NDCG@10 ({ranking}, relevant = rating >= 4)"), hp, &one(detail(e, "ndcg_at_10")), true)
             .target(Target::at_least(detail(e, "popularity_ndcg_at_10")))
             .note(format!("target: popularity {:.4}", detail(e, "popularity_ndcg_at_10")))
             .build(),
     );
     entries.push(
-        EntryBuilder::new(task, &dataset, "recommend", "precision@10 (ALS, every held-out title relevant)", hp, &one(detail(&e_all, "precision_at_10")), true)
+        EntryBuilder::new(task, &dataset, "recommend", &format!("precision@10 ({ranking}, every held-out title relevant)"), hp, &one(detail(&e_all, "precision_at_10")), true)
             .anchor("popularity top-10 (peers)", 0.193)
             .target(Target::at_least(0.193))
-            .note(format!("our popularity on this definition: {:.4}", detail(&e_all, "popularity_precision_at_10")))
+            .note(format!(
+                "our popularity on this definition: {:.4}; NDCG@10 {:.4} vs popularity {:.4}",
+                detail(&e_all, "popularity_precision_at_10"),
+                detail(&e_all, "ndcg_at_10"),
+                detail(&e_all, "popularity_ndcg_at_10")
+            ))
             .build(),
     );
     entries.push(
@@ -304,7 +350,8 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
     entries.push(
         EntryBuilder::new(task, &dataset, "recommend", "hit-rate@10 (content-based)", hp, &one(hr(&hits, "content_based")), true)
             .note(format!(
-                "users with a held-out title rated >= 4 that is in their top 10; ALS {:.4}, popularity {:.4}",
+                "users with a held-out title rated >= 4 that is in their top 10; {ranking} {:.4}, ALS by predicted rating {:.4}, popularity {:.4}",
+                hr(&hits, "model_top_n"),
                 hr(&hits, "als"),
                 hr(&hits, "popularity")
             ))
@@ -318,16 +365,22 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
     for c in &chosen {
         writeln!(md, "| {} | {} | {} | {:.4} |", c["fold"], c["rank"], c["lambda"], c["test_rmse"].as_f64().unwrap_or(f64::NAN)).ok();
     }
-    writeln!(md, "\nPer-user holdout (rank {rank}, lambda {lambda}), top 10, relevant = held-out rating >= {}:\n", r.relevant_rating).ok();
+    writeln!(
+        md,
+        "\nPer-user holdout (ALS rank {rank}, lambda {lambda}; ranking {ranking}, {knn_k} neighbours), top 10, relevant = held-out rating >= {}:\n",
+        r.relevant_rating
+    )
+    .ok();
     writeln!(md, "| recommender | precision@10 | NDCG@10 | hit-rate@10 | precision@10 (all held-out relevant) | hit-rate@10 (all relevant) |\n|---|---|---|---|---|---|").ok();
     for (name, key, p, nd, pa) in [
-        ("ALS", "als", detail(e, "precision_at_10"), detail(e, "ndcg_at_10"), detail(&e_all, "precision_at_10")),
+        (ranking.as_str(), "model_top_n", detail(e, "precision_at_10"), detail(e, "ndcg_at_10"), detail(&e_all, "precision_at_10")),
+        ("ALS by predicted rating", "als", hits["precision"]["als"].as_f64().unwrap_or(f64::NAN), f64::NAN, hits_all["precision"]["als"].as_f64().unwrap_or(f64::NAN)),
         ("popularity", "popularity", detail(e, "popularity_precision_at_10"), detail(e, "popularity_ndcg_at_10"), detail(&e_all, "popularity_precision_at_10")),
         ("content-based", "content_based", hits["precision"]["content_based"].as_f64().unwrap_or(f64::NAN), f64::NAN, hits_all["precision"]["content_based"].as_f64().unwrap_or(f64::NAN)),
     ] {
         writeln!(md, "| {name} | {p:.4} | {} | {:.4} | {pa:.4} | {:.4} |", if nd.is_nan() { "-".into() } else { format!("{nd:.4}") }, hr(&hits, key), hr(&hits_all, key)).ok();
     }
-    writeln!(md, "\nContent-based neighbours (cosine over genre + release-year tags, idf-weighted):\n").ok();
+    writeln!(md, "\nContent-based neighbours (cosine over the spec's title features: idf-weighted genre tags + title words):\n").ok();
     for (id, name, list) in &neighbours {
         let items: Vec<String> = list.iter().map(|(j, n, s)| format!("{n} ({j}) {s:.3}")).collect();
         writeln!(md, "- **{name}** ({id}): {}", items.join("; ")).ok();
@@ -338,7 +391,8 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
         entries,
         details: json!({
             "folds": chosen,
-            "holdout": { "rank": rank, "lambda": lambda, "evaluation": e.details, "evaluation_all_relevant": e_all.details,
+            "holdout": { "rank": rank, "lambda": round4(lambda), "ranking": ranking, "knn_neighbours": knn_k,
+                         "knn_validation_precision_at_10": knn_search, "evaluation": e.details, "evaluation_all_relevant": e_all.details,
                          "hit_rates": hits, "hit_rates_all_relevant": hits_all },
             "neighbours": neighbours.iter().map(|(id, name, list)| json!({ "title_id": id, "title": name,
                 "neighbours": list.iter().map(|(j, n, s)| json!({ "title_id": j, "title": n, "similarity": s })).collect::<Vec<_>>() })).collect::<Vec<_>>(),

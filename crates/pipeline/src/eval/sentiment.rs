@@ -65,7 +65,8 @@ pub fn run(task: Task, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<Ta
     let spec = opts.spec(task)?;
     let s = sent_spec(&spec)?.clone();
     let dataset = spec.pipeline.dataset.clone();
-    let tables = data::load_tables(&spec, &opts.data_dir, &usecase::needed_tables(&spec, UC), &s.table, opts.limit)?;
+    let limit = opts.limit.map(|n| data::Limit::Sample(n, opts.seed));
+    let tables = data::load_tables_with(&spec, &opts.data_dir, &usecase::needed_tables(&spec, UC), &s.table, limit)?;
     let (k_default, target, anchor_name, anchor) = match task {
         Task::Rt => (10, 0.800, "TF-IDF + MultinomialNB (best peer)", 0.788),
         _ => (5, 0.915, "TF-IDF + LinearSVC (best peer)", 0.907),

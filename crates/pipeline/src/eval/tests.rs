@@ -1,1 +1,224 @@
+//! The harness on small slices of the real data (skipped when ../shared/data is absent), fold
+//! leakage checks, and data-free checks of folds, trend detection and the report files.
+
 use super::*;
+use crate::frame::Frame;
+use crate::spec::UseCase;
+use crate::usecase::churn::ChurnEncoder;
+use crate::usecase::{self, Tables};
+use marquee_ml::text::{TfidfParams, TfidfVectorizer};
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+fn data_dir() -> Option<PathBuf> {
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    if d.join("protocol").is_dir() {
+        Some(d)
+    } else {
+        eprintln!("skipping: no real data at {}", d.display());
+        None
+    }
+}
+
+fn opts(data_dir: PathBuf, limit: usize, folds: Option<usize>) -> EvalOptions {
+    EvalOptions { data_dir, spec_dir: None, folds, limit: Some(limit), seed: 42, tune: false }
+}
+
+fn entry<'a>(r: &'a TaskReport, metric_starts: &str) -> &'a Entry {
+    r.entries.iter().find(|e| e.metric.starts_with(metric_starts)).unwrap_or_else(|| panic!("no entry `{metric_starts}` in {:?}", r.entries))
+}
+
+fn quiet(_: &str) {}
+
+#[test]
+fn shipped_specs_parse() {
+    for t in Task::ALL {
+        EvalOptions::default().spec(t).unwrap_or_else(|e| panic!("{t}: {e}"));
+    }
+}
+
+#[test]
+fn movielens_slice_beats_baselines_and_folds_never_leak() {
+    let Some(dir) = data_dir() else { return };
+    let mut o = opts(dir, 100_000, Some(2));
+    o.limit = None;
+    let spec = o.spec(Task::Movielens).unwrap();
+    let r = spec.recommend.clone().unwrap();
+    let tables = data::load_tables(&spec, &o.data_dir, &usecase::needed_tables(&spec, UseCase::Recommend), &r.ratings, o.limit).unwrap();
+    let folds = recommend::protocol_folds(&o, &spec, &tables).unwrap();
+    assert_eq!(folds.len(), 2);
+    for fold in &folds {
+        assert_eq!(fold.train.len() + fold.test.len(), 100_000);
+        let files = usecase::prepare_split(UseCase::Recommend, &spec, &tables, &fold.train, &fold.test).unwrap();
+        let pairs = |f: &Frame| -> HashSet<(String, String)> {
+            f.col("user_id").unwrap().iter().cloned().zip(f.col("item_id").unwrap().iter().cloned()).collect()
+        };
+        let (train, test) = (pairs(&files.frame("train.csv").unwrap()), pairs(&files.frame("test.csv").unwrap()));
+        assert_eq!(test.len(), fold.test.len(), "each (user, item) rated once");
+        assert!(train.is_disjoint(&test), "a test rating is in its training fold");
+    }
+    let rep = run(Task::Movielens, &o, &quiet).unwrap();
+    let rmse = entry(&rep, "RMSE (ALS)");
+    assert_eq!(rmse.per_fold.len(), 2);
+    assert!(rmse.mean < 1.0 && rmse.mean < entry(&rep, "RMSE (global mean)").mean, "{rmse:?}");
+    let p = entry(&rep, "precision@10 (item_knn, every");
+    let pop = entry(&rep, "popularity precision@10");
+    assert!(p.mean > pop.mean, "item_knn {} vs popularity {}", p.mean, pop.mean);
+}
+
+#[test]
+fn telco_slice_auc_and_encoder_fitted_on_train_only() {
+    let Some(dir) = data_dir() else { return };
+    let o = opts(dir, 3_000, None);
+    let spec = o.spec(Task::Telco).unwrap();
+    let c = spec.churn.clone().unwrap();
+    let tables = data::load_tables(&spec, &o.data_dir, &[c.table.clone()], &c.table, o.limit).unwrap();
+    let frame = tables.get(&c.table).unwrap();
+    assert_eq!(frame.col("row").unwrap()[..3], ["0", "1", "2"], "generated row id");
+    let folds = churn::protocol_folds(&o, &spec, &tables).unwrap();
+    assert_eq!(folds.len(), 5);
+    let fold = &folds[0];
+    let files = usecase::prepare_split(UseCase::Churn, &spec, &tables, &fold.train, &fold.test).unwrap();
+    let train = files.frame("train.csv").unwrap();
+    let test = files.frame("test.csv").unwrap();
+    let ids = |f: &Frame| f.col("row").unwrap().iter().cloned().collect::<HashSet<_>>();
+    assert!(ids(&train).is_disjoint(&ids(&test)));
+    let encoder: ChurnEncoder = serde_json::from_slice(files.get("encoder.json").unwrap()).unwrap();
+    let refit = ChurnEncoder::fit(&train, &c).unwrap();
+    assert_eq!(encoder.categorical, refit.categorical);
+    assert_eq!(encoder.derived, refit.derived);
+    assert_eq!(encoder.numeric.columns, refit.numeric.columns);
+    for (a, b) in encoder.numeric.mean.iter().zip(&refit.numeric.mean).chain(encoder.numeric.std.iter().zip(&refit.numeric.std)) {
+        assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "encoder = fit on the training fold: {a} vs {b}");
+    }
+    assert_ne!(encoder.numeric.mean, ChurnEncoder::fit(frame, &c).unwrap().numeric.mean, "not fitted on all rows");
+
+    let rep = run(Task::Telco, &o, &quiet).unwrap();
+    let auc = entry(&rep, "ROC AUC (class_weight none)");
+    assert_eq!(auc.per_fold.len(), 5);
+    assert!(auc.mean > 0.80, "{auc:?}");
+    assert!(entry(&rep, "ROC AUC (class_weight balanced)").mean > 0.80);
+    let tables = &rep.details["class_weight_none"]["cutoff_tables"];
+    assert_eq!(tables.as_array().unwrap().len(), 5, "one cutoff table per fold");
+}
+
+#[test]
+fn rt_slice_accuracy_and_tfidf_fitted_on_train_only() {
+    let Some(dir) = data_dir() else { return };
+    let o = opts(dir, 3_000, Some(3));
+    let spec = o.spec(Task::Rt).unwrap();
+    let s = spec.sentiment.clone().unwrap();
+    let tables = data::load_tables_with(&spec, &o.data_dir, &[s.table.clone()], &s.table, Some(data::Limit::Sample(3_000, 42))).unwrap();
+    let folds = sentiment::folds(&spec, &tables, 3, 42).unwrap();
+    let fold = &folds[0];
+    assert!(fold.train.iter().collect::<HashSet<_>>().is_disjoint(&fold.test.iter().collect()));
+    let files = usecase::prepare_split(UseCase::Sentiment, &spec, &tables, &fold.train, &fold.test).unwrap();
+    let vectorizer: TfidfVectorizer = serde_json::from_slice(files.get("encoder.json").unwrap()).unwrap();
+    let train_texts = files.frame("train.csv").unwrap().col("text").unwrap().to_vec();
+    assert_eq!(vectorizer, TfidfParams::default().fit(&train_texts).unwrap(), "TF-IDF = fit on the training fold");
+    let all_texts = tables.get(&s.table).unwrap().col("text").unwrap().to_vec();
+    assert_ne!(vectorizer.idf.len(), TfidfParams::default().fit(&all_texts).unwrap().idf.len(), "not fitted on all rows");
+
+    let rep = run(Task::Rt, &o, &quiet).unwrap();
+    let acc = entry(&rep, "accuracy");
+    assert_eq!(acc.per_fold.len(), 3);
+    assert!(acc.mean > 0.68, "{acc:?}");
+    assert!(entry(&rep, "neutral share").mean < 0.5);
+}
+
+#[test]
+fn cdnow_slice_sse_falls_with_k_and_beats_rules() {
+    let Some(dir) = data_dir() else { return };
+    let rep = run(Task::Cdnow, &opts(dir, 3_000, None), &quiet).unwrap();
+    let sse: Vec<f64> = (2..=10).map(|k| entry(&rep, &format!("SSE k={k}")).mean).collect();
+    assert!(sse.windows(2).all(|w| w[1] < w[0]), "{sse:?}");
+    let rules = entry(&rep, "SSE rule-based").mean;
+    assert!(sse[9 - 2] < rules, "k-means at k=9 {} vs rules {rules}", sse[7]);
+}
+
+#[test]
+fn trend_on_real_texts_finds_planted_directions() {
+    let Some(dir) = data_dir() else { return };
+    let rep = run(Task::Trend, &opts(dir, 3_000, None), &quiet).unwrap();
+    let e = entry(&rep, "trend direction correct");
+    assert_eq!(e.mean, 1.0, "{}", rep.markdown);
+}
+
+/// Direction detection without the real data: a toy model and planted rising / falling / flat series.
+#[test]
+fn planted_rising_and_falling_series_are_detected() {
+    let spec = EvalOptions::default().spec(Task::Rt).unwrap();
+    let s = spec.sentiment.clone().unwrap();
+    let pos_words = ["great", "wonderful", "moving", "brilliant", "fun", "superb"];
+    let neg_words = ["awful", "boring", "dull", "mess", "tedious", "weak"];
+    let mut frame = Frame::new(vec!["text".into(), "label".into()]);
+    let mut pos = Vec::new();
+    let mut neg = Vec::new();
+    for i in 0..300 {
+        let p = format!("a {} film , {} and {}", pos_words[i % 6], pos_words[(i / 6) % 6], "story");
+        let n = format!("a {} film , {} and {}", neg_words[i % 6], neg_words[(i / 6) % 6], "story");
+        frame.push_row(vec![p.clone(), "1".into()]);
+        frame.push_row(vec![n.clone(), "0".into()]);
+        pos.push(p);
+        neg.push(n);
+    }
+    let mut tables = Tables::default();
+    tables.0.insert(s.table.clone(), frame);
+    let all: Vec<usize> = (0..600).collect();
+    let run = sentiment::run_split(&spec, &tables, &data::Fold { train: all[..500].to_vec(), test: all[500..].to_vec() }).unwrap();
+    let tspec = trend::trend_spec(&spec, 0.03).unwrap();
+    let planted = trend::planted_entities();
+    let posts = trend::planted_posts(&pos, &neg, &planted, 6, 7, 50, 1);
+    assert_eq!(posts.n_rows(), planted.len() * 6 * 50);
+    let items = trend::score_posts(&tspec, &run.model, posts).unwrap();
+    for p in &planted {
+        let item = items.iter().find(|i| i.pk == crate::keys::score::entity("title", &p.entity)).expect("item per entity");
+        assert_eq!(item.attr("direction").unwrap(), p.expected, "{}: {:?}", p.entity, item.attr("trend_slope"));
+    }
+}
+
+#[test]
+fn stratified_kfold_partitions_and_keeps_balance() {
+    let labels: Vec<bool> = (0..103).map(|i| i % 3 == 0).collect();
+    let folds = data::stratified_kfold(&labels, 5, 7);
+    let mut seen = vec![0usize; labels.len()];
+    for f in &folds {
+        f.test.iter().for_each(|&i| seen[i] += 1);
+        assert_eq!(f.train.len() + f.test.len(), labels.len());
+        assert!(f.train.iter().collect::<HashSet<_>>().is_disjoint(&f.test.iter().collect()));
+        let pos = f.test.iter().filter(|&&i| labels[i]).count() as f64 / f.test.len() as f64;
+        assert!((pos - 35.0 / 103.0).abs() < 0.05, "{pos}");
+    }
+    assert!(seen.iter().all(|&n| n == 1), "every row tested exactly once");
+    assert_eq!(folds, data::stratified_kfold(&labels, 5, 7), "seeded");
+}
+
+#[test]
+fn protocol_assignment_folds_follow_row_ids() {
+    let assign: std::collections::HashMap<usize, usize> = [(0, 1), (1, 0), (2, 1), (5, 2), (9, 0)].into_iter().collect();
+    let folds = data::folds_from_assignment(&[0, 1, 2, 5], &assign, None).unwrap();
+    assert_eq!(folds.len(), 3);
+    assert_eq!((folds[0].test.clone(), folds[0].train.clone()), (vec![1], vec![0, 2, 3]));
+    assert_eq!(folds[2].test, vec![3]);
+    assert_eq!(data::folds_from_assignment(&[0, 1, 2, 5], &assign, Some(1)).unwrap().len(), 1);
+    assert!(data::folds_from_assignment(&[7], &assign, None).is_err());
+}
+
+#[test]
+fn report_writes_table_json_and_details() {
+    let e = EntryBuilder::new(Task::Telco, "d", "churn", "ROC AUC", "5-fold", &[0.84, 0.86], true)
+        .fit_seconds(&[0.1, 0.3])
+        .anchor("peer", 0.845)
+        .target(Target::at_least(0.85))
+        .build();
+    assert!((e.mean - 0.85).abs() < 1e-12 && (e.fit_seconds - 0.2).abs() < 1e-12);
+    assert_eq!(e.passed, Some(true));
+    let rep = TaskReport { task: Task::Telco, entries: vec![e], details: serde_json::json!({ "x": 1 }), markdown: "extra".into(), seconds: 1.0 };
+    let dir = tempfile::tempdir().unwrap();
+    report::write(dir.path(), &[rep]).unwrap();
+    let json: Vec<Entry> = serde_json::from_slice(&std::fs::read(dir.path().join("eval.json")).unwrap()).unwrap();
+    assert_eq!(json[0].per_fold, [0.84, 0.86]);
+    let md = std::fs::read_to_string(dir.path().join("eval.md")).unwrap();
+    assert!(md.contains("| telco | d | ROC AUC | 5-fold | 0.8500 |") && md.contains("extra"), "{md}");
+    assert!(dir.path().join("telco.json").exists());
+}

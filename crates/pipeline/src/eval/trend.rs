@@ -115,7 +115,8 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
     let spec = opts.spec(task)?;
     let s = sent_spec(&spec)?.clone();
     let dataset = spec.pipeline.dataset.clone();
-    let tables = data::load_tables(&spec, &opts.data_dir, &usecase::needed_tables(&spec, UC), &s.table, opts.limit)?;
+    let limit = opts.limit.map(|n| data::Limit::Sample(n, opts.seed));
+    let tables = data::load_tables_with(&spec, &opts.data_dir, &usecase::needed_tables(&spec, UC), &s.table, limit)?;
     // Train on 4/5 of the labelled reviews; the planted posts use only the held-out fifth.
     let fold = folds(&spec, &tables, 5, opts.seed)?.swap_remove(0);
     let run = run_split(&spec, &tables, &fold)?;

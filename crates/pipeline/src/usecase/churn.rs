@@ -26,9 +26,80 @@ pub fn standard_cutoffs() -> Vec<f64> {
 pub struct ChurnEncoder {
     pub numeric: Standardiser,
     pub categorical: OneHot,
+    /// Features computed from columns before scaling (their names are among `numeric.columns`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derived: Vec<Derived>,
+}
+
+/// A feature computed from a row: `ln(1 + x)` of a column, or the product of two terms (a numeric
+/// column, or `column=value`: 1 when the categorical column has that value, else 0).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Derived {
+    Log1p { column: String },
+    Product { terms: [String; 2] },
+}
+
+impl Derived {
+    pub fn name(&self) -> String {
+        match self {
+            Derived::Log1p { column } => format!("log1p({column})"),
+            Derived::Product { terms } => format!("{} * {}", terms[0], terms[1]),
+        }
+    }
+
+    fn term(frame: &Frame, term: &str) -> Result<Vec<f64>> {
+        match term.split_once('=') {
+            Some((col, value)) => Ok(frame.col(col)?.iter().map(|v| f64::from(u8::from(v == value))).collect()),
+            None => frame.numeric(term),
+        }
+    }
+
+    /// Values per row (NaN where an input is missing: the scaler imputes its training median).
+    pub fn values(&self, frame: &Frame) -> Result<Vec<f64>> {
+        Ok(match self {
+            Derived::Log1p { column } => frame.numeric(column)?.into_iter().map(|x| x.signum() * x.abs().ln_1p()).collect(),
+            Derived::Product { terms } => {
+                let (a, b) = (Self::term(frame, &terms[0])?, Self::term(frame, &terms[1])?);
+                a.iter().zip(&b).map(|(x, y)| x * y).collect()
+            }
+        })
+    }
+
+    pub fn from_spec(c: &ChurnSpec) -> Vec<Derived> {
+        let mut out: Vec<Derived> = c.log1p.iter().map(|col| Derived::Log1p { column: col.clone() }).collect();
+        out.extend(c.interactions.iter().map(|t| Derived::Product { terms: t.clone() }));
+        out
+    }
+}
+
+/// `frame` with the derived feature columns appended (the frame itself when there are none).
+fn with_derived<'a>(frame: &'a Frame, derived: &[Derived]) -> Result<std::borrow::Cow<'a, Frame>> {
+    if derived.is_empty() {
+        return Ok(std::borrow::Cow::Borrowed(frame));
+    }
+    let values: Vec<Vec<f64>> = derived.iter().map(|d| d.values(frame)).collect::<Result<_>>()?;
+    let mut headers = frame.headers.clone();
+    headers.extend(derived.iter().map(Derived::name));
+    let mut out = Frame::new(headers);
+    for r in 0..frame.n_rows() {
+        let mut row: Vec<String> = frame.columns.iter().map(|c| c[r].clone()).collect();
+        row.extend(values.iter().map(|v| if v[r].is_finite() { v[r].to_string() } else { String::new() }));
+        out.push_row(row);
+    }
+    Ok(std::borrow::Cow::Owned(out))
 }
 
 impl ChurnEncoder {
+    /// Scaler and one-hot categories fitted on `train` only.
+    pub fn fit(train: &Frame, c: &ChurnSpec) -> Result<Self> {
+        let derived = Derived::from_spec(c);
+        let aug = with_derived(train, &derived)?;
+        let mut numeric = c.numeric.clone();
+        numeric.extend(derived.iter().map(Derived::name));
+        Ok(Self { numeric: Standardiser::fit(&aug, &numeric)?, categorical: OneHot::fit(&aug, &c.categorical)?, derived })
+    }
+
     pub fn width(&self) -> usize {
         self.numeric.width() + self.categorical.width()
     }
@@ -40,6 +111,7 @@ impl ChurnEncoder {
     }
 
     pub fn transform(&self, frame: &Frame) -> Result<Array2<f64>> {
+        let frame = &*with_derived(frame, &self.derived)?;
         let raw = self.numeric.raw_rows(frame)?;
         let cats: Vec<&[String]> = self.categorical.columns.iter().map(|c| frame.col(c)).collect::<Result<_>>()?;
         let (wn, w) = (self.numeric.width(), self.width());
@@ -104,10 +176,7 @@ pub fn prepare_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usiz
     // Whole rows, not just this spec's features: a champion with other features must be able to
     // score the same test split.
     let train_frame = frame.select_rows(train);
-    let encoder = ChurnEncoder {
-        numeric: Standardiser::fit(&train_frame, &c.numeric)?,
-        categorical: OneHot::fit(&train_frame, &c.categorical)?,
-    };
+    let encoder = ChurnEncoder::fit(&train_frame, c)?;
     let mut files = Files::new();
     files.insert("train.csv".into(), train_frame.to_csv());
     files.insert("test.csv".into(), frame.select_rows(test).to_csv());

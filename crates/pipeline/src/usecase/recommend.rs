@@ -20,7 +20,7 @@ use super::{Files, Tables};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::keys::score;
-use crate::spec::{ColumnKind, RecommendSpec, Spec};
+use crate::spec::{ColumnKind, RankingKind, RecommendSpec, Spec};
 use crate::store::Item;
 
 /// Users with fewer ratings than this stay wholly in training (nothing meaningful to hold out).
@@ -41,6 +41,13 @@ pub struct RecommendModel {
     pub similar: BTreeMap<String, Vec<(String, f32)>>,
     pub title_names: BTreeMap<String, String>,
     pub fingerprint: String,
+    /// How top-N lists are ranked (see [`RankingKind`]).
+    #[serde(default)]
+    pub ranking: RankingKind,
+    /// For `item_knn` ranking: per item index, the items most often rated by the same users
+    /// (cosine over binary user vectors), best first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub co_neighbours: Vec<Vec<(u32, f32)>>,
 }
 
 fn spec_of(spec: &Spec) -> Result<&RecommendSpec> {
@@ -210,13 +217,75 @@ pub fn train(spec: &Spec, files: &Files, tables: &Tables, fingerprint: &str) -> 
         Some(col) => title_ids.iter().cloned().zip(titles.col(col)?.iter().cloned()).collect(),
         None => BTreeMap::new(),
     };
-    let model = RecommendModel { user_ids, item_ids, als, popularity, similar, title_names, fingerprint: fingerprint.to_string() };
+    let co_neighbours = match r.ranking {
+        RankingKind::Als => Vec::new(),
+        RankingKind::ItemKnn => co_rating_neighbours(&ratings, item_ids.len(), r.knn_neighbours),
+    };
+    let model = RecommendModel {
+        user_ids,
+        item_ids,
+        als,
+        popularity,
+        similar,
+        title_names,
+        fingerprint: fingerprint.to_string(),
+        ranking: r.ranking,
+        co_neighbours,
+    };
     Ok(to_json(&model))
 }
 
+/// Item-item neighbours by co-rating: cosine between items' binary user vectors.
+fn co_rating_neighbours(ratings: &[Rating], n_items: usize, k: usize) -> Vec<Vec<(u32, f32)>> {
+    let mut by_item: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n_items];
+    for r in ratings {
+        by_item[r.item as usize].push((r.user, 1.0));
+    }
+    let n_users = ratings.iter().map(|r| r.user as usize + 1).max().unwrap_or(0);
+    let mut m = CsrMatrix::new(n_users);
+    for mut row in by_item {
+        row.sort_unstable_by_key(|e| e.0);
+        row.dedup_by_key(|e| e.0);
+        m.push_row(&mut row);
+    }
+    top_k_cosine(&m, k)
+}
+
 impl RecommendModel {
-    fn top_n(&self, user: u32, n: usize, exclude: &HashSet<u32>) -> Vec<(u32, f32)> {
-        self.als.recommend(user, n, exclude)
+    /// Top `n` items for a user, skipping `exclude` (the user's history: what they rated or watched).
+    pub fn top_n(&self, user: u32, n: usize, exclude: &HashSet<u32>) -> Vec<(u32, f32)> {
+        match self.ranking {
+            RankingKind::ItemKnn if !self.co_neighbours.is_empty() => self.top_n_knn(n, exclude),
+            _ => self.als.recommend(user, n, exclude),
+        }
+    }
+
+    /// Sum of co-rating similarity to the history; topped up by popularity when the history is
+    /// too thin to fill the list.
+    fn top_n_knn(&self, n: usize, history: &HashSet<u32>) -> Vec<(u32, f32)> {
+        let mut score: HashMap<u32, f32> = HashMap::new();
+        for &i in history {
+            for &(j, s) in self.co_neighbours.get(i as usize).map(Vec::as_slice).unwrap_or(&[]) {
+                if !history.contains(&j) {
+                    *score.entry(j).or_insert(0.0) += s;
+                }
+            }
+        }
+        let mut ranked: Vec<(u32, f32)> = score.into_iter().collect();
+        ranked.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked.truncate(n);
+        if ranked.len() < n {
+            let have: HashSet<u32> = ranked.iter().map(|x| x.0).collect();
+            let fill: Vec<(u32, f32)> = self
+                .popularity
+                .iter()
+                .filter(|i| !history.contains(i) && !have.contains(i))
+                .take(n - ranked.len())
+                .map(|&i| (i, 0.0))
+                .collect();
+            ranked.extend(fill);
+        }
+        ranked
     }
 
     fn popular(&self, n: usize, exclude: &HashSet<u32>) -> Vec<u32> {
@@ -336,7 +405,7 @@ pub fn score(spec: &Spec, model_bytes: &[u8], tables: &Tables, version: &str) ->
             .iter()
             .map(|(id, s)| json!({ "title_id": id, "title": name(id), "similarity": super::churn::round6(*s as f64) }))
             .collect();
-        items.push(Item::new(score::title(tid), score::SIMILAR, json!({ "items": list, "model_version": version })));
+        items.push(Item::new(score::title(tid), score::SIMILAR, json!({ "title": name(tid), "items": list, "model_version": version })));
     }
     Ok(items)
 }

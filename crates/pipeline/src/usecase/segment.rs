@@ -128,7 +128,7 @@ pub fn train(spec: &Spec, files: &Files, fingerprint: &str) -> Result<Vec<u8>> {
     let x = scaled_matrix(&scaler, &train)?;
     let seed = spec.pipeline.seed;
     let fit = |k: usize| -> Result<KMeansModel> {
-        Ok(KMeansParams { k, n_init: s.n_init, max_iter: s.max_iter, tol: 1e-4, seed }.fit(x.view())?)
+        Ok(KMeansParams { k, n_init: s.n_init, max_iter: s.max_iter, tol: s.tol, seed }.fit(x.view())?)
     };
 
     let mut sweep = Vec::new();

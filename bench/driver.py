@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Runs every (task, tool) of bench/run in its own process, samples the peak RSS of its process tree
+(the JVM of Spark included), prints the comparison table and writes bench/results/latest.{json,md}.
+
+Standard library only. Invoked by bench/run; see bench/README.md.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tree_rss_kb(pid):
+    """Sum of VmRSS over `pid` and its descendants (KiB)."""
+    children = {}
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(p))
+        except (OSError, IndexError, ValueError):
+            pass
+    total, todo = 0, [pid]
+    while todo:
+        q = todo.pop()
+        try:
+            with open(f"/proc/{q}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            pass
+        todo.extend(children.get(q, []))
+    return total
+
+
+def run_measured(argv, timeout, env=None):
+    """(returncode, stdout, stderr, wall seconds, peak RSS MiB)."""
+    tfile = tempfile.mktemp(prefix="marquee-bench-rss-")
+    if os.path.exists("/usr/bin/time"):
+        argv = ["/usr/bin/time", "-f", "%M", "-o", tfile] + list(argv)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    peak = [0]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], tree_rss_kb(proc.pid))
+            done.wait(0.05)
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        err += f"\n(timed out after {timeout}s)"
+    done.set()
+    th.join()
+    wall = time.perf_counter() - t0
+    # ru_maxrss of the child as /usr/bin/time saw it (largest single process) catches peaks shorter than a sample.
+    own = 0
+    try:
+        with open(tfile) as f:
+            own = int(f.read().strip().splitlines()[-1])
+        os.unlink(tfile)
+    except (OSError, ValueError, IndexError):
+        pass
+    return proc.returncode, out, err, wall, max(peak[0], own) / 1024
+
+
+def jobs(a):
+    q = a.quick
+    reps = 1 if q else a.reps
+    spark_reps = 1 if q else max(1, min(a.reps, 3))
+    mb = [os.path.join(a.target, "release", "marquee-bench")]
+    py = [os.path.join(ROOT, "bench", ".venv", "bin", "python"), os.path.join(ROOT, "bench", "peers.py")]
+    common = ["--data", a.data, "--work", a.work]
+    J = []
+
+    def m(task, r=reps):
+        J.append((task, mb + ["task", task, "--reps", str(r)] + common))
+
+    def p(tool, task, r=reps, variant=None):
+        J.append((task, py + [tool, task, "--reps", str(r)] + common + (["--variant", variant] if variant else [])))
+    m("als_r10", max(reps, 5)); m("als_r10_sqrt", max(reps, 5)); p("surprise", "als_r10")
+    if not a.no_spark:
+        p("spark", "als_r10", spark_reps)
+    m("als_r50"); m("als_r50_sqrt")
+    if not a.no_spark:
+        p("spark", "als_r50", spark_reps)
+    m("kmeans_cdnow", max(reps, 3)); p("sklearn", "kmeans_cdnow")
+    if not a.no_spark and not q:
+        p("spark", "kmeans_cdnow", 1)
+    m("kmeans_1m"); p("sklearn", "kmeans_1m")
+    if not a.no_spark and not q:
+        p("spark", "kmeans_1m", 1)
+    m("logreg_telco"); p("sklearn", "logreg_telco")
+    if not a.no_spark:
+        p("spark", "logreg_telco", spark_reps)
+    m("logreg_1m"); p("sklearn", "logreg_1m")
+    if not a.no_spark:
+        p("spark", "logreg_1m", spark_reps)
+    m("tfidf_imdb_nblr"); m("tfidf_imdb_nb")
+    for v in (["svc"] if q else ["svc", "nb", "lr"]):
+        p("sklearn", "tfidf_imdb", reps, v)
+    return J
+
+
+def pipeline_job(a):
+    """`marquee run` on the default demo size, fresh workdir each time: wall seconds and peak RSS."""
+    exe = os.path.join(a.target, "release", "marquee")
+    times, rss = [], 0
+    for _ in range(1 if a.quick else 3):
+        wd = tempfile.mkdtemp(prefix="marquee-bench-run-")
+        rc, out, err, wall, peak = run_measured([exe, "run", "--workdir", wd, "--no-report"], 600)
+        shutil.rmtree(wd, ignore_errors=True)
+        if rc != 0:
+            return {"task": "pipeline", "tool": "marquee run", "error": err[-2000:]}
+        times.append(wall)
+        rss = max(rss, peak)
+    return {"task": "pipeline", "tool": "marquee run (5000 customers, --no-report)", "metric": "wall",
+            "value": statistics.median(times), "fit_s": times, "median_s": statistics.median(times),
+            "rss_mib": rss, "extra": {}}
+
+
+def fmt_s(s):
+    return f"{s * 1000:.1f} ms" if s < 1 else f"{s:.2f} s"
+
+
+def table(results):
+    lines = ["| task | tool | metric | value | fit (median) | peak RSS | time vs marquee | RSS vs marquee |",
+             "|---|---|---|---|---|---|---|---|"]
+    tasks = []
+    for r in results:
+        if r.get("task") not in tasks:
+            tasks.append(r.get("task"))
+    for t in tasks:
+        rows = [r for r in results if r.get("task") == t and "median_s" in r]
+        base = next((r for r in rows if r["tool"].startswith("marquee")), None)
+        for r in rows:
+            tr = f"{r['median_s'] / base['median_s']:.1f}x" if base and base["median_s"] > 0 else "-"
+            mr = f"{r['rss_mib'] / base['rss_mib']:.1f}x" if base and base.get("rss_mib") else "-"
+            lines.append(f"| {t} | {r['tool']} | {r['metric']} | {r['value']:.4f} | {fmt_s(r['median_s'])} "
+                         f"| {r.get('rss_mib', 0):.0f} MiB | {tr} | {mr} |")
+        for r in results:
+            if r.get("task") == t and "error" in r:
+                lines.append(f"| {t} | {r['tool']} | failed: {r['error'].strip().splitlines()[-1][:80] if r['error'].strip() else '?'} |||||")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--no-spark", action="store_true")
+    ap.add_argument("--only", default="", help="comma-separated task prefixes")
+    ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data"))
+    ap.add_argument("--work", default=os.path.join(ROOT, "bench", "results", "data"))
+    ap.add_argument("--target", default=os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")))
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+    a = ap.parse_args()
+    only = [s for s in a.only.split(",") if s]
+    load_before = os.getloadavg()
+    results = []
+    for task, argv in jobs(a):
+        if only and not any(task.startswith(o) for o in only):
+            continue
+        label = " ".join(argv[1:4]) if "peers.py" in " ".join(argv) else f"marquee {task}"
+        print(f"... {label}", file=sys.stderr, flush=True)
+        rc, out, err, wall, rss = run_measured(argv, 1800)
+        line = next((l for l in reversed(out.splitlines()) if l.startswith("{")), None)
+        if rc != 0 or line is None:
+            results.append({"task": task.replace("_sqrt", "").replace("_nblr", "").replace("_nb", ""),
+                            "tool": label, "error": (err or out)[-2000:]})
+            print(f"    failed ({rc}): {(err or out).strip().splitlines()[-1:] if (err or out).strip() else ''}", file=sys.stderr)
+            continue
+        r = json.loads(line)
+        r["rss_mib"] = rss
+        r["process_wall_s"] = wall
+        results.append(r)
+    if not only or any("pipeline".startswith(o) for o in only):
+        print("... marquee run", file=sys.stderr, flush=True)
+        results.append(pipeline_job(a))
+    flops = None
+    if not only:
+        rc, out, _, _, _ = run_measured([os.path.join(a.target, "release", "marquee-bench"), "flops"], 300)
+        flops = json.loads(out) if rc == 0 else None
+        if not a.quick:
+            rc, out, _, _, _ = run_measured([os.path.join(a.target, "release", "marquee-bench"), "task", "scaling",
+                                             "--reps", "3", "--data", a.data, "--work", a.work], 1800)
+            if rc == 0:
+                results.append(json.loads(out))
+    doc = {
+        "when": datetime.datetime.now().isoformat(timespec="seconds"),
+        "mode": "quick" if a.quick else "full",
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                    "loadavg_before": load_before, "loadavg_after": os.getloadavg()},
+        "flops": flops,
+        "results": results,
+    }
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "latest.json"), "w") as f:
+        json.dump(doc, f, indent=1)
+    md = table(results)
+    with open(os.path.join(a.out, "latest.md"), "w") as f:
+        f.write(f"<!-- {doc['when']} mode={doc['mode']} load before/after {load_before} / {doc['machine']['loadavg_after']} -->\n{md}\n")
+    print(md)
+    for r in results:
+        if r.get("task") == "scaling":
+            print("\nscaling (marquee, median s):")
+            for row in r["rows"]:
+                print(f"  rows {row['rows']:>9}: k-means k=8 x10 {row['kmeans_k8_x10_s']:.3f}  logistic 20 cols "
+                      f"{row['logreg_20col_s']:.3f}  ALS rank 10 {row['als_r10_s']:.3f}")
+    if flops:
+        print(f"\nFMA peak per core: {json.dumps({k: round(v, 1) for k, v in flops.items() if 'gflops' in k})}")
+    print(f"\nload average before {load_before}, after {doc['machine']['loadavg_after']}; wrote {a.out}/latest.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,400 @@
+//! `marquee-bench`: one benchmark task per process (so the driver can read its peak RSS), printing
+//! one JSON line: task, tool, metric name and value, fit seconds of every repetition, extras.
+//!
+//! ```text
+//! marquee-bench gen   --data ../shared/data --work bench/results/data     # synthetic .npy inputs
+//! marquee-bench task  <name> --reps 5 --data ../shared/data --work bench/results/data
+//! marquee-bench flops                                                    # FMA peak of one core
+//! ```
+//! Tasks: als_r10, als_r10_sqrt, als_r50, als_r50_sqrt, kmeans_cdnow, kmeans_1m, logreg_telco,
+//! logreg_1m, tfidf_imdb_nblr, tfidf_imdb_nb, scaling.
+
+mod data;
+mod flops;
+
+use data::Res;
+use marquee_ml::als::{AlsParams, Rating, RegScaling};
+use marquee_ml::kmeans::KMeansParams;
+use marquee_ml::logistic::LogisticParams;
+use marquee_ml::metrics::roc_auc;
+use marquee_ml::text::{NaiveBayesParams, NbLogisticParams, TfidfParams};
+use ndarray::{Array2, ArrayView2};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+struct Opts {
+    reps: usize,
+    data: PathBuf,
+    work: PathBuf,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str, default: &str| -> String {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+            .unwrap_or_else(|| default.to_owned())
+    };
+    let opts = Opts {
+        reps: flag("--reps", "3").parse().expect("--reps N"),
+        data: flag("--data", "../shared/data").into(),
+        work: flag("--work", "bench/results/data").into(),
+    };
+    let result = match args.first().map(String::as_str) {
+        Some("gen") => gen(&opts, args.iter().any(|a| a == "--quick")).map(|_| json!({"gen": "ok"})),
+        Some("flops") => Ok(flops::report()),
+        Some("task") => run_task(args.get(1).map(String::as_str).unwrap_or(""), &opts),
+        _ => Err("usage: marquee-bench gen|flops|task <name> [--reps N] [--data DIR] [--work DIR]".into()),
+    };
+    match result {
+        Ok(v) => println!("{v}"),
+        Err(e) => {
+            eprintln!("marquee-bench: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Writes the synthetic inputs the peers read too (skipped when present).
+fn gen(o: &Opts, quick: bool) -> Res<()> {
+    std::fs::create_dir_all(&o.work)?;
+    let n = if quick { 100_000 } else { 1_000_000 };
+    let km = o.work.join(format!("kmeans_{n}x16.npy"));
+    if !km.exists() {
+        data::write_npy(&km, &[n, 16], &data::synth_kmeans(n, 16, 7))?;
+    }
+    let lx = o.work.join(format!("logreg_{n}x20_x.npy"));
+    let ly = o.work.join(format!("logreg_{n}x20_y.npy"));
+    if !lx.exists() || !ly.exists() {
+        // n training rows + n/5 test rows.
+        let m = n + n / 5;
+        let (x, y) = data::synth_logistic(m, 20, 11);
+        data::write_npy(&lx, &[m, 20], &x)?;
+        data::write_npy(&ly, &[m], &y)?;
+    }
+    Ok(())
+}
+
+fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+/// Runs `fit` `reps` times (after nothing: the first run counts, like the peers'); returns the
+/// times and the last result.
+fn timed<T>(reps: usize, mut fit: impl FnMut() -> Res<T>) -> Res<(Vec<f64>, T)> {
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        let out = fit()?;
+        times.push(t.elapsed().as_secs_f64());
+        last = Some(out);
+    }
+    Ok((times, last.expect("reps >= 1")))
+}
+
+fn record(task: &str, tool: &str, metric: &str, value: f64, times: &[f64], extra: Value) -> Value {
+    json!({
+        "task": task, "tool": tool, "metric": metric, "value": value,
+        "fit_s": times, "median_s": median(times), "extra": extra,
+    })
+}
+
+fn run_task(name: &str, o: &Opts) -> Res<Value> {
+    match name {
+        "als_r10" => als(o, name, 10, 0.1, RegScaling::Count),
+        "als_r10_sqrt" => als(o, name, 10, 1.2, RegScaling::SqrtCount),
+        "als_r50" => als(o, name, 50, 0.1, RegScaling::Count),
+        "als_r50_sqrt" => als(o, name, 50, 1.2, RegScaling::SqrtCount),
+        "kmeans_cdnow" => kmeans_cdnow(o),
+        "kmeans_1m" => kmeans_1m(o),
+        "logreg_telco" => logreg_telco(o),
+        "logreg_1m" => logreg_1m(o),
+        "tfidf_imdb_nblr" | "tfidf_imdb_nb" => tfidf_imdb(o, name),
+        "scaling" => scaling(o),
+        _ => Err(format!("unknown task `{name}`").into()),
+    }
+}
+
+// ---- ALS ----
+
+fn als_rmse(model: &marquee_ml::als::AlsModel, test: &[Rating]) -> f64 {
+    let se: f64 = test
+        .iter()
+        .map(|r| f64::from(model.predict(Some(r.user), Some(r.item)) - r.value).powi(2))
+        .sum();
+    (se / test.len() as f64).sqrt()
+}
+
+/// Floating-point operations of one ALS iteration (both half-iterations) as the kernel does them:
+/// per rating and side, the lower triangle of the (k+1)^2 normal matrix (d(d+1)/2 multiply-adds)
+/// plus the right-hand side (d multiply-adds); per user / item a Cholesky (d^3/3) and two
+/// triangular solves (2 d^2).
+pub fn als_flops_per_iter(nnz: usize, rows: usize, rank: usize) -> f64 {
+    let d = (rank + 1) as f64;
+    2.0 * nnz as f64 * (d * (d + 1.0) + 2.0 * d) + rows as f64 * (d * d * d / 3.0 + 2.0 * d * d)
+}
+
+fn als(o: &Opts, task: &str, rank: usize, lambda: f32, scaling: RegScaling) -> Res<Value> {
+    let (train, test, nu, ni) = data::movielens_fold(&o.data, 0)?;
+    let lambda = std::env::var("BENCH_ALS_LAMBDA").ok().and_then(|v| v.parse().ok()).unwrap_or(lambda);
+    let params = AlsParams { rank, iterations: 10, lambda, seed: 42 };
+    let (times, model) = timed(o.reps, || Ok(params.fit_with_scaling(&train, nu, ni, scaling)?))?;
+    let flops = als_flops_per_iter(train.len(), nu + ni, rank);
+    let per_iter = median(&times) / 10.0;
+    Ok(record(
+        task.trim_end_matches("_sqrt"),
+        &format!("marquee ALS ({})", if scaling == RegScaling::Count { "lambda*n" } else { "lambda*sqrt(n)" }),
+        "RMSE",
+        als_rmse(&model, &test),
+        &times,
+        json!({
+            "rank": rank, "lambda": lambda, "train": train.len(), "test": test.len(),
+            "flops_per_iter": flops, "s_per_iter": per_iter, "gflops": flops / per_iter / 1e9,
+        }),
+    ))
+}
+
+// ---- k-means ----
+
+/// 1e-5 relative SSE improvement (the crate default is 1e-4): Lloyd runs a little longer and the
+/// SSE then matches or beats scikit-learn's summed over k = 2..10 (see docs/performance.md).
+/// BENCH_KMEANS_TOL overrides it.
+fn kmeans_tol() -> f64 {
+    std::env::var("BENCH_KMEANS_TOL").ok().and_then(|v| v.parse().ok()).unwrap_or(1e-5)
+}
+
+fn kmeans_cdnow(o: &Opts) -> Res<Value> {
+    let x = data::cdnow_z(&o.data)?;
+    let (times, sses) = timed(o.reps, || {
+        (2..=10)
+            .map(|k| Ok(KMeansParams { k, n_init: 10, tol: kmeans_tol(), ..Default::default() }.fit(x.view())?.sse))
+            .collect::<Res<Vec<f64>>>()
+    })?;
+    Ok(record(
+        "kmeans_cdnow",
+        "marquee k-means++",
+        "SSE sum k=2..10",
+        sses.iter().sum(),
+        &times,
+        json!({"sse_by_k": sses, "shape": x.dim()}),
+    ))
+}
+
+fn load_matrix(path: &Path) -> Res<Array2<f64>> {
+    let (shape, v) = data::read_npy(path)?;
+    Ok(Array2::from_shape_vec((shape[0], shape[1]), v)?)
+}
+
+fn synth_n(o: &Opts) -> usize {
+    if o.work.join("kmeans_1000000x16.npy").exists() {
+        1_000_000
+    } else {
+        100_000
+    }
+}
+
+fn kmeans_1m(o: &Opts) -> Res<Value> {
+    let n = synth_n(o);
+    let x = load_matrix(&o.work.join(format!("kmeans_{n}x16.npy")))?;
+    let params = KMeansParams { k: 8, n_init: 10, tol: kmeans_tol(), ..Default::default() };
+    let (times, m) = timed(o.reps, || Ok(params.fit(x.view())?))?;
+    Ok(record("kmeans_1m", "marquee k-means++", "SSE k=8", m.sse, &times, json!({"shape": x.dim(), "iterations": m.iterations})))
+}
+
+// ---- logistic regression ----
+
+/// One-hot (categories seen in training, sorted) + median-impute and standardise (population std)
+/// the numeric columns: the same preprocessing as the scikit-learn peer's ColumnTransformer.
+/// Each cell is parsed once; categories are looked up by hash.
+struct TelcoPrep {
+    numeric: Vec<(usize, f64, f64, f64)>, // column, median, mean, std
+    onehot: Vec<(usize, std::collections::HashMap<String, usize>)>,
+    width: usize,
+}
+
+impl TelcoPrep {
+    fn fit(rows: &[&Vec<String>], feature_cols: &[usize]) -> Self {
+        let mut numeric = Vec::new();
+        let mut onehot: Vec<(usize, std::collections::HashMap<String, usize>)> = Vec::new();
+        let mut vals: Vec<f64> = Vec::with_capacity(rows.len());
+        for &c in feature_cols {
+            vals.clear();
+            let mut missing = 0usize;
+            let mut is_num = true;
+            for r in rows {
+                let cell = &r[c];
+                if cell.is_empty() {
+                    missing += 1;
+                } else if let Ok(v) = cell.parse::<f64>() {
+                    vals.push(v);
+                } else {
+                    is_num = false;
+                    break;
+                }
+            }
+            if is_num {
+                let sum: f64 = vals.iter().sum();
+                let sq: f64 = vals.iter().map(|v| v * v).sum();
+                vals.sort_unstable_by(f64::total_cmp);
+                let med = median(&vals);
+                let n = rows.len() as f64;
+                let (sum, sq) = (sum + missing as f64 * med, sq + missing as f64 * med * med);
+                let mean = sum / n;
+                let var = (sq / n - mean * mean).max(0.0);
+                numeric.push((c, med, mean, if var > 0.0 { var.sqrt() } else { 1.0 }));
+            } else {
+                let mut seen: std::collections::HashMap<&str, ()> = std::collections::HashMap::new();
+                for r in rows {
+                    seen.entry(r[c].as_str()).or_insert(());
+                }
+                let mut cats: Vec<&str> = seen.into_keys().collect();
+                cats.sort_unstable();
+                onehot.push((c, cats.iter().enumerate().map(|(i, s)| ((*s).to_owned(), i)).collect()));
+            }
+        }
+        let width = numeric.len() + onehot.iter().map(|(_, c)| c.len()).sum::<usize>();
+        Self { numeric, onehot, width }
+    }
+
+    fn transform(&self, rows: &[&Vec<String>]) -> Array2<f64> {
+        let mut x = Array2::zeros((rows.len(), self.width));
+        for (mut out, r) in x.outer_iter_mut().zip(rows) {
+            let mut j = 0;
+            for &(c, med, mean, sd) in &self.numeric {
+                out[j] = (r[c].parse().unwrap_or(med) - mean) / sd;
+                j += 1;
+            }
+            for (c, cats) in &self.onehot {
+                if let Some(&p) = cats.get(r[*c].as_str()) {
+                    out[j + p] = 1.0;
+                }
+                j += cats.len();
+            }
+        }
+        x
+    }
+}
+
+fn prep_once(rows: &[&Vec<String>], features: &[usize]) -> Array2<f64> {
+    TelcoPrep::fit(rows, features).transform(rows)
+}
+
+fn logreg_telco(o: &Opts) -> Res<Value> {
+    let (header, rows, fold) = data::telco(&o.data)?;
+    let label = header.iter().position(|h| h == "churn").ok_or("no churn column")?;
+    let features: Vec<usize> = (0..header.len()).filter(|&c| c != label).collect();
+    let (tr, te): (Vec<usize>, Vec<usize>) = (0..rows.len()).partition(|&i| fold[i] != 0);
+    let tr_rows: Vec<&Vec<String>> = tr.iter().map(|&i| &rows[i]).collect();
+    let te_rows: Vec<&Vec<String>> = te.iter().map(|&i| &rows[i]).collect();
+    let y_tr: Vec<bool> = tr_rows.iter().map(|r| r[label] == "Yes").collect();
+    let y_te: Vec<bool> = te_rows.iter().map(|r| r[label] == "Yes").collect();
+    let params = LogisticParams { l2: 1.0, ..Default::default() };
+    // Many repetitions: one fit is a few milliseconds.
+    let reps = (o.reps * 20).max(20);
+    let (times, (prep, model)) = timed(reps, || {
+        let prep = TelcoPrep::fit(&tr_rows, &features);
+        let x = prep.transform(&tr_rows);
+        let model = params.fit(x.view(), &y_tr)?;
+        Ok((prep, model))
+    })?;
+    let p = model.predict_proba(prep.transform(&te_rows).view());
+    let auc = roc_auc(p.as_slice().expect("contiguous"), &y_te)?;
+    // Split of one fit: preprocessing vs the Newton solve (CPU-noise aside, for the docs).
+    let (t_prep, x) = timed(reps, || Ok(prep_once(&tr_rows, &features)))?;
+    let (t_fit, _) = timed(reps, || Ok(params.fit(x.view(), &y_tr)?))?;
+    Ok(record(
+        "logreg_telco",
+        "marquee logistic (Newton)",
+        "ROC AUC",
+        auc,
+        &times,
+        json!({"train": tr.len(), "test": te.len(), "features": prep.width,
+               "prep_median_s": median(&t_prep), "newton_median_s": median(&t_fit)}),
+    ))
+}
+
+fn logreg_1m(o: &Opts) -> Res<Value> {
+    let n = synth_n(o);
+    let x = load_matrix(&o.work.join(format!("logreg_{n}x20_x.npy")))?;
+    let (_, yv) = data::read_npy(&o.work.join(format!("logreg_{n}x20_y.npy")))?;
+    let y: Vec<bool> = yv.iter().map(|&v| v > 0.5).collect();
+    let (xtr, xte) = (x.slice(ndarray::s![..n, ..]), x.slice(ndarray::s![n.., ..]));
+    let params = LogisticParams { l2: 1.0, ..Default::default() };
+    let (times, model) = timed(o.reps, || Ok(params.fit(xtr, &y[..n])?))?;
+    let p = model.predict_proba(xte);
+    let auc = roc_auc(p.as_slice().expect("contiguous"), &y[n..])?;
+    Ok(record("logreg_1m", "marquee logistic (Newton)", "ROC AUC", auc, &times, json!({"train": n, "test": y.len() - n})))
+}
+
+// ---- sentiment ----
+
+fn tfidf_imdb(o: &Opts, task: &str) -> Res<Value> {
+    let (docs, y) = data::imdb(&o.data)?;
+    // Fold 0 of 5 by row index modulo 5 (the same split the peers use).
+    let (tr, te): (Vec<usize>, Vec<usize>) = (0..docs.len()).partition(|i| i % 5 != 0);
+    let tr_docs: Vec<&str> = tr.iter().map(|&i| docs[i].as_str()).collect();
+    let te_docs: Vec<&str> = te.iter().map(|&i| docs[i].as_str()).collect();
+    let tr_y: Vec<bool> = tr.iter().map(|&i| y[i]).collect();
+    let te_y: Vec<bool> = te.iter().map(|&i| y[i]).collect();
+    let tfidf = TfidfParams::default();
+    let acc = |p: &[f64]| p.iter().zip(&te_y).filter(|(p, &t)| (**p >= 0.5) == t).count() as f64 / te_y.len() as f64;
+    let (tool, times, accuracy) = if task == "tfidf_imdb_nblr" {
+        let (times, (v, m)) = timed(o.reps, || {
+            let (v, x) = tfidf.fit_transform(&tr_docs)?;
+            let m = NbLogisticParams::default().fit(&x, &tr_y)?;
+            Ok((v, m))
+        })?;
+        ("marquee TF-IDF + NB-LR", times, acc(&m.predict_proba(&v.transform(&te_docs))))
+    } else {
+        let (times, (v, m)) = timed(o.reps, || {
+            let v = tfidf.fit(&tr_docs)?;
+            let m = NaiveBayesParams::default().fit(&v.transform_counts(&tr_docs), &tr_y)?;
+            Ok((v, m))
+        })?;
+        ("marquee TF-IDF + NB", times, acc(&m.predict_proba(&v.transform_counts(&te_docs))))
+    };
+    Ok(record("tfidf_imdb", tool, "accuracy", accuracy, &times, json!({"train": tr.len(), "test": te.len()})))
+}
+
+// ---- scaling ----
+
+fn scaling(o: &Opts) -> Res<Value> {
+    let big = synth_n(o);
+    let km = load_matrix(&o.work.join(format!("kmeans_{big}x16.npy")))?;
+    let lx = load_matrix(&o.work.join(format!("logreg_{big}x20_x.npy")))?;
+    let (_, ly) = data::read_npy(&o.work.join(format!("logreg_{big}x20_y.npy")))?;
+    let ly: Vec<bool> = ly.iter().map(|&v| v > 0.5).collect();
+    let mut rows = Vec::new();
+    for n in [10_000usize, 100_000, 1_000_000] {
+        if n > big {
+            continue;
+        }
+        let reps = if n >= 1_000_000 { o.reps.min(3) } else { o.reps };
+        let kx: ArrayView2<f64> = km.slice(ndarray::s![..n, ..]);
+        let (t_km, _) = timed(reps, || Ok(KMeansParams { k: 8, n_init: 10, ..Default::default() }.fit(kx)?))?;
+        let xx = lx.slice(ndarray::s![..n, ..]);
+        let (t_lr, _) = timed(reps, || Ok(LogisticParams::default().fit(xx, &ly[..n])?))?;
+        let (ratings, nu, ni) = data::synth_ratings(n, 5);
+        let (t_als, _) = timed(reps, || Ok(AlsParams { rank: 10, iterations: 10, lambda: 0.1, seed: 42 }.fit(&ratings, nu, ni)?))?;
+        rows.push(json!({
+            "rows": n,
+            "kmeans_k8_x10_s": median(&t_km),
+            "logreg_20col_s": median(&t_lr),
+            "als_r10_s": median(&t_als),
+            "als_users": nu, "als_items": ni,
+        }));
+    }
+    Ok(json!({"task": "scaling", "tool": "marquee", "rows": rows}))
+}

@@ -1,0 +1,281 @@
+//! The `marquee` binary end to end on a small demo workdir: the HTML report (every section, every
+//! SVG well-formed), the churn cutoff lever, the query commands, exit codes and the help text.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use marquee_embedded::SqliteScoreStore;
+use marquee_pipeline::keys::score;
+use marquee_pipeline::store::ScoreStore;
+use serde_json::Value;
+
+const RUN: &str = "cli-demo";
+
+fn marquee(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .args(args)
+        .env_remove("MARQUEE_WORKDIR")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("runs marquee")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = marquee(args);
+    assert!(
+        out.status.success(),
+        "marquee {args:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// One small demo run shared by the tests of this file (debug build: keep it small).
+fn demo() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::Builder::new().prefix("marquee-cli-test").tempdir().expect("tempdir").keep();
+        let w = dir.to_str().unwrap();
+        ok(&["run", "--customers", "700", "--seed", "7", "--run-id", RUN, "--workdir", w, "--quiet"]);
+        dir
+    })
+}
+
+fn wd() -> &'static str {
+    demo().to_str().unwrap()
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+#[test]
+fn run_writes_a_report_with_every_section_and_valid_svg() {
+    let path = demo().join("store/runs").join(RUN).join("report.html");
+    let html = std::fs::read_to_string(&path).expect("marquee run wrote report.html");
+    for needle in [
+        "id=\"overview\"",
+        "id=\"segment\"",
+        "id=\"churn\"",
+        "id=\"recommend\"",
+        "id=\"sentiment\"",
+        "id=\"data\"",
+        "ROC curve (AUC",
+        "Precision / recall vs cutoff",
+        "Cutoff table",
+        "class=\"marked\"",
+        "k sweep: SSE (elbow) and silhouette",
+        "Segment profiles",
+        "Rule-based baseline",
+        "Ranking quality vs popularity baseline",
+        "Rating distribution",
+        "Example recommendations",
+        "Most similar titles",
+        "Confusion matrix",
+        "Trending sentiment",
+        "Quality report",
+        "Quarantined rows",
+        "Data profile",
+    ] {
+        assert!(html.contains(needle), "report lacks {needle}");
+    }
+    assert!(!html.contains("<script"), "the report must not need JavaScript");
+    assert!(!html.contains("chart not drawn"), "a chart failed to draw");
+    let mut svgs = 0;
+    let mut rest = html.as_str();
+    while let Some(start) = rest.find("<svg") {
+        let end = rest[start..].find("</svg>").expect("closed svg") + start + "</svg>".len();
+        let doc = roxmltree::Document::parse(&rest[start..end])
+            .unwrap_or_else(|e| panic!("SVG #{svgs} is not well-formed XML: {e}"));
+        assert_eq!(doc.root_element().tag_name().name(), "svg");
+        assert!(doc.descendants().count() > 10, "SVG #{svgs} is nearly empty");
+        svgs += 1;
+        rest = &rest[end..];
+    }
+    assert!(svgs >= 8, "expected at least 8 charts, found {svgs}");
+    // The whole page is well-formed as well (void elements are not used).
+    assert!(html.starts_with("<!DOCTYPE html>"));
+}
+
+#[test]
+fn report_command_rewrites_latest_and_reports_unknown_runs() {
+    let out = ok(&["report", "--workdir", wd()]);
+    assert!(out.trim().ends_with(&format!("runs/{RUN}/report.html")), "{out}");
+    assert!(Path::new(out.trim()).exists());
+    let missing = marquee(&["report", "no-such-run", "--workdir", wd()]);
+    assert_eq!(missing.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("no-such-run") && err.contains("hint:"), "{err}");
+}
+
+#[test]
+fn show_customer_prints_the_stored_values() {
+    let top: Value = serde_json::from_str(&ok(&["at-risk", "--top", "3", "--json", "--workdir", wd()])).unwrap();
+    let rows = top.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(rows[0]["probability"].as_f64() >= rows[1]["probability"].as_f64());
+    let id = rows[0]["customer_id"].as_str().unwrap().to_string();
+
+    let store = SqliteScoreStore::open(demo().join("scores.db")).unwrap();
+    let churn = block_on(store.get_item(&score::customer(&id), score::CHURN)).unwrap().expect("churn item");
+    let segment = block_on(store.get_item(&score::customer(&id), score::SEGMENT)).unwrap().expect("segment item");
+    let recs = block_on(store.get_item(&score::customer(&id), score::RECS)).unwrap();
+
+    let v: Value =
+        serde_json::from_str(&ok(&["show", "customer", &id, "--json", "--top", "5", "--workdir", wd()])).unwrap();
+    assert_eq!(v["churn"]["probability"], churn.attrs["probability"]);
+    assert_eq!(v["segment"]["segment"], segment.attrs["segment"]);
+    assert_eq!(v["segment"]["label"], segment.attrs["label"]);
+    if let Some(recs) = recs {
+        let stored = recs.attrs["items"].as_array().unwrap();
+        let shown = v["recommendations"].as_array().unwrap();
+        assert_eq!(shown.len(), stored.len().min(5));
+        assert_eq!(shown[0]["title_id"], stored[0]["title_id"]);
+        assert_eq!(shown[0]["title"], stored[0]["title"]);
+    }
+
+    let table = ok(&["show", "customer", &id, "--workdir", wd()]);
+    let p = churn.attrs["probability"].as_f64().unwrap();
+    assert!(table.contains(&format!("probability {p:.3}")), "{table}");
+    assert!(table.contains(segment.attrs["label"].as_str().unwrap()), "{table}");
+
+    let missing = marquee(&["show", "customer", "NOPE", "--workdir", wd()]);
+    assert_eq!(missing.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("hint:"));
+}
+
+#[test]
+fn show_title_segments_and_at_risk_tables() {
+    let store = SqliteScoreStore::open(demo().join("scores.db")).unwrap();
+    let similar = block_on(store.scan_sk(&score::title(""), score::SIMILAR)).unwrap();
+    let first = similar.first().expect("similar titles deployed");
+    let id = first.pk.trim_start_matches("TITLE#");
+    let out = ok(&["show", "title", id, "--workdir", wd()]);
+    let top = &first.attrs["items"][0];
+    assert!(out.contains(top["title_id"].as_str().unwrap()) && out.contains(top["title"].as_str().unwrap()), "{out}");
+
+    let segs: Value = serde_json::from_str(&ok(&["segments", "--json", "--workdir", wd()])).unwrap();
+    let total: u64 = segs.as_array().unwrap().iter().map(|s| s["customers"].as_u64().unwrap()).sum();
+    let stored = block_on(store.scan_sk(&score::customer(""), score::SEGMENT)).unwrap().len() as u64;
+    assert_eq!(total, stored);
+    let table = ok(&["segments", "--workdir", wd()]);
+    assert!(table.starts_with("segment"), "{table}");
+
+    let table = ok(&["at-risk", "--top", "5", "--workdir", wd()]);
+    assert_eq!(table.lines().filter(|l| l.trim_start().starts_with(char::is_numeric)).count(), 5, "{table}");
+}
+
+fn fixture_row(cutoff: f64, tp: u64, fp: u64, tn: u64, fn_: u64) -> Value {
+    let (tpf, fpf, tnf, fnf) = (tp as f64, fp as f64, tn as f64, fn_ as f64);
+    serde_json::json!({
+        "cutoff": cutoff, "tp": tp, "fp": fp, "tn": tn, "fn_": fn_,
+        "precision": if tp + fp == 0 { 1.0 } else { tpf / (tpf + fpf) },
+        "recall": tpf / (tpf + fnf),
+        "false_positive_rate": fpf / (fpf + tnf),
+        "accuracy": (tpf + tnf) / (tpf + fpf + tnf + fnf),
+    })
+}
+
+/// A workdir holding only an evaluation record with a known cutoff table.
+fn cutoff_fixture() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let table = vec![
+        fixture_row(0.2, 90, 160, 640, 10), // precision 0.36, recall 0.90
+        fixture_row(0.4, 75, 60, 740, 25),  // precision 0.556, recall 0.75
+        fixture_row(0.5, 64, 36, 764, 36),  // precision 0.64, recall 0.64, fpr 0.045
+        fixture_row(0.6, 50, 20, 780, 50),  // precision 0.714, recall 0.50
+        fixture_row(0.8, 20, 2, 798, 80),   // precision 0.909, recall 0.20
+    ];
+    let record = serde_json::json!({
+        "run_id": "fx", "use_case": "churn", "version": "fx", "fingerprint": "f", "verdict": "deploy", "reasons": [],
+        "challenger": {
+            "primary": { "name": "auc", "value": 0.85, "higher_is_better": true },
+            "criteria": [], "deploy_params": { "cutoff": 0.4 },
+            "details": { "cutoff_table": table }
+        },
+        "champion": null
+    });
+    let path = dir.path().join("store/runs/fx/models/churn");
+    std::fs::create_dir_all(&path).unwrap();
+    std::fs::write(path.join("evaluation.json"), serde_json::to_vec_pretty(&record).unwrap()).unwrap();
+    SqliteScoreStore::open(dir.path().join("scores.db")).unwrap();
+    dir
+}
+
+#[test]
+fn churn_cutoff_picks_the_expected_cutoff_on_a_fixture() {
+    let dir = cutoff_fixture();
+    let w = dir.path().to_str().unwrap();
+    let pick = |extra: &[&str]| -> f64 {
+        let mut args = vec!["churn", "cutoff", "--run", "fx", "--json", "--workdir", w];
+        args.extend_from_slice(extra);
+        let v: Value = serde_json::from_str(&ok(&args)).unwrap();
+        v["chosen"]["cutoff"].as_f64().unwrap()
+    };
+    assert_eq!(pick(&["--min-precision", "0.6"]), 0.5);
+    assert_eq!(pick(&["--min-precision", "0.7"]), 0.6);
+    assert_eq!(pick(&["--min-recall", "0.7"]), 0.4);
+    assert_eq!(pick(&["--max-fpr", "0.05"]), 0.5);
+    assert_eq!(pick(&["--min-recall", "0.5", "--min-precision", "0.7"]), 0.6);
+
+    let text = ok(&["churn", "cutoff", "--run", "fx", "--min-precision", "0.6", "--workdir", w]);
+    assert!(text.contains("chosen cutoff 0.50"), "{text}");
+    assert!(text.contains("precision 0.640") && text.contains("recall 0.640"), "{text}");
+    assert!(text.contains("flagged at risk       64       36"), "{text}");
+
+    for args in [&["--min-precision", "0.95"][..], &["--min-recall", "0.3", "--max-fpr", "0.001"][..]] {
+        let mut all = vec!["churn", "cutoff", "--run", "fx", "--workdir", w];
+        all.extend_from_slice(args);
+        let none = marquee(&all);
+        assert_eq!(none.status.code(), Some(5), "{}", String::from_utf8_lossy(&none.stderr));
+        assert!(String::from_utf8_lossy(&none.stderr).contains("hint: relax a constraint"));
+    }
+    let apply = marquee(&["churn", "cutoff", "--run", "fx", "--min-precision", "0.6", "--apply", "--workdir", w]);
+    assert_eq!(apply.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&apply.stderr).contains("not the deployed churn champion"));
+}
+
+#[test]
+fn churn_cutoff_apply_rescores_the_champion_without_retraining() {
+    let store = SqliteScoreStore::open(demo().join("scores.db")).unwrap();
+    let before = block_on(store.scan_sk(&score::customer(""), score::CHURN)).unwrap();
+    let v: Value =
+        serde_json::from_str(&ok(&["churn", "cutoff", "--min-recall", "0.3", "--apply", "--json", "--workdir", wd()]))
+            .unwrap();
+    assert_eq!(v["applied"], true);
+    let cutoff = v["chosen"]["cutoff"].as_f64().unwrap();
+    let after = block_on(store.scan_sk(&score::customer(""), score::CHURN)).unwrap();
+    assert_eq!(before.len(), after.len());
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(b.attrs["probability"], a.attrs["probability"], "probabilities must not change");
+        assert_eq!(a.attrs["cutoff"].as_f64().unwrap(), cutoff);
+        assert_eq!(a.attrs["at_risk"].as_bool().unwrap(), a.attrs["probability"].as_f64().unwrap() >= cutoff);
+    }
+    assert_eq!(v["at_risk"].as_u64().unwrap() as usize, after.iter().filter(|a| a.attrs["at_risk"] == true).count());
+}
+
+#[test]
+fn usage_errors_exit_2_and_missing_workdir_hints() {
+    assert_eq!(marquee(&["churn", "cutoff", "--min-precision", "1.5"]).status.code(), Some(2));
+    let out = marquee(&["segments", "--workdir", "/nonexistent/marquee"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hint: pass --workdir"));
+}
+
+#[test]
+fn help_snapshots() {
+    for (name, args) in [
+        ("help", vec!["--help"]),
+        ("help_run", vec!["run", "--help"]),
+        ("help_report", vec!["report", "--help"]),
+        ("help_churn_cutoff", vec!["churn", "cutoff", "--help"]),
+        ("help_show_customer", vec!["show", "customer", "--help"]),
+        ("help_at_risk", vec!["at-risk", "--help"]),
+        ("help_segments", vec!["segments", "--help"]),
+    ] {
+        insta::assert_snapshot!(name, ok(&args));
+    }
+}

@@ -1,0 +1,151 @@
+//! Every Lambda handler, invoked in-process with the files in events/ over the embedded stores
+//! (directory + SQLite): the events are real inputs, and each handler's output is what the
+//! next state of the state machine reads.
+//!
+//! `MARQUEE_UPDATE_EVENTS=1 cargo test -p marquee-lambda --test handlers` rewrites the events
+//! that hold step outputs (deploy.json, reject.json, summarize.json) from a real run.
+
+use std::path::PathBuf;
+
+use marquee_embedded::{DirObjectStore, SqliteScoreStore};
+use marquee_lambda::handlers::{self, NormalizeRequest, PrepareRequest, SummarizeRequest};
+use marquee_pipeline::demo::{self, DemoConfig, DEMO_SPEC};
+use marquee_pipeline::keys::{self, score};
+use marquee_pipeline::spec::UseCase;
+use marquee_pipeline::steps::{EvaluateOutput, RunRequest, Stores, UseCaseTask, Verdict};
+use marquee_pipeline::store::{ObjectStore, ScoreStore};
+use serde::de::DeserializeOwned;
+
+fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events")
+}
+
+fn event<T: DeserializeOwned>(name: &str) -> T {
+    let path = events_dir().join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} does not fit its handler: {e}", path.display()))
+}
+
+fn update_event<T: serde::Serialize>(name: &str, value: &T) {
+    if std::env::var_os("MARQUEE_UPDATE_EVENTS").is_some() {
+        std::fs::write(events_dir().join(name), serde_json::to_string_pretty(value).unwrap() + "\n").unwrap();
+    }
+}
+
+struct Local {
+    _dir: tempfile::TempDir,
+    objects: DirObjectStore,
+    scores: SqliteScoreStore,
+}
+
+impl Local {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = DirObjectStore::new(dir.path().join("bucket"));
+        let scores = SqliteScoreStore::open(dir.path().join("scores.db")).unwrap();
+        Self { _dir: dir, objects, scores }
+    }
+    fn stores(&self) -> Stores<'_> {
+        Stores { objects: &self.objects, scores: &self.scores }
+    }
+    async fn upload_spec(&self) {
+        self.objects.put(&keys::raw("demo", "pipeline.toml"), DEMO_SPEC.as_bytes().to_vec()).await.unwrap();
+    }
+    async fn upload_demo(&self) {
+        for (name, bytes) in demo::generate(&DemoConfig { customers: 1500, seed: 7 }) {
+            self.objects.put(&keys::raw("demo", &name), bytes).await.unwrap();
+        }
+        self.upload_spec().await;
+    }
+}
+
+#[tokio::test]
+async fn trigger_events_normalize_to_run_requests() {
+    let local = Local::new();
+    let upload = handlers::normalize(local.stores(), event::<NormalizeRequest>("s3-object-created.json")).await.unwrap();
+    let wrapped = handlers::normalize(local.stores(), event::<NormalizeRequest>("normalize.json")).await.unwrap();
+    // Normalize's output is Ingest's input.
+    assert_eq!(upload, event::<RunRequest>("ingest.json"));
+    assert_eq!(wrapped, upload);
+
+    let scheduled: NormalizeRequest = serde_json::from_value(serde_json::json!({
+        "event": event::<serde_json::Value>("schedule.json"), "execution_name": "5d1f0a", "start_time": "2026-11-09T06:00:00Z"
+    }))
+    .unwrap();
+    let run = handlers::normalize(local.stores(), scheduled).await.unwrap();
+    assert_eq!((run.spec_key.as_str(), run.trigger.as_deref()), ("raw/demo/pipeline.toml", Some("schedule")));
+    assert_eq!(run.run_id, "20261109T060000Z-5d1f0a");
+    // A bare schedule input (as `cargo lambda invoke --data-file events/schedule.json` sends it) works too.
+    let bare = handlers::normalize(local.stores(), event::<NormalizeRequest>("schedule.json")).await.unwrap();
+    assert_eq!(bare.spec_key, "raw/demo/pipeline.toml");
+}
+
+#[tokio::test]
+async fn failed_quality_gate_is_a_result_whose_message_names_the_reports() {
+    let local = Local::new();
+    local.upload_spec().await; // the spec, but none of its data files
+    let out = handlers::ingest(local.stores(), event::<RunRequest>("ingest.json")).await.unwrap();
+    assert!(!out.quality_passed);
+    let message = out.quality_message.expect("a message for the Fail state's Cause");
+    assert!(message.contains("quality gate failed for run 20261103T101500Z-17793124"), "{message}");
+    assert!(message.contains("not found"), "{message}");
+    assert!(message.contains(&local.objects.uri(&out.quality_key)), "{message}");
+}
+
+#[tokio::test]
+async fn handler_errors_carry_run_and_key() {
+    let local = Local::new();
+    let err = handlers::prepare(local.stores(), PrepareRequest { run_id: "no-such-run".into() }).await.unwrap_err();
+    assert_eq!(err.error_type(), "Marquee.StepFailed");
+    let text = err.to_string();
+    assert!(text.contains("no-such-run") && text.contains("spec.toml"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_drive_every_step_over_embedded_stores() {
+    let local = Local::new();
+    local.upload_demo().await;
+    let stores = local.stores();
+
+    let run: RunRequest = event("ingest.json");
+    let ingest = handlers::ingest(stores, run.clone()).await.expect("ingest");
+    assert!(ingest.quality_passed, "{:?}", ingest.quality_message);
+
+    let prepared = handlers::prepare(stores, event::<PrepareRequest>("prepare.json")).await.expect("prepare");
+    let train_task: UseCaseTask = event("train.json");
+    assert!(prepared.tasks.contains(&train_task), "train.json is one of prepare's tasks");
+    assert_eq!(event::<UseCaseTask>("evaluate.json"), train_task);
+
+    let trained = handlers::train(stores, train_task.clone()).await.expect("train");
+    assert_eq!(trained.model_key, keys::run_model(&run.run_id, train_task.use_case, "model.json"));
+    let churn = handlers::evaluate(stores, event::<UseCaseTask>("evaluate.json")).await.expect("evaluate");
+    assert_eq!(churn.verdict, Verdict::Deploy, "{:?}", churn.reasons);
+
+    let sentiment_task = UseCaseTask { run_id: run.run_id.clone(), use_case: UseCase::Sentiment };
+    handlers::train(stores, sentiment_task.clone()).await.expect("train sentiment");
+    let sentiment = handlers::evaluate(stores, sentiment_task).await.expect("evaluate sentiment");
+
+    update_event("deploy.json", &churn);
+    update_event("reject.json", &sentiment);
+    let deploy_event: EvaluateOutput = event("deploy.json");
+    assert_eq!((deploy_event.use_case, deploy_event.verdict, &deploy_event.evaluation_key), (UseCase::Churn, Verdict::Deploy, &churn.evaluation_key));
+    let deployed = handlers::deploy(stores, deploy_event).await.expect("deploy");
+    assert_eq!(deployed.result.deployed_version.as_deref(), Some(run.run_id.as_str()));
+    assert_eq!(deployed.result.scores_written, deployed.deployed.scores_written);
+    assert!(deployed.deployed.scores_written >= 1500);
+    let champion = local.scores.get_item(&score::model(UseCase::Churn), score::CHAMPION).await.unwrap().expect("champion item");
+    assert_eq!(champion.attr("version").and_then(|v| v.as_str()), Some(run.run_id.as_str()));
+
+    let reject_event: EvaluateOutput = event("reject.json");
+    assert_eq!(reject_event.use_case, UseCase::Sentiment);
+    let rejected = handlers::reject(stores, reject_event).await.expect("reject");
+    assert_eq!((rejected.result.deployed_version.as_ref(), rejected.result.scores_written), (None, 0));
+    let version = local.scores.get_item(&score::model(UseCase::Sentiment), &score::version(&run.run_id)).await.unwrap().expect("version item");
+    assert_ne!(version.attr("status").and_then(|v| v.as_str()), Some("deployed"));
+
+    update_event("summarize.json", &SummarizeRequest { run_id: run.run_id.clone(), ingest: ingest.clone(), results: vec![deployed.result.clone(), rejected.result.clone()] });
+    let summary = handlers::summarize(stores, event::<SummarizeRequest>("summarize.json")).await.expect("summarize");
+    assert_eq!(summary.summary_key, keys::summary(&run.run_id));
+    assert_eq!(summary.results.len(), 2);
+    assert!(local.objects.get_opt(&summary.summary_key).await.unwrap().is_some());
+}

@@ -1,0 +1,71 @@
+# Sourced by scripts/with-moto and scripts/aws-checks: pinned Python tools in a venv outside the
+# repository (PyPI is the only registry these tools come from).
+#   aws_tools_venv <pip requirement>...   creates/updates the venv, prints nothing, sets $VENV
+#   free_port                             prints a free loopback TCP port
+#   start_moto                            starts moto on 127.0.0.1:<free port>; sets MOTO_PID, MOTO_PORT, MOTO_ENDPOINT
+# Pins (checked with `pip index versions` on 2026-11): bump them together.
+MOTO_PIN="moto[server]==5.2.5"
+SAM_PIN="aws-sam-cli==1.170.0"
+CARGO_LAMBDA_PIN="cargo-lambda==1.9.2"
+ZIG_PIN="ziglang==0.13.0.post1"
+
+aws_tools_python() {
+    for py in python3.11 python3.12 python3.13 python3; do
+        if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import sys; sys.exit(sys.version_info < (3, 9))' 2>/dev/null; then
+            echo "$py"; return 0
+        fi
+    done
+    echo "no python3 >= 3.9 found" >&2; return 1
+}
+
+aws_tools_venv() {
+    local name="$1"; shift
+    VENV="${MARQUEE_TOOLS_DIR:-$HOME/.cache/marquee}/$name"
+    local stamp="$VENV/.pins" want="$*"
+    if [ ! -x "$VENV/bin/python" ]; then
+        "$(aws_tools_python)" -m venv "$VENV"
+    fi
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
+        echo "$want" > "$stamp"
+    fi
+}
+
+free_port() {
+    "$(aws_tools_python)" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+start_moto() {
+    MOTO_PORT="$(free_port)"
+    MOTO_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+    MOTO_LOG="$(mktemp -t moto.XXXXXX.log)"
+    "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$MOTO_LOG" 2>&1 &
+    MOTO_PID=$!
+    for _ in $(seq 1 100); do
+        if "$VENV/bin/python" - "$MOTO_ENDPOINT" <<'PY' 2>/dev/null
+import json, sys, urllib.request
+base = sys.argv[1]
+urllib.request.urlopen(base + "/moto-api/", timeout=1).read()
+# Let moto's Step Functions run Pass/Choice/Map states (execute_state_machine).
+req = urllib.request.Request(base + "/moto-api/config", data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(), method="POST", headers={"Content-Type": "application/json"})
+urllib.request.urlopen(req, timeout=2).read()
+PY
+        then
+            return 0
+        fi
+        if ! kill -0 "$MOTO_PID" 2>/dev/null; then
+            echo "moto exited; its log:" >&2; cat "$MOTO_LOG" >&2; return 1
+        fi
+        sleep 0.2
+    done
+    echo "moto did not answer on $MOTO_ENDPOINT within 20 s; its log:" >&2; cat "$MOTO_LOG" >&2
+    return 1
+}
+
+stop_moto() {
+    if [ -n "${MOTO_PID:-}" ]; then
+        kill "$MOTO_PID" 2>/dev/null || true
+        wait "$MOTO_PID" 2>/dev/null || true
+        MOTO_PID=
+    fi
+}
