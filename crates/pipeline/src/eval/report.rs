@@ -61,7 +61,7 @@ pub fn markdown(reports: &[TaskReport]) -> String {
     for r in reports {
         writeln!(md, "\n## {} ({:.1} s)\n", r.task, r.seconds).ok();
         for e in &r.entries {
-            if !e.note.is_empty() {
+            if !e.note.is_empty() || e.per_fold.len() > 1 {
                 writeln!(md, "- {}: {}", e.metric, e.note).ok();
             }
             if e.per_fold.len() > 1 {

@@ -43,7 +43,8 @@ pub fn sweep_all_rows(
         let mut b = EntryBuilder::new(task, &dataset, "segment", &format!("SSE k={}", p.k), &protocol, &[p.sse], false)
             .note(format!("silhouette {:.4}", p.silhouette));
         if let Some(a) = anchor {
-            b = b.anchor("scikit-learn k-means++", a).target(Target::at_most(a));
+            // The published SSEs are rounded to 0.1: compare at that precision.
+            b = b.anchor("scikit-learn k-means++", a).target(Target::at_most(a + 0.05));
         }
         if p.k == s.k_min {
             b = b.fit_seconds(&[fit]);
