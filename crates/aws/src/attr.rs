@@ -30,9 +30,13 @@ pub fn from_attr(attr: &AttributeValue) -> Result<Value, String> {
         AttributeValue::N(n) => Value::Number(parse_number(n)?),
         AttributeValue::S(s) => Value::String(s.clone()),
         AttributeValue::L(items) => Value::Array(items.iter().map(from_attr).collect::<Result<_, _>>()?),
-        AttributeValue::M(map) => Value::Object(map.iter().map(|(k, v)| Ok((k.clone(), from_attr(v)?))).collect::<Result<_, String>>()?),
+        AttributeValue::M(map) => {
+            Value::Object(map.iter().map(|(k, v)| Ok((k.clone(), from_attr(v)?))).collect::<Result<_, String>>()?)
+        }
         AttributeValue::Ss(items) => Value::Array(items.iter().cloned().map(Value::String).collect()),
-        AttributeValue::Ns(items) => Value::Array(items.iter().map(|n| parse_number(n).map(Value::Number)).collect::<Result<_, _>>()?),
+        AttributeValue::Ns(items) => {
+            Value::Array(items.iter().map(|n| parse_number(n).map(Value::Number)).collect::<Result<_, _>>()?)
+        }
         other => return Err(format!("unsupported attribute value {other:?}")),
     })
 }
@@ -66,12 +70,20 @@ pub fn item_from_dynamo(mut raw: HashMap<String, AttributeValue>) -> Result<Item
     let (pk, sk) = match (key("pk"), key("sk")) {
         (Ok(pk), Ok(sk)) => (pk, sk),
         (pk, sk) => {
-            return Err(StoreError::Backend { op: "decode item", key: format!("{pk:?}/{sk:?}"), message: "item without string pk and sk".into() })
+            return Err(StoreError::Backend {
+                op: "decode item",
+                key: format!("{pk:?}/{sk:?}"),
+                message: "item without string pk and sk".into(),
+            })
         }
     };
     let mut attrs = Map::new();
     for (name, value) in &raw {
-        let value = from_attr(value).map_err(|message| StoreError::Backend { op: "decode item", key: format!("{pk}/{sk}.{name}"), message })?;
+        let value = from_attr(value).map_err(|message| StoreError::Backend {
+            op: "decode item",
+            key: format!("{pk}/{sk}.{name}"),
+            message,
+        })?;
         attrs.insert(name.clone(), value);
     }
     Ok(Item { pk, sk, attrs })
@@ -89,7 +101,9 @@ mod tests {
 
     #[test]
     fn scalars_round_trip() {
-        for v in [json!(null), json!(true), json!(false), json!(0), json!(-42), json!(u64::MAX), json!("text"), json!("")] {
+        for v in
+            [json!(null), json!(true), json!(false), json!(0), json!(-42), json!(u64::MAX), json!("text"), json!("")]
+        {
             round_trip(v);
         }
     }
@@ -127,7 +141,11 @@ mod tests {
 
     #[test]
     fn items_round_trip_with_keys() {
-        let item = Item::new("CUSTOMER#c1", "RECS", json!({"model_version": "r1", "items": [{"title_id": "t9", "score": 0.5}]}));
+        let item = Item::new(
+            "CUSTOMER#c1",
+            "RECS",
+            json!({"model_version": "r1", "items": [{"title_id": "t9", "score": 0.5}]}),
+        );
         let raw = item_to_dynamo(&item);
         assert_eq!(raw["pk"], AttributeValue::S("CUSTOMER#c1".into()));
         assert_eq!(raw["sk"], AttributeValue::S("RECS".into()));

@@ -43,17 +43,24 @@ pub fn execution_input(spec_key: &str, run_id: Option<&str>) -> serde_json::Valu
 /// Starts the pipeline and follows it to its end, calling `on_progress` for each state
 /// transition (print it: `Progress` implements Display). Returns how it ended; a failed
 /// execution is an `Ok` outcome with `error`/`cause` (check [`ExecutionOutcome::succeeded`]).
-pub async fn start_and_follow(opts: &StartOptions, on_progress: &mut (dyn FnMut(&Progress) + Send)) -> Result<ExecutionOutcome> {
+pub async fn start_and_follow(
+    opts: &StartOptions,
+    on_progress: &mut (dyn FnMut(&Progress) + Send),
+) -> Result<ExecutionOutcome> {
     let arn = match &opts.state_machine_arn {
         Some(arn) => arn.clone(),
-        None => required_env(STATE_MACHINE_ENV).context("which state machine? pass its ARN or set MARQUEE_STATE_MACHINE_ARN (a stack output)")?,
+        None => required_env(STATE_MACHINE_ENV)
+            .context("which state machine? pass its ARN or set MARQUEE_STATE_MACHINE_ARN (a stack output)")?,
     };
     let sdk = config::load(None).await;
     let executions = Executions::new(config::sfn_client(&sdk));
     let input = execution_input(&opts.spec_key, opts.run_id.as_deref());
     let execution_arn = executions.start(&arn, opts.run_id.as_deref(), &input).await?;
     tracing::info!(execution_arn, "execution started");
-    executions.follow(&execution_arn, opts.poll, on_progress).await.with_context(|| format!("following execution {execution_arn}"))
+    executions
+        .follow(&execution_arn, opts.poll, on_progress)
+        .await
+        .with_context(|| format!("following execution {execution_arn}"))
 }
 
 /// Every score item of a customer (segment, churn, recommendations), sorted by sk.
@@ -79,7 +86,10 @@ mod tests {
 
     #[test]
     fn cli_input_is_what_normalize_reads() {
-        assert_eq!(execution_input("raw/demo/pipeline.toml", None), json!({"spec_key": "raw/demo/pipeline.toml", "trigger": "cli"}));
+        assert_eq!(
+            execution_input("raw/demo/pipeline.toml", None),
+            json!({"spec_key": "raw/demo/pipeline.toml", "trigger": "cli"})
+        );
         assert_eq!(execution_input("k", Some("r1"))["run_id"], json!("r1"));
     }
 }

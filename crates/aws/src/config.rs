@@ -16,7 +16,9 @@ pub const PATH_STYLE_ENV: &str = "MARQUEE_S3_PATH_STYLE";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("environment variable {0} is not set (the SAM template sets it on every function; export it to run elsewhere)")]
+    #[error(
+        "environment variable {0} is not set (the SAM template sets it on every function; export it to run elsewhere)"
+    )]
     Missing(&'static str),
 }
 
@@ -45,7 +47,8 @@ fn env_flag(name: &str) -> Option<bool> {
 /// Path-style S3 addressing: needed by LocalStack and moto (no virtual-host DNS), never by AWS.
 pub fn s3_path_style(config: &SdkConfig) -> bool {
     env_flag(PATH_STYLE_ENV).unwrap_or_else(|| {
-        config.endpoint_url().is_some() || ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"].iter().any(|v| std::env::var_os(v).is_some())
+        config.endpoint_url().is_some()
+            || ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"].iter().any(|v| std::env::var_os(v).is_some())
     })
 }
 

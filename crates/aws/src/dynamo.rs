@@ -113,7 +113,10 @@ impl DynamoScoreStore {
     }
 
     fn key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
-        HashMap::from([("pk".to_string(), AttributeValue::S(pk.into())), ("sk".to_string(), AttributeValue::S(sk.into()))])
+        HashMap::from([
+            ("pk".to_string(), AttributeValue::S(pk.into())),
+            ("sk".to_string(), AttributeValue::S(sk.into())),
+        ])
     }
 
     /// One BatchWriteItem call; returns the unprocessed requests.
@@ -138,11 +141,18 @@ fn dedupe_last_wins(items: Vec<Item>) -> Vec<Item> {
 }
 
 fn put_request(item: &Item) -> StoreResult<WriteRequest> {
-    let put = PutRequest::builder().set_item(Some(item_to_dynamo(item))).build().map_err(|e| backend("build put request", &key_of(&item.pk, &item.sk), e))?;
+    let put = PutRequest::builder()
+        .set_item(Some(item_to_dynamo(item)))
+        .build()
+        .map_err(|e| backend("build put request", &key_of(&item.pk, &item.sk), e))?;
     Ok(WriteRequest::builder().put_request(put).build())
 }
 
-fn condition_failed_reason(name: Option<&str>, expected: Option<&Value>, old: Option<&HashMap<String, AttributeValue>>) -> String {
+fn condition_failed_reason(
+    name: Option<&str>,
+    expected: Option<&Value>,
+    old: Option<&HashMap<String, AttributeValue>>,
+) -> String {
     let show = |v: Option<Value>| v.map_or_else(|| "absent".to_string(), |v| v.to_string());
     match (name, old) {
         (None, _) => "item already exists".to_string(),
@@ -169,8 +179,11 @@ impl ScoreStore for DynamoScoreStore {
             if result.is_err() {
                 break;
             }
-            let (client, table, backoff, batch) = (self.client.clone(), self.table.clone(), self.backoff, chunk.to_vec());
-            in_flight.spawn(async move { write_batch_with_retry(batch, backoff, |b| Self::send_batch(&client, &table, b)).await });
+            let (client, table, backoff, batch) =
+                (self.client.clone(), self.table.clone(), self.backoff, chunk.to_vec());
+            in_flight.spawn(async move {
+                write_batch_with_retry(batch, backoff, |b| Self::send_batch(&client, &table, b)).await
+            });
         }
         while let Some(joined) = in_flight.join_next().await {
             result = result.and(self.joined(joined));
@@ -192,7 +205,10 @@ impl ScoreStore for DynamoScoreStore {
                 (None, None)
             }
             Condition::AttrEquals { name, value: Some(value) } => {
-                req = req.condition_expression("#a = :v").expression_attribute_names("#a", name).expression_attribute_values(":v", to_attr(value));
+                req = req
+                    .condition_expression("#a = :v")
+                    .expression_attribute_names("#a", name)
+                    .expression_attribute_values(":v", to_attr(value));
                 (Some(name.as_str()), Some(value))
             }
             Condition::AttrEquals { name, value: None } => {
@@ -207,7 +223,11 @@ impl ScoreStore for DynamoScoreStore {
                     PutItemError::ConditionalCheckFailedException(ex) => ex.item(),
                     _ => None,
                 };
-                Err(StoreError::ConditionFailed { pk: item.pk.clone(), sk: item.sk.clone(), reason: condition_failed_reason(name, expected, old) })
+                Err(StoreError::ConditionFailed {
+                    pk: item.pk.clone(),
+                    sk: item.sk.clone(),
+                    reason: condition_failed_reason(name, expected, old),
+                })
             }
             Err(e) => Err(backend("conditional put", &key, e)),
         }
@@ -333,7 +353,13 @@ mod tests {
         let calls = AtomicUsize::new(0);
         let err = write_batch_with_retry(vec![1], FAST, |_| {
             calls.fetch_add(1, Ordering::SeqCst);
-            async { Err::<Vec<i32>, _>(StoreError::Backend { op: "batch write", key: "t".into(), message: "AccessDenied".into() }) }
+            async {
+                Err::<Vec<i32>, _>(StoreError::Backend {
+                    op: "batch write",
+                    key: "t".into(),
+                    message: "AccessDenied".into(),
+                })
+            }
         })
         .await
         .unwrap_err();
@@ -352,7 +378,11 @@ mod tests {
 
     #[test]
     fn duplicate_keys_collapse_to_the_last_write() {
-        let items = vec![Item::new("a", "1", json!({"v": 1})), Item::new("b", "1", json!({"v": 2})), Item::new("a", "1", json!({"v": 3}))];
+        let items = vec![
+            Item::new("a", "1", json!({"v": 1})),
+            Item::new("b", "1", json!({"v": 2})),
+            Item::new("a", "1", json!({"v": 3})),
+        ];
         let out = dedupe_last_wins(items);
         assert_eq!(out.len(), 2);
         assert_eq!(out.iter().find(|i| i.pk == "a").unwrap().attr("v"), Some(&json!(3)));

@@ -34,7 +34,10 @@ impl AwsStores {
     }
 
     pub fn new(sdk: &aws_config::SdkConfig, bucket: impl Into<String>, table: impl Into<String>) -> Self {
-        Self { objects: S3ObjectStore::new(config::s3_client(sdk), bucket), scores: DynamoScoreStore::new(config::dynamodb_client(sdk), table) }
+        Self {
+            objects: S3ObjectStore::new(config::s3_client(sdk), bucket),
+            scores: DynamoScoreStore::new(config::dynamodb_client(sdk), table),
+        }
     }
 
     pub fn stores(&self) -> marquee_pipeline::steps::Stores<'_> {

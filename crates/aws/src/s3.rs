@@ -40,12 +40,34 @@ impl S3ObjectStore {
     }
 
     async fn put_multipart(&self, key: &str, bytes: Vec<u8>) -> StoreResult<()> {
-        let created = self.client.create_multipart_upload().bucket(&self.bucket).key(key).send().await.map_err(|e| backend("create multipart upload", key, e))?;
-        let upload_id = created.upload_id().ok_or_else(|| StoreError::Backend { op: "create multipart upload", key: key.into(), message: "no upload id".into() })?.to_string();
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| backend("create multipart upload", key, e))?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| StoreError::Backend {
+                op: "create multipart upload",
+                key: key.into(),
+                message: "no upload id".into(),
+            })?
+            .to_string();
         match self.upload_parts(key, &upload_id, &bytes).await {
             Ok(parts) => {
                 let done = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
-                let completed = self.client.complete_multipart_upload().bucket(&self.bucket).key(key).upload_id(&upload_id).multipart_upload(done).send().await;
+                let completed = self
+                    .client
+                    .complete_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .multipart_upload(done)
+                    .send()
+                    .await;
                 if let Err(e) = completed {
                     self.abort(key, &upload_id).await;
                     return Err(backend("complete multipart upload", key, e));
@@ -80,7 +102,9 @@ impl S3ObjectStore {
     }
 
     async fn abort(&self, key: &str, upload_id: &str) {
-        if let Err(e) = self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(upload_id).send().await {
+        if let Err(e) =
+            self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(upload_id).send().await
+        {
             tracing::warn!(key, upload_id, error = %DisplayErrorContext(e), "aborting multipart upload failed (a lifecycle rule cleans it up)");
         }
     }
@@ -102,7 +126,14 @@ impl ObjectStore for S3ObjectStore {
         if bytes.len() > self.multipart_threshold {
             return self.put_multipart(key, bytes).await;
         }
-        self.client.put_object().bucket(&self.bucket).key(key).body(ByteStream::from(bytes)).send().await.map_err(|e| backend("put", key, e))?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| backend("put", key, e))?;
         Ok(())
     }
 
@@ -128,7 +159,13 @@ impl ObjectStore for S3ObjectStore {
     }
 
     async fn delete(&self, key: &str) -> StoreResult<()> {
-        self.client.delete_object().bucket(&self.bucket).key(key).send().await.map_err(|e| backend("delete", key, e))?;
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| backend("delete", key, e))?;
         Ok(())
     }
 

@@ -18,12 +18,21 @@ pub struct Progress {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProgressKind {
-    Entered { state: String },
-    Exited { state: String },
+    Entered {
+        state: String,
+    },
+    Exited {
+        state: String,
+    },
     /// A task or Lambda invocation failed (it may still be retried or caught).
-    TaskFailed { error: String, cause: String },
+    TaskFailed {
+        error: String,
+        cause: String,
+    },
     /// The execution itself ended.
-    Ended { status: String },
+    Ended {
+        status: String,
+    },
 }
 
 impl std::fmt::Display for Progress {
@@ -93,11 +102,22 @@ impl Executions {
 
     /// Polls the execution until it ends, calling `on_progress` for every new history event
     /// worth showing, in order.
-    pub async fn follow(&self, execution_arn: &str, poll: Duration, on_progress: &mut (dyn FnMut(&Progress) + Send)) -> Result<ExecutionOutcome, SfnError> {
+    pub async fn follow(
+        &self,
+        execution_arn: &str,
+        poll: Duration,
+        on_progress: &mut (dyn FnMut(&Progress) + Send),
+    ) -> Result<ExecutionOutcome, SfnError> {
         let mut last_seen = 0i64;
         let mut started: Option<f64> = None;
         loop {
-            let described = self.client.describe_execution().execution_arn(execution_arn).send().await.map_err(|e| sfn_err("describe execution", execution_arn, e))?;
+            let described = self
+                .client
+                .describe_execution()
+                .execution_arn(execution_arn)
+                .send()
+                .await
+                .map_err(|e| sfn_err("describe execution", execution_arn, e))?;
             let mut pages = self.client.get_execution_history().execution_arn(execution_arn).into_paginator().send();
             while let Some(page) = pages.next().await {
                 let page = page.map_err(|e| sfn_err("get execution history", execution_arn, e))?;
@@ -129,7 +149,10 @@ impl Executions {
 
 fn progress_kind(event: &HistoryEvent) -> Option<ProgressKind> {
     use HistoryEventType as T;
-    let failed = |error: Option<&str>, cause: Option<&str>| ProgressKind::TaskFailed { error: error.unwrap_or("error").to_string(), cause: cause.unwrap_or("").to_string() };
+    let failed = |error: Option<&str>, cause: Option<&str>| ProgressKind::TaskFailed {
+        error: error.unwrap_or("error").to_string(),
+        cause: cause.unwrap_or("").to_string(),
+    };
     Some(match event.r#type() {
         T::ExecutionSucceeded => ProgressKind::Ended { status: "SUCCEEDED".into() },
         T::ExecutionFailed => ProgressKind::Ended { status: "FAILED".into() },

@@ -33,7 +33,9 @@ async fn table(ep: &str) -> DynamoScoreStore {
     let sdk = config::load(Some(ep)).await;
     let client = config::dynamodb_client(&sdk);
     let name = unique("marquee-scores");
-    let attr = |n: &str| AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().unwrap();
+    let attr = |n: &str| {
+        AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().unwrap()
+    };
     let key = |n: &str, t| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
     client
         .create_table()
@@ -80,10 +82,24 @@ async fn dynamodb_batches_of_more_than_25_items_and_reads() {
     let Some(ep) = endpoint() else { return };
     let db = table(&ep).await;
     let mut items: Vec<Item> = (0..60)
-        .map(|i| Item::new(format!("CUSTOMER#c{i:03}"), "CHURN", json!({"probability": i as f64 / 60.0, "at_risk": i > 40, "cutoff": 0.66, "model_version": "r1"})))
+        .map(|i| {
+            Item::new(
+                format!("CUSTOMER#c{i:03}"),
+                "CHURN",
+                json!({"probability": i as f64 / 60.0, "at_risk": i > 40, "cutoff": 0.66, "model_version": "r1"}),
+            )
+        })
         .collect();
-    items.push(Item::new("CUSTOMER#c000", "RECS", json!({"items": [{"title_id": "t1", "score": 4.5}, {"title_id": "t2", "score": 3.25}], "model_version": "r1"})));
-    items.push(Item::new("CUSTOMER#c001", "CHURN", json!({"probability": 0.5, "at_risk": false, "cutoff": 0.66, "model_version": "r2"}))); // duplicate key: last wins
+    items.push(Item::new(
+        "CUSTOMER#c000",
+        "RECS",
+        json!({"items": [{"title_id": "t1", "score": 4.5}, {"title_id": "t2", "score": 3.25}], "model_version": "r1"}),
+    ));
+    items.push(Item::new(
+        "CUSTOMER#c001",
+        "CHURN",
+        json!({"probability": 0.5, "at_risk": false, "cutoff": 0.66, "model_version": "r2"}),
+    )); // duplicate key: last wins
     db.put_items(items).await.expect("batch write");
 
     let churn = db.scan_sk("CUSTOMER#", "CHURN").await.unwrap();
@@ -91,8 +107,12 @@ async fn dynamodb_batches_of_more_than_25_items_and_reads() {
     assert_eq!(churn[1].attr("model_version"), Some(&json!("r2")));
     let c0 = db.query("CUSTOMER#c000").await.unwrap();
     assert_eq!(c0.iter().map(|i| i.sk.as_str()).collect::<Vec<_>>(), vec!["CHURN", "RECS"]);
-    assert_eq!(c0[1].attr("items"), Some(&json!([{"title_id": "t1", "score": 4.5}, {"title_id": "t2", "score": 3.25}])));
-    let p = db.get_item("CUSTOMER#c030", "CHURN").await.unwrap().unwrap().attr("probability").unwrap().as_f64().unwrap();
+    assert_eq!(
+        c0[1].attr("items"),
+        Some(&json!([{"title_id": "t1", "score": 4.5}, {"title_id": "t2", "score": 3.25}]))
+    );
+    let p =
+        db.get_item("CUSTOMER#c030", "CHURN").await.unwrap().unwrap().attr("probability").unwrap().as_f64().unwrap();
     assert!((p - 0.5).abs() < 1e-12);
     db.delete_item("CUSTOMER#c030", "CHURN").await.unwrap();
     assert_eq!(db.get_item("CUSTOMER#c030", "CHURN").await.unwrap(), None);
@@ -115,9 +135,17 @@ async fn dynamodb_conditional_champion_flip() {
         other => panic!("expected ConditionFailed, got {other:?}"),
     }
     db.put_conditional(champion("r2"), expect(Some("r1"))).await.expect("flip r1 -> r2");
-    assert!(matches!(db.put_conditional(champion("r3"), expect(Some("r1"))).await, Err(StoreError::ConditionFailed { .. })));
-    assert!(matches!(db.put_conditional(champion("r3"), Condition::NotExists).await, Err(StoreError::ConditionFailed { .. })));
-    db.put_conditional(Item::new("MODEL#segment", "CHAMPION", json!({"version": "r1"})), Condition::NotExists).await.unwrap();
+    assert!(matches!(
+        db.put_conditional(champion("r3"), expect(Some("r1"))).await,
+        Err(StoreError::ConditionFailed { .. })
+    ));
+    assert!(matches!(
+        db.put_conditional(champion("r3"), Condition::NotExists).await,
+        Err(StoreError::ConditionFailed { .. })
+    ));
+    db.put_conditional(Item::new("MODEL#segment", "CHAMPION", json!({"version": "r1"})), Condition::NotExists)
+        .await
+        .unwrap();
     let now = db.get_item("MODEL#churn", "CHAMPION").await.unwrap().unwrap();
     assert_eq!(now.attr("version"), Some(&json!("r2")));
 }
@@ -144,11 +172,16 @@ async fn step_functions_start_and_follow_to_the_end() {
         .state_machine_arn()
         .to_string();
     let executions = Executions::new(client);
-    let execution = executions.start(&arn, Some("run-r1"), &json!({"spec_key": "raw/demo/pipeline.toml"})).await.unwrap();
+    let execution =
+        executions.start(&arn, Some("run-r1"), &json!({"spec_key": "raw/demo/pipeline.toml"})).await.unwrap();
     let mut seen = Vec::new();
-    let outcome = executions.follow(&execution, Duration::from_millis(200), &mut |p| seen.push(p.clone())).await.unwrap();
+    let outcome =
+        executions.follow(&execution, Duration::from_millis(200), &mut |p| seen.push(p.clone())).await.unwrap();
     assert!(outcome.succeeded(), "{outcome:?}");
-    let entered: Vec<String> = seen.iter().filter_map(|p| if let ProgressKind::Entered { state } = &p.kind { Some(state.clone()) } else { None }).collect();
+    let entered: Vec<String> = seen
+        .iter()
+        .filter_map(|p| if let ProgressKind::Entered { state } = &p.kind { Some(state.clone()) } else { None })
+        .collect();
     assert_eq!(entered, vec!["Normalize", "Gate", "Done"], "{seen:?}");
     assert!(matches!(seen.last().map(|p| &p.kind), Some(ProgressKind::Ended { status }) if status == "SUCCEEDED"));
 }

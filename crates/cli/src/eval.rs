@@ -79,7 +79,8 @@ pub fn run(args: EvalArgs, quiet: bool) -> Result<()> {
     };
     let mut reports = Vec::new();
     for task in tasks {
-        let r = eval::run(task, &opts, &progress).with_context(|| format!("eval task `{task}` (data dir {})", args.data_dir.display()))?;
+        let r = eval::run(task, &opts, &progress)
+            .with_context(|| format!("eval task `{task}` (data dir {})", args.data_dir.display()))?;
         if !quiet {
             eprintln!("✓ {task} in {:.1}s", r.seconds);
         }

@@ -37,7 +37,10 @@ mod tests {
         let fired = AtomicBool::new(false);
         assert!(fail_once("train", Some("ingest"), &fired).is_ok());
         assert!(fail_once("train", None, &fired).is_ok());
-        assert!(matches!(fail_once("train", Some("ingest, train"), &fired), Err(HandlerError::InjectedFault { step: "train" })));
+        assert!(matches!(
+            fail_once("train", Some("ingest, train"), &fired),
+            Err(HandlerError::InjectedFault { step: "train" })
+        ));
         assert!(fail_once("train", Some("ingest, train"), &fired).is_ok());
         assert!(fail_once("deploy", Some("*"), &AtomicBool::new(false)).is_err());
     }

@@ -3,7 +3,8 @@
 
 use marquee_pipeline::spec::UseCase;
 use marquee_pipeline::steps::{
-    self, DeployOutput, EvaluateOutput, IngestOutput, PrepareOutput, RunRequest, RunSummary, Stores, TrainOutput, UseCaseResult, UseCaseTask,
+    self, DeployOutput, EvaluateOutput, IngestOutput, PrepareOutput, RunRequest, RunSummary, Stores, TrainOutput,
+    UseCaseResult, UseCaseTask,
 };
 use serde::{Deserialize, Serialize};
 

@@ -32,7 +32,9 @@ pub struct NormalizeRequest {
 
 impl From<Value> for NormalizeRequest {
     fn from(v: Value) -> Self {
-        let wrapped = v.get("event").is_some_and(Value::is_object) && v.get("detail-type").is_none() && v.get("spec_key").is_none();
+        let wrapped = v.get("event").is_some_and(Value::is_object)
+            && v.get("detail-type").is_none()
+            && v.get("spec_key").is_none();
         if !wrapped {
             return Self { event: v, execution_name: None, start_time: None };
         }
@@ -49,7 +51,13 @@ fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
 /// and the same on every retry of Normalize.
 pub fn run_id_from(time: Option<&str>, id: Option<&str>) -> String {
     let at = time.and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map_or_else(Utc::now, |t| t.with_timezone(&Utc));
-    let suffix: String = id.unwrap_or_default().chars().filter(char::is_ascii_alphanumeric).take(8).collect::<String>().to_ascii_lowercase();
+    let suffix: String = id
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect::<String>()
+        .to_ascii_lowercase();
     if suffix.is_empty() {
         return marquee_pipeline::steps::new_run_id();
     }
@@ -70,13 +78,16 @@ pub fn normalize(req: &NormalizeRequest) -> Result<RunRequest, HandlerError> {
     let exec_time = req.start_time.as_deref();
     let exec_name = req.execution_name.as_deref();
     if str_at(ev, "/source") == Some("aws.s3") && str_at(ev, "/detail-type") == Some("Object Created") {
-        let key = str_at(ev, "/detail/object/key").ok_or_else(|| HandlerError::bad_request(STEP, "S3 event without detail.object.key"))?;
+        let key = str_at(ev, "/detail/object/key")
+            .ok_or_else(|| HandlerError::bad_request(STEP, "S3 event without detail.object.key"))?;
         let dataset = key
             .strip_prefix("raw/")
             .and_then(|rest| rest.split_once('/'))
             .map(|(dataset, _)| dataset)
             .filter(|d| !d.is_empty())
-            .ok_or_else(|| HandlerError::bad_request(STEP, format!("uploaded key `{key}` is not under raw/<dataset>/")))?;
+            .ok_or_else(|| {
+                HandlerError::bad_request(STEP, format!("uploaded key `{key}` is not under raw/<dataset>/"))
+            })?;
         return Ok(RunRequest {
             run_id: run_id_from(str_at(ev, "/time").or(exec_time), str_at(ev, "/id").or(exec_name)),
             spec_key: keys::raw(dataset, "pipeline.toml"),
@@ -84,7 +95,13 @@ pub fn normalize(req: &NormalizeRequest) -> Result<RunRequest, HandlerError> {
         });
     }
     let spec_key = str_at(ev, "/spec_key").or_else(|| str_at(ev, "/detail/spec_key")).ok_or_else(|| {
-        HandlerError::bad_request(STEP, format!("expected an S3 \"Object Created\" event or {{\"spec_key\": ...}}, got {}", truncate(&ev.to_string(), 300)))
+        HandlerError::bad_request(
+            STEP,
+            format!(
+                "expected an S3 \"Object Created\" event or {{\"spec_key\": ...}}, got {}",
+                truncate(&ev.to_string(), 300)
+            ),
+        )
     })?;
     let run_id = match str_at(ev, "/run_id") {
         Some(id) => check_run_id(id)?,
@@ -133,12 +150,22 @@ mod tests {
         }))
         .unwrap();
         let r = normalize(&req).unwrap();
-        assert_eq!(r, RunRequest { run_id: "20261103T060000Z-c0ffee00".into(), spec_key: "raw/demo/pipeline.toml".into(), trigger: Some("schedule".into()) });
+        assert_eq!(
+            r,
+            RunRequest {
+                run_id: "20261103T060000Z-c0ffee00".into(),
+                spec_key: "raw/demo/pipeline.toml".into(),
+                trigger: Some("schedule".into())
+            }
+        );
     }
 
     #[test]
     fn cli_input_keeps_its_run_id_and_bad_ids_are_refused() {
-        let r = normalize(&NormalizeRequest::from(json!({"spec_key": "raw/x/pipeline.toml", "run_id": "my-run.1", "trigger": "cli"}))).unwrap();
+        let r = normalize(&NormalizeRequest::from(
+            json!({"spec_key": "raw/x/pipeline.toml", "run_id": "my-run.1", "trigger": "cli"}),
+        ))
+        .unwrap();
         assert_eq!((r.run_id.as_str(), r.trigger.as_deref()), ("my-run.1", Some("cli")));
         assert!(normalize(&NormalizeRequest::from(json!({"spec_key": "k", "run_id": "../etc"}))).is_err());
     }

@@ -21,9 +21,17 @@ pub use lambda_runtime::Error;
 static STORES: OnceCell<AwsStores> = OnceCell::const_new();
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn".into());
     // CloudWatch stamps every line, so the JSON carries the fields, not the time.
-    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_current_span(true).with_span_list(false).with_target(false).without_time().try_init();
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(false)
+        .without_time()
+        .try_init();
 }
 
 /// Runs `handler` as the Lambda function `step` until the runtime stops the container.
@@ -39,19 +47,27 @@ where
     runtime.block_on(lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| invoke(step, handler, event))))
 }
 
-async fn invoke<Req, Resp, F, Fut>(step: &'static str, handler: F, event: LambdaEvent<Value>) -> Result<Value, HandlerError>
+async fn invoke<Req, Resp, F, Fut>(
+    step: &'static str,
+    handler: F,
+    event: LambdaEvent<Value>,
+) -> Result<Value, HandlerError>
 where
     Req: DeserializeOwned + Traced,
     Resp: Serialize,
     F: Fn(Stores<'static>, Req) -> Fut,
     Fut: Future<Output = Result<Resp, HandlerError>>,
 {
-    let req: Req = serde_json::from_value(event.payload).map_err(|e| HandlerError::bad_request(step, format!("cannot read the event: {e}")))?;
+    let req: Req = serde_json::from_value(event.payload)
+        .map_err(|e| HandlerError::bad_request(step, format!("cannot read the event: {e}")))?;
     let span = tracing::info_span!("invocation", step, run_id = req.run_id(), use_case = req.use_case().map(|u| u.as_str()), request_id = %event.context.request_id);
     async move {
         let result = async {
             crate::fault::check(step)?;
-            let stores = STORES.get_or_try_init(AwsStores::from_env).await.map_err(|e| HandlerError::bad_request(step, e.to_string()))?;
+            let stores = STORES
+                .get_or_try_init(AwsStores::from_env)
+                .await
+                .map_err(|e| HandlerError::bad_request(step, e.to_string()))?;
             let out = handler(stores.stores(), req).await?;
             serde_json::to_value(out).map_err(|e| HandlerError::Output { step, message: e.to_string() })
         }

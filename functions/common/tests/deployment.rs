@@ -22,7 +22,12 @@ fn asl_text() -> String {
 }
 
 fn resources(t: &Value) -> BTreeMap<String, Value> {
-    t["Resources"].as_mapping().expect("Resources").iter().map(|(k, v)| (k.as_str().unwrap().to_string(), v.clone())).collect()
+    t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .map(|(k, v)| (k.as_str().unwrap().to_string(), v.clone()))
+        .collect()
 }
 
 fn of_type<'a>(res: &'a BTreeMap<String, Value>, ty: &str) -> Vec<(&'a String, &'a Value)> {
@@ -56,7 +61,11 @@ fn referenced(v: &Value, out: &mut Vec<String>) {
                 ("GetAtt", Value::Sequence(seq)) => out.extend(seq.first().and_then(Value::as_str).map(str::to_string)),
                 ("Sub", Value::String(s)) => out.extend(sub_names(s)),
                 ("Sub", Value::Sequence(seq)) => {
-                    let local: BTreeSet<String> = seq.get(1).and_then(Value::as_mapping).map(|m| m.keys().filter_map(|k| k.as_str().map(str::to_string)).collect()).unwrap_or_default();
+                    let local: BTreeSet<String> = seq
+                        .get(1)
+                        .and_then(Value::as_mapping)
+                        .map(|m| m.keys().filter_map(|k| k.as_str().map(str::to_string)).collect())
+                        .unwrap_or_default();
                     if let Some(s) = seq.first().and_then(Value::as_str) {
                         out.extend(sub_names(s).into_iter().filter(|n| !local.contains(n)));
                     }
@@ -69,7 +78,9 @@ fn referenced(v: &Value, out: &mut Vec<String>) {
             for (k, val) in m {
                 match (k.as_str(), val) {
                     (Some("Ref"), Value::String(s)) => out.push(s.clone()),
-                    (Some("Fn::GetAtt"), Value::Sequence(seq)) => out.extend(seq.first().and_then(Value::as_str).map(str::to_string)),
+                    (Some("Fn::GetAtt"), Value::Sequence(seq)) => {
+                        out.extend(seq.first().and_then(Value::as_str).map(str::to_string))
+                    }
                     (Some("Fn::Sub"), Value::String(s)) => out.extend(sub_names(s)),
                     _ => referenced(val, out),
                 }
@@ -82,7 +93,8 @@ fn referenced(v: &Value, out: &mut Vec<String>) {
 
 fn known_names(t: &Value) -> BTreeSet<String> {
     let mut names: BTreeSet<String> = resources(t).into_keys().collect();
-    names.extend(t["Parameters"].as_mapping().into_iter().flatten().filter_map(|(k, _)| k.as_str().map(str::to_string)));
+    names
+        .extend(t["Parameters"].as_mapping().into_iter().flatten().filter_map(|(k, _)| k.as_str().map(str::to_string)));
     names
 }
 
@@ -98,16 +110,32 @@ fn asl_substitutions_are_defined_by_the_template_and_all_used() {
     assert_eq!(machines.len(), 1, "one state machine");
     let props = &machines[0].1["Properties"];
     assert_eq!(props["DefinitionUri"].as_str(), Some("../statemachines/pipeline.asl.json"));
-    let subs: BTreeSet<String> = props["DefinitionSubstitutions"].as_mapping().expect("DefinitionSubstitutions").keys().map(|k| k.as_str().unwrap().to_string()).collect();
+    let subs: BTreeSet<String> = props["DefinitionSubstitutions"]
+        .as_mapping()
+        .expect("DefinitionSubstitutions")
+        .keys()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect();
     let used: BTreeSet<String> = sub_names(&asl_text()).into_iter().collect();
     assert!(!used.is_empty());
-    assert_eq!(used.difference(&subs).collect::<Vec<_>>(), Vec::<&String>::new(), "ASL substitutions missing from DefinitionSubstitutions");
-    assert_eq!(subs.difference(&used).collect::<Vec<_>>(), Vec::<&String>::new(), "DefinitionSubstitutions the ASL never uses");
+    assert_eq!(
+        used.difference(&subs).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "ASL substitutions missing from DefinitionSubstitutions"
+    );
+    assert_eq!(
+        subs.difference(&used).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "DefinitionSubstitutions the ASL never uses"
+    );
     // Each substitution is the ARN of a function of the template.
     for (key, value) in props["DefinitionSubstitutions"].as_mapping().unwrap() {
         let mut names = Vec::new();
         referenced(value, &mut names);
-        assert!(names.len() == 1 && of_type(&res, "AWS::Serverless::Function").iter().any(|(n, _)| **n == names[0]), "{key:?} is not a function's ARN: {value:?}");
+        assert!(
+            names.len() == 1 && of_type(&res, "AWS::Serverless::Function").iter().any(|(n, _)| **n == names[0]),
+            "{key:?} is not a function's ARN: {value:?}"
+        );
     }
 }
 
@@ -118,8 +146,20 @@ fn asl_is_valid_json_with_every_task_on_a_substituted_function() {
         for (name, st) in states["States"].as_object().unwrap() {
             if st["Type"] == "Task" {
                 out.push((name.clone(), st["Resource"].as_str().unwrap_or_default().to_string()));
-                let retried: Vec<&str> = st["Retry"].as_array().into_iter().flatten().flat_map(|r| r["ErrorEquals"].as_array().unwrap()).filter_map(|e| e.as_str()).collect();
-                for e in ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException", "Marquee.Transient"] {
+                let retried: Vec<&str> = st["Retry"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|r| r["ErrorEquals"].as_array().unwrap())
+                    .filter_map(|e| e.as_str())
+                    .collect();
+                for e in [
+                    "Lambda.ServiceException",
+                    "Lambda.AWSLambdaException",
+                    "Lambda.SdkClientException",
+                    "Lambda.TooManyRequestsException",
+                    "Marquee.Transient",
+                ] {
                     assert!(retried.contains(&e), "task {name} does not retry {e}");
                 }
             }
@@ -139,7 +179,13 @@ fn asl_is_valid_json_with_every_task_on_a_substituted_function() {
 fn crate_binaries(dir: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let manifest: toml::Value = toml::from_str(&text).unwrap();
-    manifest.get("bin").and_then(|b| b.as_array()).into_iter().flatten().filter_map(|b| b.get("name")?.as_str().map(str::to_string)).collect()
+    manifest
+        .get("bin")
+        .and_then(|b| b.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b.get("name")?.as_str().map(str::to_string))
+        .collect()
 }
 
 #[test]
@@ -149,11 +195,19 @@ fn every_template_function_has_a_crate_with_its_binary_and_vice_versa() {
     let mut in_template = BTreeSet::new();
     for (name, f) in of_type(&res, "AWS::Serverless::Function") {
         assert_eq!(f["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{name}");
-        let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap_or_else(|| panic!("{name}: no BuildProperties.Binary"));
+        let binary = f["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no BuildProperties.Binary"));
         let dir = root().join("functions").join(binary);
-        assert!(crate_binaries(&dir).contains(&binary.to_string()), "{name}: functions/{binary} has no [[bin]] {binary}");
+        assert!(
+            crate_binaries(&dir).contains(&binary.to_string()),
+            "{name}: functions/{binary} has no [[bin]] {binary}"
+        );
         let main = std::fs::read_to_string(dir.join("src/main.rs")).unwrap();
-        assert!(main.contains(&format!("serve(\"{binary}\", marquee_lambda::handlers::{binary})")), "functions/{binary}/src/main.rs serves another step");
+        assert!(
+            main.contains(&format!("serve(\"{binary}\", marquee_lambda::handlers::{binary})")),
+            "functions/{binary}/src/main.rs serves another step"
+        );
         in_template.insert(binary.to_string());
     }
     let on_disk: BTreeSet<String> = std::fs::read_dir(root().join("functions"))
@@ -200,14 +254,23 @@ fn every_iam_statement_names_real_resources() {
                     for resource in resources {
                         if resource.as_str() == Some("*") {
                             // Only services without resource-level permissions may use "*".
-                            assert!(actions.iter().all(|a| a.starts_with("logs:") || a.starts_with("xray:")), "{name}: {actions:?} on *");
+                            assert!(
+                                actions.iter().all(|a| a.starts_with("logs:") || a.starts_with("xray:")),
+                                "{name}: {actions:?} on *"
+                            );
                             continue;
                         }
                         let mut refs = Vec::new();
                         referenced(&resource, &mut refs);
-                        assert!(!refs.is_empty(), "{name}: statement resource {resource:?} is not a Ref/GetAtt/Sub of a template resource");
+                        assert!(
+                            !refs.is_empty(),
+                            "{name}: statement resource {resource:?} is not a Ref/GetAtt/Sub of a template resource"
+                        );
                         for r in refs {
-                            assert!(res.contains_key(&r), "{name}: statement names `{r}`, not a resource of the template");
+                            assert!(
+                                res.contains_key(&r),
+                                "{name}: statement names `{r}`, not a resource of the template"
+                            );
                         }
                         checked += 1;
                     }
@@ -216,7 +279,10 @@ fn every_iam_statement_names_real_resources() {
                 // A SAM policy template, e.g. LambdaInvokePolicy: {FunctionName: !Ref X}.
                 let mut refs = Vec::new();
                 referenced(policy, &mut refs);
-                assert!(!refs.is_empty() && refs.iter().all(|r| is_known(r, &known) && res.contains_key(r)), "{name}: policy template {policy:?}");
+                assert!(
+                    !refs.is_empty() && refs.iter().all(|r| is_known(r, &known) && res.contains_key(r)),
+                    "{name}: policy template {policy:?}"
+                );
                 checked += 1;
             }
         }
@@ -235,7 +301,8 @@ fn data_access_is_least_privilege_per_function() {
                 let acts = serde_yaml::to_string(&st["Action"]).unwrap();
                 if acts.contains(action) {
                     if let Value::Tagged(t) = &st["Resource"] {
-                        if let (Some(s), true) = (t.value.as_str(), t.tag.to_string().trim_start_matches('!') == "Sub") {
+                        if let (Some(s), true) = (t.value.as_str(), t.tag.to_string().trim_start_matches('!') == "Sub")
+                        {
                             out.extend(s.split_once("Arn}/").map(|(_, p)| p.trim_end_matches('*').to_string()));
                         }
                     }

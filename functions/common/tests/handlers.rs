@@ -48,8 +48,11 @@ impl Local {
     fn stores(&self) -> Stores<'_> {
         Stores { objects: &self.objects, scores: &self.scores }
     }
+    /// The demo spec, with a sentiment bar no model reaches (so the run has a rejection too).
     async fn upload_spec(&self) {
-        self.objects.put(&keys::raw("demo", "pipeline.toml"), DEMO_SPEC.as_bytes().to_vec()).await.unwrap();
+        assert!(DEMO_SPEC.contains("min_accuracy = 0.80"), "demo spec changed: update this test");
+        let spec = DEMO_SPEC.replacen("min_accuracy = 0.80", "min_accuracy = 0.995", 1);
+        self.objects.put(&keys::raw("demo", "pipeline.toml"), spec.into_bytes()).await.unwrap();
     }
     async fn upload_demo(&self) {
         for (name, bytes) in demo::generate(&DemoConfig { customers: 1500, seed: 7 }) {
@@ -62,7 +65,8 @@ impl Local {
 #[tokio::test]
 async fn trigger_events_normalize_to_run_requests() {
     let local = Local::new();
-    let upload = handlers::normalize(local.stores(), event::<NormalizeRequest>("s3-object-created.json")).await.unwrap();
+    let upload =
+        handlers::normalize(local.stores(), event::<NormalizeRequest>("s3-object-created.json")).await.unwrap();
     let wrapped = handlers::normalize(local.stores(), event::<NormalizeRequest>("normalize.json")).await.unwrap();
     // Normalize's output is Ingest's input.
     assert_eq!(upload, event::<RunRequest>("ingest.json"));
@@ -124,26 +128,43 @@ async fn events_drive_every_step_over_embedded_stores() {
     let sentiment_task = UseCaseTask { run_id: run.run_id.clone(), use_case: UseCase::Sentiment };
     handlers::train(stores, sentiment_task.clone()).await.expect("train sentiment");
     let sentiment = handlers::evaluate(stores, sentiment_task).await.expect("evaluate sentiment");
+    assert_eq!(sentiment.verdict, Verdict::Reject, "the spec's sentiment bar is out of reach");
 
     update_event("deploy.json", &churn);
     update_event("reject.json", &sentiment);
     let deploy_event: EvaluateOutput = event("deploy.json");
-    assert_eq!((deploy_event.use_case, deploy_event.verdict, &deploy_event.evaluation_key), (UseCase::Churn, Verdict::Deploy, &churn.evaluation_key));
+    assert_eq!(
+        (deploy_event.use_case, deploy_event.verdict, &deploy_event.evaluation_key),
+        (UseCase::Churn, Verdict::Deploy, &churn.evaluation_key)
+    );
     let deployed = handlers::deploy(stores, deploy_event).await.expect("deploy");
     assert_eq!(deployed.result.deployed_version.as_deref(), Some(run.run_id.as_str()));
     assert_eq!(deployed.result.scores_written, deployed.deployed.scores_written);
     assert!(deployed.deployed.scores_written >= 1500);
-    let champion = local.scores.get_item(&score::model(UseCase::Churn), score::CHAMPION).await.unwrap().expect("champion item");
+    let champion =
+        local.scores.get_item(&score::model(UseCase::Churn), score::CHAMPION).await.unwrap().expect("champion item");
     assert_eq!(champion.attr("version").and_then(|v| v.as_str()), Some(run.run_id.as_str()));
 
     let reject_event: EvaluateOutput = event("reject.json");
-    assert_eq!(reject_event.use_case, UseCase::Sentiment);
+    assert_eq!((reject_event.use_case, reject_event.verdict), (UseCase::Sentiment, Verdict::Reject));
     let rejected = handlers::reject(stores, reject_event).await.expect("reject");
     assert_eq!((rejected.result.deployed_version.as_ref(), rejected.result.scores_written), (None, 0));
-    let version = local.scores.get_item(&score::model(UseCase::Sentiment), &score::version(&run.run_id)).await.unwrap().expect("version item");
-    assert_ne!(version.attr("status").and_then(|v| v.as_str()), Some("deployed"));
+    let version = local
+        .scores
+        .get_item(&score::model(UseCase::Sentiment), &score::version(&run.run_id))
+        .await
+        .unwrap()
+        .expect("version item");
+    assert_eq!(version.attr("status").and_then(|v| v.as_str()), Some("rejected"));
 
-    update_event("summarize.json", &SummarizeRequest { run_id: run.run_id.clone(), ingest: ingest.clone(), results: vec![deployed.result.clone(), rejected.result.clone()] });
+    update_event(
+        "summarize.json",
+        &SummarizeRequest {
+            run_id: run.run_id.clone(),
+            ingest: ingest.clone(),
+            results: vec![deployed.result.clone(), rejected.result.clone()],
+        },
+    );
     let summary = handlers::summarize(stores, event::<SummarizeRequest>("summarize.json")).await.expect("summarize");
     assert_eq!(summary.summary_key, keys::summary(&run.run_id));
     assert_eq!(summary.results.len(), 2);

@@ -36,7 +36,11 @@ pub fn run_split(spec: &Spec, tables: &Tables, fold: &Fold) -> Result<FoldRun> {
 /// Protocol folds of telco_fold_assignments.csv, matched through the generated row id.
 pub fn protocol_folds(opts: &EvalOptions, spec: &Spec, tables: &Tables) -> Result<Vec<Fold>> {
     let c = spec.churn.as_ref().ok_or_else(|| Error::spec("churn", "the telco spec needs a [churn] section"))?;
-    let id = spec.table(&c.table)?.id.clone().ok_or_else(|| Error::spec("tables.customers.id", "telco needs the generated row id"))?;
+    let id = spec
+        .table(&c.table)?
+        .id
+        .clone()
+        .ok_or_else(|| Error::spec("tables.customers.id", "telco needs the generated row id"))?;
     let frame = tables.get(&c.table)?;
     let row_of: Vec<usize> = frame
         .col(&id)?
@@ -85,23 +89,41 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
         for (f, fold) in folds.iter().enumerate() {
             let run = run_split(&wspec, &tables, fold)?;
             let e = &run.evaluation;
-            progress(&format!("telco class_weight {}: fold {f}: AUC {:.4}, fit {:.3}s", weight_name(w), e.primary.value, run.fit_seconds));
+            progress(&format!(
+                "telco class_weight {}: fold {f}: AUC {:.4}, fit {:.3}s",
+                weight_name(w),
+                e.primary.value,
+                run.fit_seconds
+            ));
             auc.push(e.primary.value);
             fit.push(run.fit_seconds);
             let table: Vec<CutoffRow> = serde_json::from_value(e.details["cutoff_table"].clone()).unwrap_or_default();
             tables_per_fold.push(table);
             chosen.push(e.details["chosen_cutoff"].clone());
         }
-        let mut b = EntryBuilder::new(task, &dataset, "churn", &format!("ROC AUC (class_weight {})", weight_name(w)), &protocol, &auc, true)
-            .fit_seconds(&fit)
-            .anchor("scikit-learn LogisticRegression", 0.845)
-            .note(format!("l2 {}, {} numeric + {} one-hot columns", c.l2, c.numeric.len(), c.categorical.len()));
+        let mut b = EntryBuilder::new(
+            task,
+            &dataset,
+            "churn",
+            &format!("ROC AUC (class_weight {})", weight_name(w)),
+            &protocol,
+            &auc,
+            true,
+        )
+        .fit_seconds(&fit)
+        .anchor("scikit-learn LogisticRegression", 0.845)
+        .note(format!("l2 {}, {} numeric + {} one-hot columns", c.l2, c.numeric.len(), c.categorical.len()));
         if wi == 0 {
             b = b.target(Target::at_least(0.850));
         }
         entries.push(b.build());
         if wi == 0 {
-            writeln!(md, "Cutoff table per fold (class_weight {}): precision / recall of \"at risk\" = P(churn) >= cutoff.\n", weight_name(w)).ok();
+            writeln!(
+                md,
+                "Cutoff table per fold (class_weight {}): precision / recall of \"at risk\" = P(churn) >= cutoff.\n",
+                weight_name(w)
+            )
+            .ok();
             write!(md, "| cutoff |").ok();
             for f in 0..k {
                 write!(md, " fold {f} P / R |").ok();
@@ -119,10 +141,18 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
                 }
                 writeln!(md, " {:.3} / {:.3} |", sp / k as f64, sr / k as f64).ok();
             }
-            writeln!(md, "\nDeployed cutoff per fold (best precision with recall >= {}):\n", c.criteria.min_recall).ok();
+            writeln!(md, "\nDeployed cutoff per fold (best precision with recall >= {}):\n", c.criteria.min_recall)
+                .ok();
             for (f, ch) in chosen.iter().enumerate() {
                 let g = |key: &str| ch.get(key).and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN);
-                writeln!(md, "- fold {f}: cutoff {:.2}, precision {:.3}, recall {:.3}", g("cutoff"), g("precision"), g("recall")).ok();
+                writeln!(
+                    md,
+                    "- fold {f}: cutoff {:.2}, precision {:.3}, recall {:.3}",
+                    g("cutoff"),
+                    g("precision"),
+                    g("recall")
+                )
+                .ok();
             }
         }
         details.insert(

@@ -41,7 +41,13 @@ pub enum Limit {
     Sample(usize, u64),
 }
 
-pub fn load_tables_with(spec: &Spec, data_dir: &Path, names: &[String], main: &str, limit: Option<Limit>) -> Result<Tables> {
+pub fn load_tables_with(
+    spec: &Spec,
+    data_dir: &Path,
+    names: &[String],
+    main: &str,
+    limit: Option<Limit>,
+) -> Result<Tables> {
     let labels = usecase::label_columns(spec);
     let mut tables = Tables::default();
     for name in names {
@@ -50,10 +56,20 @@ pub fn load_tables_with(spec: &Spec, data_dir: &Path, names: &[String], main: &s
         }
         let path = table_path(spec, data_dir, name)?;
         let bytes = std::fs::read(&path).map_err(|e| {
-            Error::Invalid(format!("reading {} (table `{name}` of the spec; is --data-dir right?): {e}", path.display()))
+            Error::Invalid(format!(
+                "reading {} (table `{name}` of the spec; is --data-dir right?): {e}",
+                path.display()
+            ))
         })?;
         let file = path.display().to_string();
-        let t = ingest_table(name, spec.table(name)?, &file, &bytes, labels.get(name).map_or(&[][..], Vec::as_slice), i64::MAX / 4);
+        let t = ingest_table(
+            name,
+            spec.table(name)?,
+            &file,
+            &bytes,
+            labels.get(name).map_or(&[][..], Vec::as_slice),
+            i64::MAX / 4,
+        );
         if let Some(problem) = t.quality.problems.first() {
             return Err(Error::Invalid(format!("ingesting {file}: {problem}")));
         }
@@ -91,7 +107,8 @@ pub fn load_tables_with(spec: &Spec, data_dir: &Path, names: &[String], main: &s
 /// A protocol CSV from `<data_dir>/protocol/`.
 pub fn protocol_frame(data_dir: &Path, file: &str) -> Result<Frame> {
     let path = data_dir.join("protocol").join(file);
-    let bytes = std::fs::read(&path).map_err(|e| Error::Invalid(format!("reading protocol file {}: {e}", path.display())))?;
+    let bytes =
+        std::fs::read(&path).map_err(|e| Error::Invalid(format!("reading protocol file {}: {e}", path.display())))?;
     Frame::from_csv(&bytes, &path.display().to_string())
 }
 
@@ -102,13 +119,22 @@ fn parse_usize(v: &str, what: &str) -> Result<usize> {
 /// Folds from a fold-assignment column: for each fold id (ascending), test = rows with that id,
 /// train = all other rows. `row_of[i]` is the protocol row id of frame row `i`; protocol rows
 /// not in the frame (e.g. beyond a `--limit`) are ignored. `max_folds` keeps the first folds.
-pub fn folds_from_assignment(row_of: &[usize], assignment: &HashMap<usize, usize>, max_folds: Option<usize>) -> Result<Vec<Fold>> {
+pub fn folds_from_assignment(
+    row_of: &[usize],
+    assignment: &HashMap<usize, usize>,
+    max_folds: Option<usize>,
+) -> Result<Vec<Fold>> {
     let mut fold_ids: Vec<usize> = assignment.values().copied().collect();
     fold_ids.sort_unstable();
     fold_ids.dedup();
     let fold_of: Vec<usize> = row_of
         .iter()
-        .map(|r| assignment.get(r).copied().ok_or_else(|| Error::Invalid(format!("row {r} has no fold in the protocol file"))))
+        .map(|r| {
+            assignment
+                .get(r)
+                .copied()
+                .ok_or_else(|| Error::Invalid(format!("row {r} has no fold in the protocol file")))
+        })
         .collect::<Result<_>>()?;
     let take = max_folds.unwrap_or(fold_ids.len()).min(fold_ids.len());
     Ok(fold_ids[..take]

@@ -86,7 +86,9 @@ impl std::str::FromStr for Task {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         Task::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| {
-            Error::Invalid(format!("unknown eval task `{s}` (expected movielens, telco, rt, imdb, cdnow, trend or all)"))
+            Error::Invalid(format!(
+                "unknown eval task `{s}` (expected movielens, telco, rt, imdb, cdnow, trend or all)"
+            ))
         })
     }
 }
@@ -109,7 +111,14 @@ pub struct EvalOptions {
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        Self { data_dir: PathBuf::from("../shared/data"), spec_dir: None, folds: None, limit: None, seed: 42, tune: true }
+        Self {
+            data_dir: PathBuf::from("../shared/data"),
+            spec_dir: None,
+            folds: None,
+            limit: None,
+            seed: 42,
+            tune: true,
+        }
     }
 }
 
@@ -188,7 +197,15 @@ pub struct Entry {
 pub struct EntryBuilder(Entry);
 
 impl EntryBuilder {
-    pub fn new(task: Task, dataset: &str, use_case: &str, metric: &str, protocol: &str, values: &[f64], higher_is_better: bool) -> Self {
+    pub fn new(
+        task: Task,
+        dataset: &str,
+        use_case: &str,
+        metric: &str,
+        protocol: &str,
+        values: &[f64],
+        higher_is_better: bool,
+    ) -> Self {
         let n = values.len().max(1) as f64;
         let mean = values.iter().sum::<f64>() / n;
         let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();

@@ -27,6 +27,11 @@ pub const KNN_NEIGHBOURS: [usize; 4] = [10, 20, 50, 100];
 /// Titles whose content neighbours the report shows.
 pub const SHOWCASE_TITLES: [&str; 4] = ["Star Wars", "Toy Story", "Fargo", "Godfather, The"];
 
+/// Validation RMSE per (rank, lambda) candidate.
+pub type Search = Vec<(usize, f32, f64)>;
+/// (title id, title, [(neighbour id, neighbour title, similarity)]).
+pub type Showcase = Vec<(String, String, Vec<(String, String, f32)>)>;
+
 fn rec_spec(spec: &Spec) -> Result<&RecommendSpec> {
     spec.recommend.as_ref().ok_or_else(|| Error::spec("recommend", "the movielens spec needs a [recommend] section"))
 }
@@ -60,7 +65,7 @@ pub fn run_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) 
 
 /// Rank and lambda with the lowest RMSE on an inner validation split of `train` (never the test
 /// fold). Returns (rank, lambda, validation RMSE per candidate).
-pub fn choose_params(spec: &Spec, tables: &Tables, train: &[usize], seed: u64) -> Result<(usize, f32, Vec<(usize, f32, f64)>)> {
+pub fn choose_params(spec: &Spec, tables: &Tables, train: &[usize], seed: u64) -> Result<(usize, f32, Search)> {
     let r = rec_spec(spec)?;
     let (fit, val) = data::inner_split(train, INNER_VALIDATION_SHARE, seed);
     let mut candidates: Vec<(usize, f32)> = RANKS.iter().flat_map(|&k| LAMBDAS.iter().map(move |&l| (k, l))).collect();
@@ -86,7 +91,8 @@ pub fn choose_knn(spec: &Spec, tables: &Tables, train: &[usize], seed: u64) -> R
         train.iter().map(|&i| col[i].clone()).collect()
     };
     let (fit, val) = usecase::recommend::per_user_split(&users, 0.2, seed);
-    let (fit, val): (Vec<usize>, Vec<usize>) = (fit.iter().map(|&i| train[i]).collect(), val.iter().map(|&i| train[i]).collect());
+    let (fit, val): (Vec<usize>, Vec<usize>) =
+        (fit.iter().map(|&i| train[i]).collect(), val.iter().map(|&i| train[i]).collect());
     let mut scores = Vec::new();
     for k in KNN_NEIGHBOURS {
         let mut s = spec.clone();
@@ -145,7 +151,12 @@ fn check_rows(pf: &crate::frame::Frame, users: &[String], items: &[String]) -> R
 /// Hit-rate@10 and precision@10 of three recommenders on a holdout, each from the same trained
 /// model: content-based (sum of content similarity to the user's liked training titles), ALS and
 /// popularity. A hit is a held-out title rated >= `relevant` in the user's top 10.
-pub fn holdout_hit_rates(r: &RecommendSpec, model: &RecommendModel, files: &Files, k: usize) -> Result<serde_json::Value> {
+pub fn holdout_hit_rates(
+    r: &RecommendSpec,
+    model: &RecommendModel,
+    files: &Files,
+    k: usize,
+) -> Result<serde_json::Value> {
     let train = files.frame("train.csv")?;
     let test = files.frame("test.csv")?;
     let mut seen: HashMap<&str, HashSet<&str>> = HashMap::new();
@@ -164,8 +175,10 @@ pub fn holdout_hit_rates(r: &RecommendSpec, model: &RecommendModel, files: &File
             relevant.entry(u).or_default().insert(i);
         }
     }
-    let user_index: HashMap<&str, u32> = model.user_ids.iter().enumerate().map(|(i, s)| (s.as_str(), i as u32)).collect();
-    let item_index: HashMap<&str, u32> = model.item_ids.iter().enumerate().map(|(i, s)| (s.as_str(), i as u32)).collect();
+    let user_index: HashMap<&str, u32> =
+        model.user_ids.iter().enumerate().map(|(i, s)| (s.as_str(), i as u32)).collect();
+    let item_index: HashMap<&str, u32> =
+        model.item_ids.iter().enumerate().map(|(i, s)| (s.as_str(), i as u32)).collect();
     let empty = HashSet::new();
     let mut tally: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
     for (u, rel) in &relevant {
@@ -184,13 +197,25 @@ pub fn holdout_hit_rates(r: &RecommendSpec, model: &RecommendModel, files: &File
         let content: Vec<&str> = content.into_iter().take(k).map(|x| x.0).collect();
         let exclude: HashSet<u32> = seen_u.iter().filter_map(|i| item_index.get(i).copied()).collect();
         let als: Vec<&str> = match user_index.get(u) {
-            Some(&ui) => model.als.recommend(ui, k, &exclude).into_iter().map(|(i, _)| model.item_ids[i as usize].as_str()).collect(),
+            Some(&ui) => model
+                .als
+                .recommend(ui, k, &exclude)
+                .into_iter()
+                .map(|(i, _)| model.item_ids[i as usize].as_str())
+                .collect(),
             None => Vec::new(),
         };
-        let pop: Vec<&str> =
-            model.popularity.iter().filter(|i| !exclude.contains(i)).take(k).map(|&i| model.item_ids[i as usize].as_str()).collect();
+        let pop: Vec<&str> = model
+            .popularity
+            .iter()
+            .filter(|i| !exclude.contains(i))
+            .take(k)
+            .map(|&i| model.item_ids[i as usize].as_str())
+            .collect();
         let ranked: Vec<&str> = match user_index.get(u) {
-            Some(&ui) => model.top_n(ui, k, &exclude).into_iter().map(|(i, _)| model.item_ids[i as usize].as_str()).collect(),
+            Some(&ui) => {
+                model.top_n(ui, k, &exclude).into_iter().map(|(i, _)| model.item_ids[i as usize].as_str()).collect()
+            }
             None => Vec::new(),
         };
         for (name, list) in [("content_based", content), ("als", als), ("popularity", pop), ("model_top_n", ranked)] {
@@ -210,7 +235,7 @@ pub fn holdout_hit_rates(r: &RecommendSpec, model: &RecommendModel, files: &File
 }
 
 /// Top `n` content neighbours of the showcase titles, with names and cosine similarity.
-pub fn showcase_neighbours(model: &RecommendModel, n: usize) -> Vec<(String, String, Vec<(String, String, f32)>)> {
+pub fn showcase_neighbours(model: &RecommendModel, n: usize) -> Showcase {
     let mut out = Vec::new();
     for wanted in SHOWCASE_TITLES {
         if let Some((id, name)) = model.title_names.iter().find(|(_, name)| name.as_str() == wanted) {
@@ -244,7 +269,7 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
     let n = tables.get(&r.ratings)?.n_rows();
     let folds = protocol_folds(opts, &spec, &tables)?;
 
-    let pick = |train: &[usize], seed: u64| -> Result<(usize, f32, Vec<(usize, f32, f64)>)> {
+    let pick = |train: &[usize], seed: u64| -> Result<(usize, f32, Search)> {
         if opts.tune {
             choose_params(&spec, &tables, train, seed)
         } else {
@@ -276,7 +301,11 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
             .fit_seconds(&fit)
             .anchor("Spark ALS 0.924 / Surprise SVD 0.935", 0.924)
             .target(Target::at_most(0.910))
-            .note(format!("regularisation {:?}, rank/lambda per fold on a {:.0}% inner split", r.regularisation, 100.0 * INNER_VALIDATION_SHARE))
+            .note(format!(
+                "regularisation {:?}, rank/lambda per fold on a {:.0}% inner split",
+                r.regularisation,
+                100.0 * INNER_VALIDATION_SHARE
+            ))
             .build(),
         EntryBuilder::new(task, &dataset, "recommend", "RMSE (global mean)", &protocol, &rmse_mean, false)
             .anchor("Surprise BaselineOnly", 0.944)
@@ -316,35 +345,70 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
     let hp = "per-user holdout 20% (protocol)";
     let one = |v: f64| vec![v];
     entries.push(
-        EntryBuilder::new(task, &dataset, "recommend", &format!("precision@10 ({ranking}, relevant = rating >= 4)"), hp, &one(detail(e, "precision_at_10")), true)
-            .fit_seconds(&[run.fit_seconds])
-            .target(Target::at_least(detail(e, "popularity_precision_at_10")))
-            .note(format!("target: popularity on the same split and definition, {:.4}", detail(e, "popularity_precision_at_10")))
-            .build(),
+        EntryBuilder::new(
+            task,
+            &dataset,
+            "recommend",
+            &format!("precision@10 ({ranking}, relevant = rating >= 4)"),
+            hp,
+            &one(detail(e, "precision_at_10")),
+            true,
+        )
+        .fit_seconds(&[run.fit_seconds])
+        .target(Target::at_least(detail(e, "popularity_precision_at_10")))
+        .note(format!(
+            "target: popularity on the same split and definition, {:.4}",
+            detail(e, "popularity_precision_at_10")
+        ))
+        .build(),
     );
     entries.push(
-        EntryBuilder::new(task, &dataset, "recommend", &format!("NDCG@10 ({ranking}, relevant = rating >= 4)"), hp, &one(detail(e, "ndcg_at_10")), true)
-            .target(Target::at_least(detail(e, "popularity_ndcg_at_10")))
-            .note(format!("target: popularity {:.4}", detail(e, "popularity_ndcg_at_10")))
-            .build(),
+        EntryBuilder::new(
+            task,
+            &dataset,
+            "recommend",
+            &format!("NDCG@10 ({ranking}, relevant = rating >= 4)"),
+            hp,
+            &one(detail(e, "ndcg_at_10")),
+            true,
+        )
+        .target(Target::at_least(detail(e, "popularity_ndcg_at_10")))
+        .note(format!("target: popularity {:.4}", detail(e, "popularity_ndcg_at_10")))
+        .build(),
     );
     entries.push(
-        EntryBuilder::new(task, &dataset, "recommend", &format!("precision@10 ({ranking}, every held-out title relevant)"), hp, &one(detail(&e_all, "precision_at_10")), true)
-            .anchor("popularity top-10 (peers)", 0.193)
-            .target(Target::at_least(0.193))
-            .note(format!(
-                "our popularity on this definition: {:.4}; NDCG@10 {:.4} vs popularity {:.4}",
-                detail(&e_all, "popularity_precision_at_10"),
-                detail(&e_all, "ndcg_at_10"),
-                detail(&e_all, "popularity_ndcg_at_10")
-            ))
-            .build(),
+        EntryBuilder::new(
+            task,
+            &dataset,
+            "recommend",
+            &format!("precision@10 ({ranking}, every held-out title relevant)"),
+            hp,
+            &one(detail(&e_all, "precision_at_10")),
+            true,
+        )
+        .anchor("popularity top-10 (peers)", 0.193)
+        .target(Target::at_least(0.193))
+        .note(format!(
+            "our popularity on this definition: {:.4}; NDCG@10 {:.4} vs popularity {:.4}",
+            detail(&e_all, "popularity_precision_at_10"),
+            detail(&e_all, "ndcg_at_10"),
+            detail(&e_all, "popularity_ndcg_at_10")
+        ))
+        .build(),
     );
     entries.push(
-        EntryBuilder::new(task, &dataset, "recommend", "popularity precision@10 (every held-out title relevant)", hp, &one(detail(&e_all, "popularity_precision_at_10")), true)
-            .anchor("popularity top-10 (peers)", 0.193)
-            .note("our popularity baseline, to check the definition matches the peers'")
-            .build(),
+        EntryBuilder::new(
+            task,
+            &dataset,
+            "recommend",
+            "popularity precision@10 (every held-out title relevant)",
+            hp,
+            &one(detail(&e_all, "popularity_precision_at_10")),
+            true,
+        )
+        .anchor("popularity top-10 (peers)", 0.193)
+        .note("our popularity baseline, to check the definition matches the peers'")
+        .build(),
     );
     let hr = |v: &serde_json::Value, m: &str| v["hit_rate"][m].as_f64().unwrap_or(f64::NAN);
     entries.push(
@@ -363,7 +427,15 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
     writeln!(md, "Chosen ALS hyper-parameters per fold (inner validation split of the training fold):\n").ok();
     writeln!(md, "| fold | rank | lambda | test RMSE |\n|---|---|---|---|").ok();
     for c in &chosen {
-        writeln!(md, "| {} | {} | {} | {:.4} |", c["fold"], c["rank"], c["lambda"], c["test_rmse"].as_f64().unwrap_or(f64::NAN)).ok();
+        writeln!(
+            md,
+            "| {} | {} | {} | {:.4} |",
+            c["fold"],
+            c["rank"],
+            c["lambda"],
+            c["test_rmse"].as_f64().unwrap_or(f64::NAN)
+        )
+        .ok();
     }
     writeln!(
         md,
@@ -373,14 +445,49 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
     .ok();
     writeln!(md, "| recommender | precision@10 | NDCG@10 | hit-rate@10 | precision@10 (all held-out relevant) | hit-rate@10 (all relevant) |\n|---|---|---|---|---|---|").ok();
     for (name, key, p, nd, pa) in [
-        (ranking.as_str(), "model_top_n", detail(e, "precision_at_10"), detail(e, "ndcg_at_10"), detail(&e_all, "precision_at_10")),
-        ("ALS by predicted rating", "als", hits["precision"]["als"].as_f64().unwrap_or(f64::NAN), f64::NAN, hits_all["precision"]["als"].as_f64().unwrap_or(f64::NAN)),
-        ("popularity", "popularity", detail(e, "popularity_precision_at_10"), detail(e, "popularity_ndcg_at_10"), detail(&e_all, "popularity_precision_at_10")),
-        ("content-based", "content_based", hits["precision"]["content_based"].as_f64().unwrap_or(f64::NAN), f64::NAN, hits_all["precision"]["content_based"].as_f64().unwrap_or(f64::NAN)),
+        (
+            ranking.as_str(),
+            "model_top_n",
+            detail(e, "precision_at_10"),
+            detail(e, "ndcg_at_10"),
+            detail(&e_all, "precision_at_10"),
+        ),
+        (
+            "ALS by predicted rating",
+            "als",
+            hits["precision"]["als"].as_f64().unwrap_or(f64::NAN),
+            f64::NAN,
+            hits_all["precision"]["als"].as_f64().unwrap_or(f64::NAN),
+        ),
+        (
+            "popularity",
+            "popularity",
+            detail(e, "popularity_precision_at_10"),
+            detail(e, "popularity_ndcg_at_10"),
+            detail(&e_all, "popularity_precision_at_10"),
+        ),
+        (
+            "content-based",
+            "content_based",
+            hits["precision"]["content_based"].as_f64().unwrap_or(f64::NAN),
+            f64::NAN,
+            hits_all["precision"]["content_based"].as_f64().unwrap_or(f64::NAN),
+        ),
     ] {
-        writeln!(md, "| {name} | {p:.4} | {} | {:.4} | {pa:.4} | {:.4} |", if nd.is_nan() { "-".into() } else { format!("{nd:.4}") }, hr(&hits, key), hr(&hits_all, key)).ok();
+        writeln!(
+            md,
+            "| {name} | {p:.4} | {} | {:.4} | {pa:.4} | {:.4} |",
+            if nd.is_nan() { "-".into() } else { format!("{nd:.4}") },
+            hr(&hits, key),
+            hr(&hits_all, key)
+        )
+        .ok();
     }
-    writeln!(md, "\nContent-based neighbours (cosine over the spec's title features: idf-weighted genre tags + title words):\n").ok();
+    writeln!(
+        md,
+        "\nContent-based neighbours (cosine over the spec's title features: idf-weighted genre tags + title words):\n"
+    )
+    .ok();
     for (id, name, list) in &neighbours {
         let items: Vec<String> = list.iter().map(|(j, n, s)| format!("{n} ({j}) {s:.3}")).collect();
         writeln!(md, "- **{name}** ({id}): {}", items.join("; ")).ok();

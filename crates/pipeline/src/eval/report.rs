@@ -31,12 +31,17 @@ fn verdict(e: &Entry) -> String {
 /// The results table of all entries.
 pub fn table(entries: &[Entry]) -> String {
     let mut md = String::new();
-    writeln!(md, "| task | dataset | metric | protocol | mean | ± std | min | max | fit s/fold | anchor | target met |").ok();
+    writeln!(
+        md,
+        "| task | dataset | metric | protocol | mean | ± std | min | max | fit s/fold | anchor | target met |"
+    )
+    .ok();
     writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|").ok();
     for e in entries {
         let anchor = e.anchor.as_ref().map_or("-".to_string(), |a| format!("{} ({})", fmt_value(a.value), a.name));
         let fit = if e.fit_seconds > 0.0 { format!("{:.3}", e.fit_seconds) } else { "-".into() };
-        let (min, max) = if e.per_fold.len() > 1 { (fmt_value(e.min), fmt_value(e.max)) } else { ("-".into(), "-".into()) };
+        let (min, max) =
+            if e.per_fold.len() > 1 { (fmt_value(e.min), fmt_value(e.max)) } else { ("-".into(), "-".into()) };
         let std = if e.per_fold.len() > 1 { fmt_value(e.std) } else { "-".into() };
         writeln!(
             md,
@@ -80,12 +85,14 @@ pub fn write(out: &Path, reports: &[TaskReport]) -> Result<()> {
     std::fs::create_dir_all(out).map_err(|e| io(e, out))?;
     let entries: Vec<&Entry> = reports.iter().flat_map(|r| r.entries.iter()).collect();
     let json_path = out.join("eval.json");
-    std::fs::write(&json_path, serde_json::to_vec_pretty(&entries).expect("entries serialise")).map_err(|e| io(e, &json_path))?;
+    std::fs::write(&json_path, serde_json::to_vec_pretty(&entries).expect("entries serialise"))
+        .map_err(|e| io(e, &json_path))?;
     let md_path = out.join("eval.md");
     std::fs::write(&md_path, markdown(reports)).map_err(|e| io(e, &md_path))?;
     for r in reports {
         let p = out.join(format!("{}.json", r.task));
-        let doc = serde_json::json!({ "task": r.task, "seconds": r.seconds, "entries": r.entries, "details": r.details });
+        let doc =
+            serde_json::json!({ "task": r.task, "seconds": r.seconds, "entries": r.entries, "details": r.details });
         std::fs::write(&p, serde_json::to_vec_pretty(&doc).expect("details serialise")).map_err(|e| io(e, &p))?;
     }
     Ok(())

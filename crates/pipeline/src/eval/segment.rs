@@ -56,14 +56,23 @@ pub fn sweep_all_rows(
     let base_sse = base["test_sse"].as_f64().unwrap_or(f64::NAN);
     let km_sse = base["kmeans_test_sse"].as_f64().unwrap_or(f64::NAN);
     entries.push(
-        EntryBuilder::new(task, &dataset, "segment", &format!("SSE rule-based ({base_k} segments)"), &protocol, &[base_sse], false)
-            .note(format!("quantile bins on {}; k-means with k={base_k}: {km_sse:.1}", s.baseline_columns.join(" x ")))
-            .build(),
+        EntryBuilder::new(
+            task,
+            &dataset,
+            "segment",
+            &format!("SSE rule-based ({base_k} segments)"),
+            &protocol,
+            &[base_sse],
+            false,
+        )
+        .note(format!("quantile bins on {}; k-means with k={base_k}: {km_sse:.1}", s.baseline_columns.join(" x ")))
+        .build(),
     );
     let mut md = String::new();
     writeln!(md, "| k | SSE | silhouette (2,000-row sample) | scikit-learn SSE |\n|---|---|---|---|").ok();
     for p in &sweep {
-        let anchor = anchors.and_then(|a| a.iter().find(|(k, _)| *k == p.k)).map_or("-".to_string(), |a| format!("{:.1}", a.1));
+        let anchor =
+            anchors.and_then(|a| a.iter().find(|(k, _)| *k == p.k)).map_or("-".to_string(), |a| format!("{:.1}", a.1));
         writeln!(md, "| {} | {:.1} | {:.4} | {anchor} |", p.k, p.sse, p.silhouette).ok();
     }
     writeln!(

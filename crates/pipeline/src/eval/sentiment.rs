@@ -57,7 +57,10 @@ pub fn folds(spec: &Spec, tables: &Tables, k: usize, seed: u64) -> Result<Vec<Fo
     let (rows, y) = labelled(spec, tables)?;
     Ok(data::stratified_kfold(&y, k, seed)
         .into_iter()
-        .map(|f| Fold { train: f.train.iter().map(|&i| rows[i]).collect(), test: f.test.iter().map(|&i| rows[i]).collect() })
+        .map(|f| Fold {
+            train: f.train.iter().map(|&i| rows[i]).collect(),
+            test: f.test.iter().map(|&i| rows[i]).collect(),
+        })
         .collect())
 }
 
@@ -74,7 +77,8 @@ pub fn run(task: Task, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<Ta
     let k = opts.folds.unwrap_or(k_default);
     let folds = folds(&spec, &tables, k, opts.seed)?;
     let protocol = format!("stratified {k}-fold (seed {})", opts.seed);
-    let (mut acc, mut fit, mut neutral, mut confident, mut f1) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut acc, mut fit, mut neutral, mut confident, mut f1) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut per_fold = Vec::new();
     for (f, fold) in folds.iter().enumerate() {
         let run = run_split(&spec, &tables, fold)?;
@@ -108,15 +112,35 @@ pub fn run(task: Task, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<Ta
             .note("P(positive) >= 0.5; fit = TF-IDF (prepare) + classifier choice and fit (train)")
             .build(),
         EntryBuilder::new(task, &dataset, "sentiment", "macro F1", &protocol, &f1, true).build(),
-        EntryBuilder::new(task, &dataset, "sentiment", &format!("neutral share (band {band})"), &protocol, &neutral, false)
-            .note("share of test reviews reported neutral")
-            .build(),
-        EntryBuilder::new(task, &dataset, "sentiment", &format!("accuracy outside the neutral band {band}"), &protocol, &confident, true)
-            .note("accuracy on the reviews called positive or negative")
-            .build(),
+        EntryBuilder::new(
+            task,
+            &dataset,
+            "sentiment",
+            &format!("neutral share (band {band})"),
+            &protocol,
+            &neutral,
+            false,
+        )
+        .note("share of test reviews reported neutral")
+        .build(),
+        EntryBuilder::new(
+            task,
+            &dataset,
+            "sentiment",
+            &format!("accuracy outside the neutral band {band}"),
+            &protocol,
+            &confident,
+            true,
+        )
+        .note("accuracy on the reviews called positive or negative")
+        .build(),
     ];
     let mut md = String::new();
-    writeln!(md, "| fold | accuracy | classifier | neutral share | accuracy outside band | fit s |\n|---|---|---|---|---|---|").ok();
+    writeln!(
+        md,
+        "| fold | accuracy | classifier | neutral share | accuracy outside band | fit s |\n|---|---|---|---|---|---|"
+    )
+    .ok();
     for p in &per_fold {
         writeln!(
             md,

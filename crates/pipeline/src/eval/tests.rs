@@ -25,7 +25,10 @@ fn opts(data_dir: PathBuf, limit: usize, folds: Option<usize>) -> EvalOptions {
 }
 
 fn entry<'a>(r: &'a TaskReport, metric_starts: &str) -> &'a Entry {
-    r.entries.iter().find(|e| e.metric.starts_with(metric_starts)).unwrap_or_else(|| panic!("no entry `{metric_starts}` in {:?}", r.entries))
+    r.entries
+        .iter()
+        .find(|e| e.metric.starts_with(metric_starts))
+        .unwrap_or_else(|| panic!("no entry `{metric_starts}` in {:?}", r.entries))
 }
 
 fn quiet(_: &str) {}
@@ -44,7 +47,9 @@ fn movielens_slice_beats_baselines_and_folds_never_leak() {
     o.limit = None;
     let spec = o.spec(Task::Movielens).unwrap();
     let r = spec.recommend.clone().unwrap();
-    let tables = data::load_tables(&spec, &o.data_dir, &usecase::needed_tables(&spec, UseCase::Recommend), &r.ratings, o.limit).unwrap();
+    let tables =
+        data::load_tables(&spec, &o.data_dir, &usecase::needed_tables(&spec, UseCase::Recommend), &r.ratings, o.limit)
+            .unwrap();
     let folds = recommend::protocol_folds(&o, &spec, &tables).unwrap();
     assert_eq!(folds.len(), 2);
     for fold in &folds {
@@ -72,7 +77,7 @@ fn telco_slice_auc_and_encoder_fitted_on_train_only() {
     let o = opts(dir, 3_000, None);
     let spec = o.spec(Task::Telco).unwrap();
     let c = spec.churn.clone().unwrap();
-    let tables = data::load_tables(&spec, &o.data_dir, &[c.table.clone()], &c.table, o.limit).unwrap();
+    let tables = data::load_tables(&spec, &o.data_dir, std::slice::from_ref(&c.table), &c.table, o.limit).unwrap();
     let frame = tables.get(&c.table).unwrap();
     assert_eq!(frame.col("row").unwrap()[..3], ["0", "1", "2"], "generated row id");
     let folds = churn::protocol_folds(&o, &spec, &tables).unwrap();
@@ -88,7 +93,9 @@ fn telco_slice_auc_and_encoder_fitted_on_train_only() {
     assert_eq!(encoder.categorical, refit.categorical);
     assert_eq!(encoder.derived, refit.derived);
     assert_eq!(encoder.numeric.columns, refit.numeric.columns);
-    for (a, b) in encoder.numeric.mean.iter().zip(&refit.numeric.mean).chain(encoder.numeric.std.iter().zip(&refit.numeric.std)) {
+    for (a, b) in
+        encoder.numeric.mean.iter().zip(&refit.numeric.mean).chain(encoder.numeric.std.iter().zip(&refit.numeric.std))
+    {
         assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "encoder = fit on the training fold: {a} vs {b}");
     }
     assert_ne!(encoder.numeric.mean, ChurnEncoder::fit(frame, &c).unwrap().numeric.mean, "not fitted on all rows");
@@ -108,7 +115,14 @@ fn rt_slice_accuracy_and_tfidf_fitted_on_train_only() {
     let o = opts(dir, 3_000, Some(3));
     let spec = o.spec(Task::Rt).unwrap();
     let s = spec.sentiment.clone().unwrap();
-    let tables = data::load_tables_with(&spec, &o.data_dir, &[s.table.clone()], &s.table, Some(data::Limit::Sample(3_000, 42))).unwrap();
+    let tables = data::load_tables_with(
+        &spec,
+        &o.data_dir,
+        std::slice::from_ref(&s.table),
+        &s.table,
+        Some(data::Limit::Sample(3_000, 42)),
+    )
+    .unwrap();
     let folds = sentiment::folds(&spec, &tables, 3, 42).unwrap();
     let fold = &folds[0];
     assert!(fold.train.iter().collect::<HashSet<_>>().is_disjoint(&fold.test.iter().collect()));
@@ -117,7 +131,11 @@ fn rt_slice_accuracy_and_tfidf_fitted_on_train_only() {
     let train_texts = files.frame("train.csv").unwrap().col("text").unwrap().to_vec();
     assert_eq!(vectorizer, TfidfParams::default().fit(&train_texts).unwrap(), "TF-IDF = fit on the training fold");
     let all_texts = tables.get(&s.table).unwrap().col("text").unwrap().to_vec();
-    assert_ne!(vectorizer.idf.len(), TfidfParams::default().fit(&all_texts).unwrap().idf.len(), "not fitted on all rows");
+    assert_ne!(
+        vectorizer.idf.len(),
+        TfidfParams::default().fit(&all_texts).unwrap().idf.len(),
+        "not fitted on all rows"
+    );
 
     let rep = run(Task::Rt, &o, &quiet).unwrap();
     let acc = entry(&rep, "accuracy");
@@ -165,14 +183,17 @@ fn planted_rising_and_falling_series_are_detected() {
     let mut tables = Tables::default();
     tables.0.insert(s.table.clone(), frame);
     let all: Vec<usize> = (0..600).collect();
-    let run = sentiment::run_split(&spec, &tables, &data::Fold { train: all[..500].to_vec(), test: all[500..].to_vec() }).unwrap();
+    let run =
+        sentiment::run_split(&spec, &tables, &data::Fold { train: all[..500].to_vec(), test: all[500..].to_vec() })
+            .unwrap();
     let tspec = trend::trend_spec(&spec, 0.03).unwrap();
     let planted = trend::planted_entities();
     let posts = trend::planted_posts(&pos, &neg, &planted, 6, 7, 50, 1);
     assert_eq!(posts.n_rows(), planted.len() * 6 * 50);
     let items = trend::score_posts(&tspec, &run.model, posts).unwrap();
     for p in &planted {
-        let item = items.iter().find(|i| i.pk == crate::keys::score::entity("title", &p.entity)).expect("item per entity");
+        let item =
+            items.iter().find(|i| i.pk == crate::keys::score::entity("title", &p.entity)).expect("item per entity");
         assert_eq!(item.attr("direction").unwrap(), p.expected, "{}: {:?}", p.entity, item.attr("trend_slope"));
     }
 }
@@ -195,7 +216,8 @@ fn stratified_kfold_partitions_and_keeps_balance() {
 
 #[test]
 fn protocol_assignment_folds_follow_row_ids() {
-    let assign: std::collections::HashMap<usize, usize> = [(0, 1), (1, 0), (2, 1), (5, 2), (9, 0)].into_iter().collect();
+    let assign: std::collections::HashMap<usize, usize> =
+        [(0, 1), (1, 0), (2, 1), (5, 2), (9, 0)].into_iter().collect();
     let folds = data::folds_from_assignment(&[0, 1, 2, 5], &assign, None).unwrap();
     assert_eq!(folds.len(), 3);
     assert_eq!((folds[0].test.clone(), folds[0].train.clone()), (vec![1], vec![0, 2, 3]));
@@ -213,7 +235,13 @@ fn report_writes_table_json_and_details() {
         .build();
     assert!((e.mean - 0.85).abs() < 1e-12 && (e.fit_seconds - 0.2).abs() < 1e-12);
     assert_eq!(e.passed, Some(true));
-    let rep = TaskReport { task: Task::Telco, entries: vec![e], details: serde_json::json!({ "x": 1 }), markdown: "extra".into(), seconds: 1.0 };
+    let rep = TaskReport {
+        task: Task::Telco,
+        entries: vec![e],
+        details: serde_json::json!({ "x": 1 }),
+        markdown: "extra".into(),
+        seconds: 1.0,
+    };
     let dir = tempfile::tempdir().unwrap();
     report::write(dir.path(), &[rep]).unwrap();
     let json: Vec<Entry> = serde_json::from_slice(&std::fs::read(dir.path().join("eval.json")).unwrap()).unwrap();

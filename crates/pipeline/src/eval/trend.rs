@@ -48,7 +48,15 @@ pub fn planted_entities() -> Vec<Planted> {
 /// A posts table from real texts: for each planted entity and window (oldest first), `per_window`
 /// reviews with exactly round(share * per_window) drawn from the positive pool, timestamps spread
 /// inside the window. Columns: text, label, posted_at (Unix seconds), title.
-pub fn planted_posts(pos: &[String], neg: &[String], planted: &[Planted], windows: usize, window_days: u32, per_window: usize, seed: u64) -> Frame {
+pub fn planted_posts(
+    pos: &[String],
+    neg: &[String],
+    planted: &[Planted],
+    windows: usize,
+    window_days: u32,
+    per_window: usize,
+    seed: u64,
+) -> Frame {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut frame = Frame::new(vec!["text".into(), "label".into(), "posted_at".into(), "title".into()]);
     let window = i64::from(window_days) * DAY;
@@ -59,7 +67,8 @@ pub fn planted_posts(pos: &[String], neg: &[String], planted: &[Planted], window
     neg_order.shuffle(&mut rng);
     for p in planted {
         for w in 0..windows {
-            let share = if windows > 1 { p.first + (p.last - p.first) * w as f64 / (windows - 1) as f64 } else { p.first };
+            let share =
+                if windows > 1 { p.first + (p.last - p.first) * w as f64 / (windows - 1) as f64 } else { p.first };
             let n_pos = (share * per_window as f64).round() as usize;
             let age_windows = (windows - 1 - w) as i64;
             for j in 0..per_window {
@@ -74,7 +83,12 @@ pub fn planted_posts(pos: &[String], neg: &[String], planted: &[Planted], window
                 // The newest post sits exactly at AS_OF so windows line up with the scorer's.
                 let offset = if w == windows - 1 && j == 0 { 0 } else { rng.gen_range(0..window) };
                 let t = AS_OF - age_windows * window - offset;
-                frame.push_row(vec![text.clone(), if positive { "1" } else { "0" }.into(), t.to_string(), p.entity.clone()]);
+                frame.push_row(vec![
+                    text.clone(),
+                    if positive { "1" } else { "0" }.into(),
+                    t.to_string(),
+                    p.entity.clone(),
+                ]);
             }
         }
     }
@@ -102,7 +116,11 @@ pub fn score_posts(spec: &Spec, model: &[u8], posts: Frame) -> Result<Vec<Item>>
     let mut tables = Tables::default();
     tables.0.insert(s.table.clone(), posts);
     let eval = crate::usecase::common::Evaluation {
-        primary: crate::usecase::common::PrimaryMetric { name: "accuracy".into(), value: f64::NAN, higher_is_better: true },
+        primary: crate::usecase::common::PrimaryMetric {
+            name: "accuracy".into(),
+            value: f64::NAN,
+            higher_is_better: true,
+        },
         criteria: Vec::new(),
         details: json!({}),
         deploy_params: Default::default(),
@@ -175,9 +193,23 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
         rows.push(json!({ "entity": p.entity, "first_share": p.first, "last_share": p.last, "net_per_window": nets,
             "slope": slope, "direction": dir, "expected": p.expected, "item": { "pk": item.pk, "sk": item.sk } }));
     }
-    let entries = vec![EntryBuilder::new(task, &dataset, "sentiment", "trend direction correct (share of planted entities)", "planted series on held-out texts", &correct, true)
-        .target(Target::at_least(1.0))
-        .note(format!("{} planted entities: 2 rising, 2 falling, 2 flat", planted.len()))
-        .build()];
-    Ok(TaskReport { task, entries, details: json!({ "model_accuracy": run.evaluation.primary.value, "entities": rows }), markdown: md, seconds: 0.0 })
+    let entries = vec![EntryBuilder::new(
+        task,
+        &dataset,
+        "sentiment",
+        "trend direction correct (share of planted entities)",
+        "planted series on held-out texts",
+        &correct,
+        true,
+    )
+    .target(Target::at_least(1.0))
+    .note(format!("{} planted entities: 2 rising, 2 falling, 2 flat", planted.len()))
+    .build()];
+    Ok(TaskReport {
+        task,
+        entries,
+        details: json!({ "model_accuracy": run.evaluation.primary.value, "entities": rows }),
+        markdown: md,
+        seconds: 0.0,
+    })
 }
