@@ -17,6 +17,8 @@ fn marquee(args: &[&str]) -> Output {
         .args(args)
         .env_remove("MARQUEE_WORKDIR")
         .env("NO_COLOR", "1")
+        // Help is wrapped to the terminal; pin the width so snapshots do not depend on it.
+        .env("COLUMNS", "100")
         .output()
         .expect("runs marquee")
 }
