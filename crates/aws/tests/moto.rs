@@ -12,7 +12,9 @@ use serde_json::json;
 fn endpoint() -> Option<String> {
     let ep = std::env::var("MARQUEE_MOTO_ENDPOINT").ok().filter(|e| !e.is_empty());
     if ep.is_none() {
-        eprintln!("skipping: MARQUEE_MOTO_ENDPOINT is not set (run under scripts/with-moto)");
+        // Straight to stderr: libtest hides eprintln! output of passing tests.
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "skipping: MARQUEE_MOTO_ENDPOINT is not set (run: scripts/with-moto cargo test -p marquee-aws)");
     }
     ep
 }
