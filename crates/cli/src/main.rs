@@ -14,8 +14,9 @@ use marquee_pipeline::flow::{self, Event};
 use marquee_pipeline::keys;
 use marquee_pipeline::spec::Spec;
 use marquee_pipeline::steps::{self, RunRequest, RunSummary, Stores, Verdict};
-use marquee_pipeline::store::ObjectStore;
+use marquee_pipeline::store::{ObjectStore, ScoreStore};
 
+mod aws;
 mod churn;
 mod eval;
 mod hint;
@@ -98,6 +99,9 @@ enum Command {
         /// How many recommendations / similar titles to list.
         #[arg(long, global = true, default_value_t = 10)]
         top: usize,
+        /// Read the deployed stack's DynamoDB table and S3 bucket instead of the workdir.
+        #[arg(long, global = true)]
+        aws: bool,
     },
     /// Write a run's evaluation report (HTML with charts) and print its path
     ///
@@ -139,6 +143,9 @@ enum Command {
         /// Print JSON (with each segment's feature means) instead of a table.
         #[arg(long)]
         json: bool,
+        /// Read the deployed stack's DynamoDB table and S3 bucket instead of the workdir.
+        #[arg(long)]
+        aws: bool,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -158,8 +165,16 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Read the deployed stack's DynamoDB table instead of the workdir.
+        #[arg(long)]
+        aws: bool,
         #[command(flatten)]
         store: StoreArgs,
+    },
+    /// Drive a pipeline deployed on AWS (see docs/aws.md)
+    Aws {
+        #[command(subcommand)]
+        cmd: aws::AwsCmd,
     },
     /// Measure model quality on real public datasets (MovieLens, Telco, rt-polarity, IMDB, CDNOW)
     /// with k-fold cross-validation on the published protocol splits, beside peer baselines.
@@ -248,9 +263,9 @@ async fn dispatch(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Show { what, store, json, top } => {
-            let (objects, scores) = open_existing(&store.workdir)?;
-            show::show(&scores, &objects, what, top, json).await
+        Command::Show { what, store, json, top, aws } => {
+            let (objects, scores) = open_query_stores(&store.workdir, aws).await?;
+            show::show(&*scores, &*objects, what, top, json).await
         }
         Command::Report { run, open, store } => {
             let (objects, scores) = open_existing(&store.workdir)?;
@@ -268,9 +283,9 @@ async fn dispatch(cli: Cli) -> Result<()> {
             let (objects, scores) = open_existing(&store.workdir)?;
             churn::cutoff(Stores { objects: &objects, scores: &scores }, args, cli.quiet).await
         }
-        Command::Segments { json, store } => {
-            let (objects, scores) = open_existing(&store.workdir)?;
-            let rows = query::segments(&scores, &objects).await?;
+        Command::Segments { json, store, aws } => {
+            let (objects, scores) = open_query_stores(&store.workdir, aws).await?;
+            let rows = query::segments(&*scores, &*objects).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
@@ -278,9 +293,9 @@ async fn dispatch(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::AtRisk { top, flagged, json, store } => {
-            let (_, scores) = open_existing(&store.workdir)?;
-            let rows = query::at_risk(&scores, top, flagged).await?;
+        Command::AtRisk { top, flagged, json, store, aws } => {
+            let (_, scores) = open_query_stores(&store.workdir, aws).await?;
+            let rows = query::at_risk(&*scores, top, flagged).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
@@ -288,6 +303,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Aws { cmd } => aws::run(cmd, cli.quiet).await,
         Command::Eval(args) => eval::run(args, cli.quiet),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "marquee", &mut std::io::stdout());
@@ -316,6 +332,15 @@ fn open_existing(workdir: &Path) -> Result<(DirObjectStore, SqliteScoreStore)> {
         ));
     }
     Ok((DirObjectStore::new(workdir.join("store")), open_scores(workdir)?))
+}
+
+/// The stores queries read: the deployed stack's with `--aws`, else the workdir's.
+async fn open_query_stores(workdir: &Path, aws: bool) -> Result<(Box<dyn ObjectStore>, Box<dyn ScoreStore>)> {
+    if aws {
+        return aws::stores().await;
+    }
+    let (objects, scores) = open_existing(workdir)?;
+    Ok((Box::new(objects), Box::new(scores)))
 }
 
 fn open_scores(workdir: &Path) -> Result<SqliteScoreStore> {
