@@ -40,16 +40,7 @@ pub fn sent_spec(spec: &Spec) -> Result<&SentimentSpec> {
 /// Labelled rows of the reviews table and their labels (true = positive).
 pub fn labelled(spec: &Spec, tables: &Tables) -> Result<(Vec<usize>, Vec<bool>)> {
     let s = sent_spec(spec)?;
-    let frame = tables.get(&s.table)?;
-    let mut rows = Vec::new();
-    let mut y = Vec::new();
-    for (i, v) in frame.col(&s.label)?.iter().enumerate() {
-        if v == &s.positive || v == &s.negative {
-            rows.push(i);
-            y.push(v == &s.positive);
-        }
-    }
-    Ok((rows, y))
+    crate::usecase::sentiment::labelled(tables.get(&s.table)?, s)
 }
 
 /// Seeded stratified k folds over the labelled rows, as row indices of the table.

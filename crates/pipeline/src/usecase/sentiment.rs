@@ -70,7 +70,8 @@ pub fn needed_tables(spec: &Spec) -> Vec<String> {
     spec.sentiment.iter().map(|s| s.table.clone()).collect()
 }
 
-fn labelled(frame: &Frame, s: &SentimentSpec) -> Result<(Vec<usize>, Vec<bool>)> {
+/// Rows with a positive or negative label, and their labels (true = positive).
+pub(crate) fn labelled(frame: &Frame, s: &SentimentSpec) -> Result<(Vec<usize>, Vec<bool>)> {
     let mut rows = Vec::new();
     let mut y = Vec::new();
     for (i, v) in frame.col(&s.label)?.iter().enumerate() {
