@@ -10,7 +10,7 @@ use marquee_pipeline::spec::UseCase;
 use marquee_pipeline::steps::Verdict;
 
 use crate::charts;
-use crate::{direction_arrow, ReportData, UseCaseReport, TREND_ENTITIES};
+use crate::{direction_arrow, Ranked, ReportData, UseCaseReport, TREND_ENTITIES};
 
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -541,15 +541,7 @@ fn recommend(h: &mut String, u: &UseCaseReport, data: &ReportData) {
                 esc(c.segment.as_deref().unwrap_or("–")),
                 c.churn_probability.map_or("–".into(), |p| format!("{p:.3}"))
             );
-            for r in c.recs.iter().take(5) {
-                let _ = write!(
-                    h,
-                    "<li>{} <span class=\"note mono\">{} · {:.2}</span></li>",
-                    esc(&r.title),
-                    esc(&r.title_id),
-                    r.score
-                );
-            }
+            ranked_items(h, &c.recs);
             h.push_str("</ol></td></tr>\n");
         }
         h.push_str("</table>");
@@ -566,20 +558,19 @@ fn recommend(h: &mut String, u: &UseCaseReport, data: &ReportData) {
                 esc(&t.title),
                 esc(&t.title_id)
             );
-            for r in t.similar.iter().take(5) {
-                let _ = write!(
-                    h,
-                    "<li>{} <span class=\"note mono\">{} · {:.2}</span></li>",
-                    esc(&r.title),
-                    esc(&r.title_id),
-                    r.score
-                );
-            }
+            ranked_items(h, &t.similar);
             h.push_str("</ol></td></tr>\n");
         }
         h.push_str("</table>");
     }
     h.push_str("</div></div>\n");
+}
+
+/// The first five ranked titles as list items: name, id and score.
+fn ranked_items(h: &mut String, items: &[Ranked]) {
+    for r in items.iter().take(5) {
+        let _ = write!(h, "<li>{} <span class=\"note mono\">{} · {:.2}</span></li>", esc(&r.title), esc(&r.title_id), r.score);
+    }
 }
 
 fn sentiment(h: &mut String, u: &UseCaseReport, data: &ReportData) {
