@@ -19,11 +19,8 @@ fn read(path: &Path) -> Res<String> {
 pub fn movielens_fold(data: &Path, fold: u8) -> Res<(Vec<Rating>, Vec<Rating>, usize, usize)> {
     let ratings = read(&data.join("movielens_100k/ratings.csv"))?;
     let folds = read(&data.join("protocol/ml100k_fold_assignments.csv"))?;
-    let fold_of: Vec<u8> = folds
-        .lines()
-        .skip(1)
-        .map(|l| l.rsplit(',').next().unwrap_or("").trim().parse())
-        .collect::<Result<_, _>>()?;
+    let fold_of: Vec<u8> =
+        folds.lines().skip(1).map(|l| l.rsplit(',').next().unwrap_or("").trim().parse()).collect::<Result<_, _>>()?;
     let (mut train, mut test) = (Vec::new(), Vec::new());
     let (mut nu, mut ni) = (0usize, 0usize);
     for (row, line) in ratings.lines().skip(1).enumerate() {
@@ -66,16 +63,10 @@ pub fn cdnow_z(data: &Path) -> Res<Array2<f64>> {
 pub fn telco(data: &Path) -> Res<(Vec<String>, Vec<Vec<String>>, Vec<u8>)> {
     let mut rdr = csv::Reader::from_path(data.join("telco_churn_ibm/wa_churn.csv"))?;
     let header = rdr.headers()?.iter().map(str::to_owned).collect();
-    let rows = rdr
-        .records()
-        .map(|r| r.map(|r| r.iter().map(str::to_owned).collect()))
-        .collect::<Result<_, _>>()?;
+    let rows = rdr.records().map(|r| r.map(|r| r.iter().map(str::to_owned).collect())).collect::<Result<_, _>>()?;
     let folds = read(&data.join("protocol/telco_fold_assignments.csv"))?;
-    let fold = folds
-        .lines()
-        .skip(1)
-        .map(|l| l.rsplit(',').next().unwrap_or("").trim().parse())
-        .collect::<Result<_, _>>()?;
+    let fold =
+        folds.lines().skip(1).map(|l| l.rsplit(',').next().unwrap_or("").trim().parse()).collect::<Result<_, _>>()?;
     Ok((header, rows, fold))
 }
 
@@ -136,10 +127,8 @@ pub fn read_npy(path: &Path) -> Res<(Vec<usize>, Vec<f64>)> {
         .filter(|t| !t.is_empty())
         .map(|t| t.parse())
         .collect::<Result<_, _>>()?;
-    let values = bytes[10 + hlen..]
-        .chunks_exact(8)
-        .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
-        .collect();
+    let values =
+        bytes[10 + hlen..].chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
     Ok((shape, values))
 }
 

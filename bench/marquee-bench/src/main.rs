@@ -32,10 +32,7 @@ struct Opts {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str, default: &str| -> String {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-            .unwrap_or_else(|| default.to_owned())
+        args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned()).unwrap_or_else(|| default.to_owned())
     };
     let opts = Opts {
         reps: flag("--reps", "3").parse().expect("--reps N"),
@@ -130,10 +127,7 @@ fn run_task(name: &str, o: &Opts) -> Res<Value> {
 // ---- ALS ----
 
 fn als_rmse(model: &marquee_ml::als::AlsModel, test: &[Rating]) -> f64 {
-    let se: f64 = test
-        .iter()
-        .map(|r| f64::from(model.predict(Some(r.user), Some(r.item)) - r.value).powi(2))
-        .sum();
+    let se: f64 = test.iter().map(|r| f64::from(model.predict(Some(r.user), Some(r.item)) - r.value).powi(2)).sum();
     (se / test.len() as f64).sqrt()
 }
 
@@ -210,7 +204,14 @@ fn kmeans_1m(o: &Opts) -> Res<Value> {
     let x = load_matrix(&o.work.join(format!("kmeans_{n}x16.npy")))?;
     let params = KMeansParams { k: 8, n_init: 10, tol: kmeans_tol(), ..Default::default() };
     let (times, m) = timed(o.reps, || Ok(params.fit(x.view())?))?;
-    Ok(record("kmeans_1m", "marquee k-means++", "SSE k=8", m.sse, &times, json!({"shape": x.dim(), "iterations": m.iterations})))
+    Ok(record(
+        "kmeans_1m",
+        "marquee k-means++",
+        "SSE k=8",
+        m.sse,
+        &times,
+        json!({"shape": x.dim(), "iterations": m.iterations}),
+    ))
 }
 
 // ---- logistic regression ----
@@ -335,7 +336,14 @@ fn logreg_1m(o: &Opts) -> Res<Value> {
     let (times, model) = timed(o.reps, || Ok(params.fit(xtr, &y[..n])?))?;
     let p = model.predict_proba(xte);
     let auc = roc_auc(p.as_slice().expect("contiguous"), &y[n..])?;
-    Ok(record("logreg_1m", "marquee logistic (Newton)", "ROC AUC", auc, &times, json!({"train": n, "test": y.len() - n})))
+    Ok(record(
+        "logreg_1m",
+        "marquee logistic (Newton)",
+        "ROC AUC",
+        auc,
+        &times,
+        json!({"train": n, "test": y.len() - n}),
+    ))
 }
 
 // ---- sentiment ----
@@ -387,7 +395,8 @@ fn scaling(o: &Opts) -> Res<Value> {
         let xx = lx.slice(ndarray::s![..n, ..]);
         let (t_lr, _) = timed(reps, || Ok(LogisticParams::default().fit(xx, &ly[..n])?))?;
         let (ratings, nu, ni) = data::synth_ratings(n, 5);
-        let (t_als, _) = timed(reps, || Ok(AlsParams { rank: 10, iterations: 10, lambda: 0.1, seed: 42 }.fit(&ratings, nu, ni)?))?;
+        let (t_als, _) =
+            timed(reps, || Ok(AlsParams { rank: 10, iterations: 10, lambda: 0.1, seed: 42 }.fit(&ratings, nu, ni)?))?;
         rows.push(json!({
             "rows": n,
             "kmeans_k8_x10_s": median(&t_km),

@@ -3,10 +3,11 @@
 
 use async_trait::async_trait;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
-use marquee_pipeline::store::{ObjectStore, StoreError, StoreResult};
+use marquee_pipeline::store::{ObjectBody, ObjectStore, StoreError, StoreResult};
+use std::path::Path;
 
 /// Objects larger than this go up as a multipart upload.
 pub const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
@@ -81,6 +82,72 @@ impl S3ObjectStore {
         }
     }
 
+    /// Multipart upload of a local file, one part read from disk at a time.
+    async fn put_multipart_file(&self, key: &str, path: &Path, len: u64) -> StoreResult<()> {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| backend("create multipart upload", key, e))?;
+        let upload_id = created
+            .upload_id()
+            .ok_or_else(|| StoreError::Backend {
+                op: "create multipart upload",
+                key: key.into(),
+                message: "no upload id".into(),
+            })?
+            .to_string();
+        let result = async {
+            let mut parts = Vec::new();
+            let mut offset = 0u64;
+            while offset < len {
+                let n = (PART_SIZE as u64).min(len - offset);
+                let number = parts.len() as i32 + 1;
+                let body = ByteStream::read_from()
+                    .path(path)
+                    .offset(offset)
+                    .length(Length::Exact(n))
+                    .build()
+                    .await
+                    .map_err(|e| backend("read part of", &format!("{key} ({})", path.display()), e))?;
+                let out = self
+                    .client
+                    .upload_part()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .part_number(number)
+                    .body(body)
+                    .send()
+                    .await
+                    .map_err(|e| backend("upload part", &format!("{key} (part {number})"), e))?;
+                parts.push(
+                    CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_string)).build(),
+                );
+                offset += n;
+            }
+            let done = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
+            self.client
+                .complete_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .multipart_upload(done)
+                .send()
+                .await
+                .map_err(|e| backend("complete multipart upload", key, e))?;
+            Ok(())
+        }
+        .await;
+        if result.is_err() {
+            self.abort(key, &upload_id).await;
+        }
+        result
+    }
+
     async fn upload_parts(&self, key: &str, upload_id: &str, bytes: &[u8]) -> StoreResult<Vec<CompletedPart>> {
         let mut parts = Vec::new();
         for (i, chunk) in bytes.chunks(PART_SIZE).enumerate() {
@@ -145,6 +212,44 @@ impl ObjectStore for S3ObjectStore {
         };
         let body = out.body.collect().await.map_err(|e| backend("read body of", key, e))?;
         Ok(body.into_bytes().to_vec())
+    }
+
+    /// HeadObject: the size without the body.
+    async fn size(&self, key: &str) -> StoreResult<Option<u64>> {
+        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => Ok(Some(out.content_length().unwrap_or(0).max(0) as u64)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(backend("head", key, e)),
+        }
+    }
+
+    /// The GetObject body as it arrives from S3 (never collected in memory).
+    async fn open(&self, key: &str) -> StoreResult<ObjectBody> {
+        let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => out,
+            Err(e) if is_not_found(&e) => return Err(StoreError::NotFound { key: self.uri(key) }),
+            Err(e) => return Err(backend("get", key, e)),
+        };
+        Ok(Box::pin(out.body.into_async_read()))
+    }
+
+    /// Streams the file from disk: one PutObject, or a multipart upload above the threshold.
+    async fn put_file(&self, key: &str, path: &Path) -> StoreResult<()> {
+        let len = std::fs::metadata(path).map_err(|e| backend("put", &format!("{key} ({})", path.display()), e))?.len();
+        if len > self.multipart_threshold as u64 {
+            return self.put_multipart_file(key, path, len).await;
+        }
+        let body =
+            ByteStream::from_path(path).await.map_err(|e| backend("put", &format!("{key} ({})", path.display()), e))?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| backend("put", key, e))?;
+        Ok(())
     }
 
     async fn list(&self, prefix: &str) -> StoreResult<Vec<String>> {

@@ -14,7 +14,10 @@ fn endpoint() -> Option<String> {
     if ep.is_none() {
         // Straight to stderr: libtest hides eprintln! output of passing tests.
         use std::io::Write;
-        let _ = writeln!(std::io::stderr(), "skipping: MARQUEE_MOTO_ENDPOINT is not set (run: scripts/with-moto cargo test -p marquee-aws)");
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipping: MARQUEE_MOTO_ENDPOINT is not set (run: scripts/with-moto cargo test -p marquee-aws)"
+        );
     }
     ep
 }
@@ -77,6 +80,36 @@ async fn s3_large_objects_go_up_in_parts_and_come_back_whole() {
     let back = s3.get("runs/r1/prepared/big.bin").await.unwrap();
     assert_eq!(back.len(), big.len());
     assert!(back == big, "multipart object differs");
+}
+
+/// The streaming path ingest uses: HeadObject size, the GetObject body read as a stream, and
+/// files stored from disk (one PutObject, or parts read one at a time above the threshold).
+#[tokio::test]
+async fn s3_streams_objects_from_files_and_back_and_heads_their_size() {
+    let Some(ep) = endpoint() else { return };
+    let s3 = bucket(&ep).await.with_multipart_threshold(marquee_aws::s3::PART_SIZE);
+    let big: Vec<u8> = (0..(2 * marquee_aws::s3::PART_SIZE + 777)).map(|i| (i % 253) as u8).collect();
+    let path = std::env::temp_dir().join(unique("marquee-put-file"));
+    std::fs::write(&path, &big).unwrap();
+    s3.put_file("runs/r1/ingested/big.csv", &path).await.expect("multipart put from a file");
+    std::fs::write(&path, b"small").unwrap();
+    s3.put_file("runs/r1/ingested/small.csv", &path).await.expect("put from a file");
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(s3.size("runs/r1/ingested/big.csv").await.unwrap(), Some(big.len() as u64));
+    assert_eq!(s3.size("raw/demo/absent.csv").await.unwrap(), None);
+    assert_eq!(s3.get("runs/r1/ingested/small.csv").await.unwrap(), b"small");
+    let mut body = s3.open("runs/r1/ingested/big.csv").await.unwrap();
+    let (mut back, mut buf) = (Vec::new(), vec![0u8; 100_000]);
+    loop {
+        let mut rb = tokio::io::ReadBuf::new(&mut buf);
+        std::future::poll_fn(|cx| body.as_mut().poll_read(cx, &mut rb)).await.unwrap();
+        if rb.filled().is_empty() {
+            break;
+        }
+        back.extend_from_slice(rb.filled());
+    }
+    assert!(back == big, "streamed object differs");
+    assert!(matches!(s3.open("raw/demo/absent.csv").await, Err(StoreError::NotFound { .. })));
 }
 
 #[tokio::test]

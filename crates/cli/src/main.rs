@@ -28,7 +28,11 @@ mod show;
 const EXIT_QUALITY_GATE: i32 = 3;
 
 #[derive(Parser)]
-#[command(name = "marquee", version, about = "Predictive analytics for media & entertainment: segments, churn, recommendations, sentiment.")]
+#[command(
+    name = "marquee",
+    version,
+    about = "Predictive analytics for media & entertainment: segments, churn, recommendations, sentiment."
+)]
 #[command(after_help = "\
 Examples:
   marquee run --customers 2000 --workdir /tmp/mq    run the pipeline on demo data
@@ -232,7 +236,9 @@ fn main() {
     match rt.block_on(dispatch(cli)) {
         Ok(()) => {}
         Err(e) => {
-            let gate = e.chain().any(|c| matches!(c.downcast_ref::<marquee_pipeline::Error>(), Some(marquee_pipeline::Error::QualityGate { .. })));
+            let gate = e.chain().any(|c| {
+                matches!(c.downcast_ref::<marquee_pipeline::Error>(), Some(marquee_pipeline::Error::QualityGate { .. }))
+            });
             eprintln!("error: {e:#}");
             if let Some(h) = e.chain().find_map(|c| c.downcast_ref::<hint::Hinted>()) {
                 eprintln!("hint: {}", h.hint);
@@ -248,8 +254,15 @@ fn main() {
 }
 
 fn init_logging(quiet: bool, verbose: bool) {
-    let level = if verbose { "debug" } else if quiet { "error" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MARQUEE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let level = if verbose {
+        "debug"
+    } else if quiet {
+        "error"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MARQUEE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
@@ -355,7 +368,8 @@ async fn upload_inputs(objects: &DirObjectStore, spec_path: &Path, data_dir: &Pa
     let spec = Spec::from_toml(&text, &spec_path.display().to_string())?;
     for t in spec.tables.values() {
         let src = data_dir.join(&t.file);
-        let bytes = std::fs::read(&src).with_context(|| format!("reading input file {} (named by the spec)", src.display()))?;
+        let bytes =
+            std::fs::read(&src).with_context(|| format!("reading input file {} (named by the spec)", src.display()))?;
         objects.put(&keys::raw(&spec.pipeline.dataset, &t.file), bytes).await?;
     }
     let spec_key = keys::raw(&spec.pipeline.dataset, "pipeline.toml");
@@ -381,7 +395,11 @@ async fn run(args: RunArgs, quiet: bool) -> Result<()> {
             upload_inputs(&objects, &demo_dir.join("pipeline.toml"), &demo_dir).await?
         }
     };
-    let req = RunRequest { run_id: args.run_id.clone().unwrap_or_else(steps::new_run_id), spec_key, trigger: Some("cli".into()) };
+    let req = RunRequest {
+        run_id: args.run_id.clone().unwrap_or_else(steps::new_run_id),
+        spec_key,
+        trigger: Some("cli".into()),
+    };
     let stores = Stores { objects: &objects, scores: &scores };
     let progress = Progress::new(quiet);
     let started = std::time::Instant::now();
@@ -395,7 +413,9 @@ async fn run(args: RunArgs, quiet: bool) -> Result<()> {
     let report = if args.no_report {
         None
     } else {
-        let key = marquee_report::write_report(stores, &summary.run_id).await.context("writing the HTML report (the run itself succeeded)")?;
+        let key = marquee_report::write_report(stores, &summary.run_id)
+            .await
+            .context("writing the HTML report (the run itself succeeded)")?;
         Some(objects.root().join(key))
     };
     if !quiet {
@@ -454,7 +474,8 @@ impl Progress {
         }
         match e {
             Event::Started { step, use_case } if self.tty => {
-                let bar = ProgressBar::new_spinner().with_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("template"));
+                let bar = ProgressBar::new_spinner()
+                    .with_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("template"));
                 bar.set_message(Self::label(step, use_case));
                 bar.enable_steady_tick(Duration::from_millis(100));
                 *self.bar.lock().expect("progress lock") = Some(bar);
@@ -478,8 +499,17 @@ impl Progress {
 }
 
 fn print_summary(summary: &RunSummary, objects: &DirObjectStore, elapsed: Duration) {
-    println!("\nrun {}  ({} rows ingested, {} quarantined, {:.1}s)\n", summary.run_id, summary.rows_ok, summary.rows_quarantined, elapsed.as_secs_f64());
-    println!("{:<10} {:<10} {:>8} {:>10}  {:<10} {:<26} {:>7}", "use case", "metric", "value", "champion", "verdict", "deployed version", "scores");
+    println!(
+        "\nrun {}  ({} rows ingested, {} quarantined, {:.1}s)\n",
+        summary.run_id,
+        summary.rows_ok,
+        summary.rows_quarantined,
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "{:<10} {:<10} {:>8} {:>10}  {:<10} {:<26} {:>7}",
+        "use case", "metric", "value", "champion", "verdict", "deployed version", "scores"
+    );
     for r in &summary.results {
         let verdict = match r.verdict {
             Verdict::Deploy => "deployed",

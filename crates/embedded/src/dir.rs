@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use marquee_pipeline::store::{ObjectStore, StoreError, StoreResult};
+use marquee_pipeline::store::{ObjectBody, ObjectStore, StoreError, StoreResult};
 
 /// Prefix of in-flight temporary files; never listed as objects.
 const TMP_PREFIX: &str = ".tmp-";
@@ -62,6 +62,16 @@ fn validate_key(op: &'static str, key: &str) -> StoreResult<()> {
 }
 
 fn write_atomic(path: &Path, key: &str, bytes: &[u8]) -> StoreResult<()> {
+    write_atomic_with(path, key, |f| f.write_all(bytes))
+}
+
+/// Writes `path` through a temp file in its directory: `fill` writes the content, which is then
+/// fsynced and renamed over the target.
+fn write_atomic_with(
+    path: &Path,
+    key: &str,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> StoreResult<()> {
     let dir = path.parent().ok_or_else(|| backend("put", key, "key has no parent directory"))?;
     std::fs::create_dir_all(dir).map_err(|e| backend("put", key, e))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("obj");
@@ -71,7 +81,7 @@ fn write_atomic(path: &Path, key: &str, bytes: &[u8]) -> StoreResult<()> {
     let tmp = dir.join(format!("{TMP_PREFIX}{name}-{}-{nanos}-{n}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(bytes)?;
+        fill(&mut f)?;
         f.sync_all()?;
         drop(f);
         std::fs::rename(&tmp, path)?;
@@ -130,6 +140,36 @@ impl ObjectStore for DirObjectStore {
             Err(e) if path.is_dir() => Err(backend("get", key, format!("is a directory: {e}"))),
             Err(e) => Err(backend("get", key, e)),
         }
+    }
+
+    async fn size(&self, key: &str) -> StoreResult<Option<u64>> {
+        let path = self.path_for("stat", key)?;
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Err(backend("stat", key, "is a directory")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(backend("stat", key, e)),
+        }
+    }
+
+    /// Streams the file (read in chunks as the caller consumes it).
+    async fn open(&self, key: &str) -> StoreResult<ObjectBody> {
+        let path = self.path_for("get", key)?;
+        match tokio::fs::File::open(&path).await {
+            Ok(f) if path.is_file() => Ok(Box::pin(f)),
+            Ok(_) => Err(backend("get", key, "is a directory")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::NotFound { key: key.to_string() }),
+            Err(e) => Err(backend("get", key, e)),
+        }
+    }
+
+    /// Copies the file in chunks into a temp file next to the target, then renames it.
+    async fn put_file(&self, key: &str, src: &Path) -> StoreResult<()> {
+        let path = self.path_for("put", key)?;
+        write_atomic_with(&path, key, |f| {
+            let mut from = std::fs::File::open(src)?;
+            std::io::copy(&mut from, f).map(drop)
+        })
     }
 
     async fn list(&self, prefix: &str) -> StoreResult<Vec<String>> {
@@ -199,6 +239,31 @@ mod tests {
             s.put("k", if i % 2 == 0 { b.clone() } else { a.clone() }).await.unwrap();
         }
         reader.join().unwrap();
+    }
+
+    #[tokio::test]
+    async fn streams_in_and_out_with_size_from_metadata() {
+        let (d, s) = store();
+        let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let src = d.path().join("src.bin");
+        std::fs::write(&src, &big).unwrap();
+        s.put_file("runs/r/big.bin", &src).await.unwrap();
+        assert_eq!(s.size("runs/r/big.bin").await.unwrap(), Some(big.len() as u64));
+        assert_eq!(s.size("runs/r/nope").await.unwrap(), None);
+        let mut body = s.open("runs/r/big.bin").await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let mut rb = tokio::io::ReadBuf::new(&mut buf);
+            std::future::poll_fn(|cx| body.as_mut().poll_read(cx, &mut rb)).await.unwrap();
+            if rb.filled().is_empty() {
+                break;
+            }
+            got.extend_from_slice(rb.filled());
+        }
+        assert!(got == big);
+        assert!(matches!(s.open("runs/r/nope").await, Err(StoreError::NotFound { .. })));
+        assert_eq!(s.list("runs/r/").await.unwrap(), vec!["runs/r/big.bin"]);
     }
 
     #[tokio::test]

@@ -34,12 +34,7 @@ impl Default for AlsParams {
     fn default() -> Self {
         // lambda 0.12 is the best ALS-WR value on MovieLens-100K (rank 10, 10 iterations):
         // 0.918 RMSE on a random 80/20 split against 0.921 at 0.1.
-        Self {
-            rank: 10,
-            iterations: 10,
-            lambda: 0.12,
-            seed: 42,
-        }
+        Self { rank: 10, iterations: 10, lambda: 0.12, seed: 42 }
     }
 }
 
@@ -102,12 +97,7 @@ pub enum RegScaling {
 
 impl AlsParams {
     fn validate(&self, ratings: &[Rating], n_users: usize, n_items: usize) -> Result<()> {
-        let param = |name, reason: &str| {
-            Err(MlError::InvalidParam {
-                name,
-                reason: reason.into(),
-            })
-        };
+        let param = |name, reason: &str| Err(MlError::InvalidParam { name, reason: reason.into() });
         if self.rank == 0 {
             return param("rank", "must be at least 1");
         }
@@ -121,9 +111,7 @@ impl AlsParams {
             return Err(MlError::InvalidInput("ratings: no ratings to fit".into()));
         }
         if n_users > u32::MAX as usize || n_items > u32::MAX as usize {
-            return Err(MlError::InvalidInput(
-                "n_users / n_items must fit in u32".into(),
-            ));
+            return Err(MlError::InvalidInput("n_users / n_items must fit in u32".into()));
         }
         for (k, r) in ratings.iter().enumerate() {
             if r.user as usize >= n_users {
@@ -139,9 +127,7 @@ impl AlsParams {
                 )));
             }
             if !r.value.is_finite() {
-                return Err(MlError::InvalidInput(format!(
-                    "ratings[{k}].value is not finite"
-                )));
+                return Err(MlError::InvalidInput(format!("ratings[{k}].value is not finite")));
             }
         }
         Ok(())
@@ -164,11 +150,8 @@ impl AlsParams {
         let k = self.rank;
         let sum: f64 = ratings.iter().map(|r| f64::from(r.value)).sum();
         let mu = (sum / ratings.len() as f64) as f32;
-        let (min_rating, max_rating) = ratings
-            .iter()
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), r| {
-                (lo.min(r.value), hi.max(r.value))
-            });
+        let (min_rating, max_rating) =
+            ratings.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), r| (lo.min(r.value), hi.max(r.value)));
 
         let by_user = Grouped::build(n_users, ratings, |r| (r.user, r.item));
         let by_item = Grouped::build(n_items, ratings, |r| (r.item, r.user));
@@ -177,9 +160,7 @@ impl AlsParams {
         // initial values never matter. Scale ~0.1 keeps the first solves well conditioned.
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         let scale = 0.1 / (k as f32).sqrt();
-        let mut item_f: Vec<f32> = (0..n_items * k)
-            .map(|_| rng.gen_range(-1.0f32..1.0) * scale)
-            .collect();
+        let mut item_f: Vec<f32> = (0..n_items * k).map(|_| rng.gen_range(-1.0f32..1.0) * scale).collect();
         let mut user_f = vec![0f32; n_users * k];
         let mut user_b = vec![0f32; n_users];
         let mut item_b = vec![0f32; n_items];
@@ -189,18 +170,9 @@ impl AlsParams {
             solver.solve_side(&by_user, &item_f, &item_b, &mut user_f, &mut user_b);
             solver.solve_side(&by_item, &user_f, &user_b, &mut item_f, &mut item_b);
         }
-        centre_factors(
-            &by_user,
-            &by_item,
-            k,
-            &mut user_f,
-            &mut user_b,
-            &mut item_f,
-            &mut item_b,
-        );
+        centre_factors(&by_user, &by_item, k, &mut user_f, &mut user_b, &mut item_f, &mut item_b);
 
-        let shape_err =
-            |e: ndarray::ShapeError| MlError::InvalidInput(format!("factor shape: {e}"));
+        let shape_err = |e: ndarray::ShapeError| MlError::InvalidInput(format!("factor shape: {e}"));
         Ok(AlsModel {
             global_mean: mu,
             user_bias: user_b,
@@ -233,14 +205,10 @@ fn centre_factors(
         for r in 0..rows.ptr.len() - 1 {
             if rows.ptr[r + 1] > rows.ptr[r] {
                 n += 1;
-                mean.iter_mut()
-                    .zip(&f[r * k..(r + 1) * k])
-                    .for_each(|(m, &v)| *m += f64::from(v));
+                mean.iter_mut().zip(&f[r * k..(r + 1) * k]).for_each(|(m, &v)| *m += f64::from(v));
             }
         }
-        mean.iter()
-            .map(|m| (m / n.max(1) as f64) as f32)
-            .collect::<Vec<f32>>()
+        mean.iter().map(|m| (m / n.max(1) as f64) as f32).collect::<Vec<f32>>()
     };
     let pm = mean_of(by_user, user_f);
     let qm = mean_of(by_item, item_f);
@@ -277,27 +245,12 @@ struct RowSolver {
 impl RowSolver {
     fn new(k: usize, lambda: f32, mu: f32, scaling: RegScaling) -> Self {
         let d = k + 1;
-        Self {
-            k,
-            scaling,
-            lambda: f64::from(lambda),
-            mu,
-            a: vec![0.0; d * d],
-            b: vec![0.0; d],
-            x: vec![0.0; d],
-        }
+        Self { k, scaling, lambda: f64::from(lambda), mu, a: vec![0.0; d * d], b: vec![0.0; d], x: vec![0.0; d] }
     }
 
     /// Solves every row of `rows` against the fixed `other_f` / `other_b`, writing factors
     /// and bias of each row. Rows without ratings get zero factors and zero bias.
-    fn solve_side(
-        &mut self,
-        rows: &Grouped,
-        other_f: &[f32],
-        other_b: &[f32],
-        own_f: &mut [f32],
-        own_b: &mut [f32],
-    ) {
+    fn solve_side(&mut self, rows: &Grouped, other_f: &[f32], other_b: &[f32], own_f: &mut [f32], own_b: &mut [f32]) {
         let k = self.k;
         let d = k + 1;
         for row in 0..rows.ptr.len() - 1 {
@@ -386,13 +339,11 @@ fn cholesky_solve(a: &mut [f64], b: &mut [f64], d: usize) {
 
 impl AlsModel {
     fn known_user(&self, user: Option<u32>) -> Option<usize> {
-        user.map(|u| u as usize)
-            .filter(|&u| u < self.user_bias.len())
+        user.map(|u| u as usize).filter(|&u| u < self.user_bias.len())
     }
 
     fn known_item(&self, item: Option<u32>) -> Option<usize> {
-        item.map(|i| i as usize)
-            .filter(|&i| i < self.item_bias.len())
+        item.map(|i| i as usize).filter(|&i| i < self.item_bias.len())
     }
 
     /// Predicted rating; `None` for an unknown user/item falls back to the biases that are known.
@@ -416,12 +367,7 @@ impl AlsModel {
     /// An unknown user gets the items ranked by item bias alone (a popularity-style fallback).
     /// Ties break by lower item id. Ranking uses the unclamped score (clamping would tie the best
     /// items at the maximum rating); the reported score is clamped like [`AlsModel::predict`].
-    pub fn recommend(
-        &self,
-        user: u32,
-        n: usize,
-        exclude: &std::collections::HashSet<u32>,
-    ) -> Vec<(u32, f32)> {
+    pub fn recommend(&self, user: u32, n: usize, exclude: &std::collections::HashSet<u32>) -> Vec<(u32, f32)> {
         if n == 0 {
             return Vec::new();
         }
@@ -430,9 +376,7 @@ impl AlsModel {
         let mut scores: Vec<(u32, f32)> = (0..self.item_bias.len())
             .filter(|&i| !exclude.contains(&(i as u32)))
             .map(|i| {
-                let dot = u.map_or(0.0, |u| {
-                    self.user_factors.row(u).dot(&self.item_factors.row(i))
-                });
+                let dot = u.map_or(0.0, |u| self.user_factors.row(u).dot(&self.item_factors.row(i)));
                 (i as u32, base + self.item_bias[i] + dot)
             })
             .collect();
@@ -468,12 +412,8 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let n01 = Normal::new(0.0f32, 1.0).unwrap();
         let scale = 1.0 / (rank as f32).sqrt();
-        let pu: Vec<f32> = (0..n_users * rank)
-            .map(|_| n01.sample(&mut rng) * scale)
-            .collect();
-        let qi: Vec<f32> = (0..n_items * rank)
-            .map(|_| n01.sample(&mut rng) * scale)
-            .collect();
+        let pu: Vec<f32> = (0..n_users * rank).map(|_| n01.sample(&mut rng) * scale).collect();
+        let qi: Vec<f32> = (0..n_items * rank).map(|_| n01.sample(&mut rng) * scale).collect();
         let bu: Vec<f32> = (0..n_users).map(|_| n01.sample(&mut rng) * 0.3).collect();
         let bi: Vec<f32> = (0..n_items).map(|_| n01.sample(&mut rng) * 0.5).collect();
         let (mut train, mut test) = (Vec::new(), Vec::new());
@@ -481,11 +421,7 @@ mod tests {
             for i in 0..n_items {
                 let dot: f32 = (0..rank).map(|f| pu[u * rank + f] * qi[i * rank + f]).sum();
                 let value = 3.0 + bu[u] + bi[i] + dot + noise * n01.sample(&mut rng);
-                let r = Rating {
-                    user: u as u32,
-                    item: i as u32,
-                    value,
-                };
+                let r = Rating { user: u as u32, item: i as u32, value };
                 if rng.gen_bool(p_obs) {
                     train.push(r);
                 } else if rng.gen_bool(0.1) {
@@ -497,22 +433,14 @@ mod tests {
     }
 
     fn rmse(model: &AlsModel, test: &[Rating]) -> f64 {
-        let se: f64 = test
-            .iter()
-            .map(|r| f64::from(model.predict(Some(r.user), Some(r.item)) - r.value).powi(2))
-            .sum();
+        let se: f64 = test.iter().map(|r| f64::from(model.predict(Some(r.user), Some(r.item)) - r.value).powi(2)).sum();
         (se / test.len() as f64).sqrt()
     }
 
     #[test]
     fn als_recovers_planted_low_rank_matrix() {
         let (train, test) = planted(200, 150, 3, 0.3, 0.1, 1);
-        let params = AlsParams {
-            rank: 3,
-            iterations: 15,
-            lambda: 0.01,
-            seed: 3,
-        };
+        let params = AlsParams { rank: 3, iterations: 15, lambda: 0.01, seed: 3 };
         let model = params.fit(&train, 200, 150).unwrap();
         let err = rmse(&model, &test);
         // Bias-only baseline: same model with a single, tiny-variance factor is still dominated
@@ -520,19 +448,14 @@ mod tests {
         let bias_only: f64 = (test
             .iter()
             .map(|r| {
-                let p = model.global_mean
-                    + model.user_bias[r.user as usize]
-                    + model.item_bias[r.item as usize];
+                let p = model.global_mean + model.user_bias[r.user as usize] + model.item_bias[r.item as usize];
                 f64::from(p - r.value).powi(2)
             })
             .sum::<f64>()
             / test.len() as f64)
             .sqrt();
         assert!(err < 0.2, "held-out RMSE {err}");
-        assert!(
-            err < 0.25 * bias_only,
-            "RMSE {err} vs bias-only {bias_only}"
-        );
+        assert!(err < 0.25 * bias_only, "RMSE {err} vs bias-only {bias_only}");
         assert_eq!(model.user_factors.dim(), (200, 3));
         assert_eq!(model.item_factors.dim(), (150, 3));
     }
@@ -543,25 +466,10 @@ mod tests {
         let mut ratings = Vec::new();
         for u in 0..30u32 {
             let offset = if u % 2 == 0 { 0.5 } else { -0.5 };
-            ratings.push(Rating {
-                user: u,
-                item: 0,
-                value: 4.0 + offset,
-            });
-            ratings.push(Rating {
-                user: u,
-                item: 1,
-                value: 2.0 + offset,
-            });
+            ratings.push(Rating { user: u, item: 0, value: 4.0 + offset });
+            ratings.push(Rating { user: u, item: 1, value: 2.0 + offset });
         }
-        let model = AlsParams {
-            rank: 2,
-            iterations: 5,
-            lambda: 0.01,
-            seed: 0,
-        }
-        .fit(&ratings, 30, 3)
-        .unwrap();
+        let model = AlsParams { rank: 2, iterations: 5, lambda: 0.01, seed: 0 }.fit(&ratings, 30, 3).unwrap();
         assert!((model.global_mean - 3.0).abs() < 1e-6);
         // Factors can absorb part of an item effect (p_u constant), so only signs are identifiable.
         assert!(model.item_bias[0] > 0.2 && model.item_bias[1] < -0.2);
@@ -571,11 +479,7 @@ mod tests {
         assert!((model.predict(None, Some(0)) - 4.0).abs() < 0.1);
         assert!((model.predict(Some(1), None) - 2.5).abs() < 0.1);
         assert_eq!(model.predict(None, None), model.global_mean);
-        assert_eq!(
-            model.predict(Some(999), Some(999)),
-            model.global_mean,
-            "out of range is unknown"
-        );
+        assert_eq!(model.predict(Some(999), Some(999)), model.global_mean, "out of range is unknown");
         // Clamped to the observed range.
         assert!(model.predict(Some(0), Some(0)) <= 4.5 && model.predict(Some(1), Some(1)) >= 1.5);
     }
@@ -583,19 +487,8 @@ mod tests {
     #[test]
     fn als_recommend_excludes_seen_and_ranks_best_first() {
         let (train, _) = planted(50, 40, 2, 0.5, 0.05, 2);
-        let model = AlsParams {
-            rank: 2,
-            iterations: 10,
-            lambda: 0.02,
-            seed: 1,
-        }
-        .fit(&train, 50, 40)
-        .unwrap();
-        let seen: HashSet<u32> = train
-            .iter()
-            .filter(|r| r.user == 7)
-            .map(|r| r.item)
-            .collect();
+        let model = AlsParams { rank: 2, iterations: 10, lambda: 0.02, seed: 1 }.fit(&train, 50, 40).unwrap();
+        let seen: HashSet<u32> = train.iter().filter(|r| r.user == 7).map(|r| r.item).collect();
         let recs = model.recommend(7, 10, &seen);
         assert_eq!(recs.len(), 10);
         assert!(recs.iter().all(|(i, _)| !seen.contains(i)));
@@ -605,11 +498,7 @@ mod tests {
             .filter(|i| !seen.contains(i))
             .max_by(|&a, &b| {
                 let s = |i: u32| {
-                    model
-                        .user_factors
-                        .row(7)
-                        .dot(&model.item_factors.row(i as usize))
-                        + model.item_bias[i as usize]
+                    model.user_factors.row(7).dot(&model.item_factors.row(i as usize)) + model.item_bias[i as usize]
                 };
                 s(a).total_cmp(&s(b))
             })
@@ -617,106 +506,38 @@ mod tests {
         assert_eq!(recs[0].0, best);
         // Fewer candidates than n: everything unseen comes back.
         let all_but_one: HashSet<u32> = (1..40).collect();
-        assert_eq!(
-            model.recommend(7, 10, &all_but_one),
-            vec![(0, model.predict(Some(7), Some(0)))]
-        );
+        assert_eq!(model.recommend(7, 10, &all_but_one), vec![(0, model.predict(Some(7), Some(0)))]);
         assert!(model.recommend(7, 0, &seen).is_empty());
-        assert_eq!(
-            model.recommend(10_000, 3, &HashSet::new()).len(),
-            3,
-            "unknown user falls back to biases"
-        );
+        assert_eq!(model.recommend(10_000, 3, &HashSet::new()).len(), 3, "unknown user falls back to biases");
     }
 
     #[test]
     fn als_rejects_bad_params_and_input() {
-        let ok = vec![Rating {
-            user: 0,
-            item: 0,
-            value: 3.0,
-        }];
+        let ok = vec![Rating { user: 0, item: 0, value: 3.0 }];
         let base = AlsParams::default();
         let param_name = |r: Result<AlsModel>| match r {
             Err(MlError::InvalidParam { name, .. }) => name,
             other => panic!("expected InvalidParam, got {other:?}"),
         };
-        assert_eq!(
-            param_name(
-                AlsParams {
-                    rank: 0,
-                    ..base.clone()
-                }
-                .fit(&ok, 1, 1)
-            ),
-            "rank"
-        );
-        assert_eq!(
-            param_name(
-                AlsParams {
-                    iterations: 0,
-                    ..base.clone()
-                }
-                .fit(&ok, 1, 1)
-            ),
-            "iterations"
-        );
-        assert_eq!(
-            param_name(
-                AlsParams {
-                    lambda: -0.1,
-                    ..base.clone()
-                }
-                .fit(&ok, 1, 1)
-            ),
-            "lambda"
-        );
-        assert_eq!(
-            param_name(
-                AlsParams {
-                    lambda: f32::NAN,
-                    ..base.clone()
-                }
-                .fit(&ok, 1, 1)
-            ),
-            "lambda"
-        );
+        assert_eq!(param_name(AlsParams { rank: 0, ..base.clone() }.fit(&ok, 1, 1)), "rank");
+        assert_eq!(param_name(AlsParams { iterations: 0, ..base.clone() }.fit(&ok, 1, 1)), "iterations");
+        assert_eq!(param_name(AlsParams { lambda: -0.1, ..base.clone() }.fit(&ok, 1, 1)), "lambda");
+        assert_eq!(param_name(AlsParams { lambda: f32::NAN, ..base.clone() }.fit(&ok, 1, 1)), "lambda");
         assert!(matches!(base.fit(&[], 1, 1), Err(MlError::InvalidInput(_))));
         assert!(matches!(base.fit(&ok, 0, 1), Err(MlError::InvalidInput(_))));
         assert!(matches!(base.fit(&ok, 1, 0), Err(MlError::InvalidInput(_))));
-        let nan = vec![Rating {
-            user: 0,
-            item: 0,
-            value: f32::NAN,
-        }];
-        assert!(matches!(
-            base.fit(&nan, 1, 1),
-            Err(MlError::InvalidInput(_))
-        ));
+        let nan = vec![Rating { user: 0, item: 0, value: f32::NAN }];
+        assert!(matches!(base.fit(&nan, 1, 1), Err(MlError::InvalidInput(_))));
         // lambda = 0 is allowed and stays finite even for rank-deficient rows.
-        let m = AlsParams {
-            lambda: 0.0,
-            ..base
-        }
-        .fit(&ok, 2, 2)
-        .unwrap();
-        assert!(m
-            .user_factors
-            .iter()
-            .chain(m.item_factors.iter())
-            .all(|v| v.is_finite()));
+        let m = AlsParams { lambda: 0.0, ..base }.fit(&ok, 2, 2).unwrap();
+        assert!(m.user_factors.iter().chain(m.item_factors.iter()).all(|v| v.is_finite()));
         assert!(m.predict(Some(0), Some(0)).is_finite());
     }
 
     #[test]
     fn als_is_deterministic_for_a_seed() {
         let (train, _) = planted(40, 30, 2, 0.4, 0.1, 5);
-        let p = AlsParams {
-            rank: 4,
-            iterations: 4,
-            lambda: 0.05,
-            seed: 9,
-        };
+        let p = AlsParams { rank: 4, iterations: 4, lambda: 0.05, seed: 9 };
         let a = p.fit(&train, 40, 30).unwrap();
         let b = p.fit(&train, 40, 30).unwrap();
         assert_eq!(a, b);
@@ -727,25 +548,10 @@ mod tests {
     #[test]
     fn als_sqrt_count_scaling_also_recovers_planted_matrix() {
         let (train, test) = planted(200, 150, 3, 0.3, 0.1, 4);
-        let p = AlsParams {
-            rank: 3,
-            iterations: 15,
-            lambda: 0.1,
-            seed: 3,
-        };
-        let sqrt = p
-            .fit_with_scaling(&train, 200, 150, RegScaling::SqrtCount)
-            .unwrap();
-        assert!(
-            rmse(&sqrt, &test) < 0.2,
-            "held-out RMSE {}",
-            rmse(&sqrt, &test)
-        );
-        assert_eq!(
-            p.fit(&train, 200, 150).unwrap(),
-            p.fit_with_scaling(&train, 200, 150, RegScaling::Count)
-                .unwrap()
-        );
+        let p = AlsParams { rank: 3, iterations: 15, lambda: 0.1, seed: 3 };
+        let sqrt = p.fit_with_scaling(&train, 200, 150, RegScaling::SqrtCount).unwrap();
+        assert!(rmse(&sqrt, &test) < 0.2, "held-out RMSE {}", rmse(&sqrt, &test));
+        assert_eq!(p.fit(&train, 200, 150).unwrap(), p.fit_with_scaling(&train, 200, 150, RegScaling::Count).unwrap());
     }
 
     #[test]
@@ -772,11 +578,7 @@ mod tests {
             .skip(1)
             .filter_map(|l| {
                 let mut f = l.split(',');
-                Some((
-                    f.next()?.parse().ok()?,
-                    f.next()?.parse().ok()?,
-                    f.next()?.parse().ok()?,
-                ))
+                Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?, f.next()?.parse().ok()?))
             })
             .collect();
         // Dense ids in order of first appearance.
@@ -787,11 +589,7 @@ mod tests {
             .map(|&(u, i, v)| {
                 let nu = users.len() as u32;
                 let ni = items.len() as u32;
-                Rating {
-                    user: *users.entry(u).or_insert(nu),
-                    item: *items.entry(i).or_insert(ni),
-                    value: v,
-                }
+                Rating { user: *users.entry(u).or_insert(nu), item: *items.entry(i).or_insert(ni), value: v }
             })
             .collect();
         let (nu, ni) = (users.len(), items.len());
@@ -807,24 +605,18 @@ mod tests {
         }
         // Protocol fold 0 if present, to compare with the published peers.
         let protocol =
-            std::fs::read_to_string("/work/shared/data/protocol/ml100k_fold_assignments.csv")
-                .ok()
-                .map(|t| {
-                    let folds: Vec<u8> = t
-                        .lines()
-                        .skip(1)
-                        .filter_map(|l| l.rsplit(',').next()?.parse().ok())
-                        .collect();
-                    let (mut tr, mut te) = (Vec::new(), Vec::new());
-                    for (r, &f) in ratings.iter().zip(&folds) {
-                        if f == 0 {
-                            te.push(*r)
-                        } else {
-                            tr.push(*r)
-                        }
+            std::fs::read_to_string("/work/shared/data/protocol/ml100k_fold_assignments.csv").ok().map(|t| {
+                let folds: Vec<u8> = t.lines().skip(1).filter_map(|l| l.rsplit(',').next()?.parse().ok()).collect();
+                let (mut tr, mut te) = (Vec::new(), Vec::new());
+                for (r, &f) in ratings.iter().zip(&folds) {
+                    if f == 0 {
+                        te.push(*r)
+                    } else {
+                        tr.push(*r)
                     }
-                    (tr, te)
-                });
+                }
+                (tr, te)
+            });
         println!(
             "ML-100K: {} ratings, {nu} users, {ni} items; train {} test {}",
             ratings.len(),
@@ -834,21 +626,13 @@ mod tests {
         let ls = [0.08f32, 0.1, 0.12, 0.14];
         for lambda in ls {
             for scaling in [RegScaling::Count, RegScaling::SqrtCount] {
-                let lambda = if scaling == RegScaling::SqrtCount {
-                    lambda * 10.0
-                } else {
-                    lambda
-                };
-                let p = AlsParams {
-                    lambda,
-                    ..AlsParams::default()
-                };
+                let lambda = if scaling == RegScaling::SqrtCount { lambda * 10.0 } else { lambda };
+                let p = AlsParams { lambda, ..AlsParams::default() };
                 let t = std::time::Instant::now();
                 let model = p.fit_with_scaling(&train, nu, ni, scaling).unwrap();
                 let secs = t.elapsed().as_secs_f64();
-                let fold0 = protocol
-                    .as_ref()
-                    .map(|(tr, te)| rmse(&p.fit_with_scaling(tr, nu, ni, scaling).unwrap(), te));
+                let fold0 =
+                    protocol.as_ref().map(|(tr, te)| rmse(&p.fit_with_scaling(tr, nu, ni, scaling).unwrap(), te));
                 println!(
                     "{scaling:?} lambda {lambda:.3}: random 80/20 RMSE {:.4} (fit {secs:.3} s); protocol fold 0 RMSE {:.4}",
                     rmse(&model, &test),

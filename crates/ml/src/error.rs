@@ -15,10 +15,7 @@ pub type Result<T> = std::result::Result<T, MlError>;
 impl From<linfa::Error> for MlError {
     fn from(err: linfa::Error) -> Self {
         match err {
-            linfa::Error::Parameters(reason) => MlError::InvalidParam {
-                name: "linfa",
-                reason,
-            },
+            linfa::Error::Parameters(reason) => MlError::InvalidParam { name: "linfa", reason },
             other => MlError::InvalidInput(other.to_string()),
         }
     }

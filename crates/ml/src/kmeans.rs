@@ -21,13 +21,7 @@ pub struct KMeansParams {
 
 impl Default for KMeansParams {
     fn default() -> Self {
-        Self {
-            k: 8,
-            n_init: 10,
-            max_iter: 300,
-            tol: 1e-4,
-            seed: 42,
-        }
+        Self { k: 8, n_init: 10, max_iter: 300, tol: 1e-4, seed: 42 }
     }
 }
 
@@ -63,20 +57,12 @@ impl KMeansParams {
         let (_, mut centers, iterations) = best;
         // Exact SSE under the final centroids, each row at its nearest one (the running value is
         // maintained incrementally and is the SSE before the last reassignment).
-        let sse = points
-            .rows()
-            .map(|x| nearest(x, &centers, points.d).1)
-            .sum();
+        let sse = points.rows().map(|x| nearest(x, &centers, points.d).1).sum();
         for c in centers.chunks_exact_mut(points.d) {
             c.iter_mut().zip(&points.mean).for_each(|(v, m)| *v += m);
         }
-        let centroids =
-            Array2::from_shape_vec((self.k, points.d), centers).expect("k * d centroid values");
-        Ok(KMeansModel {
-            centroids,
-            sse,
-            iterations,
-        })
+        let centroids = Array2::from_shape_vec((self.k, points.d), centers).expect("k * d centroid values");
+        Ok(KMeansModel { centroids, sse, iterations })
     }
 
     /// Runs every restart; returns (SSE, centres, iterations) of the best. `D` is the column count, or 0
@@ -86,24 +72,12 @@ impl KMeansParams {
     /// lowest restart index, so the result does not depend on the thread count.
     fn restarts<const D: usize>(&self, points: &Points) -> (f64, Vec<f64>, usize) {
         let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-        let work = points
-            .n
-            .saturating_mul(points.d)
-            .saturating_mul(self.k)
-            .saturating_mul(self.n_init);
-        let threads = if work < PARALLEL_MIN_WORK {
-            1
-        } else {
-            cores.min(self.n_init)
-        };
+        let work = points.n.saturating_mul(points.d).saturating_mul(self.k).saturating_mul(self.n_init);
+        let threads = if work < PARALLEL_MIN_WORK { 1 } else { cores.min(self.n_init) };
         self.restarts_on::<D>(points, threads)
     }
 
-    fn restarts_on<const D: usize>(
-        &self,
-        points: &Points,
-        threads: usize,
-    ) -> (f64, Vec<f64>, usize) {
+    fn restarts_on<const D: usize>(&self, points: &Points, threads: usize) -> (f64, Vec<f64>, usize) {
         // Restarts t, t + threads, ...; returns (SSE, restart, centres, iterations) of their best.
         let run_share = |t: usize| {
             let mut run = Run::new(points.n, points.d, self.k);
@@ -128,16 +102,8 @@ impl KMeansParams {
         } else {
             let run_share = &run_share;
             std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..threads)
-                    .map(|t| scope.spawn(move || run_share(t)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join()
-                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                    })
-                    .collect()
+                let handles: Vec<_> = (0..threads).map(|t| scope.spawn(move || run_share(t))).collect();
+                handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
             })
         };
         let (sse, _, centers, iterations) = shares
@@ -154,10 +120,7 @@ impl KMeansParams {
             return invalid("k", "must be at least 1".into());
         }
         if self.k > data.nrows() {
-            return invalid(
-                "k",
-                format!("{} exceeds the number of rows ({})", self.k, data.nrows()),
-            );
+            return invalid("k", format!("{} exceeds the number of rows ({})", self.k, data.nrows()));
         }
         if self.n_init == 0 {
             return invalid("n_init", "must be at least 1".into());
@@ -166,15 +129,10 @@ impl KMeansParams {
             return invalid("max_iter", "must be at least 1".into());
         }
         if !(self.tol.is_finite() && self.tol >= 0.0) {
-            return invalid(
-                "tol",
-                format!("must be finite and non-negative, got {}", self.tol),
-            );
+            return invalid("tol", format!("must be finite and non-negative, got {}", self.tol));
         }
         if data.ncols() == 0 {
-            return Err(MlError::InvalidInput(
-                "k-means: `data` has no columns".into(),
-            ));
+            return Err(MlError::InvalidInput("k-means: `data` has no columns".into()));
         }
         if let Some(((r, c), v)) = data.indexed_iter().find(|(_, v)| !v.is_finite()) {
             return Err(MlError::InvalidInput(format!(
@@ -214,10 +172,7 @@ struct Points {
 impl Points {
     fn centred(data: ArrayView2<f64>) -> Self {
         let (n, d) = data.dim();
-        let mean: Vec<f64> = data
-            .mean_axis(ndarray::Axis(0))
-            .expect("rows >= k >= 1")
-            .to_vec();
+        let mean: Vec<f64> = data.mean_axis(ndarray::Axis(0)).expect("rows >= k >= 1").to_vec();
         let mut flat = Vec::with_capacity(n * d);
         for row in data.outer_iter() {
             flat.extend(row.iter().zip(&mean).map(|(v, m)| v - m));
@@ -229,14 +184,7 @@ impl Points {
                 blocked[(i / 4) * d + dim][i % 4] = v;
             }
         }
-        Self {
-            flat,
-            blocked,
-            sq_norms,
-            mean,
-            n,
-            d,
-        }
+        Self { flat, blocked, sq_norms, mean, n, d }
     }
 
     fn row(&self, i: usize) -> &[f64] {
@@ -293,18 +241,9 @@ fn dot_from<const D: usize>(init: f64, a: &[f64], b: &[f64]) -> f64 {
 /// ranks centres like `|x - c|^2` with a third fewer operations. The search is branch-free because a
 /// row's nearest centre is unpredictable and mispredictions would cost more than the arithmetic.
 #[inline]
-fn nearest_n<const D: usize>(
-    x: &[f64],
-    neg2_centers: &[f64],
-    center_sq_norms: &[f64],
-    d: usize,
-) -> usize {
+fn nearest_n<const D: usize>(x: &[f64], neg2_centers: &[f64], center_sq_norms: &[f64], d: usize) -> usize {
     let (mut best, mut best_v) = (0, f64::INFINITY);
-    for (j, (c, &norm)) in neg2_centers
-        .chunks_exact(d)
-        .zip(center_sq_norms)
-        .enumerate()
-    {
+    for (j, (c, &norm)) in neg2_centers.chunks_exact(d).zip(center_sq_norms).enumerate() {
         let v = dot_from::<D>(norm, x, c);
         let closer = v < best_v;
         best_v = if closer { v } else { best_v };
@@ -315,19 +254,11 @@ fn nearest_n<const D: usize>(
 
 /// [`nearest_n`] for the four rows of one block of [`Points::blocked`]; needs `D > 0`.
 #[inline(always)]
-fn nearest4<const D: usize>(
-    block: &[[f64; 4]],
-    neg2_centers: &[f64],
-    center_sq_norms: &[f64],
-) -> [usize; 4] {
+fn nearest4<const D: usize>(block: &[[f64; 4]], neg2_centers: &[f64], center_sq_norms: &[f64]) -> [usize; 4] {
     let block: &[[f64; 4]; D] = block.try_into().unwrap();
     let mut best_v = [f64::INFINITY; 4];
     let mut best = [0usize; 4];
-    for (j, (c, &norm)) in neg2_centers
-        .chunks_exact(D)
-        .zip(center_sq_norms)
-        .enumerate()
-    {
+    for (j, (c, &norm)) in neg2_centers.chunks_exact(D).zip(center_sq_norms).enumerate() {
         let c: &[f64; D] = c.try_into().unwrap();
         let mut acc = [norm; 4];
         for dim in 0..D {
@@ -541,20 +472,14 @@ impl Run {
 
     #[inline]
     fn add(&mut self, j: usize, x: &[f64], sq_norm: f64) {
-        self.sums[j * self.d..(j + 1) * self.d]
-            .iter_mut()
-            .zip(x)
-            .for_each(|(s, v)| *s += v);
+        self.sums[j * self.d..(j + 1) * self.d].iter_mut().zip(x).for_each(|(s, v)| *s += v);
         self.counts[j] += 1;
         self.sq_sums[j] += sq_norm;
     }
 
     #[inline]
     fn remove(&mut self, j: usize, x: &[f64], sq_norm: f64) {
-        self.sums[j * self.d..(j + 1) * self.d]
-            .iter_mut()
-            .zip(x)
-            .for_each(|(s, v)| *s -= v);
+        self.sums[j * self.d..(j + 1) * self.d].iter_mut().zip(x).for_each(|(s, v)| *s -= v);
         self.counts[j] -= 1;
         self.sq_sums[j] -= sq_norm;
     }
@@ -566,11 +491,8 @@ impl Run {
             return;
         }
         let d = self.d;
-        let mut far: Vec<(f64, usize)> = pts
-            .rows()
-            .enumerate()
-            .map(|(i, x)| (sq_dist(x, &self.centers[self.assign[i] * d..][..d]), i))
-            .collect();
+        let mut far: Vec<(f64, usize)> =
+            pts.rows().enumerate().map(|(i, x)| (sq_dist(x, &self.centers[self.assign[i] * d..][..d]), i)).collect();
         far.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
         let mut donors = far.into_iter().map(|(_, i)| i);
         for j in 0..self.k {
@@ -596,9 +518,7 @@ impl Run {
             }
             let inv = 1.0 / self.counts[j] as f64;
             let c = &mut self.centers[j * d..(j + 1) * d];
-            c.iter_mut()
-                .zip(&self.sums[j * d..(j + 1) * d])
-                .for_each(|(c, s)| *c = s * inv);
+            c.iter_mut().zip(&self.sums[j * d..(j + 1) * d]).for_each(|(c, s)| *c = s * inv);
         }
         self.prepare_centers();
     }
@@ -658,9 +578,7 @@ mod tests {
         for (c, centre) in centres.iter().enumerate() {
             for r in 0..per {
                 let mut row = data.row_mut(c * per + r);
-                row.iter_mut()
-                    .zip(centre.iter())
-                    .for_each(|(v, m)| *v = m + noise.sample(&mut rng));
+                row.iter_mut().zip(centre.iter()).for_each(|(v, m)| *v = m + noise.sample(&mut rng));
                 labels.push(c);
             }
         }
@@ -670,10 +588,7 @@ mod tests {
     #[test]
     fn separates_three_planted_clusters() {
         let (data, truth) = planted(&[&[0.0, 0.0], &[10.0, 10.0], &[-10.0, 10.0]], 100, 1.0, 7);
-        let params = KMeansParams {
-            k: 3,
-            ..KMeansParams::default()
-        };
+        let params = KMeansParams { k: 3, ..KMeansParams::default() };
         let model = params.fit(data.view()).unwrap();
         let predicted = model.predict(data.view());
         // Purity 100%: each planted cluster maps to exactly one predicted label, all distinct.
@@ -692,18 +607,8 @@ mod tests {
 
     #[test]
     fn sse_is_deterministic_for_a_seed() {
-        let (data, _) = planted(
-            &[&[0.0, 0.0, 0.0], &[3.0, 0.0, 1.0], &[0.0, 3.0, -1.0]],
-            200,
-            1.5,
-            1,
-        );
-        let params = KMeansParams {
-            k: 5,
-            n_init: 4,
-            seed: 9,
-            ..KMeansParams::default()
-        };
+        let (data, _) = planted(&[&[0.0, 0.0, 0.0], &[3.0, 0.0, 1.0], &[0.0, 3.0, -1.0]], 200, 1.5, 1);
+        let params = KMeansParams { k: 5, n_init: 4, seed: 9, ..KMeansParams::default() };
         let a = params.fit(data.view()).unwrap();
         let b = params.fit(data.view()).unwrap();
         assert_eq!(a, b);
@@ -714,71 +619,33 @@ mod tests {
         use linfa::traits::Fit as _;
         use linfa::DatasetBase;
         let (data, _) = planted(
-            &[
-                &[0.0, 0.0, 0.0],
-                &[4.0, 0.0, 1.0],
-                &[0.0, 4.0, -1.0],
-                &[4.0, 4.0, 0.0],
-                &[2.0, 2.0, 4.0],
-            ],
+            &[&[0.0, 0.0, 0.0], &[4.0, 0.0, 1.0], &[0.0, 4.0, -1.0], &[4.0, 4.0, 0.0], &[2.0, 2.0, 4.0]],
             300,
             1.2,
             3,
         );
         for k in [3, 5, 8] {
-            let ours = KMeansParams {
-                k,
-                n_init: 10,
-                ..KMeansParams::default()
-            }
-            .fit(data.view())
-            .unwrap();
+            let ours = KMeansParams { k, n_init: 10, ..KMeansParams::default() }.fit(data.view()).unwrap();
             let theirs = linfa_clustering::KMeans::params(k)
                 .n_runs(10)
                 .tolerance(1e-4)
                 .max_n_iterations(300)
                 .fit(&DatasetBase::from(data.clone()))
                 .unwrap();
-            let theirs = KMeansModel {
-                centroids: theirs.centroids().clone(),
-                sse: 0.0,
-                iterations: 0,
-            };
-            let theirs_sse = metrics::sse(
-                data.view(),
-                theirs.centroids.view(),
-                &theirs.predict(data.view()),
-            );
-            assert!(
-                ours.sse <= theirs_sse * 1.01,
-                "k={k}: ours {} vs linfa {theirs_sse}",
-                ours.sse
-            );
+            let theirs = KMeansModel { centroids: theirs.centroids().clone(), sse: 0.0, iterations: 0 };
+            let theirs_sse = metrics::sse(data.view(), theirs.centroids.view(), &theirs.predict(data.view()));
+            assert!(ours.sse <= theirs_sse * 1.01, "k={k}: ours {} vs linfa {theirs_sse}", ours.sse);
         }
     }
 
     #[test]
     fn result_does_not_depend_on_thread_count() {
-        let (data, _) = planted(
-            &[&[0.0, 0.0, 0.0], &[3.0, 0.0, 1.0], &[0.0, 3.0, -1.0]],
-            300,
-            2.0,
-            4,
-        );
-        let params = KMeansParams {
-            k: 6,
-            n_init: 7,
-            seed: 3,
-            ..KMeansParams::default()
-        };
+        let (data, _) = planted(&[&[0.0, 0.0, 0.0], &[3.0, 0.0, 1.0], &[0.0, 3.0, -1.0]], 300, 2.0, 4);
+        let params = KMeansParams { k: 6, n_init: 7, seed: 3, ..KMeansParams::default() };
         let points = Points::centred(data.view());
         let one = params.restarts_on::<3>(&points, 1);
         for threads in [2, 3, 7] {
-            assert_eq!(
-                params.restarts_on::<3>(&points, threads),
-                one,
-                "threads {threads}"
-            );
+            assert_eq!(params.restarts_on::<3>(&points, threads), one, "threads {threads}");
         }
         // The generic (unspecialised) path agrees with the specialised one.
         assert_eq!(params.restarts_on::<0>(&points, 1), one);
@@ -787,10 +654,7 @@ mod tests {
     #[test]
     fn linfa_fit_trait_matches_inherent_fit() {
         let (data, _) = planted(&[&[0.0, 0.0], &[5.0, 5.0]], 50, 1.0, 2);
-        let params = KMeansParams {
-            k: 2,
-            ..KMeansParams::default()
-        };
+        let params = KMeansParams { k: 2, ..KMeansParams::default() };
         let via_linfa = Fit::fit(&params, &linfa::DatasetBase::from(data.clone())).unwrap();
         assert_eq!(via_linfa, params.fit(data.view()).unwrap());
     }
@@ -798,28 +662,12 @@ mod tests {
     #[test]
     fn invalid_input_is_an_error() {
         let data = array![[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]];
-        let with = |k, n_init| KMeansParams {
-            k,
-            n_init,
-            ..KMeansParams::default()
-        };
-        assert!(matches!(
-            with(0, 1).fit(data.view()),
-            Err(MlError::InvalidParam { name: "k", .. })
-        ));
-        assert!(matches!(
-            with(4, 1).fit(data.view()),
-            Err(MlError::InvalidParam { name: "k", .. })
-        ));
-        assert!(matches!(
-            with(2, 0).fit(data.view()),
-            Err(MlError::InvalidParam { name: "n_init", .. })
-        ));
+        let with = |k, n_init| KMeansParams { k, n_init, ..KMeansParams::default() };
+        assert!(matches!(with(0, 1).fit(data.view()), Err(MlError::InvalidParam { name: "k", .. })));
+        assert!(matches!(with(4, 1).fit(data.view()), Err(MlError::InvalidParam { name: "k", .. })));
+        assert!(matches!(with(2, 0).fit(data.view()), Err(MlError::InvalidParam { name: "n_init", .. })));
         let bad = array![[0.0, 1.0], [f64::NAN, 0.0], [2.0, 2.0]];
-        assert!(matches!(
-            with(2, 1).fit(bad.view()),
-            Err(MlError::InvalidInput(_))
-        ));
+        assert!(matches!(with(2, 1).fit(bad.view()), Err(MlError::InvalidInput(_))));
         let inf = array![[0.0, f64::INFINITY], [1.0, 0.0]];
         assert!(with(1, 1).fit(inf.view()).is_err());
         assert!(with(1, 1).fit(Array2::<f64>::zeros((0, 2)).view()).is_err());
@@ -828,30 +676,13 @@ mod tests {
     #[test]
     fn duplicate_rows_and_k_equal_n() {
         // Only two distinct rows but k = 3: must not panic; SSE is 0 at best.
-        let data = array![
-            [1.0, 1.0],
-            [1.0, 1.0],
-            [1.0, 1.0],
-            [5.0, 5.0],
-            [5.0, 5.0],
-            [5.0, 5.0]
-        ];
-        let model = KMeansParams {
-            k: 3,
-            ..KMeansParams::default()
-        }
-        .fit(data.view())
-        .unwrap();
+        let data = array![[1.0, 1.0], [1.0, 1.0], [1.0, 1.0], [5.0, 5.0], [5.0, 5.0], [5.0, 5.0]];
+        let model = KMeansParams { k: 3, ..KMeansParams::default() }.fit(data.view()).unwrap();
         assert!(model.centroids.iter().all(|v| v.is_finite()));
         assert_eq!(model.sse, 0.0);
         // k = n: every row its own centroid.
         let data = array![[0.0], [3.0], [7.0]];
-        let model = KMeansParams {
-            k: 3,
-            ..KMeansParams::default()
-        }
-        .fit(data.view())
-        .unwrap();
+        let model = KMeansParams { k: 3, ..KMeansParams::default() }.fit(data.view()).unwrap();
         approx::assert_abs_diff_eq!(model.sse, 0.0, epsilon = 1e-12);
     }
 
@@ -871,12 +702,7 @@ mod tests {
     #[test]
     fn one_cluster_is_the_mean() {
         let data = array![[0.0, 0.0], [2.0, 0.0], [0.0, 4.0], [2.0, 4.0]];
-        let model = KMeansParams {
-            k: 1,
-            ..KMeansParams::default()
-        }
-        .fit(data.view())
-        .unwrap();
+        let model = KMeansParams { k: 1, ..KMeansParams::default() }.fit(data.view()).unwrap();
         approx::assert_abs_diff_eq!(model.centroids, array![[1.0, 2.0]], epsilon = 1e-12);
         // 4 rows, each at squared distance 1 + 4 = 5.
         approx::assert_abs_diff_eq!(model.sse, 20.0, epsilon = 1e-9);
@@ -887,36 +713,18 @@ mod tests {
     #[test]
     #[ignore]
     fn kmeans_timing() {
-        let centres: Vec<Vec<f64>> = (0..7)
-            .map(|c| {
-                (0..5)
-                    .map(|j| ((c * 5 + j) * 37 % 11) as f64 - 5.0)
-                    .collect()
-            })
-            .collect();
+        let centres: Vec<Vec<f64>> =
+            (0..7).map(|c| (0..5).map(|j| ((c * 5 + j) * 37 % 11) as f64 - 5.0).collect()).collect();
         let refs: Vec<&[f64]> = centres.iter().map(|c| c.as_slice()).collect();
         let (mut data, _) = planted(&refs, 3368, 1.5, 11);
         data = data.slice(ndarray::s![..23_570, ..]).to_owned();
         let start = std::time::Instant::now();
         let mut total_iter = 0;
         for k in 2..=10 {
-            let model = KMeansParams {
-                k,
-                n_init: 10,
-                ..KMeansParams::default()
-            }
-            .fit(data.view())
-            .unwrap();
+            let model = KMeansParams { k, n_init: 10, ..KMeansParams::default() }.fit(data.view()).unwrap();
             total_iter += model.iterations;
-            println!(
-                "k={k} sse={:.1} iterations(best)={}",
-                model.sse, model.iterations
-            );
+            println!("k={k} sse={:.1} iterations(best)={}", model.sse, model.iterations);
         }
-        println!(
-            "k-means k=2..10 x 10 inits on {:?}: {:?} ({total_iter})",
-            data.dim(),
-            start.elapsed()
-        );
+        println!("k-means k=2..10 x 10 inits on {:?}: {:?} ({total_iter})", data.dim(), start.elapsed());
     }
 }

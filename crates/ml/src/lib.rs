@@ -5,12 +5,14 @@
 //! returns a fitted, serialisable model with `predict*` methods.
 
 pub mod als;
+pub mod char_ngram;
 pub mod error;
 pub mod kmeans;
 pub mod logistic;
 pub mod metrics;
 pub mod similarity;
 pub mod sparse;
+pub mod svm;
 pub mod text;
 pub mod trend;
 

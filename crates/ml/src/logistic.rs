@@ -28,12 +28,7 @@ pub struct LogisticParams {
 
 impl Default for LogisticParams {
     fn default() -> Self {
-        Self {
-            l2: 1.0,
-            max_iter: 100,
-            tol: 1e-6,
-            class_weight: ClassWeight::None,
-        }
+        Self { l2: 1.0, max_iter: 100, tol: 1e-6, class_weight: ClassWeight::None }
     }
 }
 
@@ -56,46 +51,27 @@ impl LogisticParams {
     }
 
     /// As [`fit`](Self::fit), with per-row weights multiplied into the class weights.
-    pub fn fit_weighted(
-        &self,
-        x: ArrayView2<f64>,
-        y: &[bool],
-        sample_weight: Option<&[f64]>,
-    ) -> Result<LogisticModel> {
+    pub fn fit_weighted(&self, x: ArrayView2<f64>, y: &[bool], sample_weight: Option<&[f64]>) -> Result<LogisticModel> {
         let weights = self.validate(x, y, sample_weight)?;
         let targets: Array1<f64> = y.iter().map(|&t| if t { 1.0 } else { 0.0 }).collect();
         Ok(Newton::new(x, targets, weights, self.l2).solve(self.max_iter, self.tol))
     }
 
     /// Checks parameters and inputs; returns the effective row weights.
-    fn validate(
-        &self,
-        x: ArrayView2<f64>,
-        y: &[bool],
-        sample_weight: Option<&[f64]>,
-    ) -> Result<Array1<f64>> {
+    fn validate(&self, x: ArrayView2<f64>, y: &[bool], sample_weight: Option<&[f64]>) -> Result<Array1<f64>> {
         let invalid = |name, reason: String| Err(MlError::InvalidParam { name, reason });
         if !(self.l2.is_finite() && self.l2 >= 0.0) {
-            return invalid(
-                "l2",
-                format!("must be finite and non-negative, got {}", self.l2),
-            );
+            return invalid("l2", format!("must be finite and non-negative, got {}", self.l2));
         }
         if self.max_iter == 0 {
             return invalid("max_iter", "must be at least 1".into());
         }
         if !(self.tol.is_finite() && self.tol >= 0.0) {
-            return invalid(
-                "tol",
-                format!("must be finite and non-negative, got {}", self.tol),
-            );
+            return invalid("tol", format!("must be finite and non-negative, got {}", self.tol));
         }
         let n = x.nrows();
         if y.len() != n {
-            return Err(MlError::InvalidInput(format!(
-                "logistic: `x` has {n} rows but `y` has {} labels",
-                y.len()
-            )));
+            return Err(MlError::InvalidInput(format!("logistic: `x` has {n} rows but `y` has {} labels", y.len())));
         }
         if let Some(((r, c), v)) = x.indexed_iter().find(|(_, v)| !v.is_finite()) {
             return Err(MlError::InvalidInput(format!(
@@ -111,10 +87,7 @@ impl LogisticParams {
         }
         let (w_pos, w_neg) = match self.class_weight {
             ClassWeight::None => (1.0, 1.0),
-            ClassWeight::Balanced => (
-                n as f64 / (2.0 * n_pos as f64),
-                n as f64 / (2.0 * n_neg as f64),
-            ),
+            ClassWeight::Balanced => (n as f64 / (2.0 * n_pos as f64), n as f64 / (2.0 * n_neg as f64)),
         };
         let mut weights: Array1<f64> = y.iter().map(|&t| if t { w_pos } else { w_neg }).collect();
         if let Some(sw) = sample_weight {
@@ -124,28 +97,14 @@ impl LogisticParams {
                     sw.len()
                 )));
             }
-            if let Some((i, v)) = sw
-                .iter()
-                .enumerate()
-                .find(|(_, v)| !(v.is_finite() && **v >= 0.0))
-            {
+            if let Some((i, v)) = sw.iter().enumerate().find(|(_, v)| !(v.is_finite() && **v >= 0.0)) {
                 return Err(MlError::InvalidInput(format!(
                     "logistic: `sample_weight` must be finite and non-negative, got {v} at row {i}"
                 )));
             }
             weights.iter_mut().zip(sw).for_each(|(w, s)| *w *= s);
-            let pos_total: f64 = weights
-                .iter()
-                .zip(y)
-                .filter(|(_, &t)| t)
-                .map(|(w, _)| w)
-                .sum();
-            let neg_total: f64 = weights
-                .iter()
-                .zip(y)
-                .filter(|(_, &t)| !t)
-                .map(|(w, _)| w)
-                .sum();
+            let pos_total: f64 = weights.iter().zip(y).filter(|(_, &t)| t).map(|(w, _)| w).sum();
+            let neg_total: f64 = weights.iter().zip(y).filter(|(_, &t)| !t).map(|(w, _)| w).sum();
             if pos_total <= 0.0 || neg_total <= 0.0 {
                 return Err(MlError::InvalidInput(
                     "logistic: `sample_weight` leaves a class with zero total weight".into(),
@@ -162,9 +121,7 @@ impl Fit<Array2<f64>, Array1<bool>, MlError> for LogisticParams {
 
     fn fit(&self, dataset: &DatasetBase<Array2<f64>, Array1<bool>>) -> Result<LogisticModel> {
         let targets = dataset.targets().to_vec();
-        let weights: Option<Vec<f64>> = dataset
-            .weights()
-            .map(|w| w.iter().map(|&v| v as f64).collect());
+        let weights: Option<Vec<f64>> = dataset.weights().map(|w| w.iter().map(|&v| v as f64).collect());
         self.fit_weighted(dataset.records().view(), &targets, weights.as_deref())
     }
 }
@@ -189,15 +146,7 @@ impl<'a> Newton<'a> {
     fn new(x: ArrayView2<'a, f64>, y: Array1<f64>, w: Array1<f64>, l2: f64) -> Self {
         let (n, d) = x.dim();
         let block = Array2::zeros((BLOCK_ROWS.min(n), d + 1));
-        Self {
-            x,
-            y,
-            w,
-            l2,
-            d,
-            z: Array1::zeros(n),
-            block,
-        }
+        Self { x, y, w, l2, d, z: Array1::zeros(n), block }
     }
 
     fn update_z(&mut self, beta: &Array1<f64>) {
@@ -218,10 +167,8 @@ impl<'a> Newton<'a> {
     /// Gradient of the loss at the current `z` (O(n d), no Hessian).
     fn gradient(&self, beta: &Array1<f64>) -> Array1<f64> {
         let d = self.d;
-        let residual: Array1<f64> = ndarray::Zip::from(&self.z)
-            .and(&self.y)
-            .and(&self.w)
-            .map_collect(|&z, &y, &w| w * (sigmoid(z) - y));
+        let residual: Array1<f64> =
+            ndarray::Zip::from(&self.z).and(&self.y).and(&self.w).map_collect(|&z, &y, &w| w * (sigmoid(z) - y));
         let mut grad = Array1::zeros(d + 1);
         grad.slice_mut(s![..d]).assign(&self.x.t().dot(&residual));
         grad[d] = residual.sum();
@@ -236,16 +183,13 @@ impl<'a> Newton<'a> {
         let (n, d) = (self.x.nrows(), self.d);
         let mut residual = Array1::zeros(n);
         let mut curvature = Array1::zeros(n);
-        ndarray::Zip::from(&mut residual)
-            .and(&mut curvature)
-            .and(&self.z)
-            .and(&self.y)
-            .and(&self.w)
-            .for_each(|r, h, &z, &y, &w| {
+        ndarray::Zip::from(&mut residual).and(&mut curvature).and(&self.z).and(&self.y).and(&self.w).for_each(
+            |r, h, &z, &y, &w| {
                 let p = sigmoid(z);
                 *r = w * (p - y);
                 *h = w * p * (1.0 - p);
-            });
+            },
+        );
         let mut grad = Array1::zeros(d + 1);
         grad.slice_mut(s![..d]).assign(&self.x.t().dot(&residual));
         grad[d] = residual.sum();
@@ -261,8 +205,7 @@ impl<'a> Newton<'a> {
                 .zip(curvature.slice(s![start..end]))
             {
                 let root = h.sqrt();
-                out.slice_mut(s![..d])
-                    .zip_mut_with(&x, |o, &v| *o = v * root);
+                out.slice_mut(s![..d]).zip_mut_with(&x, |o, &v| *o = v * root);
                 out[d] = root;
             }
             let block = self.block.slice(s![..rows, ..]);
@@ -360,10 +303,7 @@ impl<'a> Newton<'a> {
             }
             prev_moved = moved;
         }
-        LogisticModel {
-            coef: beta.slice(s![..d]).to_owned(),
-            intercept: beta[d],
-        }
+        LogisticModel { coef: beta.slice(s![..d]).to_owned(), intercept: beta[d] }
     }
 }
 
@@ -372,9 +312,7 @@ impl<'a> Newton<'a> {
 /// with no penalty) gets a growing ridge until it factorises.
 fn solve_spd(mut a: Array2<f64>, b: &Array1<f64>) -> Array1<f64> {
     let p = b.len();
-    let scale: Array1<f64> = a
-        .diag()
-        .mapv(|v| if v > 0.0 { 1.0 / v.sqrt() } else { 1.0 });
+    let scale: Array1<f64> = a.diag().mapv(|v| if v > 0.0 { 1.0 / v.sqrt() } else { 1.0 });
     for i in 0..p {
         for j in 0..p {
             a[[i, j]] *= scale[i] * scale[j];
@@ -475,8 +413,7 @@ mod tests {
     /// Rows with standard-normal features and labels drawn from the planted logistic model.
     fn planted(n: usize, coef: &[f64], intercept: f64, seed: u64) -> (Array2<f64>, Vec<bool>) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let x =
-            Array2::from_shape_simple_fn((n, coef.len()), || rng.sample::<f64, _>(StandardNormal));
+        let x = Array2::from_shape_simple_fn((n, coef.len()), || rng.sample::<f64, _>(StandardNormal));
         let y = x
             .outer_iter()
             .map(|row| {
@@ -488,17 +425,10 @@ mod tests {
     }
 
     /// Gradient of the penalised weighted loss (coefficients, then intercept), to check optimality.
-    fn gradient(
-        params: &LogisticParams,
-        model: &LogisticModel,
-        x: &Array2<f64>,
-        y: &[bool],
-    ) -> Vec<f64> {
+    fn gradient(params: &LogisticParams, model: &LogisticModel, x: &Array2<f64>, y: &[bool]) -> Vec<f64> {
         let weights = params.validate(x.view(), y, None).unwrap();
         let p = model.predict_proba(x.view());
-        let r: Array1<f64> = (0..y.len())
-            .map(|i| weights[i] * (p[i] - if y[i] { 1.0 } else { 0.0 }))
-            .collect();
+        let r: Array1<f64> = (0..y.len()).map(|i| weights[i] * (p[i] - if y[i] { 1.0 } else { 0.0 })).collect();
         let g = x.t().dot(&r) + &model.coef * params.l2;
         g.into_iter().chain([r.sum()]).collect()
     }
@@ -507,10 +437,7 @@ mod tests {
     fn recovers_planted_coefficients() {
         let coef = [1.0, -2.0, 0.5];
         let (x, y) = planted(20_000, &coef, -0.3, 1);
-        let params = LogisticParams {
-            l2: 1e-6,
-            ..LogisticParams::default()
-        };
+        let params = LogisticParams { l2: 1e-6, ..LogisticParams::default() };
         let model = params.fit(x.view(), &y).unwrap();
         // Standard errors here are about 0.02-0.03.
         for (got, want) in model.coef.iter().zip(coef) {
@@ -523,11 +450,7 @@ mod tests {
     fn solution_is_stationary() {
         // Balanced weights and a real penalty: the gradient of the objective vanishes at the fit.
         let (x, y) = planted(3_000, &[0.7, -0.4, 0.0, 1.2], -1.5, 2);
-        let params = LogisticParams {
-            l2: 2.0,
-            class_weight: ClassWeight::Balanced,
-            ..Default::default()
-        };
+        let params = LogisticParams { l2: 2.0, class_weight: ClassWeight::Balanced, ..Default::default() };
         let model = params.fit(x.view(), &y).unwrap();
         for g in gradient(&params, &model, &x, &y) {
             assert!(g.abs() < 1e-6, "gradient component {g}");
@@ -538,18 +461,9 @@ mod tests {
     fn heavy_penalty_leaves_intercept_free() {
         // Coefficients shrink to ~0, while the unpenalised intercept still matches the base rate.
         let (x, y) = planted(2_000, &[1.0, 1.0], 0.8, 3);
-        let model = LogisticParams {
-            l2: 1e9,
-            ..Default::default()
-        }
-        .fit(x.view(), &y)
-        .unwrap();
+        let model = LogisticParams { l2: 1e9, ..Default::default() }.fit(x.view(), &y).unwrap();
         let rate = y.iter().filter(|&&t| t).count() as f64 / y.len() as f64;
-        assert!(
-            model.coef.iter().all(|c| c.abs() < 1e-4),
-            "coef {}",
-            model.coef
-        );
+        assert!(model.coef.iter().all(|c| c.abs() < 1e-4), "coef {}", model.coef);
         assert_abs_diff_eq!(sigmoid(model.intercept), rate, epsilon = 1e-3);
     }
 
@@ -558,36 +472,22 @@ mod tests {
         // About 8% positives and a weak signal: unweighted, few rows reach p >= 0.5.
         let (x, y) = planted(10_000, &[0.8, -0.5], -2.8, 4);
         let recall = |class_weight| {
-            let params = LogisticParams {
-                class_weight,
-                ..Default::default()
-            };
+            let params = LogisticParams { class_weight, ..Default::default() };
             let p = params.fit(x.view(), &y).unwrap().predict_proba(x.view());
             metrics::cutoff_table(p.as_slice().unwrap(), &y, &[0.5])[0].recall
         };
         let (none, balanced) = (recall(ClassWeight::None), recall(ClassWeight::Balanced));
-        assert!(
-            balanced > none + 0.3,
-            "recall none {none}, balanced {balanced}"
-        );
+        assert!(balanced > none + 0.3, "recall none {none}, balanced {balanced}");
     }
 
     #[test]
     fn uniform_sample_weights_scale_like_the_penalty() {
         // Doubling every weight doubles the data term; doubling l2 too gives the same optimum.
         let (x, y) = planted(1_000, &[0.5, -1.0], 0.2, 5);
-        let base = LogisticParams {
-            l2: 3.0,
-            ..Default::default()
-        }
-        .fit(x.view(), &y)
-        .unwrap();
-        let twice = LogisticParams {
-            l2: 6.0,
-            ..Default::default()
-        }
-        .fit_weighted(x.view(), &y, Some(&vec![2.0; 1_000]))
-        .unwrap();
+        let base = LogisticParams { l2: 3.0, ..Default::default() }.fit(x.view(), &y).unwrap();
+        let twice = LogisticParams { l2: 6.0, ..Default::default() }
+            .fit_weighted(x.view(), &y, Some(&vec![2.0; 1_000]))
+            .unwrap();
         assert_abs_diff_eq!(base.coef, twice.coef, epsilon = 1e-8);
         assert_abs_diff_eq!(base.intercept, twice.intercept, epsilon = 1e-8);
     }
@@ -605,13 +505,7 @@ mod tests {
     fn separable_data_without_penalty_stays_finite() {
         let x = array![[-2.0], [-1.0], [1.0], [2.0]];
         let y = [false, false, true, true];
-        let model = LogisticParams {
-            l2: 0.0,
-            max_iter: 50,
-            ..Default::default()
-        }
-        .fit(x.view(), &y)
-        .unwrap();
+        let model = LogisticParams { l2: 0.0, max_iter: 50, ..Default::default() }.fit(x.view(), &y).unwrap();
         let p = model.predict_proba(x.view());
         assert!(p.iter().all(|v| v.is_finite()));
         assert!(p[0] < 0.01 && p[3] > 0.99);
@@ -622,61 +516,28 @@ mod tests {
         // Singular Hessian: the ridge fallback must still produce a sensible model.
         let (x1, y) = planted(1_000, &[1.0], 0.0, 7);
         let x = ndarray::concatenate![Axis(1), x1, x1];
-        let model = LogisticParams {
-            l2: 0.0,
-            ..Default::default()
-        }
-        .fit(x.view(), &y)
-        .unwrap();
+        let model = LogisticParams { l2: 0.0, ..Default::default() }.fit(x.view(), &y).unwrap();
         assert_abs_diff_eq!(model.coef[0] + model.coef[1], 1.0, epsilon = 0.2);
-        assert_abs_diff_eq!(
-            model.predict_proba_row(x.row(0)),
-            model.predict_proba(x.view())[0]
-        );
+        assert_abs_diff_eq!(model.predict_proba_row(x.row(0)), model.predict_proba(x.view())[0]);
     }
 
     #[test]
     fn invalid_input_is_an_error() {
         let x = array![[0.0], [1.0], [2.0]];
         let p = LogisticParams::default();
-        assert!(matches!(
-            p.fit(x.view(), &[true, true, true]),
-            Err(MlError::InvalidInput(_))
-        ));
-        assert!(matches!(
-            p.fit(x.view(), &[true, false]),
-            Err(MlError::InvalidInput(_))
-        ));
+        assert!(matches!(p.fit(x.view(), &[true, true, true]), Err(MlError::InvalidInput(_))));
+        assert!(matches!(p.fit(x.view(), &[true, false]), Err(MlError::InvalidInput(_))));
         let nan = array![[0.0], [f64::NAN], [2.0]];
-        assert!(matches!(
-            p.fit(nan.view(), &[true, false, true]),
-            Err(MlError::InvalidInput(_))
-        ));
-        let bad_l2 = LogisticParams {
-            l2: -1.0,
-            ..Default::default()
-        };
-        assert!(matches!(
-            bad_l2.fit(x.view(), &[true, false, true]),
-            Err(MlError::InvalidParam { name: "l2", .. })
-        ));
-        let bad_iter = LogisticParams {
-            max_iter: 0,
-            ..Default::default()
-        };
+        assert!(matches!(p.fit(nan.view(), &[true, false, true]), Err(MlError::InvalidInput(_))));
+        let bad_l2 = LogisticParams { l2: -1.0, ..Default::default() };
+        assert!(matches!(bad_l2.fit(x.view(), &[true, false, true]), Err(MlError::InvalidParam { name: "l2", .. })));
+        let bad_iter = LogisticParams { max_iter: 0, ..Default::default() };
         assert!(matches!(
             bad_iter.fit(x.view(), &[true, false, true]),
-            Err(MlError::InvalidParam {
-                name: "max_iter",
-                ..
-            })
+            Err(MlError::InvalidParam { name: "max_iter", .. })
         ));
-        assert!(p
-            .fit_weighted(x.view(), &[true, false, true], Some(&[1.0, -1.0, 1.0]))
-            .is_err());
-        assert!(p
-            .fit_weighted(x.view(), &[true, false, true], Some(&[0.0, 1.0, 0.0]))
-            .is_err());
+        assert!(p.fit_weighted(x.view(), &[true, false, true], Some(&[1.0, -1.0, 1.0])).is_err());
+        assert!(p.fit_weighted(x.view(), &[true, false, true], Some(&[0.0, 1.0, 0.0])).is_err());
     }
 
     /// Telco-sized timing: 5,600 x 45. Run with
@@ -684,23 +545,15 @@ mod tests {
     #[test]
     #[ignore]
     fn logistic_timing() {
-        let coef: Vec<f64> = (0..45)
-            .map(|j| ((j * 7) % 11) as f64 / 10.0 - 0.5)
-            .collect();
+        let coef: Vec<f64> = (0..45).map(|j| ((j * 7) % 11) as f64 / 10.0 - 0.5).collect();
         let (x, y) = planted(5_600, &coef, -1.0, 8);
-        let params = LogisticParams {
-            class_weight: ClassWeight::Balanced,
-            ..Default::default()
-        };
+        let params = LogisticParams { class_weight: ClassWeight::Balanced, ..Default::default() };
         let start = std::time::Instant::now();
         let reps = 20;
         for _ in 0..reps {
             std::hint::black_box(params.fit(x.view(), &y).unwrap());
         }
-        println!(
-            "logistic fit 5600 x 45: {:?} per fit",
-            start.elapsed() / reps
-        );
+        println!("logistic fit 5600 x 45: {:?} per fit", start.elapsed() / reps);
         let targets: Array1<f64> = y.iter().map(|&t| if t { 1.0 } else { 0.0 }).collect();
         let mut nt = Newton::new(x.view(), targets, Array1::ones(5_600), 1.0);
         let beta = Array1::zeros(46);

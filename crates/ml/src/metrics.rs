@@ -44,9 +44,7 @@ pub fn roc_auc(scores: &[f64], labels: &[bool]) -> crate::Result<f64> {
         )));
     }
     if scores.iter().any(|s| s.is_nan()) {
-        return Err(MlError::InvalidInput(
-            "roc_auc: `scores` contains NaN".into(),
-        ));
+        return Err(MlError::InvalidInput("roc_auc: `scores` contains NaN".into()));
     }
     let n_pos = labels.iter().filter(|&&l| l).count();
     let n_neg = labels.len() - n_pos;
@@ -105,11 +103,7 @@ pub fn roc_curve(scores: &[f64], labels: &[bool]) -> Vec<RocPoint> {
     let n_pos = labels.iter().filter(|&&l| l).count();
     let n_neg = n - n_pos;
     let order = sorted_indices(scores, true);
-    let mut points = vec![RocPoint {
-        threshold: f64::INFINITY,
-        fpr: 0.0,
-        tpr: 0.0,
-    }];
+    let mut points = vec![RocPoint { threshold: f64::INFINITY, fpr: 0.0, tpr: 0.0 }];
     let (mut tp, mut fp) = (0, 0);
     let mut start = 0;
     while start < n {
@@ -123,11 +117,7 @@ pub fn roc_curve(scores: &[f64], labels: &[bool]) -> Vec<RocPoint> {
             }
             end += 1;
         }
-        points.push(RocPoint {
-            threshold,
-            fpr: ratio(fp, n_neg, 0.0),
-            tpr: ratio(tp, n_pos, 0.0),
-        });
+        points.push(RocPoint { threshold, fpr: ratio(fp, n_neg, 0.0), tpr: ratio(tp, n_pos, 0.0) });
         start = end;
     }
     points
@@ -181,30 +171,17 @@ pub fn rmse(predicted: &[f64], actual: &[f64]) -> crate::Result<f64> {
         )));
     }
     if predicted.is_empty() {
-        return Err(MlError::InvalidInput(
-            "rmse: `predicted` and `actual` are empty".into(),
-        ));
+        return Err(MlError::InvalidInput("rmse: `predicted` and `actual` are empty".into()));
     }
-    let sum_sq: f64 = predicted
-        .iter()
-        .zip(actual)
-        .map(|(p, a)| (p - a) * (p - a))
-        .sum();
+    let sum_sq: f64 = predicted.iter().zip(actual).map(|(p, a)| (p - a) * (p - a)).sum();
     Ok((sum_sq / predicted.len() as f64).sqrt())
 }
 
 /// Relevance (0 or 1) of each of the first `k` recommendations; a repeated item only counts the first
 /// time, so a list padded with duplicates cannot score above a clean one.
-fn hits_at_k<'a>(
-    recommended: &'a [u32],
-    relevant: &'a HashSet<u32>,
-    k: usize,
-) -> impl Iterator<Item = bool> + 'a {
+fn hits_at_k<'a>(recommended: &'a [u32], relevant: &'a HashSet<u32>, k: usize) -> impl Iterator<Item = bool> + 'a {
     let mut seen = HashSet::new();
-    recommended
-        .iter()
-        .take(k)
-        .map(move |item| relevant.contains(item) && seen.insert(*item))
+    recommended.iter().take(k).map(move |item| relevant.contains(item) && seen.insert(*item))
 }
 
 /// Share of the first `k` recommended items that are relevant (divides by k, as is conventional).
@@ -226,11 +203,8 @@ pub fn ndcg_at_k(recommended: &[u32], relevant: &HashSet<u32>, k: usize) -> f64 
         return 0.0;
     }
     let discount = |i: usize| 1.0 / ((i + 2) as f64).log2();
-    let dcg: f64 = hits_at_k(recommended, relevant, k)
-        .enumerate()
-        .filter(|&(_, hit)| hit)
-        .map(|(i, _)| discount(i))
-        .sum();
+    let dcg: f64 =
+        hits_at_k(recommended, relevant, k).enumerate().filter(|&(_, hit)| hit).map(|(i, _)| discount(i)).sum();
     let ideal: f64 = (0..k.min(relevant.len())).map(discount).sum();
     dcg / ideal
 }
@@ -240,23 +214,13 @@ pub fn ndcg_at_k(recommended: &[u32], relevant: &HashSet<u32>, k: usize) -> f64 
 /// # Panics
 /// When `assignment` is shorter than the rows, names a missing centroid, or the column counts differ.
 pub fn sse(data: ArrayView2<f64>, centroids: ArrayView2<f64>, assignment: &[usize]) -> f64 {
-    assert_eq!(
-        data.ncols(),
-        centroids.ncols(),
-        "sse: `data` and `centroids` column counts differ"
-    );
-    assert!(
-        assignment.len() >= data.nrows(),
-        "sse: `assignment` is shorter than `data`"
-    );
+    assert_eq!(data.ncols(), centroids.ncols(), "sse: `data` and `centroids` column counts differ");
+    assert!(assignment.len() >= data.nrows(), "sse: `assignment` is shorter than `data`");
     data.outer_iter()
         .zip(assignment)
         .map(|(row, &c)| {
             let centroid = centroids.row(c);
-            row.iter()
-                .zip(centroid.iter())
-                .map(|(x, m)| (x - m) * (x - m))
-                .sum::<f64>()
+            row.iter().zip(centroid.iter()).map(|(x, m)| (x - m) * (x - m)).sum::<f64>()
         })
         .sum()
 }
@@ -267,12 +231,7 @@ pub fn sse(data: ArrayView2<f64>, centroids: ArrayView2<f64>, assignment: &[usiz
 /// Sampling keeps the cost at O(sample * n) distances, which matters when choosing k on large data.
 /// A row alone in its cluster scores 0 (as in scikit-learn). `max_points == 0` means no sampling.
 /// Labels may be any `usize` values. Pairs beyond the shorter of rows and `assignment` are ignored.
-pub fn silhouette(
-    data: ArrayView2<f64>,
-    assignment: &[usize],
-    max_points: usize,
-    seed: u64,
-) -> f64 {
+pub fn silhouette(data: ArrayView2<f64>, assignment: &[usize], max_points: usize, seed: u64) -> f64 {
     let n = data.nrows().min(assignment.len());
     // Dense cluster ids 0..n_clusters, whatever the label values.
     let mut ids: HashMap<usize, usize> = HashMap::new();
@@ -318,10 +277,8 @@ pub fn silhouette(
             dist_sums[lj] += dist2.sqrt();
         }
         let a = dist_sums[own] / (sizes[own] - 1) as f64;
-        let b = (0..n_clusters)
-            .filter(|&c| c != own)
-            .map(|c| dist_sums[c] / sizes[c] as f64)
-            .fold(f64::INFINITY, f64::min);
+        let b =
+            (0..n_clusters).filter(|&c| c != own).map(|c| dist_sums[c] / sizes[c] as f64).fold(f64::INFINITY, f64::min);
         let denom = a.max(b);
         if denom > 0.0 {
             total += (b - a) / denom;
@@ -418,13 +375,7 @@ mod tests {
         let got: Vec<(f64, f64, f64)> = curve.iter().map(|p| (p.threshold, p.fpr, p.tpr)).collect();
         assert_eq!(
             got,
-            vec![
-                (f64::INFINITY, 0.0, 0.0),
-                (0.8, 0.0, 0.5),
-                (0.4, 0.5, 0.5),
-                (0.35, 0.5, 1.0),
-                (0.1, 1.0, 1.0)
-            ]
+            vec![(f64::INFINITY, 0.0, 0.0), (0.8, 0.0, 0.5), (0.4, 0.5, 0.5), (0.35, 0.5, 1.0), (0.1, 1.0, 1.0)]
         );
     }
 
@@ -436,10 +387,7 @@ mod tests {
         assert_eq!((curve[2].fpr, curve[2].tpr), (0.5, 1.0));
         let last = curve.last().unwrap();
         assert_eq!((last.fpr, last.tpr), (1.0, 1.0));
-        let area: f64 = curve
-            .windows(2)
-            .map(|w| (w[1].fpr - w[0].fpr) * (w[1].tpr + w[0].tpr) / 2.0)
-            .sum();
+        let area: f64 = curve.windows(2).map(|w| (w[1].fpr - w[0].fpr) * (w[1].tpr + w[0].tpr) / 2.0).sum();
         assert_abs_diff_eq!(area, roc_auc(&scores, &labels).unwrap(), epsilon = 1e-12);
     }
 
@@ -450,24 +398,14 @@ mod tests {
         let rows = cutoff_table(&scores, &labels, &[0.0, 0.35, 0.4, 0.9]);
         let counts: Vec<_> = rows.iter().map(|r| (r.tp, r.fp, r.tn, r.fn_)).collect();
         // >= 0.0: all positive. >= 0.35: 0.35 T, 0.4 F, 0.8 T. >= 0.4: 0.4 F, 0.8 T. >= 0.9: none.
-        assert_eq!(
-            counts,
-            vec![(2, 2, 0, 0), (2, 1, 1, 0), (1, 1, 1, 1), (0, 0, 2, 2)]
-        );
+        assert_eq!(counts, vec![(2, 2, 0, 0), (2, 1, 1, 0), (1, 1, 1, 1), (0, 0, 2, 2)]);
         let r = &rows[1];
         assert_abs_diff_eq!(r.precision, 2.0 / 3.0, epsilon = 1e-12);
         assert_abs_diff_eq!(r.recall, 1.0, epsilon = 1e-12);
         assert_abs_diff_eq!(r.false_positive_rate, 0.5, epsilon = 1e-12);
         assert_abs_diff_eq!(r.accuracy, 0.75, epsilon = 1e-12);
         // Nothing predicted positive: no false alarms, so precision is 1.
-        assert_eq!(
-            (
-                rows[3].precision,
-                rows[3].recall,
-                rows[3].false_positive_rate
-            ),
-            (1.0, 0.0, 0.0)
-        );
+        assert_eq!((rows[3].precision, rows[3].recall, rows[3].false_positive_rate), (1.0, 0.0, 0.0));
         assert_eq!(rows[3].accuracy, 0.5);
     }
 
@@ -485,21 +423,13 @@ mod tests {
     fn precision_at_k_by_hand() {
         let relevant: HashSet<u32> = [1, 3, 6].into_iter().collect();
         let rec = [1, 2, 3, 4, 5];
-        assert_abs_diff_eq!(
-            precision_at_k(&rec, &relevant, 3),
-            2.0 / 3.0,
-            epsilon = 1e-12
-        );
+        assert_abs_diff_eq!(precision_at_k(&rec, &relevant, 3), 2.0 / 3.0, epsilon = 1e-12);
         assert_abs_diff_eq!(precision_at_k(&rec, &relevant, 5), 0.4, epsilon = 1e-12);
         // Short list: still divided by k.
         assert_abs_diff_eq!(precision_at_k(&rec, &relevant, 10), 0.2, epsilon = 1e-12);
         assert_eq!(precision_at_k(&rec, &relevant, 0), 0.0);
         // Duplicates count once.
-        assert_abs_diff_eq!(
-            precision_at_k(&[1, 1, 1], &relevant, 3),
-            1.0 / 3.0,
-            epsilon = 1e-12
-        );
+        assert_abs_diff_eq!(precision_at_k(&[1, 1, 1], &relevant, 3), 1.0 / 3.0, epsilon = 1e-12);
     }
 
     #[test]
@@ -525,11 +455,7 @@ mod tests {
         let data = array![[0.0, 0.0], [2.0, 0.0], [10.0, 10.0]];
         let centroids = array![[1.0, 0.0], [10.0, 10.0]];
         // 1 + 1 + 0
-        assert_abs_diff_eq!(
-            sse(data.view(), centroids.view(), &[0, 0, 1]),
-            2.0,
-            epsilon = 1e-12
-        );
+        assert_abs_diff_eq!(sse(data.view(), centroids.view(), &[0, 0, 1]), 2.0, epsilon = 1e-12);
     }
 
     #[test]
@@ -540,11 +466,7 @@ mod tests {
         let s = silhouette(data.view(), &[0, 0, 1, 1], 100, 0);
         assert_abs_diff_eq!(s, 79.0 / 99.0, epsilon = 1e-12);
         // Arbitrary label values give the same answer.
-        assert_abs_diff_eq!(
-            silhouette(data.view(), &[7, 7, 99, 99], 0, 0),
-            79.0 / 99.0,
-            epsilon = 1e-12
-        );
+        assert_abs_diff_eq!(silhouette(data.view(), &[7, 7, 99, 99], 0, 0), 79.0 / 99.0, epsilon = 1e-12);
         assert_eq!(silhouette(data.view(), &[3, 3, 3, 3], 100, 0), 0.0);
     }
 
@@ -569,10 +491,7 @@ mod tests {
     fn classification_metrics_by_hand() {
         let actual = [0, 0, 1, 1, 2];
         let predicted = [0, 1, 1, 1, 0];
-        assert_eq!(
-            confusion_matrix(&actual, &predicted, 3),
-            array![[1, 1, 0], [0, 2, 0], [1, 0, 0]]
-        );
+        assert_eq!(confusion_matrix(&actual, &predicted, 3), array![[1, 1, 0], [0, 2, 0], [1, 0, 0]]);
         // Correct at 0, 2, 3.
         assert_abs_diff_eq!(accuracy(&actual, &predicted), 0.6, epsilon = 1e-12);
         // Class 0: tp 1, fp 1, fn 1 -> 2/4 = 0.5. Class 1: tp 2, fp 1, fn 0 -> 4/5 = 0.8.

@@ -77,17 +77,7 @@ mod tests {
     fn similarity_hand_example() {
         // 0 and 1 point the same way (cos 1), 2 is at 45 degrees to them, 3 is orthogonal to
         // everything but 4 (which is its negative), 5 is empty.
-        let m = matrix(
-            &[
-                &[(0, 1.0)],
-                &[(0, 3.0)],
-                &[(0, 1.0), (1, 1.0)],
-                &[(2, 2.0)],
-                &[(2, -1.0)],
-                &[],
-            ],
-            3,
-        );
+        let m = matrix(&[&[(0, 1.0)], &[(0, 3.0)], &[(0, 1.0), (1, 1.0)], &[(2, 2.0)], &[(2, -1.0)], &[]], 3);
         let sims = top_k_cosine(&m, 5);
         let s = std::f32::consts::FRAC_1_SQRT_2;
         assert_eq!(sims.len(), 6);
@@ -103,15 +93,7 @@ mod tests {
 
     #[test]
     fn similarity_truncates_to_top_k_and_never_includes_self() {
-        let m = matrix(
-            &[
-                &[(0, 1.0), (1, 0.1)],
-                &[(0, 1.0)],
-                &[(0, 1.0), (1, 1.0)],
-                &[(1, 1.0)],
-            ],
-            2,
-        );
+        let m = matrix(&[&[(0, 1.0), (1, 0.1)], &[(0, 1.0)], &[(0, 1.0), (1, 1.0)], &[(1, 1.0)]], 2);
         let sims = top_k_cosine(&m, 2);
         for (i, row) in sims.iter().enumerate() {
             assert!(row.len() <= 2);
@@ -151,16 +133,7 @@ mod tests {
         for i in 0..n {
             let mut all: Vec<(u32, f32)> = (0..n)
                 .filter(|&j| j != i)
-                .map(|j| {
-                    (
-                        j as u32,
-                        dense[i]
-                            .iter()
-                            .zip(&dense[j])
-                            .map(|(a, b)| a * b)
-                            .sum::<f32>(),
-                    )
-                })
+                .map(|j| (j as u32, dense[i].iter().zip(&dense[j]).map(|(a, b)| a * b).sum::<f32>()))
                 .filter(|e| e.1 > 0.0)
                 .collect();
             all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));

@@ -14,12 +14,7 @@ pub struct CsrMatrix {
 
 impl CsrMatrix {
     pub fn new(n_cols: usize) -> Self {
-        Self {
-            n_cols,
-            indptr: vec![0],
-            indices: Vec::new(),
-            data: Vec::new(),
-        }
+        Self { n_cols, indptr: vec![0], indices: Vec::new(), data: Vec::new() }
     }
     pub fn n_rows(&self) -> usize {
         self.indptr.len() - 1
@@ -69,11 +64,7 @@ impl CsrMatrix {
         for i in 0..self.n_rows() {
             let (a, b) = (self.indptr[i], self.indptr[i + 1]);
             let row = &mut self.data[a..b];
-            let norm = row
-                .iter()
-                .map(|&v| f64::from(v) * f64::from(v))
-                .sum::<f64>()
-                .sqrt();
+            let norm = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt();
             if norm > 0.0 {
                 let inv = (1.0 / norm) as f32;
                 row.iter_mut().for_each(|v| *v *= inv);
@@ -105,12 +96,7 @@ impl CsrMatrix {
                 *pos += 1;
             }
         }
-        CsrMatrix {
-            n_cols: n_rows,
-            indptr,
-            indices,
-            data,
-        }
+        CsrMatrix { n_cols: n_rows, indptr, indices, data }
     }
 
     /// Checks the structural invariants (monotone `indptr`, sorted unique in-range columns,
@@ -120,8 +106,7 @@ impl CsrMatrix {
         if self.indptr.first() != Some(&0) {
             return bad("CSR indptr must start with 0".into());
         }
-        if self.indptr.last() != Some(&self.indices.len()) || self.indices.len() != self.data.len()
-        {
+        if self.indptr.last() != Some(&self.indices.len()) || self.indices.len() != self.data.len() {
             return bad("CSR indptr, indices and data lengths disagree".into());
         }
         for i in 0..self.n_rows() {
@@ -133,10 +118,7 @@ impl CsrMatrix {
                 return bad(format!("CSR row {i} has unsorted or duplicate columns"));
             }
             if idx.last().is_some_and(|&c| c as usize >= self.n_cols) {
-                return bad(format!(
-                    "CSR row {i} has a column >= n_cols ({})",
-                    self.n_cols
-                ));
+                return bad(format!("CSR row {i} has a column >= n_cols ({})", self.n_cols));
             }
             if val.iter().any(|v| !v.is_finite()) {
                 return bad(format!("CSR row {i} has a non-finite value"));

@@ -19,7 +19,7 @@ pub fn tokenize(text: &str) -> Vec<String> {
 }
 
 /// Lower-case copy of `text` with `<br>`, `<br/>` and `<br />` replaced by a space.
-fn normalize(text: &str) -> String {
+pub(crate) fn normalize(text: &str) -> String {
     let lower = text.to_lowercase();
     if !lower.contains("<br") {
         return lower;
@@ -30,10 +30,7 @@ fn normalize(text: &str) -> String {
         out.push_str(&rest[..pos]);
         let tail = &rest[pos + 3..];
         let after = tail.trim_start_matches(' ');
-        let after = after
-            .strip_prefix('/')
-            .unwrap_or(after)
-            .trim_start_matches(' ');
+        let after = after.strip_prefix('/').unwrap_or(after).trim_start_matches(' ');
         match after.strip_prefix('>') {
             Some(after_tag) => {
                 out.push(' ');
@@ -76,10 +73,51 @@ fn for_each_token(text: &str, mut f: impl FnMut(&str)) {
     }
 }
 
+/// Words that open a negation scope (plus any token ending in "n't").
+const NEGATORS: [&str; 8] = ["not", "no", "never", "nothing", "cannot", "nor", "neither", "without"];
+
+/// Prefix of a token inside a negation scope; `_` never occurs in a token, so marked and
+/// unmarked forms cannot collide.
+pub const NEGATION_PREFIX: &str = "neg_";
+
+/// [`for_each_token`], optionally marking negation (Das & Chen 2001; Pang et al. 2002): every token
+/// after a negator gets [`NEGATION_PREFIX`] until the clause ends at `. , : ; ! ?` or "but", so
+/// "not good" and "good" become different unigrams (bigrams alone miss "not very good").
+fn for_each_term(text: &str, mark_negation: bool, mut f: impl FnMut(&str)) {
+    if !mark_negation {
+        return for_each_token(text, f);
+    }
+    let mut negated = false;
+    let mut marked = String::new();
+    let mut end = 0; // byte offset just past the previous token
+    for_each_token(text, |t| {
+        // `t` borrows `text`, so its offset tells which separators preceded it.
+        let start = t.as_ptr() as usize - text.as_ptr() as usize;
+        if text[end..start].contains(['.', ',', ':', ';', '!', '?']) {
+            negated = false;
+        }
+        end = start + t.len();
+        if t == "but" {
+            negated = false;
+        }
+        if negated {
+            marked.clear();
+            marked.push_str(NEGATION_PREFIX);
+            marked.push_str(t);
+            f(&marked);
+        } else {
+            f(t);
+        }
+        if NEGATORS.contains(&t) || t.ends_with("n't") {
+            negated = true;
+        }
+    });
+}
+
 /// FxHash (as in rustc): far cheaper than SipHash for the millions of short keys hashed while
 /// building n-gram vocabularies; HashDoS resistance is irrelevant for in-process features.
 #[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
+pub(crate) struct FxHasher(u64);
 
 impl FxHasher {
     #[inline]
@@ -119,7 +157,7 @@ impl Hasher for FxHasher {
     }
 }
 
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// Longest n-gram supported: word ids (+1) are packed 32 bits each into a `u128` key.
 const MAX_NGRAM: usize = 4;
@@ -128,8 +166,7 @@ const NONE: u32 = u32::MAX;
 /// Packs word ids into an exact n-gram key; `id + 1` keeps n-grams of different lengths apart.
 #[inline]
 fn ngram_key(ids: &[u32]) -> u128 {
-    ids.iter()
-        .fold(0u128, |k, &id| (k << 32) | u128::from(id + 1))
+    ids.iter().fold(0u128, |k, &id| (k << 32) | u128::from(id + 1))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,16 +179,14 @@ pub struct TfidfParams {
     pub max_features: usize,
     /// Use 1 + ln(tf) instead of tf.
     pub sublinear_tf: bool,
+    /// Prefix tokens inside a negation scope with [`NEGATION_PREFIX`] (see `for_each_term`).
+    #[serde(default)]
+    pub mark_negation: bool,
 }
 
 impl Default for TfidfParams {
     fn default() -> Self {
-        Self {
-            max_ngram: 2,
-            min_df: 2,
-            max_features: 0,
-            sublinear_tf: true,
-        }
+        Self { max_ngram: 2, min_df: 2, max_features: 0, sublinear_tf: true, mark_negation: false }
     }
 }
 
@@ -171,13 +206,13 @@ struct Corpus {
 }
 
 impl Corpus {
-    fn build<S: AsRef<str>>(docs: &[S]) -> Self {
+    fn build<S: AsRef<str>>(docs: &[S], mark_negation: bool) -> Self {
         let mut index: FxMap<String, u32> = FxMap::default();
         let mut words = Vec::new();
         let mut tokens = Vec::new();
         let mut doc_ptr = vec![0];
         for doc in docs {
-            for_each_token(&normalize(doc.as_ref()), |t| {
+            for_each_term(&normalize(doc.as_ref()), mark_negation, |t| {
                 let id = match index.get(t) {
                     Some(&id) => id,
                     None => {
@@ -191,11 +226,7 @@ impl Corpus {
             });
             doc_ptr.push(tokens.len());
         }
-        Self {
-            words,
-            tokens,
-            doc_ptr,
-        }
+        Self { words, tokens, doc_ptr }
     }
 
     fn doc(&self, d: usize) -> &[u32] {
@@ -250,11 +281,7 @@ impl TfidfParams {
     /// vectorizer and the L2-normalised TF-IDF rows of `docs`; same result as `fit` + `transform`.
     pub fn fit_transform<S: AsRef<str>>(&self, docs: &[S]) -> Result<(TfidfVectorizer, CsrMatrix)> {
         let (vec, terms) = self.fit_corpus(docs)?;
-        let x = vec.matrix(
-            terms.doc_ptr.len() - 1,
-            |d, out| out.extend_from_slice(terms.doc(d)),
-            true,
-        );
+        let x = vec.matrix(terms.doc_ptr.len() - 1, |d, out| out.extend_from_slice(terms.doc(d)), true);
         Ok((vec, x))
     }
 
@@ -265,11 +292,9 @@ impl TfidfParams {
     fn fit_corpus<S: AsRef<str>>(&self, docs: &[S]) -> Result<(TfidfVectorizer, Corpus)> {
         self.validate()?;
         if docs.is_empty() {
-            return Err(MlError::InvalidInput(
-                "docs: no documents to fit a vocabulary on".into(),
-            ));
+            return Err(MlError::InvalidInput("docs: no documents to fit a vocabulary on".into()));
         }
-        let corpus = Corpus::build(docs);
+        let corpus = Corpus::build(docs, self.mark_negation);
         let n_docs = docs.len();
         let n_words = corpus.words.len();
 
@@ -320,24 +345,15 @@ impl TfidfParams {
         };
 
         let min_df = self.min_df.max(1) as u32;
-        let mut kept: Vec<u32> = (0..df.len() as u32)
-            .filter(|&t| df[t as usize].0 >= min_df)
-            .collect();
+        let mut kept: Vec<u32> = (0..df.len() as u32).filter(|&t| df[t as usize].0 >= min_df).collect();
         if self.max_features > 0 && kept.len() > self.max_features {
             // Highest df first; only the ties at the cut need the (costly) term comparison.
             let m = self.max_features;
             kept.select_nth_unstable_by(m - 1, |&a, &b| df[b as usize].0.cmp(&df[a as usize].0));
             let cut = df[kept[m - 1] as usize].0;
-            let mut sure: Vec<u32> = kept
-                .iter()
-                .copied()
-                .filter(|&t| df[t as usize].0 > cut)
-                .collect();
-            let mut ties: Vec<(String, u32)> = kept
-                .iter()
-                .filter(|&&t| df[t as usize].0 == cut)
-                .map(|&t| (term_string(t as usize), t))
-                .collect();
+            let mut sure: Vec<u32> = kept.iter().copied().filter(|&t| df[t as usize].0 > cut).collect();
+            let mut ties: Vec<(String, u32)> =
+                kept.iter().filter(|&&t| df[t as usize].0 == cut).map(|&t| (term_string(t as usize), t)).collect();
             ties.sort_unstable();
             sure.extend(ties.into_iter().take(m - sure.len()).map(|e| e.1));
             kept = sure;
@@ -368,19 +384,8 @@ impl TfidfParams {
             out_ptr.push(w);
         }
         terms.truncate(w);
-        let vec = TfidfVectorizer {
-            params: self.clone(),
-            vocabulary,
-            idf,
-        };
-        Ok((
-            vec,
-            Corpus {
-                words: Vec::new(),
-                tokens: terms,
-                doc_ptr: out_ptr,
-            },
-        ))
+        let vec = TfidfVectorizer { params: self.clone(), vocabulary, idf };
+        Ok((vec, Corpus { words: Vec::new(), tokens: terms, doc_ptr: out_ptr }))
     }
 }
 
@@ -425,34 +430,18 @@ impl TfidfVectorizer {
         let mut tokens = Vec::new();
         let mut doc_ptr = vec![0];
         for doc in docs {
-            for_each_token(&normalize(doc.as_ref()), |tok| {
+            for_each_term(&normalize(doc.as_ref()), self.params.mark_negation, |tok| {
                 tokens.push(word_ids.get(tok).copied().unwrap_or(NONE))
             });
             doc_ptr.push(tokens.len());
         }
-        let lookup = TermLookup {
-            max_ngram: self.params.max_ngram,
-            unigram,
-            ngrams,
-        };
-        (
-            Corpus {
-                words: Vec::new(),
-                tokens,
-                doc_ptr,
-            },
-            lookup,
-        )
+        let lookup = TermLookup { max_ngram: self.params.max_ngram, unigram, ngrams };
+        (Corpus { words: Vec::new(), tokens, doc_ptr }, lookup)
     }
 
     /// Builds term-frequency rows; `tfidf` applies sublinear tf (if set), idf and L2 norm.
     /// `terms_of(d, out)` appends document `d`'s term ids (with repeats).
-    fn matrix(
-        &self,
-        n_docs: usize,
-        mut terms_of: impl FnMut(usize, &mut Vec<u32>),
-        tfidf: bool,
-    ) -> CsrMatrix {
+    fn matrix(&self, n_docs: usize, mut terms_of: impl FnMut(usize, &mut Vec<u32>), tfidf: bool) -> CsrMatrix {
         let n_features = self.n_features();
         let mut out = CsrMatrix::new(n_features);
         let mut counts = vec![0u32; n_features];
@@ -479,11 +468,7 @@ impl TfidfVectorizer {
                 };
             }
             if tfidf {
-                let norm = row
-                    .iter()
-                    .map(|e| f64::from(e.1) * f64::from(e.1))
-                    .sum::<f64>()
-                    .sqrt();
+                let norm = row.iter().map(|e| f64::from(e.1) * f64::from(e.1)).sum::<f64>().sqrt();
                 if norm > 0.0 {
                     let inv = (1.0 / norm) as f32;
                     row.iter_mut().for_each(|e| e.1 *= inv);
@@ -496,71 +481,51 @@ impl TfidfVectorizer {
 }
 
 /// Shared checks for the binary classifiers: shapes, finite non-negative features, both classes.
-fn check_xy(x: &CsrMatrix, y: &[bool]) -> Result<()> {
+pub(crate) fn check_xy(x: &CsrMatrix, y: &[bool]) -> Result<()> {
     if x.n_rows() != y.len() {
-        return Err(MlError::InvalidInput(format!(
-            "x has {} rows but y has {} labels",
-            x.n_rows(),
-            y.len()
-        )));
+        return Err(MlError::InvalidInput(format!("x has {} rows but y has {} labels", x.n_rows(), y.len())));
     }
     if !y.contains(&true) || !y.contains(&false) {
-        return Err(MlError::InvalidInput(
-            "y must contain both positive and negative examples".into(),
-        ));
+        return Err(MlError::InvalidInput("y must contain both positive and negative examples".into()));
     }
     if x.data.iter().any(|v| !v.is_finite() || *v < 0.0) {
-        return Err(MlError::InvalidInput(
-            "x must hold finite, non-negative feature values".into(),
-        ));
+        return Err(MlError::InvalidInput("x must hold finite, non-negative feature values".into()));
     }
     if x.indices.iter().any(|&c| c as usize >= x.n_cols) {
-        return Err(MlError::InvalidInput(format!(
-            "x has a column index >= n_cols ({})",
-            x.n_cols
-        )));
+        return Err(MlError::InvalidInput(format!("x has a column index >= n_cols ({})", x.n_cols)));
     }
     Ok(())
 }
 
-fn check_positive(name: &'static str, v: f32) -> Result<()> {
+pub(crate) fn check_positive(name: &'static str, v: f32) -> Result<()> {
     if v > 0.0 && v.is_finite() {
         Ok(())
     } else {
-        Err(MlError::InvalidParam {
-            name,
-            reason: format!("must be finite and > 0, got {v}"),
-        })
+        Err(MlError::InvalidParam { name, reason: format!("must be finite and > 0, got {v}") })
     }
 }
 
 /// Sum of `x` rows per class, with `binary` replacing every non-zero by 1.
-fn class_sums(x: &CsrMatrix, y: &[bool], binary: bool) -> (Vec<f64>, Vec<f64>) {
+pub(crate) fn class_sums(x: &CsrMatrix, y: &[bool], binary: bool) -> (Vec<f64>, Vec<f64>) {
     let mut pos = vec![0f64; x.n_cols];
     let mut neg = vec![0f64; x.n_cols];
     for (i, &label) in y.iter().enumerate() {
         let sums = if label { &mut pos } else { &mut neg };
         let (idx, val) = x.row(i);
         for (&c, &v) in idx.iter().zip(val) {
-            sums[c as usize] += if binary {
-                f64::from(u8::from(v != 0.0))
-            } else {
-                f64::from(v)
-            };
+            sums[c as usize] += if binary { f64::from(u8::from(v != 0.0)) } else { f64::from(v) };
         }
     }
     (pos, neg)
 }
 
 /// Dot product of a sparse row with dense weights, ignoring columns beyond them.
-fn sparse_dot(idx: &[u32], val: &[f32], w: &[f32]) -> f64 {
-    idx.iter()
-        .zip(val)
-        .filter_map(|(&c, &v)| w.get(c as usize).map(|&wc| f64::from(v) * f64::from(wc)))
-        .sum()
+pub(crate) fn sparse_dot(idx: &[u32], val: &[f32], w: &[f32]) -> f64 {
+    idx.iter().zip(val).filter_map(|(&c, &v)| w.get(c as usize).map(|&wc| f64::from(v) * f64::from(wc))).sum()
 }
 
-fn sigmoid(z: f64) -> f64 {
+/// Logistic function, stable for large |z|.
+pub fn sigmoid(z: f64) -> f64 {
     if z >= 0.0 {
         1.0 / (1.0 + (-z).exp())
     } else {
@@ -598,10 +563,7 @@ impl NaiveBayesParams {
         let alpha = f64::from(self.alpha);
         let log_probs = |counts: &[f64]| {
             let denom = (counts.iter().sum::<f64>() + alpha * counts.len() as f64).ln();
-            counts
-                .iter()
-                .map(|&c| ((c + alpha).ln() - denom) as f32)
-                .collect::<Vec<f32>>()
+            counts.iter().map(|&c| ((c + alpha).ln() - denom) as f32).collect::<Vec<f32>>()
         };
         let n_pos = y.iter().filter(|&&b| b).count() as f64;
         let n = y.len() as f64;
@@ -648,12 +610,7 @@ impl Default for NbLogisticParams {
     /// Tuned on TF-IDF (uni+bigram, sublinear) input: weak regularisation (C = 10) is best on
     /// both IMDB (5-fold 0.92) and rt-polarity (10-fold 0.78); 10 dual-CD epochs converge.
     fn default() -> Self {
-        Self {
-            alpha: 1.0,
-            l2: 0.1,
-            epochs: 10,
-            seed: 42,
-        }
+        Self { alpha: 1.0, l2: 0.1, epochs: 10, seed: 42 }
     }
 }
 
@@ -691,10 +648,7 @@ impl NbLogisticParams {
         check_positive("alpha", self.alpha)?;
         check_positive("l2", self.l2)?;
         if self.epochs == 0 {
-            return Err(MlError::InvalidParam {
-                name: "epochs",
-                reason: "must be at least 1".into(),
-            });
+            return Err(MlError::InvalidParam { name: "epochs", reason: "must be at least 1".into() });
         }
         check_xy(x, y)?;
 
@@ -716,8 +670,7 @@ impl NbLogisticParams {
                 z.data[k] = nb_feature(z.data[k], r[z.indices[k] as usize]);
             }
         }
-        let (weights, bias) =
-            dual_cd_logistic(&z, y, 1.0 / f64::from(self.l2), self.epochs, self.seed);
+        let (weights, bias) = dual_cd_logistic(&z, y, 1.0 / f64::from(self.l2), self.epochs, self.seed);
         Ok(NbLogisticModel { r, weights, bias })
     }
 }
@@ -726,26 +679,12 @@ impl NbLogisticParams {
 /// liblinear's `-s 7`): each step solves one example's 1-D dual sub-problem by a few Newton
 /// steps and updates `w` sparsely, so an epoch costs O(nnz) and needs no learning rate. The bias
 /// is an extra constant feature of value 1 (regularised like liblinear's `-B 1`).
-fn dual_cd_logistic(
-    x: &CsrMatrix,
-    y: &[bool],
-    c: f64,
-    epochs: usize,
-    seed: u64,
-) -> (Vec<f32>, f32) {
+fn dual_cd_logistic(x: &CsrMatrix, y: &[bool], c: f64, epochs: usize, seed: u64) -> (Vec<f32>, f32) {
     let n = x.n_rows();
     let mut w = vec![0f64; x.n_cols];
     let mut b = 0f64;
-    let qd: Vec<f64> = (0..n)
-        .map(|i| {
-            1.0 + x
-                .row(i)
-                .1
-                .iter()
-                .map(|&v| f64::from(v) * f64::from(v))
-                .sum::<f64>()
-        })
-        .collect();
+    let qd: Vec<f64> =
+        (0..n).map(|i| 1.0 + x.row(i).1.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>()).collect();
     // alpha[i] in (0, C); its complement C - alpha[i] is tracked separately for precision.
     let init = (1e-3 * c).min(1e-8);
     let mut alpha = vec![init; n];
@@ -767,12 +706,7 @@ fn dual_cd_logistic(
         for &i in &order {
             let yi = if y[i] { 1.0 } else { -1.0 };
             let (idx, val) = x.row(i);
-            let wx: f64 = idx
-                .iter()
-                .zip(val)
-                .map(|(&j, &v)| w[j as usize] * f64::from(v))
-                .sum::<f64>()
-                + b;
+            let wx: f64 = idx.iter().zip(val).map(|(&j, &v)| w[j as usize] * f64::from(v)).sum::<f64>() + b;
             let (a, bb) = (qd[i], yi * wx);
             // Minimise over z in (0, C): z ln z + (C-z) ln(C-z) + a/2 (z - z_old)^2 + sign*b (z - z_old),
             // choosing the variable (alpha or its complement) that keeps z away from C.
@@ -829,10 +763,7 @@ impl NbLogisticModel {
                     .zip(val)
                     .filter_map(|(&c, &v)| {
                         let c = c as usize;
-                        Some(
-                            f64::from(nb_feature(v, *self.r.get(c)?))
-                                * f64::from(*self.weights.get(c)?),
-                        )
+                        Some(f64::from(nb_feature(v, *self.r.get(c)?)) * f64::from(*self.weights.get(c)?))
                     })
                     .sum();
                 sigmoid(z + f64::from(self.bias))
@@ -848,24 +779,12 @@ mod tests {
     #[test]
     fn tokenize_cases() {
         assert_eq!(tokenize("Hello, World!"), vec!["hello", "world"]);
-        assert_eq!(
-            tokenize("I don't like it.<br /><br />It's BAD"),
-            vec!["i", "don't", "like", "it", "it's", "bad"]
-        );
+        assert_eq!(tokenize("I don't like it.<br /><br />It's BAD"), vec!["i", "don't", "like", "it", "it's", "bad"]);
         assert_eq!(tokenize("a<br/>b<br>c<BR />d"), vec!["a", "b", "c", "d"]);
-        assert_eq!(
-            tokenize("'quoted' words'' and 'tis"),
-            vec!["quoted", "words", "and", "tis"]
-        );
-        assert_eq!(
-            tokenize("co-writer/director 9/10 r&b"),
-            vec!["co", "writer", "director", "9", "10", "r", "b"]
-        );
+        assert_eq!(tokenize("'quoted' words'' and 'tis"), vec!["quoted", "words", "and", "tis"]);
+        assert_eq!(tokenize("co-writer/director 9/10 r&b"), vec!["co", "writer", "director", "9", "10", "r", "b"]);
         assert_eq!(tokenize("Café NAÏVE"), vec!["café", "naïve"]);
-        assert_eq!(
-            tokenize("x < bracket <brand>"),
-            vec!["x", "bracket", "brand"]
-        );
+        assert_eq!(tokenize("x < bracket <brand>"), vec!["x", "bracket", "brand"]);
         assert!(tokenize("  ... ''' !!").is_empty());
         assert!(tokenize("").is_empty());
     }
@@ -878,62 +797,33 @@ mod tests {
     #[test]
     fn tfidf_hand_example() {
         let docs = ["good movie", "not good", "good good fun"];
-        let params = TfidfParams {
-            max_ngram: 2,
-            min_df: 1,
-            max_features: 0,
-            sublinear_tf: false,
-        };
+        let params =
+            TfidfParams { max_ngram: 2, min_df: 1, max_features: 0, sublinear_tf: false, mark_negation: false };
         let v = params.fit(&docs).unwrap();
         // Ids follow first appearance, unigrams first.
-        let terms = [
-            "good",
-            "movie",
-            "not",
-            "fun",
-            "good movie",
-            "not good",
-            "good good",
-            "good fun",
-        ];
+        let terms = ["good", "movie", "not", "fun", "good movie", "not good", "good good", "good fun"];
         assert_eq!(v.n_features(), terms.len());
         for (id, t) in terms.iter().enumerate() {
             assert_eq!(v.vocabulary[*t], id as u32, "{t}");
         }
         let id = |t: &str| v.vocabulary[t];
         let idf = |df: f64| (((1.0 + 3.0) / (1.0 + df)).ln() + 1.0) as f32;
-        assert!(
-            (v.idf[id("good") as usize] - 1.0).abs() < 1e-6,
-            "'good' is in every doc"
-        );
+        assert!((v.idf[id("good") as usize] - 1.0).abs() < 1e-6, "'good' is in every doc");
         assert!((v.idf[id("fun") as usize] - idf(1.0)).abs() < 1e-6);
 
         let counts = v.transform_counts(&docs);
-        assert_eq!(
-            counts.row(2),
-            (&[0u32, 3, 6, 7][..], &[2.0f32, 1.0, 1.0, 1.0][..])
-        );
+        assert_eq!(counts.row(2), (&[0u32, 3, 6, 7][..], &[2.0f32, 1.0, 1.0, 1.0][..]));
         assert_eq!(counts.row(1), (&[0u32, 2, 5][..], &[1.0f32, 1.0, 1.0][..]));
 
         let x = v.transform(&docs);
         // Doc 3: good 2*1, fun 1*idf1, "good good" idf1, "good fun" idf1, then L2-normalised.
-        let raw = [
-            ("good", 2.0),
-            ("fun", idf(1.0)),
-            ("good good", idf(1.0)),
-            ("good fun", idf(1.0)),
-        ];
+        let raw = [("good", 2.0), ("fun", idf(1.0)), ("good good", idf(1.0)), ("good fun", idf(1.0))];
         let norm = raw.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
         for (t, r) in raw {
             assert!((value(&x, 2, id(t)) - r / norm).abs() < 1e-6, "{t}");
         }
         // Sublinear tf: 1 + ln 2 for "good" in doc 3.
-        let v2 = TfidfParams {
-            sublinear_tf: true,
-            ..params.clone()
-        }
-        .fit(&docs)
-        .unwrap();
+        let v2 = TfidfParams { sublinear_tf: true, mark_negation: false, ..params.clone() }.fit(&docs).unwrap();
         let x2 = v2.transform(&docs);
         let raw2 = [1.0 + 2f32.ln(), idf(1.0), idf(1.0), idf(1.0)];
         let norm2 = raw2.iter().map(|v| v * v).sum::<f32>().sqrt();
@@ -951,71 +841,37 @@ mod tests {
     #[test]
     fn tfidf_min_df_and_max_features() {
         let docs = ["a b c", "a b", "a d", "e"];
-        let v = TfidfParams {
-            max_ngram: 1,
-            min_df: 2,
-            max_features: 0,
-            sublinear_tf: true,
-        }
-        .fit(&docs)
-        .unwrap();
+        let v = TfidfParams { max_ngram: 1, min_df: 2, max_features: 0, sublinear_tf: true, mark_negation: false }
+            .fit(&docs)
+            .unwrap();
         let mut terms: Vec<_> = v.vocabulary.keys().cloned().collect();
         terms.sort();
         assert_eq!(terms, vec!["a", "b"]);
         // max_features keeps highest df, ties broken by term: a (3), then b/c/d/e... b (2).
-        let v = TfidfParams {
-            max_ngram: 2,
-            min_df: 1,
-            max_features: 3,
-            sublinear_tf: true,
-        }
-        .fit(&docs)
-        .unwrap();
+        let v = TfidfParams { max_ngram: 2, min_df: 1, max_features: 3, sublinear_tf: true, mark_negation: false }
+            .fit(&docs)
+            .unwrap();
         let mut terms: Vec<_> = v.vocabulary.keys().cloned().collect();
         terms.sort();
         assert_eq!(terms, vec!["a", "a b", "b"]);
         assert!(matches!(
-            TfidfParams {
-                max_ngram: 0,
-                ..TfidfParams::default()
-            }
-            .fit(&docs),
-            Err(MlError::InvalidParam {
-                name: "max_ngram",
-                ..
-            })
+            TfidfParams { max_ngram: 0, ..TfidfParams::default() }.fit(&docs),
+            Err(MlError::InvalidParam { name: "max_ngram", .. })
         ));
         assert!(TfidfParams::default().fit::<&str>(&[]).is_err());
         // Trigrams are supported and distinct from bigrams of the same ids.
-        let v = TfidfParams {
-            max_ngram: 3,
-            min_df: 1,
-            ..TfidfParams::default()
-        }
-        .fit(&["a a a"])
-        .unwrap();
+        let v = TfidfParams { max_ngram: 3, min_df: 1, ..TfidfParams::default() }.fit(&["a a a"]).unwrap();
         let mut terms: Vec<_> = v.vocabulary.keys().cloned().collect();
         terms.sort();
         assert_eq!(terms, vec!["a", "a a", "a a a"]);
         let c = v.transform_counts(&["a a a a"]);
         assert_eq!(
             c.row(0),
-            (
-                &[
-                    v.vocabulary["a"],
-                    v.vocabulary["a a"],
-                    v.vocabulary["a a a"]
-                ][..],
-                &[4.0f32, 3.0, 2.0][..]
-            )
+            (&[v.vocabulary["a"], v.vocabulary["a a"], v.vocabulary["a a a"]][..], &[4.0f32, 3.0, 2.0][..])
         );
         // fit_transform agrees with fit + transform when max_features cuts through ties.
-        let params = TfidfParams {
-            max_ngram: 2,
-            min_df: 1,
-            max_features: 4,
-            sublinear_tf: false,
-        };
+        let params =
+            TfidfParams { max_ngram: 2, min_df: 1, max_features: 4, sublinear_tf: false, mark_negation: false };
         let (v, x) = params.fit_transform(&docs).unwrap();
         assert_eq!(v.n_features(), 4);
         assert_eq!(x, v.transform(&docs));
@@ -1025,27 +881,9 @@ mod tests {
     /// A small labelled fixture: sentences built from sentiment phrases and neutral filler.
     fn fixture(n: usize, seed: u64) -> (Vec<String>, Vec<bool>) {
         use rand::Rng;
-        let pos = [
-            "great",
-            "wonderful acting",
-            "loved it",
-            "brilliant",
-            "a joy",
-            "moving story",
-            "not bad",
-        ];
-        let neg = [
-            "terrible",
-            "boring plot",
-            "hated it",
-            "awful",
-            "a mess",
-            "waste of time",
-            "not good",
-        ];
-        let filler = [
-            "the", "movie", "film", "was", "and", "this", "director", "cast", "really", "scene",
-        ];
+        let pos = ["great", "wonderful acting", "loved it", "brilliant", "a joy", "moving story", "not bad"];
+        let neg = ["terrible", "boring plot", "hated it", "awful", "a mess", "waste of time", "not good"];
+        let filler = ["the", "movie", "film", "was", "and", "this", "director", "cast", "really", "scene"];
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut docs = Vec::new();
         let mut labels = Vec::new();
@@ -1058,17 +896,11 @@ mod tests {
             // One or two on-topic phrases, plus an off-topic one 30% of the time (label noise).
             for _ in 0..rng.gen_range(1..3) {
                 let bank = if label { &pos } else { &neg };
-                words.insert(
-                    rng.gen_range(0..words.len()),
-                    bank[rng.gen_range(0..bank.len())],
-                );
+                words.insert(rng.gen_range(0..words.len()), bank[rng.gen_range(0..bank.len())]);
             }
             if rng.gen_bool(0.3) {
                 let bank = if label { &neg } else { &pos };
-                words.insert(
-                    rng.gen_range(0..words.len()),
-                    bank[rng.gen_range(0..bank.len())],
-                );
+                words.insert(rng.gen_range(0..words.len()), bank[rng.gen_range(0..bank.len())]);
             }
             docs.push(words.join(" "));
             labels.push(label);
@@ -1085,9 +917,7 @@ mod tests {
         let (docs, y) = fixture(400, 1);
         let (test_docs, test_y) = fixture(200, 2);
         let v = TfidfParams::default().fit(&docs).unwrap();
-        let model = NaiveBayesParams::default()
-            .fit(&v.transform_counts(&docs), &y)
-            .unwrap();
+        let model = NaiveBayesParams::default().fit(&v.transform_counts(&docs), &y).unwrap();
         let p = model.predict_proba(&v.transform_counts(&test_docs));
         assert!(p.iter().all(|p| (0.0..=1.0).contains(p)));
         let acc = accuracy(&p, &test_y);
@@ -1108,11 +938,7 @@ mod tests {
         // "not good" should carry negative weight, "not bad" positive.
         let id = |t: &str| v.vocabulary[t] as usize;
         assert!(model.r[id("not good")] < 0.0 && model.r[id("not bad")] > 0.0);
-        assert_eq!(
-            params.fit(&x, &y).unwrap(),
-            model,
-            "deterministic for a seed"
-        );
+        assert_eq!(params.fit(&x, &y).unwrap(), model, "deterministic for a seed");
     }
 
     #[test]
@@ -1124,52 +950,13 @@ mod tests {
             Err(MlError::InvalidParam { name, .. }) => name,
             other => panic!("expected InvalidParam, got {other:?}"),
         };
-        assert_eq!(
-            name(NaiveBayesParams { alpha: 0.0 }.fit(&x, &y).map(|_| ())),
-            "alpha"
-        );
+        assert_eq!(name(NaiveBayesParams { alpha: 0.0 }.fit(&x, &y).map(|_| ())), "alpha");
         let base = NbLogisticParams::default();
-        assert_eq!(
-            name(
-                NbLogisticParams {
-                    alpha: -1.0,
-                    ..base.clone()
-                }
-                .fit(&x, &y)
-                .map(|_| ())
-            ),
-            "alpha"
-        );
-        assert_eq!(
-            name(
-                NbLogisticParams {
-                    l2: 0.0,
-                    ..base.clone()
-                }
-                .fit(&x, &y)
-                .map(|_| ())
-            ),
-            "l2"
-        );
-        assert_eq!(
-            name(
-                NbLogisticParams {
-                    epochs: 0,
-                    ..base.clone()
-                }
-                .fit(&x, &y)
-                .map(|_| ())
-            ),
-            "epochs"
-        );
-        assert!(matches!(
-            base.fit(&x, &y[1..]),
-            Err(MlError::InvalidInput(_))
-        ));
-        assert!(matches!(
-            NaiveBayesParams::default().fit(&x, &vec![true; y.len()]),
-            Err(MlError::InvalidInput(_))
-        ));
+        assert_eq!(name(NbLogisticParams { alpha: -1.0, ..base.clone() }.fit(&x, &y).map(|_| ())), "alpha");
+        assert_eq!(name(NbLogisticParams { l2: 0.0, ..base.clone() }.fit(&x, &y).map(|_| ())), "l2");
+        assert_eq!(name(NbLogisticParams { epochs: 0, ..base.clone() }.fit(&x, &y).map(|_| ())), "epochs");
+        assert!(matches!(base.fit(&x, &y[1..]), Err(MlError::InvalidInput(_))));
+        assert!(matches!(NaiveBayesParams::default().fit(&x, &vec![true; y.len()]), Err(MlError::InvalidInput(_))));
         let mut neg = x.clone();
         neg.data[0] = -1.0;
         assert!(matches!(base.fit(&neg, &y), Err(MlError::InvalidInput(_))));
@@ -1204,12 +991,7 @@ mod tests {
             record.push(field);
             records.push(record);
         }
-        records
-            .into_iter()
-            .skip(1)
-            .filter(|r| r.len() == 2)
-            .map(|mut r| (r.remove(0), r[0] == "1"))
-            .unzip()
+        records.into_iter().skip(1).filter(|r| r.len() == 2).map(|mut r| (r.remove(0), r[0] == "1")).unzip()
     }
 
     /// CPU seconds used by this thread (Linux), so fit timings are not inflated by other
@@ -1226,16 +1008,8 @@ mod tests {
 
     /// k-fold (by index modulo k) accuracy of TF-IDF + NB / NB-LR; prints mean accuracy and
     /// mean fit time (vectoriser + classifier on the training part).
-    fn kfold_report(
-        name: &str,
-        docs: &[String],
-        y: &[bool],
-        k: usize,
-        tfidf: &TfidfParams,
-        nblr: &NbLogisticParams,
-    ) {
-        let (mut acc_nb, mut acc_lr, mut t_lr, mut t_nb, mut t_vec, mut cpu_lr) =
-            (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    fn kfold_report(name: &str, docs: &[String], y: &[bool], k: usize, tfidf: &TfidfParams, nblr: &NbLogisticParams) {
+        let (mut acc_nb, mut acc_lr, mut t_lr, mut t_nb, mut t_vec, mut cpu_lr) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
         for fold in 0..k {
             let (tr, te): (Vec<usize>, Vec<usize>) = (0..docs.len()).partition(|i| i % k != fold);
             let tr_docs: Vec<&str> = tr.iter().map(|&i| docs[i].as_str()).collect();
@@ -1254,11 +1028,9 @@ mod tests {
 
             let t = std::time::Instant::now();
             let v = tfidf.fit(&tr_docs).unwrap();
-            let nb = NaiveBayesParams {
-                alpha: env_or("NB_ALPHA", NB_ALPHA),
-            }
-            .fit(&v.transform_counts(&tr_docs), &tr_y)
-            .unwrap();
+            let nb = NaiveBayesParams { alpha: env_or("NB_ALPHA", NB_ALPHA) }
+                .fit(&v.transform_counts(&tr_docs), &tr_y)
+                .unwrap();
             t_nb += t.elapsed().as_secs_f64();
             acc_nb += accuracy(&nb.predict_proba(&v.transform_counts(&te_docs)), &te_y);
         }
@@ -1275,10 +1047,7 @@ mod tests {
     }
 
     fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
-        std::env::var(key)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
+        std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
     }
 
     fn params_from_env() -> (TfidfParams, NbLogisticParams) {
@@ -1290,6 +1059,7 @@ mod tests {
                 min_df: env_or("T_MINDF", t.min_df),
                 max_features: env_or("T_MAXF", t.max_features),
                 sublinear_tf: t.sublinear_tf,
+                mark_negation: t.mark_negation,
             },
             NbLogisticParams {
                 alpha: env_or("L_ALPHA", l.alpha),

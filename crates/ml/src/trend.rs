@@ -65,11 +65,7 @@ mod tests {
     #[test]
     fn slope_least_squares_by_hand() {
         // x = 1,2,3 (mean 2), y = 1,3,2 (mean 2): sxy = (-1)(-1) + 0 + (1)(0) = 1, sxx = 2 -> 0.5
-        assert_abs_diff_eq!(
-            slope(&[1.0, 2.0, 3.0], &[1.0, 3.0, 2.0]),
-            0.5,
-            epsilon = 1e-12
-        );
+        assert_abs_diff_eq!(slope(&[1.0, 2.0, 3.0], &[1.0, 3.0, 2.0]), 0.5, epsilon = 1e-12);
     }
 
     #[test]

@@ -2,7 +2,11 @@
 //! every row that fails with file, line, column and reason. Good rows are all kept.
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
+use std::rc::Rc;
 
 use crate::frame::{is_missing, parse_timestamp, Frame};
 use crate::spec::{ColumnKind, QualitySection, TableSpec};
@@ -84,6 +88,146 @@ pub struct IngestedTable {
 const DISTINCT_CAP: usize = 100_000;
 const TOP_VALUES: usize = 10;
 
+/// Where ingest puts what it reads, row by row: the validated rows (declared columns, in spec
+/// order) and the quarantined ones. [`ingest_table`] collects both in memory; `steps::ingest`
+/// streams them to temp files, so no table is ever held whole.
+pub trait IngestSink {
+    fn row(&mut self, values: Vec<String>) -> std::io::Result<()>;
+    fn quarantine(&mut self, row: QuarantinedRow) -> std::io::Result<()>;
+}
+
+/// The in-memory sink of [`ingest_table`].
+struct MemorySink {
+    frame: Frame,
+    quarantined: Vec<QuarantinedRow>,
+}
+
+impl IngestSink for MemorySink {
+    fn row(&mut self, values: Vec<String>) -> std::io::Result<()> {
+        self.frame.push_row(values);
+        Ok(())
+    }
+    fn quarantine(&mut self, row: QuarantinedRow) -> std::io::Result<()> {
+        self.quarantined.push(row);
+        Ok(())
+    }
+}
+
+/// The largest input ingest accepts, and where that limit comes from (for messages).
+///
+/// Ingest itself streams, but prepare, train and deploy hold the validated table in memory, so a
+/// file far larger than the functions' memory must stop at ingest with a clear message rather than
+/// as an out-of-memory kill three steps later.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputBudget {
+    pub bytes: u64,
+    pub source: String,
+}
+
+/// Environment variable that sets (or lowers) the input budget for a deployment.
+pub const BUDGET_ENV: &str = "MARQUEE_MAX_INPUT_BYTES";
+/// Without any other setting, a Lambda function accepts inputs up to its memory size divided by
+/// this (a validated table in memory takes several times its CSV size).
+pub const LAMBDA_MEMORY_SHARE: u64 = 4;
+
+impl InputBudget {
+    /// The smallest of: the spec's `[ingest] max_input_bytes`, `MARQUEE_MAX_INPUT_BYTES`, and
+    /// (only when neither is set) the Lambda function's memory / [`LAMBDA_MEMORY_SHARE`].
+    /// None means unlimited (embedded runs without a setting).
+    pub fn resolve(spec_limit: Option<u64>) -> Option<InputBudget> {
+        let env = std::env::var(BUDGET_ENV).ok().and_then(|v| v.trim().parse::<u64>().ok());
+        Self::from_settings(
+            spec_limit,
+            env,
+            std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").ok().and_then(|v| v.parse().ok()),
+        )
+    }
+
+    pub fn from_settings(
+        spec_limit: Option<u64>,
+        env: Option<u64>,
+        lambda_memory_mb: Option<u64>,
+    ) -> Option<InputBudget> {
+        let mut candidates = Vec::new();
+        if let Some(b) = spec_limit {
+            candidates.push(InputBudget { bytes: b, source: "[ingest] max_input_bytes of the spec".into() });
+        }
+        if let Some(b) = env {
+            candidates.push(InputBudget { bytes: b, source: BUDGET_ENV.to_string() });
+        }
+        if candidates.is_empty() {
+            if let Some(mb) = lambda_memory_mb {
+                candidates.push(InputBudget {
+                    bytes: mb * 1024 * 1024 / LAMBDA_MEMORY_SHARE,
+                    source: format!("1/{LAMBDA_MEMORY_SHARE} of the function's {mb} MB memory; set {BUDGET_ENV} or [ingest] max_input_bytes"),
+                });
+            }
+        }
+        candidates.into_iter().min_by_key(|b| b.bytes)
+    }
+
+    /// The problem of a file of `size` bytes above the budget (checked before reading it).
+    pub fn too_large(&self, file: &str, size: u64) -> String {
+        format!(
+            "{file}: input is {size} bytes ({}), above the ingest memory budget of {} bytes ({}, from {}); \
+             it was not read. Split the file or raise the budget",
+            human_bytes(size),
+            self.bytes,
+            human_bytes(self.bytes),
+            self.source
+        )
+    }
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Rows whose `column` value is not in `known` are quarantined as "`column` `v` not found in
+/// `in_file`" (ratings or viewing rows naming an unknown title).
+pub struct References<'a> {
+    pub column: &'a str,
+    pub known: &'a HashSet<String>,
+    pub in_file: &'a str,
+}
+
+/// Options of [`ingest_stream`]; the default is what [`ingest_table`] does.
+#[derive(Default)]
+pub struct StreamOptions<'a> {
+    /// Stop reading with a problem once this many (decompressed) bytes have been read.
+    pub budget: Option<&'a InputBudget>,
+    pub references: Option<References<'a>>,
+    /// Collect the values of this declared column over the good rows (e.g. the title ids).
+    pub collect: Option<&'a str>,
+}
+
+/// What [`ingest_stream`] returns besides what it gave the sink.
+pub struct StreamedTable {
+    pub profile: TableProfile,
+    pub quality: TableQuality,
+    /// The first quarantined row (for the gate's message).
+    pub first_quarantined: Option<QuarantinedRow>,
+    /// sha256 of the bytes as stored (compressed, for a gzip file). Covers the whole file only
+    /// when the table has no problem.
+    pub sha256: String,
+    /// Bytes read as stored, and after decompression.
+    pub bytes_read: u64,
+    pub bytes_decoded: u64,
+    /// The values of `StreamOptions::collect`.
+    pub collected: HashSet<String>,
+}
+
 /// Parse one table. `file` is how the file is named in messages; `labels` are columns that must
 /// hold at least two classes; `now` (Unix seconds) bounds future timestamps.
 pub fn ingest_table(
@@ -94,45 +238,142 @@ pub fn ingest_table(
     labels: &[String],
     now: i64,
 ) -> IngestedTable {
+    let mut sink =
+        MemorySink { frame: Frame::new(spec.columns().into_iter().map(|(c, _)| c).collect()), quarantined: Vec::new() };
+    let t = ingest_stream(table, spec, file, bytes, labels, now, &StreamOptions::default(), &mut sink)
+        .expect("the in-memory sink never fails");
+    IngestedTable { frame: sink.frame, profile: t.profile, quality: t.quality, quarantined: sink.quarantined }
+}
+
+/// Reader adapter that hashes and counts what passes through, and fails once `limit` is passed.
+struct Tap<R> {
+    inner: R,
+    hasher: Option<Rc<RefCell<Sha256>>>,
+    count: Rc<Cell<u64>>,
+    limit: Option<u64>,
+}
+
+/// The io error a [`Tap`] returns past its limit.
+#[derive(Debug)]
+struct OverBudget;
+impl std::fmt::Display for OverBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("input larger than the ingest memory budget")
+    }
+}
+impl std::error::Error for OverBudget {}
+
+impl<R: Read> Read for Tap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(h) = &self.hasher {
+            h.borrow_mut().update(&buf[..n]);
+        }
+        self.count.set(self.count.get() + n as u64);
+        if self.limit.is_some_and(|l| self.count.get() > l) {
+            return Err(std::io::Error::other(OverBudget));
+        }
+        Ok(n)
+    }
+}
+
+/// Reads up to `n` bytes (fewer only at end of input) and gives back a reader over all of it.
+fn peek<R: Read>(mut r: R, n: usize) -> std::io::Result<(Vec<u8>, R)> {
+    let mut buf = vec![0; n];
+    let mut got = 0;
+    while got < n {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    Ok((buf, r))
+}
+
+/// [`ingest_table`] over a stream: reads `input` once, row by row (a gzip file is inflated on the
+/// fly), hands every validated row and every quarantined row to `sink` as it goes, and keeps only
+/// bounded state: per-column profile counters (distinct values capped), 128-bit fingerprints of the
+/// ids seen (duplicate check), and `collect`ed values. Memory does not grow with the file size
+/// beyond the id fingerprints (~40 bytes per row of a table with an id).
+///
+/// Errors only when the sink fails; input problems are in `quality.problems`.
+#[allow(clippy::too_many_arguments)]
+pub fn ingest_stream<S: IngestSink + ?Sized>(
+    table: &str,
+    spec: &TableSpec,
+    file: &str,
+    input: impl Read,
+    labels: &[String],
+    now: i64,
+    opts: &StreamOptions<'_>,
+    sink: &mut S,
+) -> std::io::Result<StreamedTable> {
     let declared = spec.columns();
-    let mut quarantined = Vec::new();
     let mut problems = Vec::new();
     let mut rows_read = 0usize;
+    let mut rows_ok = 0usize;
+    let mut rows_quarantined = 0usize;
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    let mut first_quarantined: Option<QuarantinedRow> = None;
+    let mut collected = HashSet::new();
+
+    let hasher = Rc::new(RefCell::new(Sha256::new()));
+    let raw_count = Rc::new(Cell::new(0u64));
+    let decoded_count = Rc::new(Cell::new(0u64));
+    let raw = Tap { inner: input, hasher: Some(hasher.clone()), count: raw_count.clone(), limit: None };
 
     // A gzip-compressed export (e.g. `reviews.csv.gz`) is read as its decompressed CSV.
-    let inflated;
-    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        if let Err(e) = std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(bytes), &mut out) {
-            problems.push(format!("{file}: not a readable gzip file: {e}"));
-            out.clear();
+    let mut gzip = false;
+    let mut header: Vec<String> = Vec::new();
+    let mut rdr = None;
+    match peek(raw, 2) {
+        Err(e) => problems.push(format!("{file}: reading failed: {e}")),
+        Ok((magic, raw)) => {
+            gzip = magic == [0x1f, 0x8b];
+            let joined = std::io::Cursor::new(magic).chain(raw);
+            let decoded: Box<dyn Read + '_> = if gzip {
+                Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(256 * 1024, joined)))
+            } else {
+                Box::new(joined)
+            };
+            let limited =
+                Tap { inner: decoded, hasher: None, count: decoded_count.clone(), limit: opts.budget.map(|b| b.bytes) };
+            match peek(limited, 3) {
+                Err(e) => problems.push(read_problem(file, 1, gzip, opts.budget, &e)),
+                Ok((bom, rest)) => {
+                    let start = if bom == b"\xEF\xBB\xBF" { Vec::new() } else { bom };
+                    let reader = std::io::Cursor::new(start).chain(rest);
+                    let mut r = csv::ReaderBuilder::new()
+                        .flexible(true)
+                        .has_headers(false)
+                        .buffer_capacity(256 * 1024)
+                        .from_reader(reader);
+                    let mut first = csv::ByteRecord::new();
+                    match r.read_byte_record(&mut first) {
+                        Ok(false) => problems.push(format!("{file}:1: the file is empty (expected a header row)")),
+                        Err(e) => match e.kind() {
+                            csv::ErrorKind::Io(io) => problems.push(read_problem(file, 1, gzip, opts.budget, io)),
+                            _ => problems.push(format!("{file}:1: unreadable header: {e}")),
+                        },
+                        Ok(true) => {
+                            header = first.iter().map(|f| String::from_utf8_lossy(f).trim().to_string()).collect()
+                        }
+                    }
+                    rdr = Some(r);
+                }
+            }
         }
-        inflated = out;
-        inflated.as_slice()
-    } else {
-        bytes
-    };
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).has_headers(false).from_reader(bytes);
-    let mut records = rdr.byte_records();
-
-    let header: Vec<String> = match records.next() {
-        None => {
-            problems.push(format!("{file}:1: the file is empty (expected a header row)"));
-            Vec::new()
-        }
-        Some(Err(e)) => {
-            problems.push(format!("{file}:1: unreadable header: {e}"));
-            Vec::new()
-        }
-        Some(Ok(h)) => h.iter().map(|f| String::from_utf8_lossy(f).trim().to_string()).collect(),
-    };
+    }
     // A generated id is appended to the header here and to every record below.
     let generated_id = spec.id.as_ref().filter(|_| spec.generate_id && !header.is_empty());
-    let mut header = header;
     if let Some(id) = generated_id {
         if header.contains(id) {
-            problems.push(format!("{file}:1: column `{id}` is in the file, but the spec generates it (generate_id = true)"));
+            problems.push(format!(
+                "{file}:1: column `{id}` is in the file, but the spec generates it (generate_id = true)"
+            ));
         } else {
             header.push(id.clone());
         }
@@ -156,34 +397,58 @@ pub fn ingest_table(
         }
     }
 
-    let out_headers: Vec<String> = declared.iter().map(|(c, _)| c.clone()).collect();
-    let mut frame = Frame::new(out_headers);
     let structural_ok = problems.is_empty() && !header.is_empty();
     let optional: HashSet<&str> = spec.optional.iter().map(String::as_str).collect();
     let sep = spec.list_separator.as_str();
     let future_limit = spec.max_future_days.map(|d| now + (d * 86_400.0) as i64);
-    let mut first_line_of_id: HashMap<String, u64> = HashMap::new();
+    // Fingerprints of the ids seen, with the line each was first seen on. Generated ids are
+    // unique by construction.
+    let mut first_line_of_id: HashMap<u128, u64> = HashMap::new();
+    let check_ids = spec.id.is_some() && !spec.generate_id;
+    let declared_index = |name: &str| declared.iter().position(|(c, _)| c == name);
+    let reference = opts.references.as_ref().and_then(|r| declared_index(r.column).map(|i| (i, r)));
+    let collect_at = opts.collect.and_then(declared_index);
+    let mut profile = ProfileBuilder::new(&declared);
 
-    if structural_ok {
+    let mut push_quarantine = |row: QuarantinedRow, class: String, sink: &mut S| -> std::io::Result<()> {
+        rows_quarantined += 1;
+        *reasons.entry(class).or_insert(0) += 1;
+        if first_quarantined.is_none() {
+            first_quarantined = Some(row.clone());
+        }
+        sink.quarantine(row)
+    };
+
+    if let (true, Some(rdr)) = (structural_ok, rdr.as_mut()) {
         let cols: Vec<(usize, &str, ColumnKind)> =
             declared.iter().map(|(c, k)| (position[c.as_str()], c.as_str(), *k)).collect();
-        for rec in records {
-            rows_read += 1;
-            let mut rec = match rec {
-                Ok(r) => r,
+        let mut rec = csv::ByteRecord::new();
+        loop {
+            match rdr.read_byte_record(&mut rec) {
+                Ok(false) => break,
+                Ok(true) => {}
                 Err(e) => {
                     let line = e.position().map_or(0, |p| p.line());
-                    quarantined.push(QuarantinedRow {
+                    if let csv::ErrorKind::Io(io) = e.kind() {
+                        // The stream itself failed (broken gzip, over budget, network): stop here.
+                        problems.push(read_problem(file, line, gzip, opts.budget, io));
+                        break;
+                    }
+                    rows_read += 1;
+                    let reason = format!("unreadable row: {e}");
+                    let row = QuarantinedRow {
                         table: table.into(),
                         file: file.into(),
                         line,
                         column: String::new(),
-                        reason: format!("unreadable row: {e}"),
+                        reason: reason.clone(),
                         raw: String::new(),
-                    });
+                    };
+                    push_quarantine(row, reason_class(&reason), sink)?;
                     continue;
                 }
-            };
+            }
+            rows_read += 1;
             if generated_id.is_some() {
                 rec.push_field((rows_read - 1).to_string().as_bytes());
             }
@@ -193,37 +458,58 @@ pub fn ingest_table(
                 file: file.into(),
                 line,
                 column: column.into(),
-                reason,
                 raw: raw_row(&rec),
+                reason,
             };
             if rec.len() != header.len() {
-                quarantined.push(reject("", format!("expected {} fields, found {}", header.len(), rec.len())));
+                let row = reject("", format!("expected {} fields, found {}", header.len(), rec.len()));
+                let class = reason_class(&row.reason);
+                push_quarantine(row, class, sink)?;
                 continue;
             }
-            match check_row(&rec, &cols, &optional, spec, sep, future_limit) {
-                Err((column, reason)) => quarantined.push(reject(column, reason)),
-                Ok(values) => {
-                    if let Some(id_col) = &spec.id {
-                        let id = &values[0];
-                        if let Some(first) = first_line_of_id.get(id) {
-                            quarantined.push(reject(id_col, format!("duplicate id `{id}` (first seen on line {first})")));
-                            continue;
-                        }
-                        first_line_of_id.insert(id.clone(), line);
+            let values = match check_row(&rec, &cols, &optional, spec, sep, future_limit) {
+                Err((column, reason)) => {
+                    let row = reject(column, reason);
+                    let class = reason_class(&row.reason);
+                    push_quarantine(row, class, sink)?;
+                    continue;
+                }
+                Ok(values) => values,
+            };
+            if check_ids {
+                let id = &values[0];
+                match first_line_of_id.entry(fingerprint(id)) {
+                    std::collections::hash_map::Entry::Occupied(first) => {
+                        let id_col = spec.id.as_deref().unwrap_or_default();
+                        let row = reject(id_col, format!("duplicate id `{id}` (first seen on line {})", first.get()));
+                        let class = reason_class(&row.reason);
+                        push_quarantine(row, class, sink)?;
+                        continue;
                     }
-                    frame.push_row(values);
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(line);
+                    }
                 }
             }
+            if let Some((i, r)) = &reference {
+                if !r.known.contains(&values[*i]) {
+                    let row = reject(r.column, format!("{} `{}` not found in {}", r.column, values[*i], r.in_file));
+                    push_quarantine(row, format!("{} not found in {}", r.column, r.in_file), sink)?;
+                    continue;
+                }
+            }
+            if let Some(i) = collect_at {
+                collected.insert(values[i].clone());
+            }
+            profile.observe(&values);
+            rows_ok += 1;
+            sink.row(values)?;
         }
     }
+    drop(rdr);
 
-    let profile = profile_table(table, file, spec, &frame, &header, rows_read);
-    let rows_ok = frame.n_rows();
-    let bad_share = if rows_read == 0 { 0.0 } else { quarantined.len() as f64 / rows_read as f64 };
-    let mut reasons = BTreeMap::new();
-    for q in &quarantined {
-        *reasons.entry(reason_class(&q.reason)).or_insert(0) += 1;
-    }
+    let profile = profile.finish(table, file, spec, &header, rows_read, rows_ok);
+    let bad_share = if rows_read == 0 { 0.0 } else { rows_quarantined as f64 / rows_read as f64 };
     if structural_ok {
         for label in labels {
             if let Some(p) = profile.columns.iter().find(|c| &c.name == label) {
@@ -242,12 +528,47 @@ pub fn ingest_table(
         file: file.into(),
         rows_read,
         rows_ok,
-        rows_quarantined: quarantined.len(),
+        rows_quarantined,
         bad_share,
         reasons,
         problems,
     };
-    IngestedTable { frame, profile, quality, quarantined }
+    let sha256 = hex::encode(hasher.borrow().clone().finalize());
+    Ok(StreamedTable {
+        profile,
+        quality,
+        first_quarantined,
+        sha256,
+        bytes_read: raw_count.get(),
+        bytes_decoded: decoded_count.get(),
+        collected,
+    })
+}
+
+/// The problem of a stream that failed mid-read.
+fn read_problem(file: &str, line: u64, gzip: bool, budget: Option<&InputBudget>, e: &std::io::Error) -> String {
+    if let (Some(b), Some(_)) = (budget, e.get_ref().and_then(|i| i.downcast_ref::<OverBudget>())) {
+        return format!(
+            "{file}: larger than the ingest memory budget of {} bytes ({}, from {}){}; reading stopped at line {line}. \
+             Split the file or raise the budget",
+            b.bytes,
+            human_bytes(b.bytes),
+            b.source,
+            if gzip { " once decompressed" } else { "" }
+        );
+    }
+    if gzip {
+        format!("{file}: not a readable gzip file: {e} (reading stopped at line {line})")
+    } else {
+        format!("{file}:{line}: reading the file failed: {e}")
+    }
+}
+
+/// 128 bits of sha256: ids are compared by fingerprint so the duplicate check holds 24 bytes per
+/// id instead of the id itself (a false duplicate needs a sha256 prefix collision).
+fn fingerprint(id: &str) -> u128 {
+    let d = Sha256::digest(id.as_bytes());
+    u128::from_le_bytes(d[..16].try_into().expect("16 bytes"))
 }
 
 /// Applies the spec's thresholds to a table's quality record (adds problems; never removes).
@@ -266,7 +587,8 @@ pub fn apply_gate(q: &mut TableQuality, gate: &QualitySection, first_bad: Option
         ));
     }
     if q.problems.is_empty() && q.rows_ok < gate.min_rows {
-        q.problems.push(format!("{}: only {} good rows, below quality.min_rows = {}", q.file, q.rows_ok, gate.min_rows));
+        q.problems
+            .push(format!("{}: only {} good rows, below quality.min_rows = {}", q.file, q.rows_ok, gate.min_rows));
     }
 }
 
@@ -302,8 +624,9 @@ fn check_row<'a>(
                 }
             }
             ColumnKind::Timestamp => {
-                let t = parse_timestamp(v)
-                    .ok_or_else(|| (name, format!("not a timestamp (want YYYY-MM-DD, RFC 3339 or Unix seconds): {v:?}")))?;
+                let t = parse_timestamp(v).ok_or_else(|| {
+                    (name, format!("not a timestamp (want YYYY-MM-DD, RFC 3339 or Unix seconds): {v:?}"))
+                })?;
                 if let Some(limit) = future_limit {
                     if t > limit {
                         return Err((name, format!("timestamp {v} is in the future")));
@@ -335,70 +658,145 @@ fn reason_class(reason: &str) -> String {
     reason[..cut].trim().to_string()
 }
 
-fn profile_table(table: &str, file: &str, spec: &TableSpec, frame: &Frame, header: &[String], rows_read: usize) -> TableProfile {
-    let mut columns = Vec::new();
-    for name in header {
-        let kind = spec.kind_of(name);
-        let Ok(values) = frame.col(name) else {
-            columns.push(ColumnProfile {
+/// Per-column profile counters, fed one good row at a time (bounded memory: distinct values are
+/// counted up to [`DISTINCT_CAP`], by value for categorical and id columns, whose most frequent
+/// values are reported, and by 64-bit hash for the others).
+struct ProfileBuilder {
+    columns: Vec<ColumnStats>,
+}
+
+struct ColumnStats {
+    name: String,
+    kind: ColumnKind,
+    missing: usize,
+    counts: HashMap<String, usize>,
+    hashes: HashSet<u64>,
+    capped: bool,
+    n: usize,
+    sum: f64,
+    mean: f64,
+    m2: f64,
+    min: Option<f64>,
+    max: Option<f64>,
+}
+
+impl ProfileBuilder {
+    fn new(declared: &[(String, ColumnKind)]) -> Self {
+        let columns = declared
+            .iter()
+            .map(|(name, kind)| ColumnStats {
                 name: name.clone(),
-                kind: None,
+                kind: *kind,
                 missing: 0,
-                distinct: 0,
-                distinct_capped: false,
+                counts: HashMap::new(),
+                hashes: HashSet::new(),
+                capped: false,
+                n: 0,
+                sum: 0.0,
+                mean: 0.0,
+                m2: 0.0,
                 min: None,
                 max: None,
-                mean: None,
-                std: None,
-                top: Vec::new(),
-            });
-            continue;
-        };
-        let missing = values.iter().filter(|v| is_missing(v)).count();
-        let mut counts: HashMap<&str, usize> = HashMap::new();
-        let mut capped = false;
-        for v in values.iter().filter(|v| !is_missing(v)) {
-            if counts.len() < DISTINCT_CAP || counts.contains_key(v.as_str()) {
-                *counts.entry(v.as_str()).or_insert(0) += 1;
-            } else {
-                capped = true;
-            }
-        }
-        let (mut min, mut max, mut mean, mut std) = (None, None, None, None);
-        if kind == Some(ColumnKind::Numeric) {
-            let xs: Vec<f64> = values.iter().filter_map(|v| v.parse::<f64>().ok()).collect();
-            if !xs.is_empty() {
-                let n = xs.len() as f64;
-                let m = xs.iter().sum::<f64>() / n;
-                let var = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n;
-                min = xs.iter().cloned().reduce(f64::min);
-                max = xs.iter().cloned().reduce(f64::max);
-                mean = Some(m);
-                std = Some(var.sqrt());
-            }
-        }
-        let top = if matches!(kind, Some(ColumnKind::Categorical) | Some(ColumnKind::Id)) {
-            let mut top: Vec<(String, usize)> = counts.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-            top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-            top.truncate(TOP_VALUES);
-            top
-        } else {
-            Vec::new()
-        };
-        columns.push(ColumnProfile {
-            name: name.clone(),
-            kind,
-            missing,
-            distinct: counts.len(),
-            distinct_capped: capped,
-            min,
-            max,
-            mean,
-            std,
-            top,
-        });
+            })
+            .collect();
+        Self { columns }
     }
-    TableProfile { table: table.into(), file: file.into(), rows_read, rows_ok: frame.n_rows(), columns }
+
+    fn observe(&mut self, values: &[String]) {
+        for (c, v) in self.columns.iter_mut().zip(values) {
+            if is_missing(v) {
+                c.missing += 1;
+                continue;
+            }
+            if matches!(c.kind, ColumnKind::Categorical | ColumnKind::Id) {
+                if let Some(n) = c.counts.get_mut(v.as_str()) {
+                    *n += 1;
+                } else if c.counts.len() < DISTINCT_CAP {
+                    c.counts.insert(v.clone(), 1);
+                } else {
+                    c.capped = true;
+                }
+            } else {
+                let mut h = std::hash::DefaultHasher::new();
+                std::hash::Hash::hash(v.as_str(), &mut h);
+                let h = std::hash::Hasher::finish(&h);
+                if c.hashes.len() < DISTINCT_CAP || c.hashes.contains(&h) {
+                    c.hashes.insert(h);
+                } else {
+                    c.capped = true;
+                }
+            }
+            if c.kind == ColumnKind::Numeric {
+                if let Ok(x) = v.parse::<f64>() {
+                    // Welford's update: one pass, no stored values.
+                    c.n += 1;
+                    c.sum += x;
+                    let delta = x - c.mean;
+                    c.mean += delta / c.n as f64;
+                    c.m2 += delta * (x - c.mean);
+                    c.min = Some(c.min.map_or(x, |m| m.min(x)));
+                    c.max = Some(c.max.map_or(x, |m| m.max(x)));
+                }
+            }
+        }
+    }
+
+    fn finish(
+        self,
+        table: &str,
+        file: &str,
+        spec: &TableSpec,
+        header: &[String],
+        rows_read: usize,
+        rows_ok: usize,
+    ) -> TableProfile {
+        let mut by_name: HashMap<String, ColumnStats> = self.columns.into_iter().map(|c| (c.name.clone(), c)).collect();
+        let mut columns = Vec::new();
+        for name in header {
+            let Some(c) = by_name.remove(name) else {
+                columns.push(ColumnProfile {
+                    name: name.clone(),
+                    kind: None,
+                    missing: 0,
+                    distinct: 0,
+                    distinct_capped: false,
+                    min: None,
+                    max: None,
+                    mean: None,
+                    std: None,
+                    top: Vec::new(),
+                });
+                continue;
+            };
+            let kind = spec.kind_of(name);
+            let (mean, std) = if c.n > 0 {
+                (Some(c.sum / c.n as f64), Some((c.m2 / c.n as f64).max(0.0).sqrt()))
+            } else {
+                (None, None)
+            };
+            let top = if matches!(kind, Some(ColumnKind::Categorical) | Some(ColumnKind::Id)) {
+                let mut top: Vec<(String, usize)> = c.counts.iter().map(|(k, v)| (k.clone(), *v)).collect();
+                top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                top.truncate(TOP_VALUES);
+                top
+            } else {
+                Vec::new()
+            };
+            columns.push(ColumnProfile {
+                name: name.clone(),
+                kind,
+                missing: c.missing,
+                distinct: c.counts.len() + c.hashes.len(),
+                distinct_capped: c.capped,
+                min: c.min,
+                max: c.max,
+                mean,
+                std,
+                top,
+            });
+        }
+        TableProfile { table: table.into(), file: file.into(), rows_read, rows_ok, columns }
+    }
 }
 
 /// Quarantine rows as CSV: table, file, line, column, reason, raw.
@@ -464,7 +862,13 @@ mod tests {
 
     #[test]
     fn generated_id_is_the_record_index_and_gzip_is_read() {
-        let spec = TableSpec { file: "t.csv".into(), id: Some("row".into()), generate_id: true, numeric: vec!["x".into()], ..Default::default() };
+        let spec = TableSpec {
+            file: "t.csv".into(),
+            id: Some("row".into()),
+            generate_id: true,
+            numeric: vec!["x".into()],
+            ..Default::default()
+        };
         let data = "x\n1\nbad\n3\n";
         let t = ingest_table("t", &spec, "t.csv", data.as_bytes(), &[], 0);
         assert_eq!(t.frame.col("row").unwrap(), ["0", "2"]);
@@ -479,7 +883,14 @@ mod tests {
 
     #[test]
     fn bom_and_crlf_are_accepted() {
-        let t = ingest_table("c", &spec(), "c.csv", b"\xEF\xBB\xBFid,age,plan,at\r\na,1,x,2024-01-01\r\n", &[], 1_800_000_000);
+        let t = ingest_table(
+            "c",
+            &spec(),
+            "c.csv",
+            b"\xEF\xBB\xBFid,age,plan,at\r\na,1,x,2024-01-01\r\n",
+            &[],
+            1_800_000_000,
+        );
         assert_eq!(t.frame.n_rows(), 1, "{:?}", t.quarantined);
     }
 

@@ -5,7 +5,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
@@ -13,7 +15,7 @@ use crate::frame::Frame;
 use crate::ingest::{self, QualityReport, QuarantinedRow, TableProfile};
 use crate::keys::{self, score};
 use crate::spec::{Spec, UseCase};
-use crate::store::{Condition, Item, ObjectStore, ScoreStore, StoreError};
+use crate::store::{Condition, Item, ObjectBody, ObjectStore, ScoreStore, StoreError};
 use crate::usecase::common::{Criterion, Evaluation};
 use crate::usecase::{self, Files, Tables};
 
@@ -165,16 +167,36 @@ pub struct ChampionComparison {
 // ---------------------------------------------------------------- storage helpers
 
 async fn get(stores: Stores<'_>, run_id: &str, key: &str) -> Result<Vec<u8>> {
-    stores.objects.get(key).await.map_err(|source| Error::Store { run_id: run_id.into(), context: format!("reading {}", stores.objects.uri(key)), source })
+    stores.objects.get(key).await.map_err(|source| Error::Store {
+        run_id: run_id.into(),
+        context: format!("reading {}", stores.objects.uri(key)),
+        source,
+    })
 }
 
 async fn put(stores: Stores<'_>, run_id: &str, key: &str, bytes: Vec<u8>) -> Result<()> {
-    stores.objects.put(key, bytes).await.map_err(|source| Error::Store { run_id: run_id.into(), context: format!("writing {}", stores.objects.uri(key)), source })
+    stores.objects.put(key, bytes).await.map_err(|source| Error::Store {
+        run_id: run_id.into(),
+        context: format!("writing {}", stores.objects.uri(key)),
+        source,
+    })
+}
+
+async fn put_file(stores: Stores<'_>, run_id: &str, key: &str, path: &Path) -> Result<()> {
+    stores.objects.put_file(key, path).await.map_err(|source| Error::Store {
+        run_id: run_id.into(),
+        context: format!("writing {}", stores.objects.uri(key)),
+        source,
+    })
 }
 
 async fn get_json<T: for<'de> Deserialize<'de>>(stores: Stores<'_>, run_id: &str, key: &str) -> Result<T> {
     let bytes = get(stores, run_id, key).await?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::Artifact { run_id: run_id.into(), key: key.into(), message: e.to_string() })
+    serde_json::from_slice(&bytes).map_err(|e| Error::Artifact {
+        run_id: run_id.into(),
+        key: key.into(),
+        message: e.to_string(),
+    })
 }
 
 async fn put_json<T: Serialize>(stores: Stores<'_>, run_id: &str, key: &str, value: &T) -> Result<()> {
@@ -199,7 +221,10 @@ async fn load_tables(stores: Stores<'_>, run_id: &str, manifest: &Manifest, name
         if tables.0.contains_key(name) {
             continue;
         }
-        let entry = manifest.tables.get(name).ok_or_else(|| Error::Invalid(format!("table `{name}` is not in the run's manifest")))?;
+        let entry = manifest
+            .tables
+            .get(name)
+            .ok_or_else(|| Error::Invalid(format!("table `{name}` is not in the run's manifest")))?;
         let bytes = get(stores, run_id, &entry.key).await?;
         tables.0.insert(name.clone(), Frame::from_csv(&bytes, &entry.key)?);
     }
@@ -239,72 +264,158 @@ pub async fn ingest(stores: Stores<'_>, req: &RunRequest) -> Result<IngestOutput
     let run_id = req.run_id.as_str();
     let wrap = |e: Error| e.in_step(run_id, "ingest", None);
     let spec_bytes = get(stores, run_id, &req.spec_key).await.map_err(wrap)?;
-    let spec_text = String::from_utf8(spec_bytes).map_err(|e| wrap(Error::spec(stores.objects.uri(&req.spec_key), format!("not UTF-8: {e}"))))?;
+    let spec_text = String::from_utf8(spec_bytes)
+        .map_err(|e| wrap(Error::spec(stores.objects.uri(&req.spec_key), format!("not UTF-8: {e}"))))?;
     let spec = Spec::from_toml(&spec_text, &stores.objects.uri(&req.spec_key)).map_err(wrap)?;
     put(stores, run_id, &keys::run_spec(run_id), spec_text.into_bytes()).await.map_err(wrap)?;
 
     let labels = usecase::label_columns(&spec);
     let now = chrono::Utc::now().timestamp();
-    let mut frames = BTreeMap::new();
+    let budget = ingest::InputBudget::resolve(spec.ingest.max_input_bytes);
+    // Validated copies and the quarantine are streamed to temp files (Lambda: /tmp) and stored
+    // from there: neither the input nor the output is ever held whole in memory.
+    sweep_stale_temp_dirs();
+    let tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).tempdir().map_err(|e| {
+        wrap(Error::Invalid(format!("creating a temp folder in {}: {e}", std::env::temp_dir().display())))
+    })?;
+    let quarantine_path = tmp.path().join("quarantine.csv");
+    let mut quarantine = Some(
+        QuarantineFile::create(&quarantine_path)
+            .map_err(|e| wrap(Error::Invalid(format!("creating {}: {e}", quarantine_path.display()))))?,
+    );
     let mut profiles: Vec<TableProfile> = Vec::new();
     let mut quality = Vec::new();
-    let mut quarantined: Vec<QuarantinedRow> = Vec::new();
-    let mut manifest = Manifest { run_id: run_id.into(), dataset: spec.pipeline.dataset.clone(), tables: BTreeMap::new(), ingested_at: chrono::Utc::now().to_rfc3339() };
+    let mut first_bad: BTreeMap<String, QuarantinedRow> = BTreeMap::new();
+    let mut rows_quarantined = 0usize;
+    let mut manifest = Manifest {
+        run_id: run_id.into(),
+        dataset: spec.pipeline.dataset.clone(),
+        tables: BTreeMap::new(),
+        ingested_at: chrono::Utc::now().to_rfc3339(),
+    };
 
-    for (name, tspec) in &spec.tables {
+    // Ratings and viewing rows must name a known title: the titles table goes first, and its ids
+    // are checked as the other tables stream by.
+    let mut order: Vec<&String> = spec.tables.keys().collect();
+    if let Some(r) = &spec.recommend {
+        order.sort_by_key(|n| **n != r.titles);
+    }
+    let mut known_titles: Option<Arc<HashSet<String>>> = None;
+
+    for (index, name) in order.into_iter().enumerate() {
+        let tspec = &spec.tables[name];
         let source_key = keys::raw(&spec.pipeline.dataset, &tspec.file);
         let file_label = stores.objects.uri(&source_key);
-        let bytes = match stores.objects.get_opt(&source_key).await.map_err(scores_err(run_id, "reading input")).map_err(wrap)? {
-            Some(b) => b,
-            None => {
-                quality.push(ingest::TableQuality {
-                    table: name.clone(),
-                    file: file_label.clone(),
-                    rows_read: 0,
-                    rows_ok: 0,
-                    rows_quarantined: 0,
-                    bad_share: 0.0,
-                    reasons: BTreeMap::new(),
-                    problems: vec![format!("{file_label}: input file not found")],
-                });
-                continue;
-            }
+        let refused = |problem: String| ingest::TableQuality {
+            table: name.clone(),
+            file: file_label.clone(),
+            rows_read: 0,
+            rows_ok: 0,
+            rows_quarantined: 0,
+            bad_share: 0.0,
+            reasons: BTreeMap::new(),
+            problems: vec![problem],
         };
-        let sha = hex::encode(Sha256::digest(&bytes));
-        let t = ingest::ingest_table(name, tspec, &file_label, &bytes, labels.get(name).map_or(&[][..], Vec::as_slice), now);
-        manifest.tables.insert(name.clone(), ManifestTable { key: keys::ingested(run_id, name), source_key, rows: t.frame.n_rows(), sha256: sha });
-        frames.insert(name.clone(), t.frame);
+        let size = stores.objects.size(&source_key).await.map_err(scores_err(run_id, "reading input")).map_err(wrap)?;
+        let Some(size) = size else {
+            quality.push(refused(format!("{file_label}: input file not found")));
+            continue;
+        };
+        if let Some(b) = budget.as_ref().filter(|b| size > b.bytes) {
+            tracing::warn!(run_id, table = %name, size, budget = b.bytes, "input above the ingest memory budget: not read");
+            quality.push(refused(b.too_large(&file_label, size)));
+            continue;
+        }
+        let body = stores.objects.open(&source_key).await.map_err(scores_err(run_id, "reading input")).map_err(wrap)?;
+        let recommend = spec.recommend.as_ref();
+        let references = recommend
+            .filter(|r| *name == r.ratings || Some(name) == r.viewing.as_ref())
+            .and_then(|r| Some((r.item.clone(), known_titles.clone()?, spec.tables.get(&r.titles)?.file.clone())));
+        let job = TableJob {
+            table: name.clone(),
+            spec: tspec.clone(),
+            file: file_label.clone(),
+            labels: labels.get(name).cloned().unwrap_or_default(),
+            now,
+            budget: budget.clone(),
+            references,
+            collect: recommend.filter(|r| *name == r.titles).map(|r| r.title_id.clone()),
+            out: tmp.path().join(format!("table-{index}.csv")),
+        };
+        let out = job.out.clone();
+        let handle = tokio::runtime::Handle::current();
+        let q = quarantine.take().expect("the quarantine file is given back after every table");
+        let started = Instant::now();
+        let (result, q) = tokio::task::spawn_blocking(move || job.run(handle, body, q))
+            .await
+            .map_err(|e| wrap(Error::Invalid(format!("ingesting {file_label}: the parser thread failed: {e}"))))?;
+        quarantine = Some(q);
+        let t = result.map_err(|e| {
+            wrap(Error::Invalid(format!(
+                "ingesting {file_label}: writing the validated copy to {}: {e} (temp space; on Lambda, /tmp is the function's ephemeral storage)",
+                tmp.path().display()
+            )))
+        })?;
+        tracing::info!(
+            run_id,
+            table = %name,
+            bytes = t.bytes_read,
+            rows_ok = t.quality.rows_ok,
+            quarantined = t.quality.rows_quarantined,
+            seconds = started.elapsed().as_secs_f64(),
+            "table ingested"
+        );
+        put_file(stores, run_id, &keys::ingested(run_id, name), &out).await.map_err(wrap)?;
+        let _ = std::fs::remove_file(&out);
+        if recommend.is_some_and(|r| *name == r.titles) {
+            known_titles = Some(Arc::new(t.collected));
+        }
+        manifest.tables.insert(
+            name.clone(),
+            ManifestTable { key: keys::ingested(run_id, name), source_key, rows: t.quality.rows_ok, sha256: t.sha256 },
+        );
+        if let Some(f) = t.first_quarantined {
+            first_bad.insert(name.clone(), f);
+        }
+        rows_quarantined += t.quality.rows_quarantined;
         profiles.push(t.profile);
         quality.push(t.quality);
-        quarantined.extend(t.quarantined);
     }
+    profiles.sort_by(|a, b| a.table.cmp(&b.table));
+    quality.sort_by(|a, b| a.table.cmp(&b.table));
 
-    check_references(&spec, &mut frames, &mut quality, &mut quarantined)?;
     for q in quality.iter_mut() {
-        let first = quarantined.iter().find(|r| r.table == q.table);
-        ingest::apply_gate(q, &spec.quality, first);
+        ingest::apply_gate(q, &spec.quality, first_bad.get(&q.table));
         if let Some(t) = manifest.tables.get_mut(&q.table) {
             t.rows = q.rows_ok;
         }
     }
     let report = QualityReport { passed: quality.iter().all(|q| q.problems.is_empty()), tables: quality };
 
-    for (name, frame) in &frames {
-        put(stores, run_id, &keys::ingested(run_id, name), frame.to_csv()).await.map_err(wrap)?;
-    }
+    quarantine
+        .take()
+        .expect("quarantine file")
+        .finish()
+        .map_err(|e| wrap(Error::Invalid(format!("writing {}: {e}", quarantine_path.display()))))?;
     put_json(stores, run_id, &keys::profile(run_id), &profiles).await.map_err(wrap)?;
     put_json(stores, run_id, &keys::quality(run_id), &report).await.map_err(wrap)?;
-    put(stores, run_id, &keys::quarantine(run_id), ingest::quarantine_csv(&quarantined)).await.map_err(wrap)?;
+    put_file(stores, run_id, &keys::quarantine(run_id), &quarantine_path).await.map_err(wrap)?;
     if report.passed {
         put_json(stores, run_id, &keys::ingest_manifest(run_id), &manifest).await.map_err(wrap)?;
     }
-    tracing::info!(run_id, rows_ok = report.tables.iter().map(|t| t.rows_ok).sum::<usize>(), quarantined = quarantined.len(), passed = report.passed, "ingest done");
+    tracing::info!(
+        run_id,
+        rows_ok = report.tables.iter().map(|t| t.rows_ok).sum::<usize>(),
+        quarantined = rows_quarantined,
+        passed = report.passed,
+        "ingest done"
+    );
     Ok(IngestOutput {
         run_id: run_id.into(),
         quality_passed: report.passed,
         quality_message: report.failure_message(),
         rows_ok: report.tables.iter().map(|t| t.rows_ok).sum(),
-        rows_quarantined: quarantined.len(),
+        rows_quarantined,
         manifest_key: keys::ingest_manifest(run_id),
         profile_key: keys::profile(run_id),
         quality_key: keys::quality(run_id),
@@ -313,39 +424,130 @@ pub async fn ingest(stores: Stores<'_>, req: &RunRequest) -> Result<IngestOutput
     })
 }
 
-/// Ratings and viewing rows must point at a known title: others go to quarantine.
-fn check_references(
-    spec: &Spec,
-    frames: &mut BTreeMap<String, Frame>,
-    quality: &mut [ingest::TableQuality],
-    quarantined: &mut Vec<QuarantinedRow>,
-) -> Result<()> {
-    let Some(r) = &spec.recommend else { return Ok(()) };
-    let Some(titles) = frames.get(&r.titles) else { return Ok(()) };
-    let known: std::collections::HashSet<String> = titles.col(&r.title_id)?.iter().cloned().collect();
-    let titles_file = spec.table(&r.titles)?.file.clone();
-    for table in [Some(&r.ratings), r.viewing.as_ref()].into_iter().flatten() {
-        let Some(frame) = frames.get(table) else { continue };
-        let items = frame.col(&r.item)?;
-        let keep: Vec<usize> = (0..frame.n_rows()).filter(|&i| known.contains(&items[i])).collect();
-        if keep.len() == frame.n_rows() {
-            continue;
+const TEMP_PREFIX: &str = "marquee-ingest-";
+
+/// Removes temp folders of ingests that were killed (a Lambda timeout skips the cleanup, and a
+/// warm container keeps its /tmp): any older than an hour, longer than a Lambda can run.
+fn sweep_stale_temp_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for e in entries.flatten() {
+        let stale = e.file_name().to_str().is_some_and(|n| n.starts_with(TEMP_PREFIX))
+            && e.metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() > 3600);
+        if stale {
+            let _ = std::fs::remove_dir_all(e.path());
         }
-        let q = quality.iter_mut().find(|q| &q.table == table).expect("every ingested table has a quality record");
-        for i in (0..frame.n_rows()).filter(|i| !known.contains(&items[*i])) {
-            let reason = format!("{} `{}` not found in {titles_file}", r.item, items[i]);
-            *q.reasons.entry(format!("{} not found in {titles_file}", r.item)).or_insert(0) += 1;
-            let raw = frame.columns.iter().map(|c| c[i].as_str()).collect::<Vec<_>>().join(",");
-            // Line numbers are not kept after parsing; the raw row identifies it.
-            quarantined.push(QuarantinedRow { table: table.clone(), file: q.file.clone(), line: 0, column: r.item.clone(), reason, raw });
-        }
-        q.rows_quarantined += frame.n_rows() - keep.len();
-        q.rows_ok = keep.len();
-        q.bad_share = if q.rows_read == 0 { 0.0 } else { q.rows_quarantined as f64 / q.rows_read as f64 };
-        let filtered = frame.select_rows(&keep);
-        frames.insert(table.clone(), filtered);
     }
-    Ok(())
+}
+
+/// The quarantine CSV of a run (table, file, line, column, reason, raw), appended table by table.
+struct QuarantineFile(csv::Writer<std::io::BufWriter<std::fs::File>>);
+
+impl QuarantineFile {
+    fn create(path: &Path) -> std::io::Result<Self> {
+        let mut w = csv::Writer::from_writer(std::io::BufWriter::new(std::fs::File::create(path)?));
+        w.write_record(["table", "file", "line", "column", "reason", "raw"])?;
+        Ok(Self(w))
+    }
+
+    fn finish(mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Validated rows to the table's temp file, quarantined rows to the run's quarantine file.
+struct FileSink<'a> {
+    rows: csv::Writer<std::io::BufWriter<std::fs::File>>,
+    quarantine: &'a mut QuarantineFile,
+}
+
+impl ingest::IngestSink for FileSink<'_> {
+    fn row(&mut self, values: Vec<String>) -> std::io::Result<()> {
+        Ok(self.rows.write_record(&values)?)
+    }
+    fn quarantine(&mut self, r: QuarantinedRow) -> std::io::Result<()> {
+        Ok(self.quarantine.0.write_record([&r.table, &r.file, &r.line.to_string(), &r.column, &r.reason, &r.raw])?)
+    }
+}
+
+/// One table's ingest, run on a blocking thread (CSV parsing is synchronous; the object body is
+/// pulled from the async store through [`BlockingReader`]).
+struct TableJob {
+    table: String,
+    spec: crate::spec::TableSpec,
+    file: String,
+    labels: Vec<String>,
+    now: i64,
+    budget: Option<ingest::InputBudget>,
+    /// (item column, known title ids, titles file) for ratings and viewing.
+    references: Option<(String, Arc<HashSet<String>>, String)>,
+    collect: Option<String>,
+    out: PathBuf,
+}
+
+impl TableJob {
+    fn run(
+        self,
+        handle: tokio::runtime::Handle,
+        body: ObjectBody,
+        mut quarantine: QuarantineFile,
+    ) -> (std::io::Result<ingest::StreamedTable>, QuarantineFile) {
+        let result = (|| {
+            let mut rows = csv::Writer::from_writer(std::io::BufWriter::with_capacity(
+                256 * 1024,
+                std::fs::File::create(&self.out)?,
+            ));
+            rows.write_record(self.spec.columns().iter().map(|(c, _)| c.as_str()))?;
+            let opts = ingest::StreamOptions {
+                budget: self.budget.as_ref(),
+                references: self.references.as_ref().map(|(column, known, in_file)| ingest::References {
+                    column,
+                    known,
+                    in_file,
+                }),
+                collect: self.collect.as_deref(),
+            };
+            let input = std::io::BufReader::with_capacity(1024 * 1024, BlockingReader { handle, body });
+            let mut sink = FileSink { rows, quarantine: &mut quarantine };
+            let t = ingest::ingest_stream(
+                &self.table,
+                &self.spec,
+                &self.file,
+                input,
+                &self.labels,
+                self.now,
+                &opts,
+                &mut sink,
+            )?;
+            sink.rows.flush()?;
+            Ok(t)
+        })();
+        (result, quarantine)
+    }
+}
+
+/// A synchronous reader over an async object body, for a blocking thread: each read waits on
+/// the runtime (the S3 response body arrives chunk by chunk; nothing is buffered beyond a read).
+struct BlockingReader {
+    handle: tokio::runtime::Handle,
+    body: ObjectBody,
+}
+
+impl std::io::Read for BlockingReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let body = &mut self.body;
+        self.handle.block_on(std::future::poll_fn(|cx| {
+            let mut rb = tokio::io::ReadBuf::new(buf);
+            match body.as_mut().poll_read(cx, &mut rb) {
+                std::task::Poll::Ready(Ok(())) => std::task::Poll::Ready(Ok(rb.filled().len())),
+                std::task::Poll::Ready(Err(e)) => std::task::Poll::Ready(Err(e)),
+                std::task::Poll::Pending => std::task::Poll::Pending,
+            }
+        }))
+    }
 }
 
 // ---------------------------------------------------------------- prepare
@@ -355,7 +557,8 @@ pub async fn prepare(stores: Stores<'_>, run_id: &str) -> Result<PrepareOutput> 
     let wrap = |e: Error| e.in_step(run_id, "prepare", None);
     let spec = load_run_spec(stores, run_id).await.map_err(wrap)?;
     let manifest: Manifest = get_json(stores, run_id, &keys::ingest_manifest(run_id)).await.map_err(wrap)?;
-    let mut names: Vec<String> = spec.use_cases().into_iter().flat_map(|uc| usecase::needed_tables(&spec, uc)).collect();
+    let mut names: Vec<String> =
+        spec.use_cases().into_iter().flat_map(|uc| usecase::needed_tables(&spec, uc)).collect();
     names.sort();
     names.dedup();
     let tables = load_tables(stores, run_id, &manifest, &names).await.map_err(wrap)?;
@@ -409,7 +612,11 @@ pub async fn read_champion(stores: Stores<'_>, run_id: &str, uc: UseCase) -> Res
     let key = keys::champion(uc);
     match stores.objects.get_opt(&key).await.map_err(scores_err(run_id, "reading champion"))? {
         None => Ok(None),
-        Some(b) => serde_json::from_slice(&b).map(Some).map_err(|e| Error::Artifact { run_id: run_id.into(), key, message: e.to_string() }),
+        Some(b) => serde_json::from_slice(&b).map(Some).map_err(|e| Error::Artifact {
+            run_id: run_id.into(),
+            key,
+            message: e.to_string(),
+        }),
     }
 }
 
@@ -431,7 +638,11 @@ pub async fn evaluate(stores: Stores<'_>, task: &UseCaseTask) -> Result<Evaluate
         None => None,
         Some(ch) if ch.fingerprint == fp && !fp.is_empty() => {
             verdict = Some(Verdict::Unchanged);
-            Some(ChampionComparison { version: ch.version.clone(), value: Some(ch.value), note: "same data and parameters as the champion".into() })
+            Some(ChampionComparison {
+                version: ch.version.clone(),
+                value: Some(ch.value),
+                note: "same data and parameters as the champion".into(),
+            })
         }
         Some(ch) => {
             let champ_model = get(stores, run_id, &ch.model_key).await.map_err(wrap)?;
@@ -439,7 +650,9 @@ pub async fn evaluate(stores: Stores<'_>, task: &UseCaseTask) -> Result<Evaluate
             // changed) is compared by the metric it recorded on its own test split instead.
             let (value, note) = match usecase::evaluate(uc, &spec, &champ_model, &files) {
                 Ok(e) => (e.primary.value, "evaluated on this run's test split".to_string()),
-                Err(e) => (ch.value, format!("recorded metric of the champion (it cannot score this run's test split: {e})")),
+                Err(e) => {
+                    (ch.value, format!("recorded metric of the champion (it cannot score this run's test split: {e})"))
+                }
             };
             let tol = champion_tolerance(&spec, uc);
             let (op, threshold) = if primary.higher_is_better { (">=", value - tol) } else { ("<=", value + tol) };
@@ -454,8 +667,16 @@ pub async fn evaluate(stores: Stores<'_>, task: &UseCaseTask) -> Result<Evaluate
         }
     };
     let reasons: Vec<String> = match verdict {
-        Some(Verdict::Unchanged) => vec![format!("unchanged: same data and parameters as champion {}", champion.as_ref().map_or("", |c| c.version.as_str()))],
-        _ => challenger.criteria.iter().filter(|c| !c.passed).map(|c| format!("{} criterion failed: {}", c.kind, c.describe())).collect(),
+        Some(Verdict::Unchanged) => vec![format!(
+            "unchanged: same data and parameters as champion {}",
+            champion.as_ref().map_or("", |c| c.version.as_str())
+        )],
+        _ => challenger
+            .criteria
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| format!("{} criterion failed: {}", c.kind, c.describe()))
+            .collect(),
     };
     let verdict = verdict.unwrap_or(if reasons.is_empty() { Verdict::Deploy } else { Verdict::Reject });
     let record = EvaluationRecord {
@@ -470,7 +691,9 @@ pub async fn evaluate(stores: Stores<'_>, task: &UseCaseTask) -> Result<Evaluate
     };
     let evaluation_key = keys::run_model(run_id, uc, "evaluation.json");
     put_json(stores, run_id, &evaluation_key, &record).await.map_err(wrap)?;
-    put(stores, run_id, &keys::run_model(run_id, uc, "summary.md"), summary_markdown(&record).into_bytes()).await.map_err(wrap)?;
+    put(stores, run_id, &keys::run_model(run_id, uc, "summary.md"), summary_markdown(&record).into_bytes())
+        .await
+        .map_err(wrap)?;
     put_json(stores, run_id, &keys::run_model(run_id, uc, "metrics.json"), &json!({ "primary": record.challenger.primary, "criteria": record.challenger.criteria, "details": record.challenger.details })).await.map_err(wrap)?;
     tracing::info!(run_id, use_case = %uc, metric = %primary.name, value = primary.value, ?verdict, "evaluated");
     Ok(EvaluateOutput {
@@ -502,7 +725,15 @@ fn summary_markdown(r: &EvaluationRecord) -> String {
         r.use_case, r.run_id, r.verdict, r.challenger.primary.name, r.challenger.primary.value
     );
     for c in &r.challenger.criteria {
-        s += &format!("| {} | {} | {:.4} | {} {:.4} | {} |\n", c.kind, c.name, c.value, c.op, c.threshold, if c.passed { "yes" } else { "NO" });
+        s += &format!(
+            "| {} | {} | {:.4} | {} {:.4} | {} |\n",
+            c.kind,
+            c.name,
+            c.value,
+            c.op,
+            c.threshold,
+            if c.passed { "yes" } else { "NO" }
+        );
     }
     if let Some(ch) = &r.champion {
         s += &format!("\nChampion {}: {}\n", ch.version, ch.note);
@@ -543,7 +774,11 @@ pub async fn deploy(stores: Stores<'_>, eval: &EvaluateOutput) -> Result<DeployO
     let wrap = |e: Error| e.in_step(run_id, "deploy", Some(uc.as_str()));
     let rec: EvaluationRecord = get_json(stores, run_id, &eval.evaluation_key).await.map_err(wrap)?;
     if rec.verdict != Verdict::Deploy {
-        return Err(wrap(Error::Invalid(format!("verdict is {:?}, not deploy: {}", rec.verdict, rec.reasons.join("; ")))));
+        return Err(wrap(Error::Invalid(format!(
+            "verdict is {:?}, not deploy: {}",
+            rec.verdict,
+            rec.reasons.join("; ")
+        ))));
     }
     let version = rec.version.clone();
     let spec = load_run_spec(stores, run_id).await.map_err(wrap)?;
@@ -559,14 +794,28 @@ pub async fn deploy(stores: Stores<'_>, eval: &EvaluateOutput) -> Result<DeployO
     let scores_written = items.len();
     stores.scores.put_items(items).await.map_err(scores_err(run_id, "writing scores")).map_err(wrap)?;
     let artifact_uri = stores.objects.uri(&model_key);
-    stores.scores.put_items(vec![version_item(&rec, "deployed", &artifact_uri)]).await.map_err(scores_err(run_id, "recording version")).map_err(wrap)?;
+    stores
+        .scores
+        .put_items(vec![version_item(&rec, "deployed", &artifact_uri)])
+        .await
+        .map_err(scores_err(run_id, "recording version"))
+        .map_err(wrap)?;
 
     // The champion flips last. The condition stops two deployments racing from both winning.
-    let current = stores.scores.get_item(&score::model(uc), score::CHAMPION).await.map_err(scores_err(run_id, "reading champion")).map_err(wrap)?;
+    let current = stores
+        .scores
+        .get_item(&score::model(uc), score::CHAMPION)
+        .await
+        .map_err(scores_err(run_id, "reading champion"))
+        .map_err(wrap)?;
     let current_version = current.as_ref().and_then(|i| i.attr("version")).and_then(|v| v.as_str()).map(str::to_string);
     if current_version.as_deref() != Some(version.as_str()) {
         let expected = eval.champion_version.clone().map(serde_json::Value::String);
-        let item = Item::new(score::model(uc), score::CHAMPION, json!({ "version": version, "run_id": run_id, "artifact_uri": artifact_uri, "metric": rec.challenger.primary.name, "value": rec.challenger.primary.value }));
+        let item = Item::new(
+            score::model(uc),
+            score::CHAMPION,
+            json!({ "version": version, "run_id": run_id, "artifact_uri": artifact_uri, "metric": rec.challenger.primary.name, "value": rec.challenger.primary.value }),
+        );
         stores
             .scores
             .put_conditional(item, Condition::AttrEquals { name: "version".into(), value: expected })
@@ -601,7 +850,12 @@ pub async fn reject(stores: Stores<'_>, eval: &EvaluateOutput) -> Result<Evaluat
         _ => "rejected",
     };
     let uri = stores.objects.uri(&keys::run_model(run_id, uc, "model.json"));
-    stores.scores.put_items(vec![version_item(&rec, status, &uri)]).await.map_err(scores_err(run_id, "recording rejection")).map_err(wrap)?;
+    stores
+        .scores
+        .put_items(vec![version_item(&rec, status, &uri)])
+        .await
+        .map_err(scores_err(run_id, "recording rejection"))
+        .map_err(wrap)?;
     tracing::info!(run_id, use_case = %uc, status, reasons = ?rec.reasons, "not deployed");
     Ok(eval.clone())
 }
@@ -644,8 +898,19 @@ pub struct RunSummary {
     pub summary_key: String,
 }
 
-pub async fn summarize(stores: Stores<'_>, run_id: &str, ingest: &IngestOutput, results: Vec<UseCaseResult>) -> Result<RunSummary> {
-    let summary = RunSummary { run_id: run_id.into(), results, rows_ok: ingest.rows_ok, rows_quarantined: ingest.rows_quarantined, summary_key: keys::summary(run_id) };
+pub async fn summarize(
+    stores: Stores<'_>,
+    run_id: &str,
+    ingest: &IngestOutput,
+    results: Vec<UseCaseResult>,
+) -> Result<RunSummary> {
+    let summary = RunSummary {
+        run_id: run_id.into(),
+        results,
+        rows_ok: ingest.rows_ok,
+        rows_quarantined: ingest.rows_quarantined,
+        summary_key: keys::summary(run_id),
+    };
     put_json(stores, run_id, &summary.summary_key, &summary).await.map_err(|e| e.in_step(run_id, "summary", None))?;
     Ok(summary)
 }
@@ -692,7 +957,13 @@ pub async fn redeploy_churn_cutoff(stores: Stores<'_>, run_id: &str, cutoff: f64
         ))));
     }
     let rec: EvaluationRecord = get_json(stores, run_id, &champion.evaluation_key).await.map_err(wrap)?;
-    let previous = match stores.objects.get_opt(&churn_cutoff_key(&champion.version)).await.map_err(scores_err(run_id, "reading cutoff")).map_err(wrap)? {
+    let previous = match stores
+        .objects
+        .get_opt(&churn_cutoff_key(&champion.version))
+        .await
+        .map_err(scores_err(run_id, "reading cutoff"))
+        .map_err(wrap)?
+    {
         Some(bytes) => serde_json::from_slice::<CutoffChange>(&bytes).map(|c| c.cutoff).ok(),
         None => None,
     }

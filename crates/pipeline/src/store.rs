@@ -6,6 +6,12 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::path::Path;
+use std::pin::Pin;
+
+/// An object's content as a stream (S3: the GetObject body as it arrives; a directory: the open
+/// file), so large inputs are read without being held whole in memory.
+pub type ObjectBody = Pin<Box<dyn tokio::io::AsyncRead + Send>>;
 
 /// Storage failures. `NotFound` is separate so callers can treat a missing key as "absent".
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +43,31 @@ pub trait ObjectStore: Send + Sync {
             Err(StoreError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The object's size in bytes without reading it (S3: HeadObject), or None when absent.
+    /// The default reads the object: stores that can, answer from metadata.
+    async fn size(&self, key: &str) -> StoreResult<Option<u64>> {
+        Ok(self.get_opt(key).await?.map(|b| b.len() as u64))
+    }
+
+    /// The object as a stream (`NotFound` when absent). The default reads it whole first: stores
+    /// that hold large objects (S3, a directory) stream it instead.
+    async fn open(&self, key: &str) -> StoreResult<ObjectBody> {
+        let bytes = self.get(key).await?;
+        Ok(Box::pin(std::io::Cursor::new(bytes)))
+    }
+
+    /// Stores the content of the local file `path` under `key`, all-or-nothing like [`put`](Self::put).
+    /// Large outputs are written to a temp file and stored from there, so they are never held whole
+    /// in memory. The default reads the file: S3 and the directory store copy it in chunks.
+    async fn put_file(&self, key: &str, path: &Path) -> StoreResult<()> {
+        let bytes = std::fs::read(path).map_err(|e| StoreError::Backend {
+            op: "put",
+            key: key.to_string(),
+            message: format!("reading {}: {e}", path.display()),
+        })?;
+        self.put(key, bytes).await
     }
 }
 

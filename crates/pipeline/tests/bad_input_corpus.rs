@@ -60,25 +60,50 @@ enum Expect {
 
 fn corpus() -> Vec<(&'static str, Vec<u8>, Expect)> {
     use Expect::*;
-    let crlf: Vec<u8> = with_rows(&[]).iter().flat_map(|&b| if b == b'\n' { vec![b'\r', b'\n'] } else { vec![b] }).collect();
+    let crlf: Vec<u8> =
+        with_rows(&[]).iter().flat_map(|&b| if b == b'\n' { vec![b'\r', b'\n'] } else { vec![b] }).collect();
     vec![
         ("clean file", with_rows(&[]), Clean),
-        ("extra columns are carried along", format!("{HEADER},extra\n{}\n", GOOD.map(|r| format!("{r},x")).join("\n")).into_bytes(), Clean),
+        (
+            "extra columns are carried along",
+            format!("{HEADER},extra\n{}\n", GOOD.map(|r| format!("{r},x")).join("\n")).into_bytes(),
+            Clean,
+        ),
         (
             "missing required column",
             b"id,rating,plan,label,review,at\na,4,basic,yes,x,2025-01-01\n".to_vec(),
             Problem("t.csv:1: column `fee`: required column missing"),
         ),
         ("duplicate header column", format!("{HEADER},plan\n").into_bytes(), Problem("column `plan` appears twice")),
-        ("text in numeric", with_rows(&["d,four,1,basic,no,x,2025-01-01"]), Quarantined(vec![(6, "rating", "not a number")])),
-        ("N/A in a required numeric", with_rows(&["d,N/A,1,basic,no,x,2025-01-01"]), Quarantined(vec![(6, "rating", "missing value")])),
+        (
+            "text in numeric",
+            with_rows(&["d,four,1,basic,no,x,2025-01-01"]),
+            Quarantined(vec![(6, "rating", "not a number")]),
+        ),
+        (
+            "N/A in a required numeric",
+            with_rows(&["d,N/A,1,basic,no,x,2025-01-01"]),
+            Quarantined(vec![(6, "rating", "missing value")]),
+        ),
         ("N/A in an optional numeric is missing, kept", with_rows(&["d,3,N/A,basic,no,x,2025-01-01"]), Clean),
-        ("empty required value", with_rows(&["d,3,1,,no,x,2025-01-01"]), Quarantined(vec![(6, "plan", "missing value")])),
+        (
+            "empty required value",
+            with_rows(&["d,3,1,,no,x,2025-01-01"]),
+            Quarantined(vec![(6, "plan", "missing value")]),
+        ),
         ("NaN", with_rows(&["d,NaN,1,basic,no,x,2025-01-01"]), Quarantined(vec![(6, "rating", "not a finite number")])),
         ("inf", with_rows(&["d,3,inf,basic,no,x,2025-01-01"]), Quarantined(vec![(6, "fee", "not a finite number")])),
-        ("1e400 overflows", with_rows(&["d,3,1e400,basic,no,x,2025-01-01"]), Quarantined(vec![(6, "fee", "not a finite number")])),
+        (
+            "1e400 overflows",
+            with_rows(&["d,3,1e400,basic,no,x,2025-01-01"]),
+            Quarantined(vec![(6, "fee", "not a finite number")]),
+        ),
         ("ragged row (short)", with_rows(&["d,3,1,basic"]), Quarantined(vec![(6, "", "expected 7 fields, found 4")])),
-        ("ragged row (long)", with_rows(&["d,3,1,basic,no,x,2025-01-01,zzz"]), Quarantined(vec![(6, "", "expected 7 fields, found 8")])),
+        (
+            "ragged row (long)",
+            with_rows(&["d,3,1,basic,no,x,2025-01-01,zzz"]),
+            Quarantined(vec![(6, "", "expected 7 fields, found 8")]),
+        ),
         (
             "quoted newlines and commas",
             with_rows(&["\"d\",\"3\",\"1\",\"pro, annual\",\"no\",\"line1\nline2, more\",\"2025-01-01\""]),
@@ -93,7 +118,11 @@ fn corpus() -> Vec<(&'static str, Vec<u8>, Expect)> {
         ),
         ("empty file", Vec::new(), Problem("t.csv:1: the file is empty")),
         ("header only", format!("{HEADER}\n").into_bytes(), Problem("only 0 good rows")),
-        ("duplicate id", with_rows(&["a,3,1,basic,no,x,2025-01-01"]), Quarantined(vec![(6, "id", "duplicate id `a` (first seen on line 2)")])),
+        (
+            "duplicate id",
+            with_rows(&["a,3,1,basic,no,x,2025-01-01"]),
+            Quarantined(vec![(6, "id", "duplicate id `a` (first seen on line 2)")]),
+        ),
         (
             "ids with odd characters",
             with_rows(&["C#1/ä é 🎬,3,1,basic,no,x,2025-01-01", "\"quo\"\"te,d\",3,1,basic,no,x,2025-01-01"]),
@@ -104,8 +133,16 @@ fn corpus() -> Vec<(&'static str, Vec<u8>, Expect)> {
             with_rows(&["d,6,1,basic,no,x,2025-01-01", "e,0.5,1,basic,no,x,2025-01-01"]),
             Quarantined(vec![(6, "rating", "out of range"), (7, "rating", "out of range")]),
         ),
-        ("future timestamp", with_rows(&["d,3,1,basic,no,x,2031-01-01"]), Quarantined(vec![(6, "at", "in the future")])),
-        ("unparseable timestamp", with_rows(&["d,3,1,basic,no,x,yesterday"]), Quarantined(vec![(6, "at", "not a timestamp")])),
+        (
+            "future timestamp",
+            with_rows(&["d,3,1,basic,no,x,2031-01-01"]),
+            Quarantined(vec![(6, "at", "in the future")]),
+        ),
+        (
+            "unparseable timestamp",
+            with_rows(&["d,3,1,basic,no,x,yesterday"]),
+            Quarantined(vec![(6, "at", "not a timestamp")]),
+        ),
         (
             "label with a single class",
             format!("{HEADER}\na,4,1,basic,yes,x,2025-01-01\nb,4,1,basic,yes,x,2025-01-01\n").into_bytes(),
@@ -114,7 +151,9 @@ fn corpus() -> Vec<(&'static str, Vec<u8>, Expect)> {
         (
             "too many bad rows trip the gate",
             with_rows(&["d,x,1,basic,no,x,2025-01-01", "e,y,1,basic,no,x,2025-01-01"]),
-            Problem("t.csv: 2 of 5 rows (40.00%) rejected, above max_bad_row_share 1.00%; first: line 6, column `rating`"),
+            Problem(
+                "t.csv: 2 of 5 rows (40.00%) rejected, above max_bad_row_share 1.00%; first: line 6, column `rating`",
+            ),
         ),
     ]
 }
@@ -128,7 +167,11 @@ fn every_corpus_input_has_its_exact_outcome_and_loses_no_good_row() {
         // Rows are judged alone with a lenient gate; the gate entry uses the default 1%.
         let max_bad_row_share = if name.contains("gate") { 0.01 } else { 0.5 };
         apply_gate(&mut t.quality, &QualitySection { max_bad_row_share, min_rows: 1 }, t.quarantined.first());
-        assert_eq!(t.frame.n_rows() + t.quarantined.len(), t.quality.rows_read, "{name}: every row is kept or quarantined");
+        assert_eq!(
+            t.frame.n_rows() + t.quarantined.len(),
+            t.quality.rows_read,
+            "{name}: every row is kept or quarantined"
+        );
         match expect {
             Expect::Clean => {
                 assert!(t.quarantined.is_empty(), "{name}: {:?}", t.quarantined);

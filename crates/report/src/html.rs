@@ -569,7 +569,13 @@ fn recommend(h: &mut String, u: &UseCaseReport, data: &ReportData) {
 /// The first five ranked titles as list items: name, id and score.
 fn ranked_items(h: &mut String, items: &[Ranked]) {
     for r in items.iter().take(5) {
-        let _ = write!(h, "<li>{} <span class=\"note mono\">{} · {:.2}</span></li>", esc(&r.title), esc(&r.title_id), r.score);
+        let _ = write!(
+            h,
+            "<li>{} <span class=\"note mono\">{} · {:.2}</span></li>",
+            esc(&r.title),
+            esc(&r.title_id),
+            r.score
+        );
     }
 }
 

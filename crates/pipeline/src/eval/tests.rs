@@ -6,7 +6,7 @@ use crate::frame::Frame;
 use crate::spec::UseCase;
 use crate::usecase::churn::ChurnEncoder;
 use crate::usecase::{self, Tables};
-use marquee_ml::text::{TfidfParams, TfidfVectorizer};
+use marquee_ml::text::TfidfVectorizer;
 use std::collections::HashSet;
 use std::path::PathBuf;
 
@@ -129,13 +129,11 @@ fn rt_slice_accuracy_and_tfidf_fitted_on_train_only() {
     let files = usecase::prepare_split(UseCase::Sentiment, &spec, &tables, &fold.train, &fold.test).unwrap();
     let vectorizer: TfidfVectorizer = serde_json::from_slice(files.get("encoder.json").unwrap()).unwrap();
     let train_texts = files.frame("train.csv").unwrap().col("text").unwrap().to_vec();
-    assert_eq!(vectorizer, TfidfParams::default().fit(&train_texts).unwrap(), "TF-IDF = fit on the training fold");
+    let params = crate::usecase::sentiment::tfidf_params(&s);
+    assert!(params.mark_negation, "the rt spec's nb_svm_char marks negation");
+    assert_eq!(vectorizer, params.fit(&train_texts).unwrap(), "TF-IDF = fit on the training fold");
     let all_texts = tables.get(&s.table).unwrap().col("text").unwrap().to_vec();
-    assert_ne!(
-        vectorizer.idf.len(),
-        TfidfParams::default().fit(&all_texts).unwrap().idf.len(),
-        "not fitted on all rows"
-    );
+    assert_ne!(vectorizer.idf.len(), params.fit(&all_texts).unwrap().idf.len(), "not fitted on all rows");
 
     let rep = run(Task::Rt, &o, &quiet).unwrap();
     let acc = entry(&rep, "accuracy");

@@ -58,7 +58,9 @@ impl Derived {
     /// Values per row (NaN where an input is missing: the scaler imputes its training median).
     pub fn values(&self, frame: &Frame) -> Result<Vec<f64>> {
         Ok(match self {
-            Derived::Log1p { column } => frame.numeric(column)?.into_iter().map(|x| x.signum() * x.abs().ln_1p()).collect(),
+            Derived::Log1p { column } => {
+                frame.numeric(column)?.into_iter().map(|x| x.signum() * x.abs().ln_1p()).collect()
+            }
             Derived::Product { terms } => {
                 let (a, b) = (Self::term(frame, &terms[0])?, Self::term(frame, &terms[1])?);
                 a.iter().zip(&b).map(|(x, y)| x * y).collect()
@@ -97,7 +99,11 @@ impl ChurnEncoder {
         let aug = with_derived(train, &derived)?;
         let mut numeric = c.numeric.clone();
         numeric.extend(derived.iter().map(Derived::name));
-        Ok(Self { numeric: Standardiser::fit(&aug, &numeric)?, categorical: OneHot::fit(&aug, &c.categorical)?, derived })
+        Ok(Self {
+            numeric: Standardiser::fit(&aug, &numeric)?,
+            categorical: OneHot::fit(&aug, &c.categorical)?,
+            derived,
+        })
     }
 
     pub fn width(&self) -> usize {
@@ -232,7 +238,13 @@ pub fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evalua
     ];
     match &chosen {
         Some(row) => {
-            criteria.push(Criterion::check("business", &format!("recall at cutoff {:.2}", row.cutoff), row.recall, ">=", c.criteria.min_recall));
+            criteria.push(Criterion::check(
+                "business",
+                &format!("recall at cutoff {:.2}", row.cutoff),
+                row.recall,
+                ">=",
+                c.criteria.min_recall,
+            ));
             criteria.push(Criterion::check(
                 "business",
                 &format!("precision at cutoff {:.2}", row.cutoff),

@@ -106,7 +106,14 @@ pub fn evaluate(uc: UseCase, spec: &Spec, model: &[u8], files: &Files) -> Result
     }
 }
 
-pub fn score(uc: UseCase, spec: &Spec, model: &[u8], eval: &Evaluation, tables: &Tables, version: &str) -> Result<Vec<Item>> {
+pub fn score(
+    uc: UseCase,
+    spec: &Spec,
+    model: &[u8],
+    eval: &Evaluation,
+    tables: &Tables,
+    version: &str,
+) -> Result<Vec<Item>> {
     match uc {
         UseCase::Segment => segment::score(spec, model, tables, version),
         UseCase::Churn => {

@@ -55,7 +55,11 @@ fn spec_of(spec: &Spec) -> Result<&RecommendSpec> {
 }
 
 pub fn needed_tables(spec: &Spec) -> Vec<String> {
-    spec.recommend.iter().flat_map(|r| [Some(r.ratings.clone()), Some(r.titles.clone()), r.viewing.clone()]).flatten().collect()
+    spec.recommend
+        .iter()
+        .flat_map(|r| [Some(r.ratings.clone()), Some(r.titles.clone()), r.viewing.clone()])
+        .flatten()
+        .collect()
 }
 
 /// Per-user holdout: each user with enough ratings gives `test_fraction` of them (seeded) to test.
@@ -160,7 +164,10 @@ fn content_matrix(r: &RecommendSpec, spec: &Spec, titles: &Frame) -> Result<CsrM
         .collect();
     let has_text = texts.iter().any(|t| !t.trim().is_empty());
     let vectorizer = if has_text {
-        Some(TfidfParams { max_ngram: 1, min_df: 2, max_features: 20_000, sublinear_tf: true }.fit(&texts)?)
+        Some(
+            TfidfParams { max_ngram: 1, min_df: 2, max_features: 20_000, sublinear_tf: true, mark_negation: false }
+                .fit(&texts)?,
+        )
     } else {
         None
     };
@@ -405,7 +412,11 @@ pub fn score(spec: &Spec, model_bytes: &[u8], tables: &Tables, version: &str) ->
             .iter()
             .map(|(id, s)| json!({ "title_id": id, "title": name(id), "similarity": super::churn::round6(*s as f64) }))
             .collect();
-        items.push(Item::new(score::title(tid), score::SIMILAR, json!({ "title": name(tid), "items": list, "model_version": version })));
+        items.push(Item::new(
+            score::title(tid),
+            score::SIMILAR,
+            json!({ "title": name(tid), "items": list, "model_version": version }),
+        ));
     }
     Ok(items)
 }

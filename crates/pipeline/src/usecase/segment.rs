@@ -88,7 +88,11 @@ pub fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
 pub fn prepare_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
     let s = spec_of(spec)?;
     let frame = tables.get(&s.table)?;
-    let id = spec.table(&s.table)?.id.clone().ok_or_else(|| Error::spec(format!("tables.{}.id", s.table), "segmentation needs an id column"))?;
+    let id = spec
+        .table(&s.table)?
+        .id
+        .clone()
+        .ok_or_else(|| Error::spec(format!("tables.{}.id", s.table), "segmentation needs an id column"))?;
     // Whole rows (id first): a champion with other features must be able to score the same split.
     let mut cols = vec![id.clone()];
     cols.extend(frame.headers.iter().filter(|h| **h != id).cloned());
@@ -166,11 +170,8 @@ pub fn train(spec: &Spec, files: &Files, fingerprint: &str) -> Result<Vec<u8>> {
     let profiles = (0..k)
         .map(|seg| {
             let members: Vec<usize> = (0..assign.len()).filter(|&i| assign[i] == seg).collect();
-            let means: BTreeMap<String, f64> = raw_cols
-                .iter()
-                .zip(&raw)
-                .map(|(c, v)| (c.clone(), nan_mean(members.iter().map(|&i| v[i]))))
-                .collect();
+            let means: BTreeMap<String, f64> =
+                raw_cols.iter().zip(&raw).map(|(c, v)| (c.clone(), nan_mean(members.iter().map(|&i| v[i])))).collect();
             let label = label_segment(&kmeans.centroids.row(seg).to_vec(), &s.features);
             SegmentProfile { segment: seg, label, share: members.len() as f64 / n, means }
         })
@@ -275,7 +276,8 @@ pub fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evalua
     let min_share = shares.iter().copied().fold(f64::INFINITY, f64::min);
 
     // Baseline vs k-means with the same number of segments, on the test split.
-    let base_assign = model.baseline.assign(&test.numeric(&model.baseline.columns[0])?, &test.numeric(&model.baseline.columns[1])?);
+    let base_assign =
+        model.baseline.assign(&test.numeric(&model.baseline.columns[0])?, &test.numeric(&model.baseline.columns[1])?);
     let base_k = model.baseline.bins * model.baseline.bins;
     let base_sse = metrics::sse(x.view(), group_centroids(x.view(), &base_assign, base_k).view(), &base_assign);
     let km_base_sse = model.kmeans_at_baseline_k.as_ref().map(|m| {

@@ -2,8 +2,12 @@
 //! NB-weighted logistic regression; positive / negative / neutral (a confidence band), then
 //! trending sentiment per title, brand and talent over time windows with slope and direction.
 
+use marquee_ml::char_ngram::{CharNgramParams, CharNgramVectorizer};
 use marquee_ml::metrics;
-use marquee_ml::text::{NaiveBayesModel, NaiveBayesParams, NbLogisticModel, NbLogisticParams, TfidfParams, TfidfVectorizer};
+use marquee_ml::svm::{LinearSvmModel, LinearSvmParams, NbSvmModel, NbSvmParams, Platt};
+use marquee_ml::text::{
+    NaiveBayesModel, NaiveBayesParams, NbLogisticModel, NbLogisticParams, TfidfParams, TfidfVectorizer,
+};
 use marquee_ml::trend::{self, Direction};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -23,6 +27,30 @@ use crate::store::Item;
 pub enum Classifier {
     NaiveBayes(NaiveBayesModel),
     NbLogistic(NbLogisticModel),
+    /// P(positive) = Platt-scaled margin (see `calibrate`).
+    NbSvm {
+        words: NbSvmModel,
+        platt: Platt,
+    },
+    /// NBSVM on the word n-grams plus a linear SVM on character n-grams (its own vectorizer,
+    /// fitted on the training texts in `train`); the margin is the sum of the two, Platt-scaled.
+    NbSvmChar {
+        words: NbSvmModel,
+        chars: CharNgramVectorizer,
+        char_svm: LinearSvmModel,
+        platt: Platt,
+    },
+}
+
+impl Classifier {
+    fn name(&self) -> &'static str {
+        match self {
+            Classifier::NaiveBayes(_) => "naive_bayes",
+            Classifier::NbLogistic(_) => "nb_logistic",
+            Classifier::NbSvm { .. } => "nb_svm",
+            Classifier::NbSvmChar { .. } => "nb_svm_char",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,7 +86,24 @@ impl SentimentModel {
         match &self.classifier {
             Classifier::NaiveBayes(m) => m.predict_proba(&self.vectorizer.transform_counts(texts)),
             Classifier::NbLogistic(m) => m.predict_proba(&self.vectorizer.transform(texts)),
+            Classifier::NbSvm { platt, .. } | Classifier::NbSvmChar { platt, .. } => {
+                let margins = svm_margins(&self.classifier, &self.vectorizer, texts);
+                margins.into_iter().map(|m| platt.proba(m)).collect()
+            }
         }
+    }
+}
+
+/// Uncalibrated margins of the SVM classifiers (empty for the others).
+fn svm_margins<S: AsRef<str>>(c: &Classifier, v: &TfidfVectorizer, texts: &[S]) -> Vec<f64> {
+    match c {
+        Classifier::NbSvm { words, .. } => words.decision(&v.transform_counts(texts)),
+        Classifier::NbSvmChar { words, chars, char_svm, .. } => {
+            let w = words.decision(&v.transform_counts(texts));
+            let c = char_svm.decision(&chars.transform(texts));
+            w.iter().zip(&c).map(|(w, c)| w + c).collect()
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -100,6 +145,13 @@ pub fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
     prepare_split(spec, tables, &to_rows(&train), &to_rows(&test))
 }
 
+/// Word n-gram features of the use case. The NBSVM models mark negation scopes ("not ... funny"
+/// becomes `neg_funny`): +0.3 points on rt-polarity; the other models keep the plain tokens.
+pub fn tfidf_params(s: &SentimentSpec) -> TfidfParams {
+    let mark_negation = matches!(s.model, SentimentModelKind::NbSvm | SentimentModelKind::NbSvmChar);
+    TfidfParams { mark_negation, ..TfidfParams::default() }
+}
+
 /// [`prepare`] on a given split (row indices of the posts table; rows should be labelled). The
 /// TF-IDF vocabulary and idf are fitted on the `train` texts only.
 pub fn prepare_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
@@ -108,7 +160,7 @@ pub fn prepare_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usiz
     let slim = select_columns(frame, &[s.text.clone(), s.label.clone()])?;
     let pick = |idx: &[usize]| slim.select_rows(idx);
     let train_frame = pick(train);
-    let vectorizer = TfidfParams::default().fit(train_frame.col(&s.text)?)?;
+    let vectorizer = tfidf_params(s).fit(train_frame.col(&s.text)?)?;
     let mut files = Files::new();
     files.insert("train.csv".into(), train_frame.to_csv());
     files.insert("test.csv".into(), pick(test).to_csv());
@@ -116,13 +168,67 @@ pub fn prepare_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usiz
     Ok(files)
 }
 
-fn fit_classifier(kind: SentimentModelKind, v: &TfidfVectorizer, texts: &[String], y: &[bool], seed: u64) -> Result<Classifier> {
+fn fit_classifier(
+    kind: SentimentModelKind,
+    v: &TfidfVectorizer,
+    texts: &[String],
+    y: &[bool],
+    seed: u64,
+) -> Result<Classifier> {
     Ok(match kind {
         SentimentModelKind::NaiveBayes => {
             Classifier::NaiveBayes(NaiveBayesParams::default().fit(&v.transform_counts(texts), y)?)
         }
-        _ => Classifier::NbLogistic(NbLogisticParams { seed, ..Default::default() }.fit(&v.transform(texts), y)?),
+        SentimentModelKind::NbSvm | SentimentModelKind::NbSvmChar => {
+            let mut c = fit_svm(kind, v, texts, y, seed)?;
+            let fitted = calibrate(kind, v, texts, y, seed)?;
+            match &mut c {
+                Classifier::NbSvm { platt, .. } | Classifier::NbSvmChar { platt, .. } => *platt = fitted,
+                _ => {}
+            }
+            c
+        }
+        SentimentModelKind::NbLogistic | SentimentModelKind::Auto => {
+            Classifier::NbLogistic(NbLogisticParams { seed, ..Default::default() }.fit(&v.transform(texts), y)?)
+        }
     })
+}
+
+/// The SVM classifiers, uncalibrated (identity Platt).
+fn fit_svm(
+    kind: SentimentModelKind,
+    v: &TfidfVectorizer,
+    texts: &[String],
+    y: &[bool],
+    seed: u64,
+) -> Result<Classifier> {
+    let words = nb_svm(seed).fit(&v.transform_counts(texts), y)?;
+    if kind == SentimentModelKind::NbSvm {
+        return Ok(Classifier::NbSvm { words, platt: Platt::default() });
+    }
+    let chars = CharNgramParams::default().fit(texts)?;
+    let char_svm = LinearSvmParams { seed, ..Default::default() }.fit(&chars.transform(texts), y)?;
+    Ok(Classifier::NbSvmChar { words, chars, char_svm, platt: Platt::default() })
+}
+
+/// Platt scaling on cross-fitted margins: the model is fitted on each half of the training rows
+/// and scores the other half, so the calibration never sees a margin of a row it was trained on
+/// (training margins of an SVM are overconfident). Costs two half-size fits.
+fn calibrate(kind: SentimentModelKind, v: &TfidfVectorizer, texts: &[String], y: &[bool], seed: u64) -> Result<Platt> {
+    let (a, b) = stratified_split(y, 0.5, seed.wrapping_add(2));
+    let (mut margins, mut labels) = (Vec::with_capacity(y.len()), Vec::with_capacity(y.len()));
+    for (fit_idx, score_idx) in [(&a, &b), (&b, &a)] {
+        let pick_t = |idx: &[usize]| idx.iter().map(|&i| texts[i].clone()).collect::<Vec<_>>();
+        let pick_y = |idx: &[usize]| idx.iter().map(|&i| y[i]).collect::<Vec<_>>();
+        let c = fit_svm(kind, v, &pick_t(fit_idx), &pick_y(fit_idx), seed)?;
+        margins.extend(svm_margins(&c, v, &pick_t(score_idx)));
+        labels.extend(pick_y(score_idx));
+    }
+    Ok(Platt::fit(&margins, &labels)?)
+}
+
+fn nb_svm(seed: u64) -> NbSvmParams {
+    NbSvmParams { svm: LinearSvmParams { seed, ..Default::default() }, ..Default::default() }
 }
 
 fn binary_accuracy(p: &[f64], y: &[bool]) -> f64 {
@@ -147,7 +253,12 @@ pub fn train(spec: &Spec, files: &Files, fingerprint: &str) -> Result<Vec<u8>> {
             let mut best = (SentimentModelKind::NbLogistic, f64::NEG_INFINITY);
             for kind in [SentimentModelKind::NaiveBayes, SentimentModelKind::NbLogistic] {
                 let c = fit_classifier(kind, &vectorizer, &pick_t(&fit_idx), &pick_y(&fit_idx), seed)?;
-                let m = SentimentModel { vectorizer: vectorizer.clone(), classifier: c, validation: BTreeMap::new(), fingerprint: String::new() };
+                let m = SentimentModel {
+                    vectorizer: vectorizer.clone(),
+                    classifier: c,
+                    validation: BTreeMap::new(),
+                    fingerprint: String::new(),
+                };
                 let acc = binary_accuracy(&m.predict_proba(&vt), &vy);
                 validation.insert(kind_name(kind).to_string(), acc);
                 if acc > best.1 {
@@ -166,6 +277,8 @@ fn kind_name(k: SentimentModelKind) -> &'static str {
     match k {
         SentimentModelKind::NaiveBayes => "naive_bayes",
         SentimentModelKind::NbLogistic => "nb_logistic",
+        SentimentModelKind::NbSvm => "nb_svm",
+        SentimentModelKind::NbSvmChar => "nb_svm_char",
         SentimentModelKind::Auto => "auto",
     }
 }
@@ -195,11 +308,9 @@ pub fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evalua
             confident.1 += usize::from(col == a);
         }
     }
-    let majority = y.iter().filter(|&&v| v).count().max(y.iter().filter(|&&v| !v).count()) as f64 / y.len().max(1) as f64;
-    let kind = match model.classifier {
-        Classifier::NaiveBayes(_) => "naive_bayes",
-        Classifier::NbLogistic(_) => "nb_logistic",
-    };
+    let majority =
+        y.iter().filter(|&&v| v).count().max(y.iter().filter(|&&v| !v).count()) as f64 / y.len().max(1) as f64;
+    let kind = model.classifier.name();
     Ok(Evaluation {
         primary: PrimaryMetric { name: "accuracy".into(), value: accuracy, higher_is_better: true },
         criteria: vec![
