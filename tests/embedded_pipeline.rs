@@ -44,13 +44,23 @@ async fn demo_run_deploys_all_four_use_cases_then_unchanged_rerun_keeps_champion
     assert!(recs.len() > CUSTOMERS / 2, "{} RECS items", recs.len());
     let p = churn[0].attr("probability").unwrap().as_f64().unwrap();
     assert!((0.0..=1.0).contains(&p));
-    assert_eq!(churn[0].attr("at_risk").unwrap().as_bool().unwrap(), p >= churn[0].attr("cutoff").unwrap().as_f64().unwrap());
+    assert_eq!(
+        churn[0].attr("at_risk").unwrap().as_bool().unwrap(),
+        p >= churn[0].attr("cutoff").unwrap().as_f64().unwrap()
+    );
     let first_recs = recs[0].attr("items").unwrap().as_array().unwrap();
     assert_eq!(first_recs.len(), 10);
 
     let similar = ws.scores.scan_sk("TITLE#", score::SIMILAR).await.unwrap();
     assert!(!similar.is_empty());
-    let sims: Vec<f64> = similar[0].attr("items").unwrap().as_array().unwrap().iter().map(|i| i["similarity"].as_f64().unwrap()).collect();
+    let sims: Vec<f64> = similar[0]
+        .attr("items")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["similarity"].as_f64().unwrap())
+        .collect();
     assert!(sims.windows(2).all(|w| w[0] >= w[1]), "similar titles are ranked: {sims:?}");
     for prefix in ["TITLE#", "BRAND#", "TALENT#"] {
         let items = ws.scores.scan_sk(prefix, score::SENTIMENT).await.unwrap();
@@ -108,13 +118,18 @@ async fn worse_challenger_is_rejected_and_champion_keeps_serving() {
         let rec = ws.scores.get_item(&score::model(uc), &score::version("worse")).await.unwrap().unwrap();
         assert_eq!(rec.attr("status").unwrap(), "rejected");
     }
-    assert_eq!(ws.scores.scan_sk("CUSTOMER#", score::CHURN).await.unwrap(), churn_before, "rejected model wrote no scores");
+    assert_eq!(
+        ws.scores.scan_sk("CUSTOMER#", score::CHURN).await.unwrap(),
+        churn_before,
+        "rejected model wrote no scores"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn impossible_criteria_reject_and_write_no_scores() {
     let ws = Workspace::new();
-    let spec = edited_spec("min_auc = 0.80", "min_auc = 0.999").replacen("min_accuracy = 0.80", "min_accuracy = 0.999", 1);
+    let spec =
+        edited_spec("min_auc = 0.80", "min_auc = 0.999").replacen("min_accuracy = 0.80", "min_accuracy = 0.999", 1);
     let spec_key = ws.upload_demo(800, 3, &spec).await;
     let summary = ws.run("strict", &spec_key).await.expect("run completes");
     for uc in [UseCase::Churn, UseCase::Sentiment] {
@@ -171,7 +186,8 @@ async fn malformed_rows_are_quarantined_with_lines_and_every_good_row_is_kept() 
 async fn quality_gate_stops_the_run_naming_file_and_line_and_deploys_nothing() {
     let ws = Workspace::new();
     let spec_key = ws.upload_demo(300, 5, DEMO_SPEC).await;
-    let bad: Vec<String> = (0..20).map(|i| format!("CB{i},N/A,US,basic,2025-01-01,3,9.99,2,10,1,0,0,3,Drama,no")).collect();
+    let bad: Vec<String> =
+        (0..20).map(|i| format!("CB{i},N/A,US,basic,2025-01-01,3,9.99,2,10,1,0,0,3,Drama,no")).collect();
     let good = corrupt_customers(&ws, &bad.iter().map(String::as_str).collect::<Vec<_>>()).await;
     let err = ws.run("gated", &spec_key).await.expect_err("gate fails");
     let msg = err.to_string();
@@ -181,5 +197,8 @@ async fn quality_gate_stops_the_run_naming_file_and_line_and_deploys_nothing() {
         assert!(champion(&ws, uc).await.is_none());
     }
     assert!(ws.scores.scan_sk("CUSTOMER#", score::SEGMENT).await.unwrap().is_empty());
-    assert!(ws.objects.get_opt(&keys::ingest_manifest("gated")).await.unwrap().is_none(), "a failed gate commits no manifest");
+    assert!(
+        ws.objects.get_opt(&keys::ingest_manifest("gated")).await.unwrap().is_none(),
+        "a failed gate commits no manifest"
+    );
 }
