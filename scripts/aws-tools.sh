@@ -8,6 +8,10 @@ MOTO_PIN="moto[server]==5.2.5"
 SAM_PIN="aws-sam-cli==1.170.0"
 CARGO_LAMBDA_PIN="cargo-lambda==1.9.2"
 ZIG_PIN="ziglang==0.13.0.post1"
+# LocalStack 2026.3.0 host mode needs Python 3.13 and an exact dependency set (cbor2<6,
+# cryptography<45, pyopenssl<25, service_identity<25 among them), installed with --no-deps from
+# this frozen list so that pip's resolver cannot pick other versions.
+LOCALSTACK_REQUIREMENTS="tests/local-aws/localstack-requirements.txt"
 
 aws_tools_python() {
     for py in python3.11 python3.12 python3.13 python3; do
@@ -29,6 +33,31 @@ aws_tools_venv() {
         "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
         echo "$want" > "$stamp"
     fi
+}
+
+# The LocalStack venv ($VENV): Python 3.13 from PATH or pyenv.
+localstack_venv() {
+    local py=""
+    for cand in python3.13 "$HOME"/.pyenv/versions/3.13*/bin/python3.13 /usr/local/bin/python3.13; do
+        if command -v "$cand" >/dev/null 2>&1; then py=$(command -v "$cand"); break; fi
+    done
+    [ -n "$py" ] || { echo "LocalStack 2026.3 needs Python 3.13 (not found on PATH or under ~/.pyenv/versions)" >&2; return 1; }
+    VENV="${MARQUEE_TOOLS_DIR:-$HOME/.cache/marquee}/localstack"
+    local want; want="$(sha256sum "$LOCALSTACK_REQUIREMENTS" | cut -c1-16)"
+    [ -x "$VENV/bin/python" ] || "$py" -m venv "$VENV"
+    if [ "$(cat "$VENV/.pins" 2>/dev/null)" != "$want" ]; then
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r "$LOCALSTACK_REQUIREMENTS"
+        echo "$want" > "$VENV/.pins"
+    fi
+}
+
+# `--bin <name>` for every function under functions/ (cargo lambda build arguments).
+lambda_bin_args() {
+    local manifest name
+    for manifest in functions/*/Cargo.toml; do
+        name=$(sed -n '/^\[\[bin\]\]/,/^name/ s/^name = "\(.*\)"/\1/p' "$manifest")
+        [ -n "$name" ] && printf -- '--bin %s ' "$name"
+    done
 }
 
 free_port() {

@@ -3,8 +3,9 @@
 //! Accepted execution inputs (the state machine wraps them as
 //! `{"event": <input>, "execution_name": $$.Execution.Name, "start_time": $$.Execution.StartTime}`;
 //! a bare input works too, e.g. `cargo lambda invoke --data-file events/s3-object-created.json`):
-//! - an EventBridge S3 "Object Created" event for `raw/<dataset>/...`: spec `raw/<dataset>/pipeline.toml`,
-//!   trigger "upload", run id from the event's time and id;
+//! - an EventBridge S3 "Object Created" event: the uploaded spec itself when the key ends in
+//!   `/pipeline.toml` (the template's rule fires only for those), else `raw/<dataset>/pipeline.toml`
+//!   for a data file under `raw/<dataset>/`; trigger "upload", run id from the event's time and id;
 //! - a schedule rule's input `{"spec_key": "raw/demo/pipeline.toml"}` (also under `detail`):
 //!   trigger "schedule", run id from the execution's start time and name;
 //! - the CLI's input `{"spec_key": ..., "run_id": ..., "trigger": "cli"}`.
@@ -90,7 +91,11 @@ pub fn normalize(req: &NormalizeRequest) -> Result<RunRequest, HandlerError> {
             })?;
         return Ok(RunRequest {
             run_id: run_id_from(str_at(ev, "/time").or(exec_time), str_at(ev, "/id").or(exec_name)),
-            spec_key: keys::raw(dataset, "pipeline.toml"),
+            spec_key: if key.ends_with("/pipeline.toml") {
+                key.to_string()
+            } else {
+                keys::raw(dataset, "pipeline.toml")
+            },
             trigger: Some("upload".into()),
         });
     }
@@ -134,6 +139,12 @@ mod tests {
         assert_eq!(r.spec_key, "raw/demo/pipeline.toml");
         assert_eq!(r.trigger.as_deref(), Some("upload"));
         assert_eq!(r.run_id, "20261103T101500Z-17793124");
+    }
+
+    #[test]
+    fn an_uploaded_spec_is_the_spec_that_runs() {
+        let r = normalize(&NormalizeRequest::from(s3_event("raw/studio/q4/pipeline.toml"))).unwrap();
+        assert_eq!(r.spec_key, "raw/studio/q4/pipeline.toml");
     }
 
     #[test]

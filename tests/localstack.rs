@@ -1,0 +1,495 @@
+//! The deployed pipeline, locally: the SAM template deployed into LocalStack (S3, Step Functions,
+//! EventBridge) + moto (DynamoDB), the state machine calling the real Lambda binaries through the
+//! Lambda Runtime Interface Emulator (tests/local-aws). Runs inside the stack:
+//!
+//! ```text
+//! tests/local-aws/stack run --parameter-overrides RetrainSchedule="rate(1 minute)" RetrainScheduleState=DISABLED \
+//!     -- cargo test -p marquee-e2e --test localstack
+//! ```
+//!
+//! Without the stack (MARQUEE_LOCALSTACK_ENDPOINT unset) every test returns at once; `.ci/run` always
+//! runs them inside it. The scenarios share one stack and its champions, so they run one at a time
+//! (a lock) and each starts from the demo upload of the first one.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_sdk_sfn::types::HistoryEventType;
+use marquee_aws::dynamo::DynamoScoreStore;
+use marquee_aws::s3::S3ObjectStore;
+use marquee_aws::sfn::{ExecutionOutcome, Executions};
+use marquee_e2e::{edited_spec, Workspace};
+use marquee_pipeline::demo::{self, DemoConfig, DEMO_SPEC};
+use marquee_pipeline::keys::{self, score};
+use marquee_pipeline::spec::UseCase;
+use marquee_pipeline::steps::{Champion, RunSummary, Verdict};
+use marquee_pipeline::store::{Item, ObjectStore, ScoreStore};
+use serde_json::{json, Value};
+
+const CUSTOMERS: usize = 1500;
+const SEED: u64 = 7;
+const RUN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Names and endpoints exported by `tests/local-aws/stack`.
+#[derive(Clone)]
+struct StackEnv {
+    localstack: String,
+    lambda: String,
+    dynamodb: String,
+    bucket: String,
+    table: String,
+    state_machine: String,
+    schedule_rule: String,
+}
+
+impl StackEnv {
+    fn from_env() -> Option<Self> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let localstack = var("MARQUEE_LOCALSTACK_ENDPOINT")?;
+        let need = |name: &str| var(name).unwrap_or_else(|| panic!("the local stack exports {name}"));
+        Some(Self {
+            localstack,
+            lambda: need("MARQUEE_LAMBDA_ENDPOINT"),
+            dynamodb: need("MARQUEE_DYNAMODB_ENDPOINT"),
+            bucket: need("MARQUEE_BUCKET"),
+            table: need("MARQUEE_TABLE"),
+            state_machine: need("MARQUEE_STATE_MACHINE_ARN"),
+            schedule_rule: need("MARQUEE_RULE_RETRAIN"),
+        })
+    }
+}
+
+/// Clients for one test's runtime.
+struct Stack {
+    env: StackEnv,
+    objects: S3ObjectStore,
+    scores: DynamoScoreStore,
+    sfn: aws_sdk_sfn::Client,
+    events: aws_sdk_eventbridge::Client,
+}
+
+impl Stack {
+    async fn connect(env: StackEnv) -> Self {
+        let ls = marquee_aws::config::load(Some(&env.localstack)).await;
+        let ddb = marquee_aws::config::load(Some(&env.dynamodb)).await;
+        Self {
+            objects: S3ObjectStore::new(marquee_aws::config::s3_client(&ls), &env.bucket),
+            scores: DynamoScoreStore::new(marquee_aws::config::dynamodb_client(&ddb), &env.table),
+            sfn: marquee_aws::config::sfn_client(&ls),
+            events: aws_sdk_eventbridge::Client::new(&ls),
+            env,
+        }
+    }
+
+    async fn execution_arns(&self) -> BTreeSet<String> {
+        let mut arns = BTreeSet::new();
+        let mut pages = self.sfn.list_executions().state_machine_arn(&self.env.state_machine).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            arns.extend(page.expect("ListExecutions").executions().iter().map(|e| e.execution_arn().to_string()));
+        }
+        arns
+    }
+
+    async fn input_of(&self, arn: &str) -> Value {
+        let d = self.sfn.describe_execution().execution_arn(arn).send().await.expect("DescribeExecution");
+        serde_json::from_str(d.input().unwrap_or("null")).expect("execution input is JSON")
+    }
+
+    /// Waits for executions not in `before` whose input satisfies `matches`; returns them once
+    /// `settle` has passed with no new one (so a duplicate trigger would be seen).
+    async fn new_executions(
+        &self,
+        before: &BTreeSet<String>,
+        matches: impl Fn(&Value) -> bool,
+        settle: Duration,
+    ) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(150);
+        let mut found: Vec<String> = Vec::new();
+        let mut first_at: Option<Instant> = None;
+        loop {
+            for arn in self.execution_arns().await.difference(before) {
+                if !found.contains(arn) && matches(&self.input_of(arn).await) {
+                    found.push(arn.clone());
+                    first_at.get_or_insert_with(Instant::now);
+                }
+            }
+            if first_at.is_some_and(|t| t.elapsed() >= settle) {
+                return found;
+            }
+            assert!(Instant::now() < deadline, "no execution was started within 150 s (trigger not wired?)");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn follow(&self, arn: &str) -> ExecutionOutcome {
+        let executions = Executions::new(self.sfn.clone());
+        let outcome = tokio::time::timeout(
+            RUN_TIMEOUT,
+            executions.follow(arn, Duration::from_millis(500), &mut |p| eprintln!("  {p}")),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("execution {arn} still running after {RUN_TIMEOUT:?}"))
+        .expect("follow execution");
+        eprintln!("execution {arn}: {}", outcome.status);
+        outcome
+    }
+
+    /// Uploads `files` under raw/<dataset>/ (the spec last) and follows the one execution the
+    /// EventBridge rule starts.
+    async fn upload_and_run(&self, dataset: &str, files: &[(String, Vec<u8>)], spec: &str) -> ExecutionOutcome {
+        let before = self.execution_arns().await;
+        for (name, bytes) in files {
+            self.objects.put(&keys::raw(dataset, name), bytes.clone()).await.expect("upload");
+        }
+        let spec_key = keys::raw(dataset, "pipeline.toml");
+        self.objects.put(&spec_key, spec.as_bytes().to_vec()).await.expect("upload spec");
+        let started = self
+            .new_executions(&before, |input| input.pointer("/detail/object/key").is_some(), Duration::from_secs(3))
+            .await;
+        assert_eq!(started.len(), 1, "{} uploads must start exactly one execution, got {started:?}", files.len() + 1);
+        let input = self.input_of(&started[0]).await;
+        assert_eq!(input["source"], "aws.s3", "started by the EventBridge rule: {input}");
+        assert_eq!(input["detail"]["object"]["key"], spec_key.as_str());
+        self.follow(&started[0]).await
+    }
+
+    async fn champion(&self, uc: UseCase) -> Option<Champion> {
+        let bytes = self.objects.get_opt(&keys::champion(uc)).await.expect("read champion")?;
+        Some(serde_json::from_slice(&bytes).expect("champion.json"))
+    }
+
+    async fn champions(&self) -> BTreeMap<&'static str, String> {
+        let mut out = BTreeMap::new();
+        for uc in UseCase::ALL {
+            if let Some(c) = self.champion(uc).await {
+                out.insert(uc.as_str(), c.version);
+            }
+        }
+        out
+    }
+
+    /// Every score item the applications read, keyed by (pk, sk).
+    async fn score_items(&self) -> BTreeMap<(String, String), Value> {
+        score_items(&self.scores).await
+    }
+
+    async fn history_errors(&self, arn: &str) -> Vec<String> {
+        let mut errors = Vec::new();
+        let mut pages = self.sfn.get_execution_history().execution_arn(arn).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for ev in page.expect("GetExecutionHistory").events() {
+                if *ev.r#type() == HistoryEventType::LambdaFunctionFailed {
+                    let d = ev.lambda_function_failed_event_details().expect("details");
+                    errors.push(d.error().unwrap_or_default().to_string());
+                }
+            }
+        }
+        errors
+    }
+
+    /// UpdateFunctionConfiguration on the local Lambda service: new environment, new instances.
+    fn set_function_env(&self, function: &str, vars: &Value) {
+        let function_env = self.function_configuration(function);
+        let mut merged = function_env["Environment"]["Variables"].clone();
+        for (k, v) in vars.as_object().expect("object") {
+            merged[k] = v.clone();
+        }
+        let body = json!({ "Environment": { "Variables": merged } }).to_string();
+        let reply = http(&self.env.lambda, "PUT", &format!("/2015-03-31/functions/{function}/configuration"), &body);
+        assert!(reply.starts_with("HTTP/1.1 200"), "UpdateFunctionConfiguration {function}: {reply}");
+    }
+
+    fn function_configuration(&self, function: &str) -> Value {
+        let reply = http(&self.env.lambda, "GET", &format!("/2015-03-31/functions/{function}/configuration"), "");
+        let body = reply.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("GetFunctionConfiguration {function}: {e}: {reply}"))
+    }
+}
+
+async fn score_items(store: &dyn ScoreStore) -> BTreeMap<(String, String), Value> {
+    let mut out = BTreeMap::new();
+    let kinds = [
+        ("CUSTOMER#", score::SEGMENT),
+        ("CUSTOMER#", score::CHURN),
+        ("CUSTOMER#", score::RECS),
+        ("TITLE#", score::SIMILAR),
+        ("TITLE#", score::SENTIMENT),
+        ("BRAND#", score::SENTIMENT),
+        ("TALENT#", score::SENTIMENT),
+    ];
+    for (prefix, sk) in kinds {
+        for Item { pk, sk, attrs } in store.scan_sk(prefix, sk).await.expect("scan scores") {
+            out.insert((pk, sk), Value::Object(attrs));
+        }
+    }
+    out
+}
+
+/// One HTTP/1.1 request to the local Lambda service (its own API: no SDK needed, no signing).
+fn http(base: &str, method: &str, path: &str, body: &str) -> String {
+    let addr = base.trim_start_matches("http://");
+    let mut conn = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    conn.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        conn,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    reply
+}
+
+/// The demo dataset, generated once: every scenario and the embedded comparison use the same bytes.
+fn demo_files() -> Vec<(String, Vec<u8>)> {
+    static FILES: OnceLock<Vec<(String, Vec<u8>)>> = OnceLock::new();
+    FILES.get_or_init(|| demo::generate(&DemoConfig { customers: CUSTOMERS, seed: SEED })).clone()
+}
+
+fn run_summary(outcome: &ExecutionOutcome) -> RunSummary {
+    let output = outcome.output.clone().unwrap_or_else(|| panic!("execution without output: {outcome:?}"));
+    serde_json::from_value(output.clone()).unwrap_or_else(|e| panic!("output is a run summary ({e}): {output}"))
+}
+
+/// What the first upload deployed; the later scenarios compare against it.
+#[derive(Clone, Debug)]
+struct Deployed {
+    run_id: String,
+    champions: BTreeMap<&'static str, String>,
+}
+
+static SERIAL: Mutex<()> = Mutex::new(());
+static DEPLOYED: OnceLock<Deployed> = OnceLock::new();
+
+/// The stack's scenarios, one at a time; None when no stack is up (nothing to test against).
+fn scenario() -> Option<(StackEnv, MutexGuard<'static, ()>, tokio::runtime::Runtime)> {
+    let Some(env) = StackEnv::from_env() else {
+        eprintln!("skipped: no local stack (run inside tests/local-aws/stack run -- ...)");
+        return None;
+    };
+    let guard = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    Some((env, guard, rt))
+}
+
+/// The demo upload run, once per stack: upload -> EventBridge -> execution -> models and scores.
+async fn deployed(stack: &Stack) -> Deployed {
+    if let Some(d) = DEPLOYED.get() {
+        return d.clone();
+    }
+    let existing = stack.champions().await;
+    assert!(existing.is_empty(), "the stack already has champions {existing:?}: these tests need a fresh stack");
+    let outcome = stack.upload_and_run("demo", &demo_files(), DEMO_SPEC).await;
+    assert!(outcome.succeeded(), "the demo upload run must succeed: {outcome:?}");
+    let summary = run_summary(&outcome);
+    for r in &summary.results {
+        assert_eq!(r.verdict, Verdict::Deploy, "{}: {:?}", r.use_case, r.reasons);
+    }
+    let d = Deployed { run_id: summary.run_id.clone(), champions: stack.champions().await };
+    DEPLOYED.set(d.clone()).expect("set once under the lock");
+    d
+}
+
+#[test]
+fn an_upload_starts_one_run_through_eventbridge_that_deploys_all_four_use_cases() {
+    let Some((env, _serial, rt)) = scenario() else { return };
+    rt.block_on(async {
+        let stack = Stack::connect(env).await;
+        let d = deployed(&stack).await;
+        assert_eq!(d.champions.len(), 4, "a champion per use case: {:?}", d.champions);
+
+        for uc in UseCase::ALL {
+            let champ = stack.champion(uc).await.expect("champion pointer");
+            assert_eq!(champ.run_id, d.run_id);
+            // DESIGN.md keys: the run's model and evaluation, the deployed copy, the pointer.
+            let run_models = stack.objects.list(&keys::run_model(&d.run_id, uc, "")).await.unwrap();
+            assert!(run_models.contains(&keys::run_model(&d.run_id, uc, "evaluation.json")), "{run_models:?}");
+            assert!(stack.objects.get_opt(&champ.model_key).await.unwrap().is_some(), "{}", champ.model_key);
+            let deployed = stack.objects.list(&keys::deployed(uc, &champ.version, "")).await.unwrap();
+            assert!(!deployed.is_empty(), "models/{uc}/{}/ holds the deployed artifact", champ.version);
+            let record = stack.scores.get_item(&score::model(uc), &score::version(&champ.version)).await.unwrap();
+            let record = record.unwrap_or_else(|| panic!("MODEL#{uc} VERSION# record"));
+            assert_eq!(record.attr("status"), Some(&json!("deployed")), "{record:?}");
+            let pointer = stack.scores.get_item(&score::model(uc), score::CHAMPION).await.unwrap().expect("CHAMPION");
+            assert_eq!(pointer.attr("version"), Some(&json!(champ.version)));
+        }
+
+        let items = stack.score_items().await;
+        let count = |sk: &str, prefix: &str| items.keys().filter(|(p, s)| s == sk && p.starts_with(prefix)).count();
+        assert_eq!(count(score::SEGMENT, "CUSTOMER#"), CUSTOMERS, "a segment per customer");
+        assert_eq!(count(score::CHURN, "CUSTOMER#"), CUSTOMERS, "a churn score per customer");
+        assert!(count(score::RECS, "CUSTOMER#") > CUSTOMERS / 2, "recommendations for the raters");
+        assert!(count(score::SIMILAR, "TITLE#") > 0);
+        for prefix in ["TITLE#", "BRAND#", "TALENT#"] {
+            assert!(count(score::SENTIMENT, prefix) > 0, "SENTIMENT items under {prefix}");
+        }
+        for ((pk, sk), attrs) in &items {
+            let uc = match sk.as_str() {
+                "SEGMENT" => "segment",
+                "CHURN" => "churn",
+                "RECS" | "SIMILAR" => "recommend",
+                _ => "sentiment",
+            };
+            assert_eq!(attrs["model_version"], json!(d.champions[uc]), "{pk} {sk} written by the champion");
+        }
+    });
+}
+
+#[test]
+fn the_schedule_starts_a_retrain_that_leaves_an_unbeaten_champion_and_its_scores_untouched() {
+    let Some((env, _serial, rt)) = scenario() else { return };
+    rt.block_on(async {
+        let stack = Stack::connect(env).await;
+        let d = deployed(&stack).await;
+        let scores_before = stack.score_items().await;
+        let before = stack.execution_arns().await;
+
+        // The rule deployed from the template (RetrainSchedule, here rate(1 minute)); enabled only
+        // for this test so that scheduled runs cannot interleave with the other scenarios.
+        let rule = stack.env.schedule_rule.clone();
+        stack.events.enable_rule().name(&rule).send().await.expect("EnableRule");
+        // LocalStack starts a rule's schedule when targets are put on it while enabled (a no-op on AWS).
+        let targets = stack.events.list_targets_by_rule().rule(&rule).send().await.expect("ListTargetsByRule");
+        stack
+            .events
+            .put_targets()
+            .rule(&rule)
+            .set_targets(Some(targets.targets().to_vec()))
+            .send()
+            .await
+            .expect("PutTargets");
+        let started = stack.new_executions(&before, |input| input.get("spec_key").is_some(), Duration::ZERO).await;
+        stack.events.disable_rule().name(&rule).send().await.expect("DisableRule");
+        let input = stack.input_of(&started[0]).await;
+        assert_eq!(input, json!({ "spec_key": "raw/demo/pipeline.toml" }), "the template's schedule input");
+
+        let outcome = stack.follow(&started[0]).await;
+        assert!(outcome.succeeded(), "{outcome:?}");
+        let summary = run_summary(&outcome);
+        assert_ne!(summary.run_id, d.run_id);
+        for r in &summary.results {
+            assert_eq!(r.verdict, Verdict::Unchanged, "{} on unchanged data: {:?}", r.use_case, r.reasons);
+            assert_eq!(r.deployed_version, None);
+        }
+        assert_eq!(stack.champions().await, d.champions, "champions untouched");
+        assert!(stack.score_items().await == scores_before, "scores untouched");
+    });
+}
+
+#[test]
+fn unmeetable_business_criteria_take_the_reject_path_and_write_no_scores() {
+    let Some((env, _serial, rt)) = scenario() else { return };
+    rt.block_on(async {
+        let stack = Stack::connect(env).await;
+        let d = deployed(&stack).await;
+        let scores_before = stack.score_items().await;
+        // Same data (dataset "demo"), a churn criterion no model reaches.
+        let spec = edited_spec("min_auc = 0.80", "min_auc = 0.999");
+        let outcome = stack.upload_and_run("strict", &[], &spec).await;
+        assert!(outcome.succeeded(), "a rejection is a normal outcome: {outcome:?}");
+        let summary = run_summary(&outcome);
+        let churn = summary.results.iter().find(|r| r.use_case == UseCase::Churn).expect("churn result");
+        assert_eq!(churn.verdict, Verdict::Reject);
+        assert!(churn.reasons.iter().any(|r| r.contains("0.999")), "reasons name the criterion: {:?}", churn.reasons);
+        assert_eq!(churn.scores_written, 0);
+
+        let versions = stack.scores.query(&score::model(UseCase::Churn)).await.unwrap();
+        let rejected = versions
+            .iter()
+            .find(|i| i.attr("run_id") == Some(&json!(summary.run_id)))
+            .expect("the rejection is recorded under MODEL#churn");
+        assert_eq!(rejected.attr("status"), Some(&json!("rejected")));
+        assert!(rejected.attr("reasons").and_then(Value::as_array).is_some_and(|r| !r.is_empty()), "{rejected:?}");
+        assert_eq!(stack.champions().await, d.champions, "the champion keeps serving");
+        assert!(stack.score_items().await == scores_before, "no scores written by a rejected model");
+    });
+}
+
+#[test]
+fn a_malformed_upload_fails_the_quality_gate_naming_file_and_line_and_deploys_nothing() {
+    let Some((env, _serial, rt)) = scenario() else { return };
+    rt.block_on(async {
+        let stack = Stack::connect(env).await;
+        let d = deployed(&stack).await;
+        let scores_before = stack.score_items().await;
+        let models_before = stack.objects.list("models/").await.unwrap();
+
+        let mut files = demo_files();
+        let (_, customers) = files.iter_mut().find(|(name, _)| name == "customers.csv").expect("customers.csv");
+        let good_rows = customers.iter().filter(|&&b| b == b'\n').count() - 1;
+        for i in 0..40 {
+            customers
+                .extend_from_slice(format!("CB{i},N/A,US,basic,2025-01-01,3,9.99,2,10,1,0,0,3,Drama,no\n").as_bytes());
+        }
+        let spec = edited_spec("dataset = \"demo\"", "dataset = \"broken\"");
+        let outcome = stack.upload_and_run("broken", &files, &spec).await;
+        assert_eq!(outcome.status, "FAILED", "{outcome:?}");
+        assert_eq!(outcome.error.as_deref(), Some("Marquee.QualityGateFailed"));
+        let cause = outcome.cause.clone().unwrap_or_default();
+        let first_bad_line = good_rows + 2;
+        assert!(
+            cause.contains("customers.csv") && cause.contains(&format!("line {first_bad_line}")),
+            "the cause names the file and the line: {cause}"
+        );
+        assert_eq!(stack.objects.list("models/").await.unwrap(), models_before, "nothing deployed");
+        assert_eq!(stack.champions().await, d.champions, "the previous champion keeps serving");
+        assert!(stack.score_items().await == scores_before);
+    });
+}
+
+#[test]
+fn a_transient_lambda_failure_is_retried_by_the_state_machine() {
+    let Some((env, _serial, rt)) = scenario() else { return };
+    rt.block_on(async {
+        let stack = Stack::connect(env).await;
+        let d = deployed(&stack).await;
+        let train = "marquee-local-train";
+        // The template's InjectFault switch, set the way `sam deploy --parameter-overrides
+        // InjectFault=train` would: the first invocation in each new Train instance fails.
+        stack.set_function_env(train, &json!({ "MARQUEE_INJECT_FAULT": "train" }));
+        let outcome = stack.upload_and_run("demo", &[], DEMO_SPEC).await;
+        stack.set_function_env(train, &json!({ "MARQUEE_INJECT_FAULT": "" }));
+
+        let errors = stack.history_errors(&outcome.execution_arn).await;
+        assert!(errors.iter().any(|e| e == "Marquee.Transient"), "the injected failure happened: {errors:?}");
+        assert!(outcome.succeeded(), "and the retry recovered: {outcome:?}");
+        let summary = run_summary(&outcome);
+        assert_eq!(summary.results.len(), 4);
+        assert_eq!(stack.champions().await, d.champions);
+    });
+}
+
+#[test]
+fn scores_written_through_aws_equal_the_embedded_modes_for_the_same_data_and_seed() {
+    let Some((env, _serial, rt)) = scenario() else { return };
+    rt.block_on(async {
+        let stack = Stack::connect(env).await;
+        deployed(&stack).await;
+        let ws = Workspace::new();
+        for (name, bytes) in demo_files() {
+            ws.objects.put(&keys::raw("demo", &name), bytes).await.expect("embedded upload");
+        }
+        let spec_key = ws.put_spec(DEMO_SPEC).await;
+        ws.run("embedded", &spec_key).await.expect("embedded run");
+
+        let strip = |items: BTreeMap<(String, String), Value>| {
+            items
+                .into_iter()
+                .map(|(k, mut v)| {
+                    v.as_object_mut().expect("attrs").remove("model_version");
+                    (k, v)
+                })
+                .collect::<BTreeMap<_, _>>()
+        };
+        let aws = strip(stack.score_items().await);
+        let embedded = strip(score_items(&ws.scores).await);
+        assert_eq!(aws.len(), embedded.len(), "same number of score items");
+        for (key, value) in &embedded {
+            assert_eq!(aws.get(key), Some(value), "{key:?}: AWS and embedded scores differ");
+        }
+    });
+}
