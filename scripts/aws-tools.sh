@@ -39,7 +39,10 @@ aws_tools_venv() {
 localstack_venv() {
     local py=""
     for cand in python3.13 "$HOME"/.pyenv/versions/3.13*/bin/python3.13 /usr/local/bin/python3.13; do
-        if command -v "$cand" >/dev/null 2>&1; then py=$(command -v "$cand"); break; fi
+        # A pyenv shim is on PATH even where its version is not selected: check it runs.
+        if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; assert sys.version_info >= (3, 13)' 2>/dev/null; then
+            py=$(command -v "$cand"); break
+        fi
     done
     [ -n "$py" ] || { echo "LocalStack 2026.3 needs Python 3.13 (not found on PATH or under ~/.pyenv/versions)" >&2; return 1; }
     VENV="${MARQUEE_TOOLS_DIR:-$HOME/.cache/marquee}/localstack"
@@ -57,6 +60,22 @@ lambda_bin_args() {
     for manifest in functions/*/Cargo.toml; do
         name=$(sed -n '/^\[\[bin\]\]/,/^name/ s/^name = "\(.*\)"/\1/p' "$manifest")
         [ -n "$name" ] && printf -- '--bin %s ' "$name"
+    done
+}
+
+# The functions in the dev profile, laid out as <bin>/bootstrap (hard links) in
+# target/lambda-dev: the local stack and sam local serve them like cargo lambda's output.
+# `--workspace` keeps scripts/test's feature set, so only the binaries are compiled and linked.
+build_dev_lambdas() {
+    local target="${CARGO_TARGET_DIR:-target}" bin
+    read -r -a _bins <<< "$(lambda_bin_args)"
+    cargo build --workspace --locked "${_bins[@]}"
+    printf '%-12s %10s\n' function bytes
+    for ((i = 1; i < ${#_bins[@]}; i += 2)); do
+        bin="${_bins[$i]}"
+        mkdir -p "$target/lambda-dev/$bin"
+        ln -f "$target/debug/$bin" "$target/lambda-dev/$bin/bootstrap"
+        printf '%-12s %10s\n' "$bin" "$(stat -c %s "$target/lambda-dev/$bin/bootstrap")"
     done
 }
 

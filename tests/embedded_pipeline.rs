@@ -202,3 +202,117 @@ async fn quality_gate_stops_the_run_naming_file_and_line_and_deploys_nothing() {
         "a failed gate commits no manifest"
     );
 }
+
+// ------------------------------------------------------------------ concurrent deployments
+
+use marquee_pipeline::steps::{self, EvaluateOutput, RunRequest, Stores};
+use marquee_pipeline::store::{Condition, Item, StoreResult};
+
+/// Ingest, prepare, train and evaluate one use case of a run (no deploy).
+async fn evaluated(stores: Stores<'_>, run_id: &str, spec_key: &str, uc: UseCase) -> EvaluateOutput {
+    let req = RunRequest { run_id: run_id.into(), spec_key: spec_key.into(), trigger: Some("test".into()) };
+    let ingest = steps::ingest(stores, &req).await.unwrap();
+    assert!(ingest.quality_passed, "{run_id}: {:?}", ingest.quality_message);
+    let prepared = steps::prepare(stores, run_id).await.unwrap();
+    let task = prepared.tasks.into_iter().find(|t| t.use_case == uc).expect("task");
+    steps::train(stores, &task).await.unwrap();
+    steps::evaluate(stores, &task).await.unwrap()
+}
+
+async fn to_deploy(stores: Stores<'_>, run_id: &str, spec_key: &str, uc: UseCase) -> EvaluateOutput {
+    let eval = evaluated(stores, run_id, spec_key, uc).await;
+    assert_eq!(eval.verdict, Verdict::Deploy, "{:?}", eval.reasons);
+    eval
+}
+
+/// Every churn score, the champion item and the pointer all name `version`.
+async fn assert_everything_names(ws: &Workspace, version: &str) {
+    let churn = ws.scores.scan_sk("CUSTOMER#", score::CHURN).await.unwrap();
+    assert!(!churn.is_empty());
+    for item in &churn {
+        assert_eq!(item.attr("model_version").unwrap(), version, "{} holds a loser's score", item.pk);
+    }
+    let item = ws.scores.get_item(&score::model(UseCase::Churn), score::CHAMPION).await.unwrap().unwrap();
+    assert_eq!(item.attr("version").unwrap(), version);
+    assert_eq!(champion(ws, UseCase::Churn).await.unwrap().version, version);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_evaluated_against_an_older_champion_writes_no_score() {
+    let ws = Workspace::new();
+    let spec_key = ws.upload_demo(CUSTOMERS, 7, DEMO_SPEC).await;
+    let a = to_deploy(ws.stores(), "run-a", &spec_key, UseCase::Churn).await;
+    let b = to_deploy(ws.stores(), "run-b", &spec_key, UseCase::Churn).await;
+    steps::deploy(ws.stores(), &a).await.expect("first deployment");
+    let err = steps::deploy(ws.stores(), &b).await.expect_err("b was evaluated against no champion").to_string();
+    assert!(err.contains("champion changed since this run was evaluated") && err.contains("now run-a"), "{err}");
+    assert_everything_names(&ws, "run-a").await;
+}
+
+/// A score store whose conditional writes wait until two callers arrive, so two deployments
+/// both pass every check before either flips the champion: the race, every time.
+struct FlipTogether<'a> {
+    inner: &'a dyn ScoreStore,
+    barrier: tokio::sync::Barrier,
+}
+
+#[async_trait::async_trait]
+impl ScoreStore for FlipTogether<'_> {
+    async fn put_items(&self, items: Vec<Item>) -> StoreResult<()> {
+        self.inner.put_items(items).await
+    }
+    async fn put_conditional(&self, item: Item, condition: Condition) -> StoreResult<()> {
+        self.barrier.wait().await;
+        self.inner.put_conditional(item, condition).await
+    }
+    async fn get_item(&self, pk: &str, sk: &str) -> StoreResult<Option<Item>> {
+        self.inner.get_item(pk, sk).await
+    }
+    async fn query(&self, pk: &str) -> StoreResult<Vec<Item>> {
+        self.inner.query(pk).await
+    }
+    async fn scan_sk(&self, pk_prefix: &str, sk: &str) -> StoreResult<Vec<Item>> {
+        self.inner.scan_sk(pk_prefix, sk).await
+    }
+    async fn delete_item(&self, pk: &str, sk: &str) -> StoreResult<()> {
+        self.inner.delete_item(pk, sk).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_racing_deployments_cannot_both_become_champion() {
+    let ws = Workspace::new();
+    // Different data, so the two runs' scores differ.
+    let spec_key = ws.upload_demo(CUSTOMERS, 7, DEMO_SPEC).await;
+    let a = to_deploy(ws.stores(), "run-a", &spec_key, UseCase::Churn).await;
+    ws.upload_demo(CUSTOMERS, 11, DEMO_SPEC).await;
+    let b = to_deploy(ws.stores(), "run-b", &spec_key, UseCase::Churn).await;
+
+    let racing = FlipTogether { inner: &ws.scores, barrier: tokio::sync::Barrier::new(2) };
+    let stores = Stores { objects: &ws.objects, scores: &racing };
+    let (ra, rb) = tokio::join!(steps::deploy(stores, &a), steps::deploy(stores, &b));
+    let (winner, loser_err) = match (ra, rb) {
+        (Ok(w), Err(e)) | (Err(e), Ok(w)) => (w.version, e.to_string()),
+        (ra, rb) => panic!("exactly one deployment must win: {ra:?} / {rb:?}"),
+    };
+    assert!(loser_err.contains("another deployment won the race") && loser_err.contains("re-published"), "{loser_err}");
+    // The loser wrote its scores before losing; they were replaced by the winner's.
+    assert_everything_names(&ws, &winner).await;
+    let loser = if winner == "run-a" { "run-b" } else { "run-a" };
+    let record = ws.scores.get_item(&score::model(UseCase::Churn), &score::version(loser)).await.unwrap();
+    assert!(record.is_some(), "the loser's version is still on record");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_stopped_before_its_pointer_is_rolled_forward() {
+    let ws = Workspace::new();
+    let spec_key = ws.upload_demo(CUSTOMERS, 7, DEMO_SPEC).await;
+    let a = to_deploy(ws.stores(), "run-a", &spec_key, UseCase::Churn).await;
+    steps::deploy(ws.stores(), &a).await.unwrap();
+    ws.upload_demo(CUSTOMERS, 11, DEMO_SPEC).await;
+    // As if the deployment had been killed between flipping the item and writing the pointer.
+    ws.objects.delete(&keys::champion(UseCase::Churn)).await.unwrap();
+    let b = evaluated(ws.stores(), "run-b", &spec_key, UseCase::Churn).await;
+    assert_eq!(b.champion_version.as_deref(), Some("run-a"), "evaluated against the real champion");
+    assert_eq!(champion(&ws, UseCase::Churn).await.expect("pointer restored").version, "run-a");
+}

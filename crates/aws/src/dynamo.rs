@@ -58,8 +58,13 @@ impl Backoff {
 }
 
 /// Writes one batch, re-sending whatever `send` reports back as unprocessed until nothing is
-/// left or `backoff.max_attempts` calls were made.
-pub async fn write_batch_with_retry<T, F, Fut>(batch: Vec<T>, backoff: Backoff, mut send: F) -> StoreResult<()>
+/// left or `backoff.max_attempts` calls were made. The error names what is left with `describe`.
+pub async fn write_batch_with_retry<T, F, Fut>(
+    batch: Vec<T>,
+    backoff: Backoff,
+    describe: impl Fn(&[T]) -> String,
+    mut send: F,
+) -> StoreResult<()>
 where
     F: FnMut(Vec<T>) -> Fut,
     Fut: Future<Output = StoreResult<Vec<T>>>,
@@ -82,7 +87,7 @@ where
     }
     Err(StoreError::Backend {
         op: "batch write",
-        key: format!("{} of {total} items", pending.len()),
+        key: format!("{} of {total} items: {}", pending.len(), describe(&pending)),
         message: format!("still unprocessed after {} attempts (table throttled?)", backoff.max_attempts),
     })
 }
@@ -164,6 +169,20 @@ fn condition_failed_reason(
     }
 }
 
+/// `pk/sk` of the first few requests, for error messages.
+fn request_keys(requests: &[WriteRequest]) -> String {
+    let key = |r: &WriteRequest| {
+        let item = r.put_request().map(|p| p.item());
+        let part = |name: &str| item.and_then(|i| i.get(name)).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        format!("{}/{}", part("pk"), part("sk"))
+    };
+    let mut shown: Vec<String> = requests.iter().take(3).map(key).collect();
+    if requests.len() > 3 {
+        shown.push("…".into());
+    }
+    shown.join(", ")
+}
+
 #[async_trait]
 impl ScoreStore for DynamoScoreStore {
     async fn put_items(&self, items: Vec<Item>) -> StoreResult<()> {
@@ -182,7 +201,7 @@ impl ScoreStore for DynamoScoreStore {
             let (client, table, backoff, batch) =
                 (self.client.clone(), self.table.clone(), self.backoff, chunk.to_vec());
             in_flight.spawn(async move {
-                write_batch_with_retry(batch, backoff, |b| Self::send_batch(&client, &table, b)).await
+                write_batch_with_retry(batch, backoff, request_keys, |b| Self::send_batch(&client, &table, b)).await
             });
         }
         while let Some(joined) = in_flight.join_next().await {
@@ -319,14 +338,19 @@ mod tests {
         let calls = Mutex::new(Vec::new());
         let stored = Mutex::new(Vec::new());
         // The fake writer leaves the last two items unprocessed on its first call.
-        write_batch_with_retry((0..25).collect::<Vec<u32>>(), FAST, |batch| {
-            let first = calls.lock().unwrap().is_empty();
-            calls.lock().unwrap().push(batch.len());
-            let (done, left) = if first { batch.split_at(batch.len() - 2) } else { (&batch[..], &[][..]) };
-            stored.lock().unwrap().extend_from_slice(done);
-            let left = left.to_vec();
-            async move { Ok(left) }
-        })
+        write_batch_with_retry(
+            (0..25).collect::<Vec<u32>>(),
+            FAST,
+            |b| format!("{b:?}"),
+            |batch| {
+                let first = calls.lock().unwrap().is_empty();
+                calls.lock().unwrap().push(batch.len());
+                let (done, left) = if first { batch.split_at(batch.len() - 2) } else { (&batch[..], &[][..]) };
+                stored.lock().unwrap().extend_from_slice(done);
+                let left = left.to_vec();
+                async move { Ok(left) }
+            },
+        )
         .await
         .expect("written after one retry");
         assert_eq!(*calls.lock().unwrap(), vec![25, 2]);
@@ -338,29 +362,39 @@ mod tests {
     #[tokio::test]
     async fn gives_up_after_max_attempts_naming_what_is_left() {
         let calls = AtomicUsize::new(0);
-        let err = write_batch_with_retry(vec![1, 2, 3], FAST, |batch| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async move { Ok(batch) }
-        })
+        let err = write_batch_with_retry(
+            vec![1, 2, 3],
+            FAST,
+            |b| format!("{b:?}"),
+            |batch| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async move { Ok(batch) }
+            },
+        )
         .await
         .unwrap_err();
         assert_eq!(calls.load(Ordering::SeqCst), 5);
-        assert!(err.to_string().contains("3 of 3 items"), "{err}");
+        assert!(err.to_string().contains("3 of 3 items: [1, 2, 3]"), "{err}");
     }
 
     #[tokio::test]
     async fn writer_errors_propagate_without_retry() {
         let calls = AtomicUsize::new(0);
-        let err = write_batch_with_retry(vec![1], FAST, |_| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async {
-                Err::<Vec<i32>, _>(StoreError::Backend {
-                    op: "batch write",
-                    key: "t".into(),
-                    message: "AccessDenied".into(),
-                })
-            }
-        })
+        let err = write_batch_with_retry(
+            vec![1],
+            FAST,
+            |b| format!("{b:?}"),
+            |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async {
+                    Err::<Vec<i32>, _>(StoreError::Backend {
+                        op: "batch write",
+                        key: "t".into(),
+                        message: "AccessDenied".into(),
+                    })
+                }
+            },
+        )
         .await
         .unwrap_err();
         assert_eq!(calls.load(Ordering::SeqCst), 1);

@@ -3,56 +3,23 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use marquee_aws::sfn::{Executions, ProgressKind};
 use marquee_aws::{config, DynamoScoreStore, S3ObjectStore};
 use marquee_pipeline::store::{Condition, Item, ObjectStore, ScoreStore, StoreError};
 use serde_json::json;
 
-fn endpoint() -> Option<String> {
-    let ep = std::env::var("MARQUEE_MOTO_ENDPOINT").ok().filter(|e| !e.is_empty());
-    if ep.is_none() {
-        // Straight to stderr: libtest hides eprintln! output of passing tests.
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipping: MARQUEE_MOTO_ENDPOINT is not set (run: scripts/with-moto cargo test -p marquee-aws)"
-        );
-    }
-    ep
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
-}
+mod common;
+use common::{create_bucket, create_table, endpoint, unique};
 
 async fn bucket(ep: &str) -> S3ObjectStore {
-    let sdk = config::load(Some(ep)).await;
-    let client = config::s3_client(&sdk);
-    let name = unique("marquee-test");
-    client.create_bucket().bucket(&name).send().await.expect("create bucket");
+    let client = config::s3_client(&config::load(Some(ep)).await);
+    let name = create_bucket(&client).await;
     S3ObjectStore::new(client, name)
 }
 
 async fn table(ep: &str) -> DynamoScoreStore {
-    let sdk = config::load(Some(ep)).await;
-    let client = config::dynamodb_client(&sdk);
-    let name = unique("marquee-scores");
-    let attr = |n: &str| {
-        AttributeDefinition::builder().attribute_name(n).attribute_type(ScalarAttributeType::S).build().unwrap()
-    };
-    let key = |n: &str, t| KeySchemaElement::builder().attribute_name(n).key_type(t).build().unwrap();
-    client
-        .create_table()
-        .table_name(&name)
-        .attribute_definitions(attr("pk"))
-        .attribute_definitions(attr("sk"))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("create table");
+    let client = config::dynamodb_client(&config::load(Some(ep)).await);
+    let name = create_table(&client).await;
     DynamoScoreStore::new(client, name)
 }
 

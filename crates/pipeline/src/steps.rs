@@ -610,14 +610,28 @@ fn model_fingerprint(model: &[u8]) -> String {
 
 pub async fn read_champion(stores: Stores<'_>, run_id: &str, uc: UseCase) -> Result<Option<Champion>> {
     let key = keys::champion(uc);
-    match stores.objects.get_opt(&key).await.map_err(scores_err(run_id, "reading champion"))? {
-        None => Ok(None),
-        Some(b) => serde_json::from_slice(&b).map(Some).map_err(|e| Error::Artifact {
-            run_id: run_id.into(),
-            key,
-            message: e.to_string(),
-        }),
+    let pointer: Option<Champion> =
+        match stores.objects.get_opt(&key).await.map_err(scores_err(run_id, "reading champion"))? {
+            None => None,
+            Some(b) => Some(serde_json::from_slice(&b).map_err(|e| Error::Artifact {
+                run_id: run_id.into(),
+                key: key.clone(),
+                message: e.to_string(),
+            })?),
+        };
+    // The score store's CHAMPION item is the authority (it is the conditional write). When it
+    // names another version than the pointer, that deployment stopped between flipping the item
+    // and writing the pointer: roll the pointer forward from the version's deployed evaluation.
+    let Some(version) = champion_item_version(stores, run_id, uc).await? else { return Ok(pointer) };
+    if pointer.as_ref().is_some_and(|p| p.version == version) {
+        return Ok(pointer);
     }
+    let evaluation_key = keys::deployed(uc, &version, "evaluation.json");
+    let rec: EvaluationRecord = get_json(stores, run_id, &evaluation_key).await?;
+    let champion = champion_record(&rec, keys::deployed(uc, &version, "model.json"), evaluation_key);
+    put_json(stores, run_id, &key, &champion).await?;
+    tracing::warn!(run_id, use_case = %uc, version, "champion pointer lagged the champion item: rolled forward");
+    Ok(Some(champion))
 }
 
 /// Evaluation: technical metrics, business criteria, and the comparison with the current
@@ -789,6 +803,19 @@ pub async fn deploy(stores: Stores<'_>, eval: &EvaluateOutput) -> Result<DeployO
     put(stores, run_id, &model_key, model.clone()).await.map_err(wrap)?;
     put_json(stores, run_id, &evaluation_key, &rec).await.map_err(wrap)?;
 
+    // Another deployment may have become champion since this run evaluated against the old one:
+    // stop before a single score is written (the conditional flip below closes the last window).
+    let expected = eval.champion_version.clone();
+    let current = champion_item_version(stores, run_id, uc).await.map_err(wrap)?;
+    if current.is_some() && current != expected && current.as_deref() != Some(version.as_str()) {
+        return Err(wrap(Error::Invalid(format!(
+            "the champion changed since this run was evaluated (evaluated against {}, now {}); no score was \
+             written: run the pipeline again to evaluate against the new champion",
+            expected.as_deref().unwrap_or("no champion"),
+            current.as_deref().unwrap_or("none")
+        ))));
+    }
+
     let tables = load_tables(stores, run_id, &manifest, &usecase::needed_tables(&spec, uc)).await.map_err(wrap)?;
     let items = usecase::score(uc, &spec, &model, &rec.challenger, &tables, &version).map_err(wrap)?;
     let scores_written = items.len();
@@ -802,41 +829,81 @@ pub async fn deploy(stores: Stores<'_>, eval: &EvaluateOutput) -> Result<DeployO
         .map_err(wrap)?;
 
     // The champion flips last. The condition stops two deployments racing from both winning.
-    let current = stores
-        .scores
-        .get_item(&score::model(uc), score::CHAMPION)
-        .await
-        .map_err(scores_err(run_id, "reading champion"))
-        .map_err(wrap)?;
-    let current_version = current.as_ref().and_then(|i| i.attr("version")).and_then(|v| v.as_str()).map(str::to_string);
-    if current_version.as_deref() != Some(version.as_str()) {
-        let expected = eval.champion_version.clone().map(serde_json::Value::String);
+    if current.as_deref() != Some(version.as_str()) {
         let item = Item::new(
             score::model(uc),
             score::CHAMPION,
             json!({ "version": version, "run_id": run_id, "artifact_uri": artifact_uri, "metric": rec.challenger.primary.name, "value": rec.challenger.primary.value }),
         );
-        stores
+        let flip = stores
             .scores
-            .put_conditional(item, Condition::AttrEquals { name: "version".into(), value: expected })
-            .await
-            .map_err(scores_err(run_id, "flipping the champion (another deployment won the race?)"))
-            .map_err(wrap)?;
+            .put_conditional(
+                item,
+                Condition::AttrEquals { name: "version".into(), value: expected.map(serde_json::Value::String) },
+            )
+            .await;
+        if let Err(lost) = flip {
+            // Lost the race: this run's scores overwrote the winner's. Put the winner's back.
+            let winner = champion_item_version(stores, run_id, uc).await.map_err(wrap)?;
+            let restored = match &winner {
+                Some(w) => publish_scores(stores, run_id, uc, w).await.map_err(wrap)?,
+                None => 0,
+            };
+            tracing::warn!(run_id, use_case = %uc, winner = ?winner, restored, "lost the champion race");
+            return Err(wrap(Error::Store {
+                run_id: run_id.into(),
+                context: format!(
+                    "flipping the champion: another deployment won the race (champion is now {}; its {restored} scores were re-published)",
+                    winner.as_deref().unwrap_or("none")
+                ),
+                source: lost,
+            }));
+        }
     }
-    let champion = Champion {
-        use_case: uc,
-        version: version.clone(),
-        run_id: run_id.into(),
+    let champion = champion_record(&rec, model_key, evaluation_key);
+    put_json(stores, run_id, &keys::champion(uc), &champion).await.map_err(wrap)?;
+    tracing::info!(run_id, use_case = %uc, version, scores_written, "deployed");
+    Ok(DeployOutput { run_id: run_id.into(), use_case: uc, version, scores_written, champion_key: keys::champion(uc) })
+}
+
+fn champion_record(rec: &EvaluationRecord, model_key: String, evaluation_key: String) -> Champion {
+    Champion {
+        use_case: rec.use_case,
+        version: rec.version.clone(),
+        run_id: rec.run_id.clone(),
         model_key,
         evaluation_key,
         fingerprint: rec.fingerprint.clone(),
         metric: rec.challenger.primary.name.clone(),
         value: rec.challenger.primary.value,
         deployed_at: chrono::Utc::now().to_rfc3339(),
-    };
-    put_json(stores, run_id, &keys::champion(uc), &champion).await.map_err(wrap)?;
-    tracing::info!(run_id, use_case = %uc, version, scores_written, "deployed");
-    Ok(DeployOutput { run_id: run_id.into(), use_case: uc, version, scores_written, champion_key: keys::champion(uc) })
+    }
+}
+
+/// The version named by the `MODEL#<uc> / CHAMPION` item (the authority on who is champion).
+async fn champion_item_version(stores: Stores<'_>, run_id: &str, uc: UseCase) -> Result<Option<String>> {
+    let item = stores
+        .scores
+        .get_item(&score::model(uc), score::CHAMPION)
+        .await
+        .map_err(scores_err(run_id, "reading the champion item"))?;
+    Ok(item.as_ref().and_then(|i| i.attr("version")).and_then(|v| v.as_str()).map(str::to_string))
+}
+
+/// Writes the batch scores of a deployed version again, from its artifact under
+/// `models/<uc>/<version>/` and the validated tables of the run that trained it. Used when a
+/// deployment lost the champion race (to undo its own score writes) and for rollbacks.
+/// Returns the number of items written.
+pub async fn publish_scores(stores: Stores<'_>, run_id: &str, uc: UseCase, version: &str) -> Result<usize> {
+    let rec: EvaluationRecord = get_json(stores, run_id, &keys::deployed(uc, version, "evaluation.json")).await?;
+    let model = get(stores, run_id, &keys::deployed(uc, version, "model.json")).await?;
+    let spec = load_run_spec(stores, &rec.run_id).await?;
+    let manifest: Manifest = get_json(stores, run_id, &keys::ingest_manifest(&rec.run_id)).await?;
+    let tables = load_tables(stores, &rec.run_id, &manifest, &usecase::needed_tables(&spec, uc)).await?;
+    let items = usecase::score(uc, &spec, &model, &rec.challenger, &tables, version)?;
+    let n = items.len();
+    stores.scores.put_items(items).await.map_err(scores_err(run_id, "re-publishing scores"))?;
+    Ok(n)
 }
 
 /// The other branch of the gate: record the rejected (or unchanged) model and its reasons.
