@@ -170,8 +170,10 @@ pub fn synth_logistic(n: usize, d: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
 /// Synthetic explicit ratings for the ALS scaling table: `n` ratings from a planted rank-5 model
 /// over `n / 100` users and `n / 200` items (at least 50 each), values rounded and clamped to 1..5.
 pub fn synth_ratings(n: usize, seed: u64) -> (Vec<Rating>, usize, usize) {
+    // At least 5 cells per rating, else the rejection loop below cannot finish (10K ratings over
+    // 100 x 50 users x items never did).
     let nu = (n / 100).max(50);
-    let ni = (n / 200).max(50);
+    let ni = (n / 200).max(50).max((5 * n).div_ceil(nu));
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let n01 = Normal::new(0.0f32, 1.0).expect("sd 1");
     let r = 5;

@@ -6,6 +6,10 @@
 //! augmented design `[q_i, 1]` (or `[p_u, 1]`), so the row's factors and its bias come out of one
 //! `(rank+1) x (rank+1)` system `(X^T X + lambda n I) w = X^T t`, solved by Cholesky. Both the
 //! factors and the bias carry the ALS-WR penalty `lambda * n_ratings(row)`.
+//!
+//! Speed: rows are solved in parallel (one contiguous range of rows per core, balanced by work,
+//! scratch allocated once per thread and padded off the other threads' cache lines); the result
+//! does not depend on the thread count.
 
 use crate::{MlError, Result};
 use ndarray::Array2;
@@ -146,6 +150,19 @@ impl AlsParams {
         n_items: usize,
         scaling: RegScaling,
     ) -> Result<AlsModel> {
+        let threads = std::thread::available_parallelism().map_or(1, |c| c.get());
+        let threads = if ratings.len() < PARALLEL_MIN_RATINGS { 1 } else { threads.min(MAX_THREADS) };
+        self.fit_on_threads(ratings, n_users, n_items, scaling, threads)
+    }
+
+    fn fit_on_threads(
+        &self,
+        ratings: &[Rating],
+        n_users: usize,
+        n_items: usize,
+        scaling: RegScaling,
+        threads: usize,
+    ) -> Result<AlsModel> {
         self.validate(ratings, n_users, n_items)?;
         let k = self.rank;
         let sum: f64 = ratings.iter().map(|r| f64::from(r.value)).sum();
@@ -165,10 +182,11 @@ impl AlsParams {
         let mut user_b = vec![0f32; n_users];
         let mut item_b = vec![0f32; n_items];
 
-        let mut solver = RowSolver::new(k, self.lambda, mu, scaling);
+        let mut solvers: Vec<RowSolver> =
+            (0..threads.max(1)).map(|_| RowSolver::new(k, self.lambda, mu, scaling)).collect();
         for _ in 0..self.iterations {
-            solver.solve_side(&by_user, &item_f, &item_b, &mut user_f, &mut user_b);
-            solver.solve_side(&by_item, &user_f, &user_b, &mut item_f, &mut item_b);
+            solve_side(&mut solvers, &by_user, &item_f, &item_b, &mut user_f, &mut user_b);
+            solve_side(&mut solvers, &by_item, &user_f, &user_b, &mut item_f, &mut item_b);
         }
         centre_factors(&by_user, &by_item, k, &mut user_f, &mut user_b, &mut item_f, &mut item_b);
 
@@ -245,24 +263,36 @@ struct RowSolver {
 impl RowSolver {
     fn new(k: usize, lambda: f32, mu: f32, scaling: RegScaling) -> Self {
         let d = k + 1;
-        Self { k, scaling, lambda: f64::from(lambda), mu, a: vec![0.0; d * d], b: vec![0.0; d], x: vec![0.0; d] }
+        // Each buffer ends in 128 bytes of padding: the solvers of different threads are
+        // allocated one after the other, and sharing a cache line made two threads slower than one.
+        let padded = |n: usize| vec![0.0; n + CACHE_PAD];
+        Self { k, scaling, lambda: f64::from(lambda), mu, a: padded(d * d), b: padded(d), x: padded(d) }
     }
 
-    /// Solves every row of `rows` against the fixed `other_f` / `other_b`, writing factors
-    /// and bias of each row. Rows without ratings get zero factors and zero bias.
-    fn solve_side(&mut self, rows: &Grouped, other_f: &[f32], other_b: &[f32], own_f: &mut [f32], own_b: &mut [f32]) {
+    /// Solves rows `first..` of `rows` (as many as `own_b` holds) against the fixed `other_f` /
+    /// `other_b`, writing each row's factors and bias into `own_f` / `own_b` (which start at row
+    /// `first`). Rows without ratings get zero factors and zero bias.
+    fn solve_rows(
+        &mut self,
+        rows: &Grouped,
+        first: usize,
+        other_f: &[f32],
+        other_b: &[f32],
+        own_f: &mut [f32],
+        own_b: &mut [f32],
+    ) {
         let k = self.k;
         let d = k + 1;
-        for row in 0..rows.ptr.len() - 1 {
+        for (local, row) in (first..first + own_b.len()).enumerate() {
             let (s, e) = (rows.ptr[row], rows.ptr[row + 1]);
-            let out = &mut own_f[row * k..(row + 1) * k];
+            let out = &mut own_f[local * k..(local + 1) * k];
             if s == e {
                 out.fill(0.0);
-                own_b[row] = 0.0;
+                own_b[local] = 0.0;
                 continue;
             }
-            self.a.fill(0.0);
-            self.b.fill(0.0);
+            self.a[..d * d].fill(0.0);
+            self.b[..d].fill(0.0);
             for (&c, &v) in rows.cols[s..e].iter().zip(&rows.vals[s..e]) {
                 let c = c as usize;
                 let q = &other_f[c * k..(c + 1) * k];
@@ -295,9 +325,80 @@ impl RowSolver {
             for (o, &w) in out.iter_mut().zip(&self.b[..k]) {
                 *o = w as f32;
             }
-            own_b[row] = self.b[k] as f32;
+            own_b[local] = self.b[k] as f32;
         }
     }
+}
+
+/// f64 slots of padding after each scratch buffer (128 bytes: two cache lines, for the adjacent-line prefetcher).
+const CACHE_PAD: usize = 16;
+
+/// Below this many ratings a fit stays on one thread (a spawn costs more than it saves).
+const PARALLEL_MIN_RATINGS: usize = 20_000;
+/// Threads per half-iteration at most (rows are independent; memory bandwidth caps the gain).
+const MAX_THREADS: usize = 8;
+
+/// One half-iteration: every row of `rows` solved against the other side, the rows split into
+/// one contiguous range per solver with about equal work. Each row's arithmetic does
+/// not depend on the split, so the result is the same for any thread count.
+fn solve_side(
+    solvers: &mut [RowSolver],
+    rows: &Grouped,
+    other_f: &[f32],
+    other_b: &[f32],
+    own_f: &mut [f32],
+    own_b: &mut [f32],
+) {
+    let n_rows = rows.ptr.len() - 1;
+    if solvers.len() == 1 {
+        solvers[0].solve_rows(rows, 0, other_f, other_b, own_f, own_b);
+        return;
+    }
+    let k = solvers[0].k;
+    // Balance by work, not by rows or ratings: a row costs its ratings' rank-1 updates plus one
+    // Cholesky, which dominates for the many rows with few ratings (the tail of the catalogue).
+    let d = (k + 1) as f64;
+    let (per_rating, per_row) = (d * (d + 1.0) / 2.0 + d, d * d * d / 3.0 + 2.0 * d * d);
+    let cost = |r: usize| {
+        let n = (rows.ptr[r + 1] - rows.ptr[r]) as f64;
+        if n > 0.0 {
+            n * per_rating + per_row
+        } else {
+            0.0
+        }
+    };
+    let total: f64 = (0..n_rows).map(cost).sum();
+    let mut bounds = vec![0usize];
+    let mut acc = 0.0;
+    for r in 0..n_rows {
+        if acc >= total * bounds.len() as f64 / solvers.len() as f64 && bounds.len() < solvers.len() {
+            bounds.push(r);
+        }
+        acc += cost(r);
+    }
+    while bounds.len() < solvers.len() {
+        bounds.push(n_rows);
+    }
+    bounds.push(n_rows);
+    std::thread::scope(|scope| {
+        let (mut f_rest, mut b_rest) = (own_f, own_b);
+        let mut jobs = Vec::with_capacity(solvers.len());
+        for (solver, w) in solvers.iter_mut().zip(bounds.windows(2)) {
+            let (f, fr) = f_rest.split_at_mut((w[1] - w[0]) * k);
+            let (b, br) = b_rest.split_at_mut(w[1] - w[0]);
+            (f_rest, b_rest) = (fr, br);
+            jobs.push((solver, w[0], f, b));
+        }
+        let mut jobs = jobs.into_iter();
+        let (s0, first0, f0, b0) = jobs.next().expect("at least two solvers");
+        let handles: Vec<_> = jobs
+            .map(|(solver, first, f, b)| scope.spawn(move || solver.solve_rows(rows, first, other_f, other_b, f, b)))
+            .collect();
+        s0.solve_rows(rows, first0, other_f, other_b, f0, b0);
+        for h in handles {
+            h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        }
+    });
 }
 
 /// Solves `A x = b` in place for symmetric positive (semi-)definite `A` (lower triangle of a
@@ -532,6 +633,20 @@ mod tests {
         let m = AlsParams { lambda: 0.0, ..base }.fit(&ok, 2, 2).unwrap();
         assert!(m.user_factors.iter().chain(m.item_factors.iter()).all(|v| v.is_finite()));
         assert!(m.predict(Some(0), Some(0)).is_finite());
+    }
+
+    #[test]
+    fn als_gives_the_same_factors_on_any_thread_count() {
+        let (train, _) = planted(120, 90, 4, 0.3, 0.1, 11);
+        let p = AlsParams { rank: 4, iterations: 4, lambda: 0.05, seed: 3 };
+        let one = p.fit_on_threads(&train, 120, 90, RegScaling::Count, 1).unwrap();
+        for threads in [2, 3, 7] {
+            assert_eq!(
+                p.fit_on_threads(&train, 120, 90, RegScaling::Count, threads).unwrap(),
+                one,
+                "{threads} threads"
+            );
+        }
     }
 
     #[test]

@@ -62,6 +62,7 @@ where
         .map_err(|e| HandlerError::bad_request(step, format!("cannot read the event: {e}")))?;
     let span = tracing::info_span!("invocation", step, run_id = req.run_id(), use_case = req.use_case().map(|u| u.as_str()), request_id = %event.context.request_id);
     async move {
+        let started = std::time::Instant::now();
         let result = async {
             crate::fault::check(step)?;
             let stores = STORES
@@ -72,12 +73,36 @@ where
             serde_json::to_value(out).map_err(|e| HandlerError::Output { step, message: e.to_string() })
         }
         .await;
+        // Peak RSS of the container so far: what the function's MemorySize must cover.
+        let (elapsed_ms, peak_rss_mib) = (started.elapsed().as_millis() as u64, peak_rss_mib());
         match &result {
-            Ok(_) => tracing::info!("step done"),
-            Err(e) => tracing::error!(error_type = e.error_type(), error = %e, "step failed"),
+            Ok(_) => tracing::info!(elapsed_ms, peak_rss_mib, "step done"),
+            Err(e) => tracing::error!(elapsed_ms, peak_rss_mib, error_type = e.error_type(), error = %e, "step failed"),
         }
         result
     }
     .instrument(span)
     .await
+}
+
+/// The process's peak resident set (VmHWM), in MiB; 0 where /proc is not there.
+pub fn peak_rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kib| kib.parse::<u64>().ok()))
+        .map_or(0, |kib| kib.div_ceil(1024))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn peak_rss_is_read_from_proc() {
+        let before = super::peak_rss_mib();
+        let block = vec![1u8; 64 << 20];
+        std::hint::black_box(&block);
+        let after = super::peak_rss_mib();
+        assert!(before > 0, "VmHWM read");
+        assert!(after >= before + 60, "a 64 MiB block raises the peak: {before} -> {after}");
+    }
 }
