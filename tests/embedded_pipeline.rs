@@ -316,3 +316,24 @@ async fn a_deployment_stopped_before_its_pointer_is_rolled_forward() {
     assert_eq!(b.champion_version.as_deref(), Some("run-a"), "evaluated against the real champion");
     assert_eq!(champion(&ws, UseCase::Churn).await.expect("pointer restored").version, "run-a");
 }
+
+/// Churn and segment scoring stream their table in chunks: scores are the same whatever the chunk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_scoring_in_small_chunks_writes_the_same_scores() {
+    let mut runs = Vec::new();
+    // Other tests of this binary may run meanwhile with the small chunk: their scores do not change.
+    for chunk in ["1000000", "97"] {
+        std::env::set_var("MARQUEE_SCORE_CHUNK_ROWS", chunk);
+        let ws = Workspace::new();
+        let spec_key = ws.upload_demo(CUSTOMERS, 7, DEMO_SPEC).await;
+        ws.run("run-1", &spec_key).await.expect("run succeeds");
+        let mut items = Vec::new();
+        for sk in [score::CHURN, score::SEGMENT] {
+            items.extend(ws.scores.scan_sk("CUSTOMER#", sk).await.unwrap());
+        }
+        runs.push(items);
+    }
+    std::env::remove_var("MARQUEE_SCORE_CHUNK_ROWS");
+    assert_eq!(runs[0].len(), 2 * CUSTOMERS, "every customer scored by both models");
+    assert!(runs[0] == runs[1], "chunked scoring changed a score");
+}

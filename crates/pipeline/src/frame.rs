@@ -35,6 +35,10 @@ pub fn parse_timestamp(v: &str) -> Option<i64> {
     None
 }
 
+fn csv_error(key: &str, e: csv::Error) -> Error {
+    Error::Invalid(format!("reading `{key}`: {e}"))
+}
+
 impl Frame {
     pub fn new(headers: Vec<String>) -> Self {
         let index = headers.iter().enumerate().map(|(i, h)| (h.clone(), i)).collect();
@@ -56,11 +60,26 @@ impl Frame {
     /// Reads a CSV written by ingest or prepare. `key` names the object in errors.
     pub fn from_csv(bytes: &[u8], key: &str) -> Result<Frame> {
         let mut rdr = csv::ReaderBuilder::new().from_reader(bytes);
-        let bad = |e: csv::Error| Error::Invalid(format!("reading `{key}`: {e}"));
-        let headers: Vec<String> = rdr.headers().map_err(bad)?.iter().map(str::to_string).collect();
-        let mut frame = Frame::new(headers);
-        for rec in rdr.records() {
-            let rec = rec.map_err(bad)?;
+        let headers = Self::csv_headers(&mut rdr, key)?;
+        Self::read_chunk(&mut rdr, &headers, usize::MAX, key)
+    }
+
+    /// The header row of a CSV reader (see [`Frame::read_chunk`]).
+    pub fn csv_headers<R: std::io::Read>(rdr: &mut csv::Reader<R>, key: &str) -> Result<Vec<String>> {
+        Ok(rdr.headers().map_err(|e| csv_error(key, e))?.iter().map(str::to_string).collect())
+    }
+
+    /// The next `max_rows` rows (fewer at the end, none past it) of a CSV written by ingest, so a
+    /// table can be processed chunk by chunk without holding it whole.
+    pub fn read_chunk<R: std::io::Read>(
+        rdr: &mut csv::Reader<R>,
+        headers: &[String],
+        max_rows: usize,
+        key: &str,
+    ) -> Result<Frame> {
+        let mut frame = Frame::new(headers.to_vec());
+        let mut rec = csv::StringRecord::new();
+        while frame.n_rows() < max_rows && rdr.read_record(&mut rec).map_err(|e| csv_error(key, e))? {
             frame.push_row(rec.iter().map(str::to_string).collect());
         }
         Ok(frame)

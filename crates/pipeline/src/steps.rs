@@ -424,7 +424,7 @@ pub async fn ingest(stores: Stores<'_>, req: &RunRequest) -> Result<IngestOutput
     })
 }
 
-const TEMP_PREFIX: &str = "marquee-ingest-";
+const TEMP_PREFIX: &str = "marquee-ingest-"; // also deploy's scoring temp files (swept alike)
 
 /// Removes temp folders of ingests that were killed (a Lambda timeout skips the cleanup, and a
 /// warm container keeps its /tmp): any older than an hour, longer than a Lambda can run.
@@ -438,7 +438,8 @@ fn sweep_stale_temp_dirs() {
                 .and_then(|t| t.elapsed().ok())
                 .is_some_and(|age| age.as_secs() > 3600);
         if stale {
-            let _ = std::fs::remove_dir_all(e.path());
+            // Folders of ingest, files of deploy's streamed scoring.
+            let _ = std::fs::remove_dir_all(e.path()).or_else(|_| std::fs::remove_file(e.path()));
         }
     }
 }
@@ -796,7 +797,6 @@ pub async fn deploy(stores: Stores<'_>, eval: &EvaluateOutput) -> Result<DeployO
     }
     let version = rec.version.clone();
     let spec = load_run_spec(stores, run_id).await.map_err(wrap)?;
-    let manifest: Manifest = get_json(stores, run_id, &keys::ingest_manifest(run_id)).await.map_err(wrap)?;
     let model = get(stores, run_id, &keys::run_model(run_id, uc, "model.json")).await.map_err(wrap)?;
     let model_key = keys::deployed(uc, &version, "model.json");
     let evaluation_key = keys::deployed(uc, &version, "evaluation.json");
@@ -808,18 +808,26 @@ pub async fn deploy(stores: Stores<'_>, eval: &EvaluateOutput) -> Result<DeployO
     let expected = eval.champion_version.clone();
     let current = champion_item_version(stores, run_id, uc).await.map_err(wrap)?;
     if current.is_some() && current != expected && current.as_deref() != Some(version.as_str()) {
-        return Err(wrap(Error::Invalid(format!(
-            "the champion changed since this run was evaluated (evaluated against {}, now {}); no score was \
-             written: run the pipeline again to evaluate against the new champion",
-            expected.as_deref().unwrap_or("no champion"),
-            current.as_deref().unwrap_or("none")
-        ))));
+        // The same condition the flip would fail, checked before anything is written (so the Lambda
+        // reports it as Marquee.ConditionFailed, which is not retried).
+        return Err(wrap(Error::Store {
+            run_id: run_id.into(),
+            context: "the champion changed since this run was evaluated; no score was written: run the \
+                      pipeline again to evaluate against the new champion"
+                .into(),
+            source: StoreError::ConditionFailed {
+                pk: score::model(uc),
+                sk: score::CHAMPION.into(),
+                reason: format!(
+                    "evaluated against {}, now {}",
+                    expected.as_deref().unwrap_or("no champion"),
+                    current.as_deref().unwrap_or("none")
+                ),
+            },
+        }));
     }
 
-    let tables = load_tables(stores, run_id, &manifest, &usecase::needed_tables(&spec, uc)).await.map_err(wrap)?;
-    let items = usecase::score(uc, &spec, &model, &rec.challenger, &tables, &version).map_err(wrap)?;
-    let scores_written = items.len();
-    stores.scores.put_items(items).await.map_err(scores_err(run_id, "writing scores")).map_err(wrap)?;
+    let scores_written = score_and_write(stores, run_id, &spec, uc, &model, &rec).await.map_err(wrap)?;
     let artifact_uri = stores.objects.uri(&model_key);
     stores
         .scores
@@ -898,12 +906,69 @@ pub async fn publish_scores(stores: Stores<'_>, run_id: &str, uc: UseCase, versi
     let rec: EvaluationRecord = get_json(stores, run_id, &keys::deployed(uc, version, "evaluation.json")).await?;
     let model = get(stores, run_id, &keys::deployed(uc, version, "model.json")).await?;
     let spec = load_run_spec(stores, &rec.run_id).await?;
-    let manifest: Manifest = get_json(stores, run_id, &keys::ingest_manifest(&rec.run_id)).await?;
-    let tables = load_tables(stores, &rec.run_id, &manifest, &usecase::needed_tables(&spec, uc)).await?;
-    let items = usecase::score(uc, &spec, &model, &rec.challenger, &tables, version)?;
-    let n = items.len();
-    stores.scores.put_items(items).await.map_err(scores_err(run_id, "re-publishing scores"))?;
-    Ok(n)
+    score_and_write(stores, run_id, &spec, uc, &model, &rec).await
+}
+
+/// Rows per scoring chunk of the per-row use cases; `MARQUEE_SCORE_CHUNK_ROWS` overrides it.
+const SCORE_CHUNK_ROWS: usize = 10_000;
+
+fn score_chunk_rows() -> usize {
+    std::env::var("MARQUEE_SCORE_CHUNK_ROWS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(SCORE_CHUNK_ROWS)
+}
+
+/// Scores the model of `rec` (its version) over the validated tables of the run that trained it
+/// and writes the items; returns how many. Per-row use cases (churn, segment) stream: their table
+/// goes from the object store to a temp file (Lambda: /tmp) and is scored [`SCORE_CHUNK_ROWS`] rows
+/// at a time (`MARQUEE_SCORE_CHUNK_ROWS`), so memory holds one chunk of rows and items, not the table. Recommend and sentiment
+/// need whole-table views and load their tables, which the ingest memory budget bounds.
+async fn score_and_write(
+    stores: Stores<'_>,
+    run_id: &str,
+    spec: &Spec,
+    uc: UseCase,
+    model: &[u8],
+    rec: &EvaluationRecord,
+) -> Result<usize> {
+    let (data_run, version) = (rec.run_id.as_str(), rec.version.as_str());
+    let manifest: Manifest = get_json(stores, run_id, &keys::ingest_manifest(data_run)).await?;
+    let write = |items: Vec<Item>| async move {
+        stores.scores.put_items(items).await.map_err(scores_err(run_id, "writing scores"))
+    };
+    let Some(table) = usecase::row_scored_table(spec, uc) else {
+        let tables = load_tables(stores, data_run, &manifest, &usecase::needed_tables(spec, uc)).await?;
+        let items = usecase::score(uc, spec, model, &rec.challenger, &tables, version)?;
+        let n = items.len();
+        write(items).await?;
+        return Ok(n);
+    };
+    let key = &manifest
+        .tables
+        .get(&table)
+        .ok_or_else(|| Error::Invalid(format!("table `{table}` is not in the manifest of run {data_run}")))?
+        .key;
+    let io = |what: &str, e: std::io::Error| Error::Invalid(format!("{what} for scoring `{key}`: {e}"));
+    let tmp = tempfile::Builder::new().prefix(TEMP_PREFIX).tempfile().map_err(|e| io("creating a temp file", e))?;
+    let mut body = stores.objects.open(key).await.map_err(scores_err(run_id, "reading a validated table"))?;
+    let mut file = tokio::fs::File::from_std(tmp.reopen().map_err(|e| io("opening the temp file", e))?);
+    tokio::io::copy(&mut body, &mut file).await.map_err(|e| io("downloading", e))?;
+    drop(file);
+    let mut rdr = csv::Reader::from_path(tmp.path()).map_err(|e| Error::Invalid(format!("reading `{key}`: {e}")))?;
+    let headers = Frame::csv_headers(&mut rdr, key)?;
+    let (mut written, chunk_rows) = (0, score_chunk_rows());
+    loop {
+        let chunk = Frame::read_chunk(&mut rdr, &headers, chunk_rows, key)?;
+        if chunk.n_rows() == 0 {
+            return Ok(written);
+        }
+        let tables = Tables(BTreeMap::from([(table.clone(), chunk)]));
+        let items = usecase::score(uc, spec, model, &rec.challenger, &tables, version)?;
+        written += items.len();
+        write(items).await?;
+    }
 }
 
 /// The other branch of the gate: record the rejected (or unchanged) model and its reasons.

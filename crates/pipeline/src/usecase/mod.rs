@@ -54,6 +54,17 @@ pub fn needed_tables(spec: &Spec, uc: UseCase) -> Vec<String> {
     }
 }
 
+/// The table a use case scores row by row (churn, segment: each row's score depends on that row
+/// and the model alone), so its batch scoring can stream; None for the use cases that need
+/// whole-table views (recommend: the titles each user has seen; sentiment: per-entity time series).
+pub fn row_scored_table(spec: &Spec, uc: UseCase) -> Option<String> {
+    match uc {
+        UseCase::Churn => spec.churn.as_ref().map(|c| c.table.clone()),
+        UseCase::Segment => spec.segment.as_ref().map(|s| s.table.clone()),
+        UseCase::Recommend | UseCase::Sentiment => None,
+    }
+}
+
 /// Label columns per table that must hold two classes (checked by the quality gate).
 pub fn label_columns(spec: &Spec) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
