@@ -851,7 +851,12 @@ pub async fn deploy(stores: Stores<'_>, eval: &EvaluateOutput) -> Result<DeployO
             )
             .await;
         if let Err(lost) = flip {
-            // Lost the race: this run's scores overwrote the winner's. Put the winner's back.
+            // Lost the race (or the write failed): this run's scores overwrote the champion's.
+            // Put the champion's back; a failed write is then retried as a whole by the caller.
+            let why = match lost {
+                StoreError::ConditionFailed { .. } => "another deployment won the race",
+                _ => "the conditional write failed",
+            };
             let winner = champion_item_version(stores, run_id, uc).await.map_err(wrap)?;
             let restored = match &winner {
                 Some(w) => publish_scores(stores, run_id, uc, w).await.map_err(wrap)?,
@@ -861,7 +866,7 @@ pub async fn deploy(stores: Stores<'_>, eval: &EvaluateOutput) -> Result<DeployO
             return Err(wrap(Error::Store {
                 run_id: run_id.into(),
                 context: format!(
-                    "flipping the champion: another deployment won the race (champion is now {}; its {restored} scores were re-published)",
+                    "flipping the champion: {why} (champion is now {}; its {restored} scores were re-published)",
                     winner.as_deref().unwrap_or("none")
                 ),
                 source: lost,
