@@ -11,6 +11,7 @@
 //! scratch allocated once per thread and padded off the other threads' cache lines); the result
 //! does not depend on the thread count.
 
+use crate::dense::{add_gram_lower, block_rows, cholesky_solve_upper, padded_width, Simd};
 use crate::{MlError, Result};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
@@ -254,19 +255,36 @@ struct RowSolver {
     scaling: RegScaling,
     lambda: f64,
     mu: f32,
-    /// (k+1) x (k+1), row-major; only the lower triangle is used.
+    /// Gathered design rows of one block of ratings: `block` rows of `width` f64, each
+    /// `[q (k), 1, target, 0...]`; the padding columns stay zero.
+    g: Vec<f64>,
+    /// `width x width` row-major Gram matrix of `g`'s columns (lower block-triangle): rows and
+    /// columns `0..d` are `X^T X`, row `d` holds `X^T t`.
+    gram: Vec<f64>,
+    /// `d x d` system (upper triangle, row-major) and right-hand side for the Cholesky solve.
     a: Vec<f64>,
     b: Vec<f64>,
-    x: Vec<f64>,
+    simd: Simd,
 }
 
 impl RowSolver {
     fn new(k: usize, lambda: f32, mu: f32, scaling: RegScaling) -> Self {
         let d = k + 1;
+        let width = padded_width(d + 1);
         // Each buffer ends in 128 bytes of padding: the solvers of different threads are
         // allocated one after the other, and sharing a cache line made two threads slower than one.
         let padded = |n: usize| vec![0.0; n + CACHE_PAD];
-        Self { k, scaling, lambda: f64::from(lambda), mu, a: padded(d * d), b: padded(d), x: padded(d) }
+        Self {
+            k,
+            scaling,
+            lambda: f64::from(lambda),
+            mu,
+            g: padded(block_rows(width) * width),
+            gram: padded(width * width),
+            a: padded(d * d),
+            b: padded(d),
+            simd: Simd::detect(),
+        }
     }
 
     /// Solves rows `first..` of `rows` (as many as `own_b` holds) against the fixed `other_f` /
@@ -281,8 +299,46 @@ impl RowSolver {
         own_f: &mut [f32],
         own_b: &mut [f32],
     ) {
+        match self.simd {
+            // aarch64 always has FMA, and `mul_add` compiles to it there.
+            Simd::Plain => {
+                self.solve_rows_with::<{ cfg!(target_arch = "aarch64") }>(rows, first, other_f, other_b, own_f, own_b)
+            }
+            // SAFETY: `detect` returned this variant only after checking that the CPU has AVX2 and FMA.
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2Fma => unsafe { self.solve_rows_avx2_fma(rows, first, other_f, other_b, own_f, own_b) },
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn solve_rows_avx2_fma(
+        &mut self,
+        rows: &Grouped,
+        first: usize,
+        other_f: &[f32],
+        other_b: &[f32],
+        own_f: &mut [f32],
+        own_b: &mut [f32],
+    ) {
+        self.solve_rows_with::<true>(rows, first, other_f, other_b, own_f, own_b)
+    }
+
+    /// The row loop, compiled once per [`Simd`] level (`FMA`: use fused multiply-add).
+    #[inline(always)]
+    fn solve_rows_with<const FMA: bool>(
+        &mut self,
+        rows: &Grouped,
+        first: usize,
+        other_f: &[f32],
+        other_b: &[f32],
+        own_f: &mut [f32],
+        own_b: &mut [f32],
+    ) {
         let k = self.k;
         let d = k + 1;
+        let width = padded_width(d + 1);
+        let block = block_rows(width);
         for (local, row) in (first..first + own_b.len()).enumerate() {
             let (s, e) = (rows.ptr[row], rows.ptr[row + 1]);
             let out = &mut own_f[local * k..(local + 1) * k];
@@ -291,24 +347,23 @@ impl RowSolver {
                 own_b[local] = 0.0;
                 continue;
             }
-            self.a[..d * d].fill(0.0);
-            self.b[..d].fill(0.0);
-            for (&c, &v) in rows.cols[s..e].iter().zip(&rows.vals[s..e]) {
-                let c = c as usize;
-                let q = &other_f[c * k..(c + 1) * k];
-                for (xi, &qi) in self.x.iter_mut().zip(q) {
-                    *xi = f64::from(qi);
-                }
-                self.x[k] = 1.0;
-                let t = f64::from(v - self.mu - other_b[c]);
-                for i in 0..d {
-                    let xi = self.x[i];
-                    self.b[i] += t * xi;
-                    let a_row = &mut self.a[i * d..i * d + i + 1];
-                    for (aij, &xj) in a_row.iter_mut().zip(&self.x[..=i]) {
-                        *aij += xi * xj;
+            // Normal equations in blocks of ratings: gather each block's design rows into a
+            // dense, L1-resident buffer, then add its Gram matrix through a register-blocked
+            // kernel (one pass per 4-row strip instead of one rank-1 update per rating).
+            self.gram[..width * width].fill(0.0);
+            for start in (s..e).step_by(block) {
+                let end = (start + block).min(e);
+                for (gr, (&c, &v)) in
+                    self.g.chunks_exact_mut(width).zip(rows.cols[start..end].iter().zip(&rows.vals[start..end]))
+                {
+                    let c = c as usize;
+                    for (x, &q) in gr.iter_mut().zip(&other_f[c * k..(c + 1) * k]) {
+                        *x = f64::from(q);
                     }
+                    gr[k] = 1.0;
+                    gr[d] = f64::from(v - self.mu - other_b[c]);
                 }
+                add_gram_lower::<FMA>(&self.g[..(end - start) * width], width, &mut self.gram[..width * width]);
             }
             // ALS-WR: the penalty (on factors and bias alike) grows with the row's rating
             // count. A tiny floor keeps the system positive definite when lambda = 0.
@@ -318,10 +373,15 @@ impl RowSolver {
                 RegScaling::SqrtCount => n.sqrt(),
             };
             let reg = (self.lambda * count).max(1e-9);
+            // The Gram's lower triangle, transposed: the Cholesky below works on the upper one.
             for i in 0..d {
+                for (j, &v) in self.gram[i * width..i * width + i + 1].iter().enumerate() {
+                    self.a[j * d + i] = v;
+                }
                 self.a[i * d + i] += reg;
+                self.b[i] = self.gram[d * width + i];
             }
-            cholesky_solve(&mut self.a, &mut self.b, d);
+            cholesky_solve_upper::<FMA>(&mut self.a[..d * d], &mut self.b[..d], d);
             for (o, &w) in out.iter_mut().zip(&self.b[..k]) {
                 *o = w as f32;
             }
@@ -399,43 +459,6 @@ fn solve_side(
             h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         }
     });
-}
-
-/// Solves `A x = b` in place for symmetric positive (semi-)definite `A` (lower triangle of a
-/// row-major `d x d` buffer); `b` receives `x`. Non-positive pivots (rank-deficient rows with
-/// lambda = 0) are floored so the result stays finite.
-fn cholesky_solve(a: &mut [f64], b: &mut [f64], d: usize) {
-    for j in 0..d {
-        let mut diag = a[j * d + j];
-        for p in 0..j {
-            diag -= a[j * d + p] * a[j * d + p];
-        }
-        let l_jj = diag.max(1e-12).sqrt();
-        a[j * d + j] = l_jj;
-        for i in j + 1..d {
-            let mut v = a[i * d + j];
-            for p in 0..j {
-                v -= a[i * d + p] * a[j * d + p];
-            }
-            a[i * d + j] = v / l_jj;
-        }
-    }
-    // Forward: L y = b.
-    for i in 0..d {
-        let mut v = b[i];
-        for p in 0..i {
-            v -= a[i * d + p] * b[p];
-        }
-        b[i] = v / a[i * d + i];
-    }
-    // Backward: L^T x = y.
-    for i in (0..d).rev() {
-        let mut v = b[i];
-        for p in i + 1..d {
-            v -= a[p * d + i] * b[p];
-        }
-        b[i] = v / a[i * d + i];
-    }
 }
 
 impl AlsModel {
@@ -667,15 +690,6 @@ mod tests {
         let sqrt = p.fit_with_scaling(&train, 200, 150, RegScaling::SqrtCount).unwrap();
         assert!(rmse(&sqrt, &test) < 0.2, "held-out RMSE {}", rmse(&sqrt, &test));
         assert_eq!(p.fit(&train, 200, 150).unwrap(), p.fit_with_scaling(&train, 200, 150, RegScaling::Count).unwrap());
-    }
-
-    #[test]
-    fn cholesky_solves_small_system() {
-        // A = [[4, 2], [2, 3]], b = [2, 1] -> x = [0.5, 0].
-        let mut a = vec![4.0, 0.0, 2.0, 3.0];
-        let mut b = vec![2.0, 1.0];
-        cholesky_solve(&mut a, &mut b, 2);
-        assert!((b[0] - 0.5).abs() < 1e-12 && b[1].abs() < 1e-12);
     }
 
     /// MovieLens-100K quality and speed check (run in release):

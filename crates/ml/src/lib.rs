@@ -6,6 +6,7 @@
 
 pub mod als;
 pub mod char_ngram;
+mod dense;
 pub mod error;
 pub mod kmeans;
 pub mod logistic;
