@@ -113,9 +113,13 @@ pub fn write_npy(path: &Path, shape: &[usize], values: &[f64]) -> Res<()> {
 
 /// Reads an f64 `.npy` written by [`write_npy`]: (shape, values).
 pub fn read_npy(path: &Path) -> Res<(Vec<usize>, Vec<f64>)> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-    let header = std::str::from_utf8(&bytes[10..10 + hlen])?;
+    let named = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(named)?);
+    let mut preamble = [0u8; 10];
+    file.read_exact(&mut preamble).map_err(named)?;
+    let mut header = vec![0u8; u16::from_le_bytes([preamble[8], preamble[9]]) as usize];
+    file.read_exact(&mut header).map_err(named)?;
+    let header = std::str::from_utf8(&header)?;
     if !header.contains("'<f8'") {
         return Err(format!("{}: expected <f8", path.display()).into());
     }
@@ -127,8 +131,16 @@ pub fn read_npy(path: &Path) -> Res<(Vec<usize>, Vec<f64>)> {
         .filter(|t| !t.is_empty())
         .map(|t| t.parse())
         .collect::<Result<_, _>>()?;
-    let values =
-        bytes[10 + hlen..].chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
+    // Straight into the f64 buffer, 64 KiB at a time: reading the whole file first would hold the
+    // data twice and double the peak RSS the bench reports.
+    let n: usize = shape.iter().product();
+    let mut values = Vec::with_capacity(n);
+    let mut buf = vec![0u8; 1 << 16];
+    while values.len() < n {
+        let take = ((n - values.len()) * 8).min(buf.len());
+        file.read_exact(&mut buf[..take]).map_err(named)?;
+        values.extend(buf[..take].chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))));
+    }
     Ok((shape, values))
 }
 

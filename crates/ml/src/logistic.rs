@@ -138,24 +138,25 @@ struct Newton<'a> {
     /// Linear predictor at the current `beta`, and `exp(-|z|)`.
     z: Array1<f64>,
     e: Array1<f64>,
-    /// Scratch block: rows of `[x, 1, 0...]` (`width` wide) scaled by the square root of the IRLS
-    /// weight, from which the Hessian is accumulated block by block.
-    block: Vec<f64>,
+    /// Row width of the blocks the Hessian is gathered in: `[x, 1]` padded to whole vectors.
     width: usize,
     simd: Simd,
+    /// Threads for the passes over the rows (1 below [`PARALLEL_MIN_CELLS`]).
+    threads: usize,
 }
 
 impl<'a> Newton<'a> {
     fn new(x: ArrayView2<'a, f64>, y: Array1<f64>, w: Array1<f64>, l2: f64) -> Self {
         let (n, d) = x.dim();
         let width = padded_width(d + 1);
-        let block = vec![0.0; block_rows(width).min(n.max(1)) * width];
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        let threads = if n.saturating_mul(d) < PARALLEL_MIN_CELLS { 1 } else { cores.min(MAX_THREADS) };
         let x = if x.is_standard_layout() {
             CowArray::from(x)
         } else {
             CowArray::from(x.as_standard_layout().into_owned())
         };
-        Self { x, y, w, l2, d, z: Array1::zeros(n), e: Array1::zeros(n), block, width, simd: Simd::detect() }
+        Self { x, y, w, l2, d, z: Array1::zeros(n), e: Array1::zeros(n), width, simd: Simd::detect(), threads }
     }
 
     /// Moves to `beta`: refreshes `z = X coef + intercept` and `e = exp(-|z|)` in one pass over
@@ -167,45 +168,58 @@ impl<'a> Newton<'a> {
         let intercept = beta[d];
         let x = self.x.as_slice().expect("standard layout");
         let (y, w) = (self.y.as_slice().expect("owned"), self.w.as_slice().expect("owned"));
-        let mut data = 0.0;
-        let rows = self.z.iter_mut().zip(self.e.iter_mut()).zip(y.iter().zip(w));
-        for (i, ((z, e), (&yi, &wi))) in rows.enumerate() {
-            let zi = intercept + dot4(&x[i * d..(i + 1) * d], coef);
-            let ei = (-zi.abs()).exp();
-            *z = zi;
-            *e = ei;
-            // softplus(z) - y z, with softplus(z) = max(z, 0) + ln(1 + e^-|z|).
-            data += wi * (zi.max(0.0) + ln_1p_unit(ei) - yi * zi);
-        }
-        data + 0.5 * self.l2 * coef.iter().map(|c| c * c).sum::<f64>()
+        let (z, e) = (self.z.as_slice_mut().expect("owned"), self.e.as_slice_mut().expect("owned"));
+        let partials = over_chunks(self.threads, z, e, |rows, z, e| {
+            let mut data = 0.0;
+            for (i, (z, e)) in rows.zip(z.iter_mut().zip(e)) {
+                let zi = intercept + dot4(&x[i * d..(i + 1) * d], coef);
+                let ei = (-zi.abs()).exp();
+                *z = zi;
+                *e = ei;
+                // softplus(z) - y z, with softplus(z) = max(z, 0) + ln(1 + e^-|z|).
+                data += w[i] * (zi.max(0.0) + ln_1p_unit(ei) - y[i] * zi);
+            }
+            data
+        });
+        partials.iter().sum::<f64>() + 0.5 * self.l2 * coef.iter().map(|c| c * c).sum::<f64>()
     }
 
     /// Gradient and Hessian of the loss at the current `z`, in one pass over the rows: each block
     /// of rows adds to the gradient while it is gathered, scaled, for the Gram kernel, which forms
     /// only the Hessian's lower triangle.
     fn gradient_hessian(&mut self, beta: &Array1<f64>) -> (Array1<f64>, Array2<f64>) {
-        let (n, d, width) = (self.x.nrows(), self.d, self.width);
+        let (d, width, simd) = (self.d, self.width, self.simd);
         let x = self.x.as_slice().expect("standard layout");
         let (y, w) = (self.y.as_slice().expect("owned"), self.w.as_slice().expect("owned"));
-        let (z, e) = (self.z.as_slice().expect("owned"), self.e.as_slice().expect("owned"));
-        let mut grad = Array1::zeros(d + 1);
-        let g = grad.as_slice_mut().expect("owned");
-        let mut gram = vec![0.0; width * width];
-        let per_block = self.block.len() / width;
-        for start in (0..n).step_by(per_block) {
-            let end = (start + per_block).min(n);
-            for (i, out) in (start..end).zip(self.block.chunks_exact_mut(width)) {
-                let p = probability(z[i], e[i]);
-                let r = w[i] * (p - y[i]);
-                let root = (w[i] * p * (1.0 - p)).sqrt();
-                for ((gj, oj), &xj) in g.iter_mut().zip(out.iter_mut()).zip(&x[i * d..(i + 1) * d]) {
-                    *gj += r * xj;
-                    *oj = xj * root;
+        let (z, e) = (self.z.as_slice_mut().expect("owned"), self.e.as_slice_mut().expect("owned"));
+        let partials = over_chunks(self.threads, z, e, |rows, z, e| {
+            let mut g = vec![0.0; d + 1];
+            let mut gram = vec![0.0; width * width];
+            let per_block = block_rows(width);
+            let mut block = vec![0.0; per_block * width];
+            let first = rows.start;
+            for start in rows.step_by(per_block) {
+                let n_block = per_block.min(z.len() - (start - first));
+                for (i, out) in (start..start + n_block).zip(block.chunks_exact_mut(width)) {
+                    let p = probability(z[i - first], e[i - first]);
+                    let r = w[i] * (p - y[i]);
+                    let root = (w[i] * p * (1.0 - p)).sqrt();
+                    for ((gj, oj), &xj) in g.iter_mut().zip(out.iter_mut()).zip(&x[i * d..(i + 1) * d]) {
+                        *gj += r * xj;
+                        *oj = xj * root;
+                    }
+                    g[d] += r;
+                    out[d] = root;
                 }
-                g[d] += r;
-                out[d] = root;
+                simd.add_gram(&block[..n_block * width], width, &mut gram);
             }
-            self.simd.add_gram(&self.block[..(end - start) * width], width, &mut gram);
+            (g, gram)
+        });
+        let mut grad = Array1::zeros(d + 1);
+        let mut gram = vec![0.0; width * width];
+        for (g, part) in &partials {
+            grad.iter_mut().zip(g).for_each(|(a, b)| *a += b);
+            gram.iter_mut().zip(part).for_each(|(a, b)| *a += b);
         }
         let mut hess = Array2::from_shape_fn((d + 1, d + 1), |(i, j)| gram[i.max(j) * width + i.min(j)]);
         for j in 0..d {
@@ -320,6 +334,49 @@ fn cholesky_solve(l: &Array2<f64>, b: &Array1<f64>) -> Array1<f64> {
     x
 }
 
+/// Below this many cells (`rows x columns`) the passes stay on the calling thread.
+const PARALLEL_MIN_CELLS: usize = 100_000;
+/// Threads per pass at most (the passes are memory-bound beyond a few cores).
+const MAX_THREADS: usize = 8;
+
+/// Rows per chunk of a pass: about 64 chunks, at least 1,024 rows each.
+fn chunk_rows(n: usize) -> usize {
+    n.div_ceil(64).max(1024)
+}
+
+/// Calls `f(rows, z, e)` for every chunk of rows (`z` and `e` the chunk's slices of the two
+/// per-row arrays), with contiguous runs of chunks on up to `threads` threads, and returns the
+/// results in chunk order. The caller adds them up in that order, so a fit gives the same
+/// result on any number of threads.
+fn over_chunks<R: Send>(
+    threads: usize,
+    z: &mut [f64],
+    e: &mut [f64],
+    f: impl Fn(std::ops::Range<usize>, &mut [f64], &mut [f64]) -> R + Sync,
+) -> Vec<R> {
+    let chunk = chunk_rows(z.len());
+    let run = |first: usize, z: &mut [f64], e: &mut [f64]| -> Vec<R> {
+        let chunks = z.chunks_mut(chunk).zip(e.chunks_mut(chunk)).enumerate();
+        chunks.map(|(k, (z, e))| f(first + k * chunk..first + k * chunk + z.len(), z, e)).collect()
+    };
+    let n_chunks = z.len().div_ceil(chunk);
+    if threads <= 1 || n_chunks <= 1 {
+        return run(0, z, e);
+    }
+    let span = n_chunks.div_ceil(threads.min(n_chunks)) * chunk;
+    std::thread::scope(|scope| {
+        let run = &run;
+        let handles: Vec<_> = z
+            .chunks_mut(span)
+            .zip(e.chunks_mut(span))
+            .enumerate()
+            .map(|(t, (z, e))| scope.spawn(move || run(t * span, z, e)))
+            .collect();
+        let joined = handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        joined.flatten().collect()
+    })
+}
+
 /// `a . b` with four partial sums: a plain fold is one chain of dependent adds, which the
 /// compiler may not reorder into vector lanes.
 #[inline]
@@ -418,6 +475,23 @@ mod tests {
         let r: Array1<f64> = (0..y.len()).map(|i| weights[i] * (p[i] - if y[i] { 1.0 } else { 0.0 })).collect();
         let g = x.t().dot(&r) + &model.coef * params.l2;
         g.into_iter().chain([r.sum()]).collect()
+    }
+
+    #[test]
+    fn fit_is_the_same_on_any_thread_count() {
+        let coef = [0.8, -0.5, 0.3, 0.0, 1.2, -0.7, 0.1, 0.4];
+        let (x, y) = planted(5_000, &coef, -0.3, 21);
+        let targets: Array1<f64> = y.iter().map(|&t| if t { 1.0 } else { 0.0 }).collect();
+        let fit = |threads: usize| {
+            let mut newton = Newton::new(x.view(), targets.clone(), Array1::ones(5_000), 1.0);
+            newton.threads = threads;
+            newton.solve(100, 1e-8)
+        };
+        let one = fit(1);
+        assert!(one.coef.iter().zip(&coef).all(|(a, b)| (a - b).abs() < 0.15), "{:?}", one.coef);
+        for threads in [2, 3, 7] {
+            assert_eq!(fit(threads), one, "{threads} threads");
+        }
     }
 
     #[test]
