@@ -248,6 +248,15 @@ fn centre_factors(
     }
 }
 
+/// What a half-iteration solves against: the ratings grouped by the rows being solved, and the
+/// other side's factors and biases, fixed for the half-iteration.
+#[derive(Clone, Copy)]
+struct FixedSide<'a> {
+    rows: &'a Grouped,
+    factors: &'a [f32],
+    biases: &'a [f32],
+}
+
 /// Scratch space for the per-row normal equations, allocated once per fit so the hot loop
 /// never touches the heap.
 struct RowSolver {
@@ -290,51 +299,32 @@ impl RowSolver {
     /// Solves rows `first..` of `rows` (as many as `own_b` holds) against the fixed `other_f` /
     /// `other_b`, writing each row's factors and bias into `own_f` / `own_b` (which start at row
     /// `first`). Rows without ratings get zero factors and zero bias.
-    fn solve_rows(
-        &mut self,
-        rows: &Grouped,
-        first: usize,
-        other_f: &[f32],
-        other_b: &[f32],
-        own_f: &mut [f32],
-        own_b: &mut [f32],
-    ) {
+    fn solve_rows(&mut self, fixed: &FixedSide, first: usize, own_f: &mut [f32], own_b: &mut [f32]) {
         match self.simd {
             // aarch64 always has FMA, and `mul_add` compiles to it there.
-            Simd::Plain => {
-                self.solve_rows_with::<{ cfg!(target_arch = "aarch64") }>(rows, first, other_f, other_b, own_f, own_b)
-            }
+            Simd::Plain => self.solve_rows_with::<{ cfg!(target_arch = "aarch64") }>(fixed, first, own_f, own_b),
             // SAFETY: `detect` returned this variant only after checking that the CPU has AVX2 and FMA.
             #[cfg(target_arch = "x86_64")]
-            Simd::Avx2Fma => unsafe { self.solve_rows_avx2_fma(rows, first, other_f, other_b, own_f, own_b) },
+            Simd::Avx2Fma => unsafe { self.solve_rows_avx2_fma(fixed, first, own_f, own_b) },
         }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn solve_rows_avx2_fma(
-        &mut self,
-        rows: &Grouped,
-        first: usize,
-        other_f: &[f32],
-        other_b: &[f32],
-        own_f: &mut [f32],
-        own_b: &mut [f32],
-    ) {
-        self.solve_rows_with::<true>(rows, first, other_f, other_b, own_f, own_b)
+    unsafe fn solve_rows_avx2_fma(&mut self, fixed: &FixedSide, first: usize, own_f: &mut [f32], own_b: &mut [f32]) {
+        self.solve_rows_with::<true>(fixed, first, own_f, own_b)
     }
 
     /// The row loop, compiled once per [`Simd`] level (`FMA`: use fused multiply-add).
     #[inline(always)]
     fn solve_rows_with<const FMA: bool>(
         &mut self,
-        rows: &Grouped,
+        fixed: &FixedSide,
         first: usize,
-        other_f: &[f32],
-        other_b: &[f32],
         own_f: &mut [f32],
         own_b: &mut [f32],
     ) {
+        let FixedSide { rows, factors: other_f, biases: other_b } = *fixed;
         let k = self.k;
         let d = k + 1;
         let width = padded_width(d + 1);
@@ -410,8 +400,9 @@ fn solve_side(
     own_b: &mut [f32],
 ) {
     let n_rows = rows.ptr.len() - 1;
+    let fixed = &FixedSide { rows, factors: other_f, biases: other_b };
     if solvers.len() == 1 {
-        solvers[0].solve_rows(rows, 0, other_f, other_b, own_f, own_b);
+        solvers[0].solve_rows(fixed, 0, own_f, own_b);
         return;
     }
     let k = solvers[0].k;
@@ -451,10 +442,9 @@ fn solve_side(
         }
         let mut jobs = jobs.into_iter();
         let (s0, first0, f0, b0) = jobs.next().expect("at least two solvers");
-        let handles: Vec<_> = jobs
-            .map(|(solver, first, f, b)| scope.spawn(move || solver.solve_rows(rows, first, other_f, other_b, f, b)))
-            .collect();
-        s0.solve_rows(rows, first0, other_f, other_b, f0, b0);
+        let handles: Vec<_> =
+            jobs.map(|(solver, first, f, b)| scope.spawn(move || solver.solve_rows(fixed, first, f, b))).collect();
+        s0.solve_rows(fixed, first0, f0, b0);
         for h in handles {
             h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         }
