@@ -1,5 +1,6 @@
 //! k-means with k-means++ initialisation, several seeded restarts, best SSE kept.
 
+use crate::dense::Simd;
 use crate::{MlError, Result};
 use linfa::dataset::DatasetBase;
 use linfa::traits::Fit;
@@ -81,12 +82,12 @@ impl KMeansParams {
     }
 
     fn restarts_on<const D: usize>(&self, points: &Points, threads: usize) -> (f64, Vec<f64>, usize) {
-        let wide = Wide::detect();
-        let run_share = |t: usize| match wide {
-            Wide::Baseline => self.run_share::<D>(points, t, threads),
-            // SAFETY: `detect` chose this variant only on a CPU with AVX2.
+        let simd = Simd::detect();
+        let run_share = |t: usize| match simd {
+            Simd::Plain => self.run_share::<D>(points, t, threads),
+            // SAFETY: `detect` chose this variant only on a CPU with AVX2 (and FMA, unused here).
             #[cfg(target_arch = "x86_64")]
-            Wide::Avx2 => unsafe { self.run_share_avx2::<D>(points, t, threads) },
+            Simd::Avx2Fma => unsafe { self.run_share_avx2::<D>(points, t, threads) },
         };
         let shares: Vec<_> = if threads == 1 {
             vec![run_share(0)]
@@ -180,25 +181,6 @@ impl<T> Fit<Array2<f64>, T, MlError> for KMeansParams {
 
     fn fit(&self, dataset: &DatasetBase<Array2<f64>, T>) -> Result<KMeansModel> {
         KMeansParams::fit(self, dataset.records().view())
-    }
-}
-
-/// Vector width the restart loops are compiled for, chosen at run time (the x86-64 baseline has
-/// only 128-bit SSE2).
-#[derive(Debug, Clone, Copy)]
-enum Wide {
-    Baseline,
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-}
-
-impl Wide {
-    fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            return Self::Avx2;
-        }
-        Self::Baseline
     }
 }
 
