@@ -11,7 +11,7 @@
 //! scratch allocated once per thread and padded off the other threads' cache lines); the result
 //! does not depend on the thread count.
 
-use crate::dense::{add_gram_lower, block_rows, cholesky_solve_upper, padded_width, Simd};
+use crate::dense::{add_gram_lower, block_rows, cholesky_solve_upper, padded_width, Simd, PLAIN_HAS_FMA};
 use crate::{MlError, Result};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
@@ -301,8 +301,7 @@ impl RowSolver {
     /// `first`). Rows without ratings get zero factors and zero bias.
     fn solve_rows(&mut self, fixed: &FixedSide, first: usize, own_f: &mut [f32], own_b: &mut [f32]) {
         match self.simd {
-            // aarch64 always has FMA, and `mul_add` compiles to it there.
-            Simd::Plain => self.solve_rows_with::<{ cfg!(target_arch = "aarch64") }>(fixed, first, own_f, own_b),
+            Simd::Plain => self.solve_rows_with::<PLAIN_HAS_FMA>(fixed, first, own_f, own_b),
             // SAFETY: `detect` returned this variant only after checking that the CPU has AVX2 and FMA.
             #[cfg(target_arch = "x86_64")]
             Simd::Avx2Fma => unsafe { self.solve_rows_avx2_fma(fixed, first, own_f, own_b) },
@@ -406,8 +405,8 @@ fn solve_side(
         return;
     }
     let k = solvers[0].k;
-    // Balance by work, not by rows or ratings: a row costs its ratings' rank-1 updates plus one
-    // Cholesky, which dominates for the many rows with few ratings (the tail of the catalogue).
+    // Balance by work, not by rows or ratings: a row costs about d^2 / 2 + d per rating (its share
+    // of the Gram kernel's triangle and of the right-hand side) plus one Cholesky, which dominates for the many rows with few ratings (the tail of the catalogue).
     let d = (k + 1) as f64;
     let (per_rating, per_row) = (d * (d + 1.0) / 2.0 + d, d * d * d / 3.0 + 2.0 * d * d);
     let cost = |r: usize| {

@@ -5,6 +5,21 @@
 //! per Newton step), where a BLAS call's set-up and its full (not triangular) product cost more
 //! than the arithmetic; ndarray's products do not use FMA on the baseline x86-64 target.
 
+/// Row, column and value of the first non-finite value of `x` in row order, if any. Scans a
+/// contiguous array in vectorisable blocks (a value-by-value search with indices costs more than
+/// some fits it guards).
+pub(crate) fn first_non_finite(x: ndarray::ArrayView2<f64>) -> Option<((usize, usize), f64)> {
+    const BLOCK: usize = 4096;
+    let Some(values) = x.as_slice() else {
+        return x.indexed_iter().find(|(_, v)| !v.is_finite()).map(|(at, &v)| (at, v));
+    };
+    let cols = x.ncols().max(1);
+    let (b, block) =
+        values.chunks(BLOCK).enumerate().find(|(_, block)| block.iter().fold(false, |bad, v| bad | !v.is_finite()))?;
+    let i = b * BLOCK + block.iter().position(|v| !v.is_finite()).expect("the block has one");
+    Some(((i / cols, i % cols), values[i]))
+}
+
 /// `cols` rounded up to whole 4-lane vectors: the row width of a gathered block.
 pub(crate) fn padded_width(cols: usize) -> usize {
     cols.div_ceil(4) * 4
@@ -25,6 +40,10 @@ pub(crate) enum Simd {
     Avx2Fma,
 }
 
+/// Whether the [`Simd::Plain`] build has fused multiply-add anyway: aarch64 always does, and
+/// `mul_add` compiles to it there.
+pub(crate) const PLAIN_HAS_FMA: bool = cfg!(target_arch = "aarch64");
+
 impl Simd {
     pub(crate) fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]
@@ -34,11 +53,12 @@ impl Simd {
         Self::Plain
     }
 
-    /// [`add_gram_lower`] at this level, for callers that dispatch per block rather than per
-    /// whole loop.
+    /// [`add_gram_lower`] at this level (the models compile their whole loops per level instead;
+    /// the tests check both kernels through this).
+    #[cfg(test)]
     pub(crate) fn add_gram(self, g: &[f64], width: usize, gram: &mut [f64]) {
         match self {
-            Self::Plain => add_gram_lower::<{ cfg!(target_arch = "aarch64") }>(g, width, gram),
+            Self::Plain => add_gram_lower::<PLAIN_HAS_FMA>(g, width, gram),
             // SAFETY: `detect` returned this variant only after checking that the CPU has AVX2 and FMA.
             #[cfg(target_arch = "x86_64")]
             Self::Avx2Fma => unsafe { add_gram_avx2_fma(g, width, gram) },
@@ -46,7 +66,7 @@ impl Simd {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(test, target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn add_gram_avx2_fma(g: &[f64], width: usize, gram: &mut [f64]) {
     add_gram_lower::<true>(g, width, gram)
@@ -141,6 +161,17 @@ pub(crate) fn cholesky_solve_upper<const FMA: bool>(a: &mut [f64], b: &mut [f64]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_non_finite_names_row_and_column() {
+        let mut x = ndarray::Array2::<f64>::zeros((3000, 7));
+        assert_eq!(first_non_finite(x.view()), None);
+        x[[2500, 3]] = f64::INFINITY;
+        x[[2999, 6]] = f64::NAN;
+        assert_eq!(first_non_finite(x.view()), Some(((2500, 3), f64::INFINITY)));
+        // A strided view takes the general path and agrees.
+        assert_eq!(first_non_finite(x.t()), Some(((3, 2500), f64::INFINITY)));
+    }
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 

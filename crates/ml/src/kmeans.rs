@@ -1,6 +1,6 @@
 //! k-means with k-means++ initialisation, several seeded restarts, best SSE kept.
 
-use crate::dense::Simd;
+use crate::dense::{first_non_finite, fmadd, Simd, PLAIN_HAS_FMA};
 use crate::{MlError, Result};
 use linfa::dataset::DatasetBase;
 use linfa::traits::Fit;
@@ -61,7 +61,7 @@ impl KMeansParams {
         let (_, mut centers, iterations) = best;
         // Exact SSE under the final centroids, each row at its nearest one (the running value is
         // maintained incrementally and is the SSE before the last reassignment).
-        let sse = points.rows().map(|x| nearest(x, &centers, points.d).1).sum();
+        let sse = points.nearest_sse(&centers, self.k);
         for c in centers.chunks_exact_mut(points.d) {
             c.iter_mut().zip(&points.mean).for_each(|(v, m)| *v += m);
         }
@@ -75,7 +75,7 @@ impl KMeansParams {
     /// Restarts are independent, so large fits spread them over the available cores; ties go to the
     /// lowest restart index, so the result does not depend on the thread count.
     fn restarts<const D: usize>(&self, points: &Points) -> (f64, Vec<f64>, usize) {
-        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        let cores = available_cores();
         let work = points.n.saturating_mul(points.d).saturating_mul(self.k).saturating_mul(self.n_init);
         let threads = if work < PARALLEL_MIN_WORK { 1 } else { cores.min(self.n_init) };
         self.restarts_on::<D>(points, threads)
@@ -84,8 +84,8 @@ impl KMeansParams {
     fn restarts_on<const D: usize>(&self, points: &Points, threads: usize) -> (f64, Vec<f64>, usize) {
         let simd = Simd::detect();
         let run_share = |t: usize| match simd {
-            Simd::Plain => self.run_share::<D>(points, t, threads),
-            // SAFETY: `detect` chose this variant only on a CPU with AVX2 (and FMA, unused here).
+            Simd::Plain => self.run_share::<D, PLAIN_HAS_FMA>(points, t, threads),
+            // SAFETY: `detect` chose this variant only on a CPU with AVX2 and FMA.
             #[cfg(target_arch = "x86_64")]
             Simd::Avx2Fma => unsafe { self.run_share_avx2::<D>(points, t, threads) },
         };
@@ -106,44 +106,51 @@ impl KMeansParams {
         (sse, centers, iterations)
     }
 
-    /// Restarts `t, t + threads, ...`; returns (SSE, restart, centres, iterations) of their best.
+    /// Restarts `t, t + threads, ...`, up to [`LOCKSTEP_RUNS`] at a time in lockstep (each pass
+    /// over the rows serves every run of the group); returns (SSE, restart, centres, iterations)
+    /// of their best.
     #[inline(always)]
-    fn run_share<const D: usize>(
+    fn run_share<const D: usize, const FMA: bool>(
         &self,
         points: &Points,
         t: usize,
         threads: usize,
     ) -> Option<(f64, usize, Vec<f64>, usize)> {
-        let mut run = Run::new(points.n, points.d, self.k);
+        let mine: Vec<usize> = (t..self.n_init).step_by(threads).collect();
         let mut best: Option<(f64, usize, Vec<f64>, usize)> = None;
-        for restart in (t..self.n_init).step_by(threads) {
-            let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
-            rng.set_stream(restart as u64);
-            run.init_plus_plus::<D>(points, &mut rng);
-            let (sse, iterations) = run.lloyd::<D>(points, self.max_iter, self.tol);
-            let better = match &best {
-                Some(b) => sse < b.0,
-                None => true,
-            };
-            if better {
-                best = Some((sse, restart, run.centers.clone(), iterations));
+        let mut runs: Vec<Run> = Vec::new();
+        for group in mine.chunks(LOCKSTEP_RUNS) {
+            runs.truncate(group.len());
+            while runs.len() < group.len() {
+                runs.push(Run::new(points.n, points.d, self.k));
+            }
+            for (run, &restart) in runs.iter_mut().zip(group) {
+                run.restart = restart;
+                run.rng = ChaCha8Rng::seed_from_u64(self.seed);
+                run.rng.set_stream(restart as u64);
+            }
+            seed_plus_plus::<D, FMA>(&mut runs, points);
+            lloyd::<D, FMA>(&mut runs, points, self.max_iter, self.tol);
+            for run in &runs {
+                if best.as_ref().is_none_or(|b| run.sse < b.0) {
+                    best = Some((run.sse, run.restart, run.centers.clone(), run.iterations));
+                }
             }
         }
         best
     }
 
-    /// [`run_share`](Self::run_share) compiled for AVX2: the four-row blocks then fill one 256-bit
-    /// register instead of two 128-bit ones. No FMA and no reordering, so the arithmetic, and the
-    /// result, are the same as the baseline build's.
+    /// [`run_share`](Self::run_share) compiled for AVX2 and FMA: a four-row block fills one 256-bit
+    /// register, and each score term is one fused multiply-add.
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     unsafe fn run_share_avx2<const D: usize>(
         &self,
         points: &Points,
         t: usize,
         threads: usize,
     ) -> Option<(f64, usize, Vec<f64>, usize)> {
-        self.run_share::<D>(points, t, threads)
+        self.run_share::<D, true>(points, t, threads)
     }
 
     fn validate(&self, data: ArrayView2<f64>) -> Result<()> {
@@ -166,7 +173,7 @@ impl KMeansParams {
         if data.ncols() == 0 {
             return Err(MlError::InvalidInput("k-means: `data` has no columns".into()));
         }
-        if let Some(((r, c), v)) = data.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        if let Some(((r, c), v)) = first_non_finite(data) {
             return Err(MlError::InvalidInput(format!(
                 "k-means: `data` has non-finite value {v} at row {r}, column {c}"
             )));
@@ -188,14 +195,27 @@ impl<T> Fit<Array2<f64>, T, MlError> for KMeansParams {
 /// more than it saves.
 const PARALLEL_MIN_WORK: usize = 2_000_000;
 
-/// Rows in a flat row-major buffer, centred on the column means: centring changes no distance but keeps
-/// the `sum |x|^2 - |sum x|^2 / n` form of the SSE free of cancellation.
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |c| c.get())
+}
+
+/// Restarts run side by side in one pass over the rows. On data larger than the caches every pass
+/// is bound by memory bandwidth, so a group of runs costs little more than one; each run holds
+/// `12 n` bytes of its own state, which caps the group.
+const LOCKSTEP_RUNS: usize = 8;
+
+/// Rows per entry of a run's running sums of k-means++ weights: a draw finds its chunk by binary
+/// search and its row by a scan, so the sums need not be kept per row.
+const SAMPLE_CHUNK: usize = 256;
+
+/// The rows, centred on the column means (centring changes no distance but keeps the
+/// `sum |x|^2 - |sum x|^2 / n` form of the SSE free of cancellation), in blocks of four,
+/// dimension-major within a block: `blocked[b * d + dim][lane]` is row `4b + lane`, zero-padded, so
+/// the distance kernels score four rows per SIMD-friendly pass.
 struct Points {
-    flat: Vec<f64>,
-    /// The same rows in blocks of four, dimension-major within a block (`blocked[b * d + dim][lane]` is
-    /// row `4b + lane`, zero-padded), so the nearest-centre search scores four rows per SIMD-friendly pass.
     blocked: Vec<[f64; 4]>,
-    sq_norms: Vec<f64>,
+    /// `|x|^2` of each row, by block (`sq_norms[b][lane]`, zero-padded).
+    sq_norms: Vec<[f64; 4]>,
     mean: Vec<f64>,
     n: usize,
     d: usize,
@@ -205,26 +225,92 @@ impl Points {
     fn centred(data: ArrayView2<f64>) -> Self {
         let (n, d) = data.dim();
         let mean: Vec<f64> = data.mean_axis(ndarray::Axis(0)).expect("rows >= k >= 1").to_vec();
-        let mut flat = Vec::with_capacity(n * d);
-        for row in data.outer_iter() {
-            flat.extend(row.iter().zip(&mean).map(|(v, m)| v - m));
-        }
-        let sq_norms = flat.chunks_exact(d).map(|x| dot(x, x)).collect();
-        let mut blocked = vec![[0.0; 4]; n.div_ceil(4) * d];
-        for (i, x) in flat.chunks_exact(d).enumerate() {
-            for (dim, &v) in x.iter().enumerate() {
-                blocked[(i / 4) * d + dim][i % 4] = v;
+        let n_blocks = n.div_ceil(4);
+        let mut blocked = vec![[0.0; 4]; n_blocks * d];
+        let mut sq_norms = vec![[0.0; 4]; n_blocks];
+        let fill = |first_block: usize, blocked: &mut [[f64; 4]], sq_norms: &mut [[f64; 4]]| {
+            for (b, (block, sq)) in blocked.chunks_exact_mut(d).zip(sq_norms).enumerate() {
+                for lane in 0..4 {
+                    let i = 4 * (first_block + b) + lane;
+                    if i >= n {
+                        break;
+                    }
+                    let mut sum = 0.0;
+                    for ((col, v), m) in block.iter_mut().zip(data.row(i)).zip(&mean) {
+                        let x = v - m;
+                        col[lane] = x;
+                        sum += x * x;
+                    }
+                    sq[lane] = sum;
+                }
             }
-        }
-        Self { flat, blocked, sq_norms, mean, n, d }
+        };
+        // A copy of the data: worth both cores when large (each block is the same on any split).
+        let threads = if n * d >= PARALLEL_MIN_WORK { available_cores() } else { 1 };
+        let per = n_blocks.div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let fill = &fill;
+            for (t, (blocked, sq_norms)) in blocked.chunks_mut(per * d).zip(sq_norms.chunks_mut(per)).enumerate() {
+                scope.spawn(move || fill(t * per, blocked, sq_norms));
+            }
+        });
+        Self { blocked, sq_norms, mean, n, d }
     }
 
-    fn row(&self, i: usize) -> &[f64] {
-        &self.flat[i * self.d..(i + 1) * self.d]
+    fn n_blocks(&self) -> usize {
+        self.n.div_ceil(4)
     }
 
-    fn rows(&self) -> std::slice::ChunksExact<'_, f64> {
-        self.flat.chunks_exact(self.d)
+    /// Block `b`: rows `4b..4b + 4` (lanes past the last row are zero).
+    #[inline(always)]
+    fn block(&self, b: usize) -> &[[f64; 4]] {
+        &self.blocked[b * self.d..(b + 1) * self.d]
+    }
+
+    /// Rows of block `b` that exist (4 except perhaps in the last block).
+    #[inline(always)]
+    fn lanes(&self, b: usize) -> usize {
+        (self.n - 4 * b).min(4)
+    }
+
+    fn row_into(&self, i: usize, out: &mut [f64]) {
+        out.iter_mut().zip(self.block(i / 4)).for_each(|(o, v)| *o = v[i % 4]);
+    }
+
+    /// SSE with every row at its nearest centre (exact distances). Summed over a fixed split of
+    /// the rows, the parts added in order, so it is the same on any number of threads.
+    fn nearest_sse(&self, centers: &[f64], k: usize) -> f64 {
+        let part = |blocks: std::ops::Range<usize>| {
+            let mut sse = 0.0;
+            for b in blocks {
+                let mut best = [f64::INFINITY; 4];
+                for c in centers.chunks_exact(self.d).take(k) {
+                    let dist = sq_dist4(self.block(b), c);
+                    best.iter_mut().zip(&dist).for_each(|(m, &v)| *m = if v < *m { v } else { *m });
+                }
+                for &v in &best[..self.lanes(b)] {
+                    sse += v;
+                }
+            }
+            sse
+        };
+        const PARTS: usize = 16;
+        let per = self.n_blocks().div_ceil(PARTS).max(1);
+        let ranges: Vec<_> = (0..self.n_blocks()).step_by(per).map(|b| b..(b + per).min(self.n_blocks())).collect();
+        let threads = if self.n * self.d * k >= PARALLEL_MIN_WORK { available_cores().min(ranges.len()) } else { 1 };
+        let per_thread = ranges.len().div_ceil(threads.max(1)).max(1);
+        let sums: Vec<f64> = std::thread::scope(|scope| {
+            let part = &part;
+            let handles: Vec<_> = ranges
+                .chunks(per_thread)
+                .map(|mine| scope.spawn(move || mine.iter().map(|r| part(r.clone())).collect::<Vec<f64>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .collect()
+        });
+        sums.iter().sum()
     }
 }
 
@@ -238,88 +324,103 @@ fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
-/// `init + a.b`, accumulated left to right from `init` (the same order as [`nearest4`], so both searches
-/// agree exactly), with the length known at compile time when `D > 0`.
+/// Exact squared distances from the four rows of a block to `c` (for the final SSE).
 #[inline(always)]
-fn dot_from<const D: usize>(init: f64, a: &[f64], b: &[f64]) -> f64 {
-    if D == 0 {
-        return a.iter().zip(b).fold(init, |acc, (x, y)| acc + x * y);
-    }
-    let (a, b): (&[f64; D], &[f64; D]) = (a.try_into().unwrap(), b.try_into().unwrap());
-    let mut acc = init;
-    for i in 0..D {
-        acc += a[i] * b[i];
-    }
-    acc
-}
-
-/// Squared distances from the rows of block `b` (rows `4b..4b + 4`; lanes past the last row are
-/// meaningless) to `c`, each summed over the dimensions in order. With `D > 0` the four rows go
-/// through [`Points::blocked`] side by side: four independent sums instead of one long chain of
-/// dependent adds.
-#[inline(always)]
-fn sq_dist4<const D: usize>(pts: &Points, b: usize, c: &[f64]) -> [f64; 4] {
-    if D == 0 {
-        return std::array::from_fn(|lane| {
-            let i = 4 * b + lane;
-            if i < pts.n {
-                sq_dist(pts.row(i), c)
-            } else {
-                0.0
-            }
-        });
-    }
-    let block: &[[f64; 4]; D] = pts.blocked[b * D..(b + 1) * D].try_into().unwrap();
-    let c: &[f64; D] = c.try_into().unwrap();
+fn sq_dist4(block: &[[f64; 4]], c: &[f64]) -> [f64; 4] {
     let mut acc = [0.0; 4];
-    for dim in 0..D {
+    for (col, &cv) in block.iter().zip(c) {
         for lane in 0..4 {
-            let t = block[dim][lane] - c[dim];
+            let t = col[lane] - cv;
             acc[lane] += t * t;
         }
     }
     acc
 }
 
-/// Index of the nearest centre given `-2 c` and `|c|^2` per centre: it minimises `|c|^2 - 2 x.c`, which
-/// ranks centres like `|x - c|^2` with a third fewer operations. The search is branch-free because a
-/// row's nearest centre is unpredictable and mispredictions would cost more than the arithmetic.
-#[inline]
-fn nearest_n<const D: usize>(x: &[f64], neg2_centers: &[f64], center_sq_norms: &[f64], d: usize) -> usize {
-    let (mut best, mut best_v) = (0, f64::INFINITY);
-    for (j, (c, &norm)) in neg2_centers.chunks_exact(d).zip(center_sq_norms).enumerate() {
-        let v = dot_from::<D>(norm, x, c);
-        let closer = v < best_v;
-        best_v = if closer { v } else { best_v };
-        best = if closer { j } else { best };
+/// Scores of the four rows of a block against every centre, given `-2 c` and `|c|^2` per centre:
+/// `out[j][lane] = |c_j|^2 - 2 x.c_j`. That ranks centres like `|x - c_j|^2` with one multiply-add
+/// per value (fused where the CPU has FMA), and `|x|^2` plus it is the squared distance. Centres go
+/// four at a time, in four named accumulators (so each stays one vector register and the adds of
+/// the four overlap).
+#[inline(always)]
+fn scores4<const D: usize, const FMA: bool>(
+    block: &[[f64; 4]],
+    neg2_centers: &[f64],
+    center_sq_norms: &[f64],
+    out: &mut [[f64; 4]],
+) {
+    let d = block.len();
+    let cols = if D == 0 { d } else { D };
+    let block = &block[..cols];
+    let mut groups = neg2_centers.chunks_exact(4 * cols);
+    let mut outs = out.chunks_exact_mut(4);
+    let mut norms = center_sq_norms.chunks_exact(4);
+    for ((g, o), n) in groups.by_ref().zip(outs.by_ref()).zip(norms.by_ref()) {
+        let (mut a0, mut a1, mut a2, mut a3) = ([n[0]; 4], [n[1]; 4], [n[2]; 4], [n[3]; 4]);
+        for (dim, x) in block.iter().enumerate() {
+            add_product::<FMA>(&mut a0, x, g[dim]);
+            add_product::<FMA>(&mut a1, x, g[cols + dim]);
+            add_product::<FMA>(&mut a2, x, g[2 * cols + dim]);
+            add_product::<FMA>(&mut a3, x, g[3 * cols + dim]);
+        }
+        o.copy_from_slice(&[a0, a1, a2, a3]);
     }
-    best
+    for ((c, o), &n) in groups.remainder().chunks_exact(cols).zip(outs.into_remainder()).zip(norms.remainder()) {
+        let mut a = [n; 4];
+        for (x, &cv) in block.iter().zip(c) {
+            add_product::<FMA>(&mut a, x, cv);
+        }
+        *o = a;
+    }
 }
 
-/// [`nearest_n`] for the four rows of one block of [`Points::blocked`]; needs `D > 0`.
+/// `acc += x c`, lane by lane.
 #[inline(always)]
-fn nearest4<const D: usize>(block: &[[f64; 4]], neg2_centers: &[f64], center_sq_norms: &[f64]) -> [usize; 4] {
-    let block: &[[f64; 4]; D] = block.try_into().unwrap();
+fn add_product<const FMA: bool>(acc: &mut [f64; 4], x: &[f64; 4], c: f64) {
+    for lane in 0..4 {
+        acc[lane] = fmadd::<FMA>(x[lane], c, acc[lane]);
+    }
+}
+
+/// Per lane, the index of the lowest score (the first on ties). Branch-free, because a row's
+/// nearest centre is unpredictable and mispredictions would cost more than the arithmetic.
+#[inline(always)]
+fn argmin4(scores: &[[f64; 4]]) -> [u32; 4] {
     let mut best_v = [f64::INFINITY; 4];
-    let mut best = [0usize; 4];
-    for (j, (c, &norm)) in neg2_centers.chunks_exact(D).zip(center_sq_norms).enumerate() {
-        let c: &[f64; D] = c.try_into().unwrap();
-        let mut acc = [norm; 4];
-        for dim in 0..D {
-            for lane in 0..4 {
-                acc[lane] += block[dim][lane] * c[dim];
-            }
-        }
+    // Indices carried as f64 so the selects stay in the same vector registers as the scores.
+    let mut best = [0.0f64; 4];
+    for (j, s) in scores.iter().enumerate() {
+        let j = j as f64;
         for lane in 0..4 {
-            let closer = acc[lane] < best_v[lane];
-            best_v[lane] = if closer { acc[lane] } else { best_v[lane] };
+            let closer = s[lane] < best_v[lane];
+            best_v[lane] = if closer { s[lane] } else { best_v[lane] };
             best[lane] = if closer { j } else { best[lane] };
         }
     }
-    best
+    best.map(|j| j as u32)
 }
 
-/// Index of the nearest centre and its squared distance (exact distances; for scoring, not the hot loop).
+/// Squared distance from a score of [`scores4`] and the row's `|x|^2`; never below zero (the
+/// expansion can round a tiny distance negative).
+#[inline(always)]
+fn distance(score: f64, sq_norm: f64) -> f64 {
+    let v = score + sq_norm;
+    if v > 0.0 {
+        v
+    } else {
+        0.0
+    }
+}
+
+/// `-2 c` and `|c|^2` for each centre (rows of `d` values) of `centers`.
+fn prepare_centers(centers: &[f64], d: usize, neg2_centers: &mut [f64], center_sq_norms: &mut [f64]) {
+    for ((c, m), norm) in centers.chunks_exact(d).zip(neg2_centers.chunks_exact_mut(d)).zip(center_sq_norms) {
+        m.iter_mut().zip(c).for_each(|(m, v)| *m = -2.0 * v);
+        *norm = dot(c, c);
+    }
+}
+
+/// Index of the nearest centre and its squared distance (exact distances; for prediction).
 fn nearest(x: &[f64], centers: &[f64], d: usize) -> (usize, f64) {
     let mut best = (0, f64::INFINITY);
     for (j, c) in centers.chunks_exact(d).enumerate() {
@@ -331,13 +432,15 @@ fn nearest(x: &[f64], centers: &[f64], d: usize) -> (usize, f64) {
     best
 }
 
-/// Buffers for one restart, allocated once per `fit` and reused across restarts.
+/// One restart's state, reused by the next restart of the same thread.
 ///
 /// Lloyd's algorithm with incrementally maintained cluster sums: a pass touches a cluster's sums only for
 /// rows that change cluster, and the SSE of the assignment under its means comes from the sums in O(k d).
 /// (Triangle-inequality pruning, Hamerly's or Elkan's, was measured slower at k <= 10 and d = 5: its
 /// branches mispredict more than they save.)
 struct Run {
+    restart: usize,
+    rng: ChaCha8Rng,
     k: usize,
     d: usize,
     centers: Vec<f64>,
@@ -347,15 +450,29 @@ struct Run {
     sums: Vec<f64>,
     counts: Vec<usize>,
     sq_sums: Vec<f64>,
-    assign: Vec<usize>,
-    /// k-means++ scratch: squared distance to the nearest chosen centre and its running sums.
-    closest: Vec<f64>,
-    cumulative: Vec<f64>,
+    assign: Vec<u32>,
+    /// k-means++: squared distance of each row to its nearest chosen centre, by block like
+    /// [`Points::blocked`] (lanes past the last row stay 0), and the running sum of those distances
+    /// at the end of every [`SAMPLE_CHUNK`] rows.
+    closest: Vec<[f64; 4]>,
+    chunk_totals: Vec<f64>,
+    /// Scores of one block against every centre (scratch for the nearest-centre search).
+    scores: Vec<[f64; 4]>,
+    /// k-means++: this round's candidate rows and their potentials (partial sums by lane).
+    candidates: Vec<usize>,
+    potentials: Vec<[f64; 4]>,
+    /// Lloyd: SSE of the last assignment, iterations run, and whether the run has stopped.
+    sse: f64,
+    iterations: usize,
+    done: bool,
 }
 
 impl Run {
     fn new(n: usize, d: usize, k: usize) -> Self {
+        let n_trials = 2 + (k as f64).ln() as usize;
         Self {
+            restart: 0,
+            rng: ChaCha8Rng::seed_from_u64(0),
             k,
             d,
             centers: vec![0.0; k * d],
@@ -365,109 +482,38 @@ impl Run {
             counts: vec![0; k],
             sq_sums: vec![0.0; k],
             assign: vec![0; n],
-            closest: vec![0.0; n],
-            cumulative: vec![0.0; n],
+            closest: vec![[0.0; 4]; n.div_ceil(4)],
+            chunk_totals: vec![0.0; n.div_ceil(SAMPLE_CHUNK)],
+            scores: vec![[0.0; 4]; k],
+            candidates: Vec::with_capacity(n_trials),
+            potentials: vec![[0.0; 4]; n_trials],
+            sse: f64::INFINITY,
+            iterations: 0,
+            done: false,
         }
     }
 
-    /// Greedy k-means++ (as in scikit-learn): each new centre is the best of `2 + ln k` candidates drawn
-    /// with probability proportional to squared distance, which avoids most poor seedings.
-    ///
-    /// Two passes over the rows per centre whatever the candidate count: one scores every candidate,
-    /// one moves the chosen centre into the distances (and their running sum). On data larger than
-    /// the caches the passes are bound by memory bandwidth, so their number is what counts.
-    #[inline(always)]
-    fn init_plus_plus<const D: usize>(&mut self, pts: &Points, rng: &mut ChaCha8Rng) {
-        let (n, d) = (pts.n, self.d);
-        let n_trials = 2 + (self.k as f64).ln() as usize;
-        let first = rng.gen_range(0..n);
-        self.centers[..d].copy_from_slice(pts.row(first));
-        self.closest.fill(f64::INFINITY);
-        let mut acc = self.move_closest::<D>(pts, first);
-        let mut candidates = Vec::with_capacity(n_trials);
-        let mut potentials = vec![0.0; n_trials];
-        for j in 1..self.k {
-            candidates.clear();
-            for _ in 0..n_trials {
-                candidates.push(if acc > 0.0 {
-                    let r = rng.gen::<f64>() * acc;
-                    self.cumulative.partition_point(|&v| v <= r).min(n - 1)
-                } else {
-                    // Every row sits on a centre already (duplicates): any row will do.
-                    rng.gen_range(0..n)
-                });
-            }
-            potentials.fill(0.0);
-            for (b, closest) in self.closest.chunks(4).enumerate() {
-                for (p, &cand) in potentials.iter_mut().zip(&candidates) {
-                    let dist = sq_dist4::<D>(pts, b, pts.row(cand));
-                    for (&c, &dist) in closest.iter().zip(&dist) {
-                        *p += c.min(dist);
-                    }
-                }
-            }
-            // Lowest potential wins; ties go to the earlier draw.
-            let best = (0..n_trials).fold(0, |b, t| if potentials[t] < potentials[b] { t } else { b });
-            acc = self.move_closest::<D>(pts, candidates[best]);
-            self.centers[j * d..(j + 1) * d].copy_from_slice(pts.row(candidates[best]));
+    /// A row drawn with probability proportional to `closest`: the chunk by binary search of the
+    /// running sums, the row by a scan of the chunk.
+    fn draw_weighted(&mut self, n: usize) -> usize {
+        let total = *self.chunk_totals.last().expect("n >= 1");
+        if total.is_nan() || total <= 0.0 {
+            // Every row sits on a centre already (duplicates): any row will do.
+            return self.rng.gen_range(0..n);
         }
-    }
-
-    /// Lowers each row's distance to its nearest chosen centre by the new centre, row `chosen`;
-    /// refreshes the running sums and returns the total.
-    #[inline(always)]
-    fn move_closest<const D: usize>(&mut self, pts: &Points, chosen: usize) -> f64 {
-        let mut acc = 0.0;
-        for (b, (closest, cumulative)) in self.closest.chunks_mut(4).zip(self.cumulative.chunks_mut(4)).enumerate() {
-            let dist = sq_dist4::<D>(pts, b, pts.row(chosen));
-            for ((c, cum), &dist) in closest.iter_mut().zip(cumulative).zip(&dist) {
-                *c = c.min(dist);
-                acc += *c;
-                *cum = acc;
+        let r = self.rng.gen::<f64>() * total;
+        let chunk = self.chunk_totals.partition_point(|&v| v <= r).min(self.chunk_totals.len() - 1);
+        let mut left = r - if chunk == 0 { 0.0 } else { self.chunk_totals[chunk - 1] };
+        let rows = chunk * SAMPLE_CHUNK..((chunk + 1) * SAMPLE_CHUNK).min(n);
+        let weight = |i: usize| self.closest[i / 4][i % 4];
+        for i in rows.clone() {
+            left -= weight(i);
+            if left < 0.0 {
+                return i;
             }
         }
-        acc
-    }
-
-    /// Lloyd iterations from the current centres. Returns (SSE of the final assignment under its means,
-    /// iterations run).
-    #[inline(always)]
-    fn lloyd<const D: usize>(&mut self, pts: &Points, max_iter: usize, tol: f64) -> (f64, usize) {
-        self.sums.fill(0.0);
-        self.counts.fill(0);
-        self.sq_sums.fill(0.0);
-        self.prepare_centers();
-        if D == 0 {
-            for (i, x) in pts.rows().enumerate() {
-                let j = nearest_n::<D>(x, &self.neg2_centers, &self.center_sq_norms, self.d);
-                self.assign[i] = j;
-                self.add(j, x, pts.sq_norms[i]);
-            }
-        } else {
-            for (b, block) in pts.blocked.chunks_exact(D).enumerate() {
-                let nearest = nearest4::<D>(block, &self.neg2_centers, &self.center_sq_norms);
-                for (i, &j) in (4 * b..pts.n.min(4 * b + 4)).zip(&nearest) {
-                    self.assign[i] = j;
-                    self.add(j, pts.row(i), pts.sq_norms[i]);
-                }
-            }
-        }
-        let mut prev_sse = f64::INFINITY;
-        let mut iterations = 0;
-        loop {
-            iterations += 1;
-            self.relocate_empty(pts);
-            self.update_centers();
-            let sse = self.assignment_sse();
-            let converged = prev_sse.is_finite() && prev_sse - sse <= tol * prev_sse;
-            if converged || iterations >= max_iter {
-                return (sse, iterations);
-            }
-            prev_sse = sse;
-            if self.reassign::<D>(pts) == 0 {
-                return (sse, iterations);
-            }
-        }
+        // Rounding left a sliver past the chunk's last weight: take its last row that has any.
+        rows.clone().rev().find(|&i| weight(i) > 0.0).unwrap_or(rows.end - 1)
     }
 
     /// SSE of the current assignment under its cluster means: sum over clusters of
@@ -484,60 +530,17 @@ impl Run {
             .max(0.0)
     }
 
-    /// Moves every row to its nearest centre. Returns how many rows changed cluster.
+    /// Adds lane `lane` of `block` (a row with squared norm `sq_norm`) to cluster `j`.
     #[inline(always)]
-    fn reassign<const D: usize>(&mut self, pts: &Points) -> usize {
-        if D == 0 {
-            return self.reassign_rows::<D>(pts);
-        }
-        let mut changed = 0;
-        for (b, block) in pts.blocked.chunks_exact(D).enumerate() {
-            let nearest = nearest4::<D>(block, &self.neg2_centers, &self.center_sq_norms);
-            for (lane, &j) in nearest.iter().enumerate() {
-                let i = 4 * b + lane;
-                if i >= pts.n {
-                    break;
-                }
-                let a = self.assign[i];
-                if j != a {
-                    let x = pts.row(i);
-                    self.remove(a, x, pts.sq_norms[i]);
-                    self.add(j, x, pts.sq_norms[i]);
-                    self.assign[i] = j;
-                    changed += 1;
-                }
-            }
-        }
-        changed
-    }
-
-    /// [`reassign`](Self::reassign) one row at a time, for dimensions without a specialisation.
-    #[inline(always)]
-    fn reassign_rows<const D: usize>(&mut self, pts: &Points) -> usize {
-        let mut changed = 0;
-        for (i, x) in pts.rows().enumerate() {
-            let j = nearest_n::<D>(x, &self.neg2_centers, &self.center_sq_norms, self.d);
-            let a = self.assign[i];
-            if j != a {
-                self.remove(a, x, pts.sq_norms[i]);
-                self.add(j, x, pts.sq_norms[i]);
-                self.assign[i] = j;
-                changed += 1;
-            }
-        }
-        changed
-    }
-
-    #[inline]
-    fn add(&mut self, j: usize, x: &[f64], sq_norm: f64) {
-        self.sums[j * self.d..(j + 1) * self.d].iter_mut().zip(x).for_each(|(s, v)| *s += v);
+    fn add(&mut self, j: usize, block: &[[f64; 4]], lane: usize, sq_norm: f64) {
+        self.sums[j * self.d..(j + 1) * self.d].iter_mut().zip(block).for_each(|(s, v)| *s += v[lane]);
         self.counts[j] += 1;
         self.sq_sums[j] += sq_norm;
     }
 
-    #[inline]
-    fn remove(&mut self, j: usize, x: &[f64], sq_norm: f64) {
-        self.sums[j * self.d..(j + 1) * self.d].iter_mut().zip(x).for_each(|(s, v)| *s -= v);
+    #[inline(always)]
+    fn remove(&mut self, j: usize, block: &[[f64; 4]], lane: usize, sq_norm: f64) {
+        self.sums[j * self.d..(j + 1) * self.d].iter_mut().zip(block).for_each(|(s, v)| *s -= v[lane]);
         self.counts[j] -= 1;
         self.sq_sums[j] -= sq_norm;
     }
@@ -549,21 +552,26 @@ impl Run {
             return;
         }
         let d = self.d;
-        let mut far: Vec<(f64, usize)> =
-            pts.rows().enumerate().map(|(i, x)| (sq_dist(x, &self.centers[self.assign[i] * d..][..d]), i)).collect();
+        let mut x = vec![0.0; d];
+        let mut far: Vec<(f64, usize)> = (0..pts.n)
+            .map(|i| {
+                pts.row_into(i, &mut x);
+                (sq_dist(&x, &self.centers[self.assign[i] as usize * d..][..d]), i)
+            })
+            .collect();
         far.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
         let mut donors = far.into_iter().map(|(_, i)| i);
         for j in 0..self.k {
             if self.counts[j] > 0 {
                 continue;
             }
-            let Some(i) = donors.by_ref().find(|&i| self.counts[self.assign[i]] > 1) else {
+            let Some(i) = donors.by_ref().find(|&i| self.counts[self.assign[i] as usize] > 1) else {
                 return; // fewer distinct rows than clusters; leave the centre where it is
             };
-            let x = pts.row(i);
-            self.remove(self.assign[i], x, pts.sq_norms[i]);
-            self.add(j, x, pts.sq_norms[i]);
-            self.assign[i] = j;
+            let (block, lane) = (pts.block(i / 4), i % 4);
+            self.remove(self.assign[i] as usize, block, lane, pts.sq_norms[i / 4][i % 4]);
+            self.add(j, block, lane, pts.sq_norms[i / 4][i % 4]);
+            self.assign[i] = j as u32;
         }
     }
 
@@ -583,14 +591,199 @@ impl Run {
 
     /// Refreshes `-2 c` and `|c|^2` for the nearest-centre search.
     fn prepare_centers(&mut self) {
-        for ((c, m), norm) in self
-            .centers
-            .chunks_exact(self.d)
-            .zip(self.neg2_centers.chunks_exact_mut(self.d))
-            .zip(&mut self.center_sq_norms)
-        {
-            m.iter_mut().zip(c).for_each(|(m, v)| *m = -2.0 * v);
-            *norm = dot(c, c);
+        prepare_centers(&self.centers, self.d, &mut self.neg2_centers, &mut self.center_sq_norms);
+    }
+
+    /// Nearest centre of each row of a block.
+    #[inline(always)]
+    fn nearest4<const D: usize, const FMA: bool>(&mut self, block: &[[f64; 4]]) -> [u32; 4] {
+        scores4::<D, FMA>(block, &self.neg2_centers, &self.center_sq_norms, &mut self.scores);
+        argmin4(&self.scores)
+    }
+}
+
+/// Greedy k-means++ (as in scikit-learn) for every run at once: each new centre is the best of
+/// `2 + ln k` candidates drawn with probability proportional to squared distance, which avoids most
+/// poor seedings.
+///
+/// Two passes over the rows per centre, whatever the candidate and run counts: one scores every
+/// run's candidates, one moves each run's chosen centre into its distances.
+#[inline(always)]
+fn seed_plus_plus<const D: usize, const FMA: bool>(runs: &mut [Run], pts: &Points) {
+    let (n, d) = (pts.n, pts.d);
+    let k = runs[0].k;
+    for run in runs.iter_mut() {
+        let first = run.rng.gen_range(0..n);
+        pts.row_into(first, &mut run.centers[..d]);
+        run.closest.fill([f64::INFINITY; 4]);
+        if let Some(last) = run.closest.last_mut() {
+            last[pts.lanes(pts.n_blocks() - 1)..].fill(0.0); // no rows there: weight 0
+        }
+    }
+    move_closest::<D, FMA>(runs, pts, 0);
+    let n_trials = runs[0].potentials.len();
+    let mut candidates = Centers::new(runs.len() * n_trials, d);
+    for j in 1..k {
+        for (run, rows) in runs.iter_mut().zip(candidates.rows.chunks_exact_mut(n_trials * d)) {
+            run.candidates.clear();
+            for row_values in rows.chunks_exact_mut(d) {
+                let row = run.draw_weighted(n);
+                run.candidates.push(row);
+                pts.row_into(row, row_values);
+            }
+            run.potentials.fill([0.0; 4]);
+        }
+        candidates.prepare();
+        for (b, sq_norms) in pts.sq_norms.iter().enumerate() {
+            candidates.score::<D, FMA>(pts.block(b));
+            for (run, scores) in runs.iter_mut().zip(candidates.scores.chunks_exact(n_trials)) {
+                let closest = &run.closest[b];
+                for (p, score) in run.potentials.iter_mut().zip(scores) {
+                    // Lane by lane, so it stays in vector registers; padding lanes add min(d, 0) = 0.
+                    for lane in 0..4 {
+                        let dist = distance(score[lane], sq_norms[lane]);
+                        p[lane] += if dist < closest[lane] { dist } else { closest[lane] };
+                    }
+                }
+            }
+        }
+        for (run, rows) in runs.iter_mut().zip(candidates.rows.chunks_exact(n_trials * d)) {
+            // Lowest potential wins; ties go to the earlier draw.
+            let p: Vec<f64> = run.potentials.iter().map(|p| (p[0] + p[1]) + (p[2] + p[3])).collect();
+            let best = (0..p.len()).fold(0, |b, t| if p[t] < p[b] { t } else { b });
+            run.centers[j * d..(j + 1) * d].copy_from_slice(&rows[best * d..(best + 1) * d]);
+        }
+        move_closest::<D, FMA>(runs, pts, j);
+    }
+}
+
+/// Centres gathered from several runs (rows of `d` values) with what [`scores4`] needs, and the
+/// scores of one block against them.
+struct Centers {
+    rows: Vec<f64>,
+    neg2: Vec<f64>,
+    sq_norms: Vec<f64>,
+    scores: Vec<[f64; 4]>,
+    d: usize,
+}
+
+impl Centers {
+    fn new(count: usize, d: usize) -> Self {
+        Self {
+            rows: vec![0.0; count * d],
+            neg2: vec![0.0; count * d],
+            sq_norms: vec![0.0; count],
+            scores: vec![[0.0; 4]; count],
+            d,
+        }
+    }
+
+    fn prepare(&mut self) {
+        prepare_centers(&self.rows, self.d, &mut self.neg2, &mut self.sq_norms);
+    }
+
+    #[inline(always)]
+    fn score<const D: usize, const FMA: bool>(&mut self, block: &[[f64; 4]]) {
+        scores4::<D, FMA>(block, &self.neg2, &self.sq_norms, &mut self.scores);
+    }
+}
+
+/// Lowers each row's distance to its run's nearest chosen centre by the run's centre `j`, and
+/// refreshes the running sums.
+#[inline(always)]
+fn move_closest<const D: usize, const FMA: bool>(runs: &mut [Run], pts: &Points, j: usize) {
+    let d = pts.d;
+    let mut chosen = Centers::new(runs.len(), d);
+    for (run, row) in runs.iter().zip(chosen.rows.chunks_exact_mut(d)) {
+        row.copy_from_slice(&run.centers[j * d..(j + 1) * d]);
+    }
+    chosen.prepare();
+    let mut totals = vec![0.0; runs.len()];
+    let mut chunk_sums = vec![[0.0; 4]; runs.len()];
+    for (b, sq_norms) in pts.sq_norms.iter().enumerate() {
+        chosen.score::<D, FMA>(pts.block(b));
+        // A chunk ends with this block (chunks are whole blocks), or the rows do.
+        let chunk_end = (4 * b + 4) % SAMPLE_CHUNK == 0 || b + 1 == pts.n_blocks();
+        for (((run, total), sums), score) in runs.iter_mut().zip(&mut totals).zip(&mut chunk_sums).zip(&chosen.scores) {
+            let closest = &mut run.closest[b];
+            for lane in 0..4 {
+                let dist = distance(score[lane], sq_norms[lane]);
+                closest[lane] = if dist < closest[lane] { dist } else { closest[lane] };
+                sums[lane] += closest[lane];
+            }
+            if chunk_end {
+                *total += (sums[0] + sums[1]) + (sums[2] + sums[3]);
+                *sums = [0.0; 4];
+                run.chunk_totals[4 * b / SAMPLE_CHUNK] = *total;
+            }
+        }
+    }
+}
+
+/// Lloyd iterations from every run's current centres, the runs side by side in each pass over the
+/// rows; a run that has converged drops out of the passes. Leaves in each run the SSE of its final
+/// assignment under its means and the iterations it ran.
+#[inline(always)]
+fn lloyd<const D: usize, const FMA: bool>(runs: &mut [Run], pts: &Points, max_iter: usize, tol: f64) {
+    for run in runs.iter_mut() {
+        run.sums.fill(0.0);
+        run.counts.fill(0);
+        run.sq_sums.fill(0.0);
+        run.prepare_centers();
+        run.iterations = 0;
+        run.done = false;
+    }
+    for b in 0..pts.n_blocks() {
+        let (block, lanes) = (pts.block(b), pts.lanes(b));
+        for run in runs.iter_mut() {
+            let nearest = run.nearest4::<D, FMA>(block);
+            for (lane, &j) in nearest[..lanes].iter().enumerate() {
+                run.assign[4 * b + lane] = j;
+                run.add(j as usize, block, lane, pts.sq_norms[b][lane]);
+            }
+        }
+    }
+    let mut prev_sse = vec![f64::INFINITY; runs.len()];
+    let mut changed = vec![0usize; runs.len()];
+    loop {
+        for (run, prev) in runs.iter_mut().zip(&mut prev_sse) {
+            if run.done {
+                continue;
+            }
+            run.iterations += 1;
+            run.relocate_empty(pts);
+            run.update_centers();
+            run.sse = run.assignment_sse();
+            let converged = prev.is_finite() && *prev - run.sse <= tol * *prev;
+            run.done = converged || run.iterations >= max_iter;
+            *prev = run.sse;
+        }
+        if runs.iter().all(|r| r.done) {
+            return;
+        }
+        changed.fill(0);
+        for b in 0..pts.n_blocks() {
+            let (block, lanes) = (pts.block(b), pts.lanes(b));
+            for (run, changed) in runs.iter_mut().zip(&mut changed) {
+                if run.done {
+                    continue;
+                }
+                let nearest = run.nearest4::<D, FMA>(block);
+                for (lane, &j) in nearest[..lanes].iter().enumerate() {
+                    let i = 4 * b + lane;
+                    let a = run.assign[i];
+                    if j != a {
+                        run.remove(a as usize, block, lane, pts.sq_norms[i / 4][i % 4]);
+                        run.add(j as usize, block, lane, pts.sq_norms[i / 4][i % 4]);
+                        run.assign[i] = j;
+                        *changed += 1;
+                    }
+                }
+            }
+        }
+        for (run, &changed) in runs.iter_mut().zip(&changed) {
+            // Nothing moved: the centres are already the means, so this is the fixed point.
+            run.done |= changed == 0;
         }
     }
 }
@@ -699,10 +892,11 @@ mod tests {
     #[test]
     fn result_does_not_depend_on_thread_count() {
         let (data, _) = planted(&[&[0.0, 0.0, 0.0], &[3.0, 0.0, 1.0], &[0.0, 3.0, -1.0]], 300, 2.0, 4);
-        let params = KMeansParams { k: 6, n_init: 7, seed: 3, ..KMeansParams::default() };
+        // 11 restarts: one thread runs them in lockstep groups of 8 and 3, eleven threads one each.
+        let params = KMeansParams { k: 6, n_init: 11, seed: 3, ..KMeansParams::default() };
         let points = Points::centred(data.view());
         let one = params.restarts_on::<3>(&points, 1);
-        for threads in [2, 3, 7] {
+        for threads in [2, 3, 7, 11] {
             assert_eq!(params.restarts_on::<3>(&points, threads), one, "threads {threads}");
         }
         // The generic (unspecialised) path agrees with the specialised one.
@@ -749,9 +943,10 @@ mod tests {
         // Centres at 1, 11 and 100 leave the third cluster empty; it must take a row and end non-empty.
         let data = array![[0.0], [1.0], [2.0], [10.0], [11.0], [12.0]];
         let pts = Points::centred(data.view()); // mean 6
-        let mut run = Run::new(6, 1, 3);
-        run.centers.copy_from_slice(&[-5.0, 5.0, 94.0]);
-        let (sse, _) = run.lloyd::<0>(&pts, 100, 0.0);
+        let mut runs = vec![Run::new(6, 1, 3)];
+        runs[0].centers.copy_from_slice(&[-5.0, 5.0, 94.0]);
+        lloyd::<0, false>(&mut runs, &pts, 100, 0.0);
+        let (run, sse) = (&runs[0], runs[0].sse);
         assert!(run.counts.iter().all(|&c| c > 0), "counts {:?}", run.counts);
         // Two clusters alone would give 4.0; a third non-empty one must do better.
         assert!(sse < 4.0, "sse {sse}");
