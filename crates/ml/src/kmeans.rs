@@ -42,7 +42,7 @@ impl KMeansParams {
     /// parameters and data, not on restart order or thread count. `iterations` is the best restart's.
     pub fn fit(&self, data: ArrayView2<f64>) -> Result<KMeansModel> {
         self.validate(data)?;
-        let points = Points::centred(data);
+        let points = Points::centred(data)?;
         // Monomorphise the hot loops for common dimensions (CDNOW's RFM features, the 16-column benchmark).
         let best = match points.d {
             1 => self.restarts::<1>(&points),
@@ -83,9 +83,15 @@ impl KMeansParams {
 
     fn restarts_on<const D: usize>(&self, points: &Points, threads: usize) -> (f64, Vec<f64>, usize) {
         let simd = Simd::detect();
+        #[cfg(target_arch = "x86_64")]
+        let avx512 = std::arch::is_x86_feature_detected!("avx512f");
         let run_share = |t: usize| match simd {
             Simd::Plain => self.run_share::<D, PLAIN_HAS_FMA>(points, t, threads),
-            // SAFETY: `detect` chose this variant only on a CPU with AVX2 and FMA.
+            // SAFETY: `detect` chose this variant only on a CPU with AVX2 and FMA, and `avx512`
+            // says it has AVX-512F.
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2Fma if avx512 => unsafe { self.run_share_avx512::<D>(points, t, threads) },
+            // SAFETY: as above.
             #[cfg(target_arch = "x86_64")]
             Simd::Avx2Fma => unsafe { self.run_share_avx2::<D>(points, t, threads) },
         };
@@ -140,11 +146,24 @@ impl KMeansParams {
         best
     }
 
-    /// [`run_share`](Self::run_share) compiled for AVX2 and FMA: a four-row block fills one 256-bit
-    /// register, and each score term is one fused multiply-add.
+    /// [`run_share`](Self::run_share) compiled for AVX2 and FMA: a block's eight rows fill two
+    /// 256-bit registers, and each score term is one fused multiply-add.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn run_share_avx2<const D: usize>(
+        &self,
+        points: &Points,
+        t: usize,
+        threads: usize,
+    ) -> Option<(f64, usize, Vec<f64>, usize)> {
+        self.run_share::<D, true>(points, t, threads)
+    }
+
+    /// [`run_share`](Self::run_share) compiled for AVX-512: a block is one register. The same
+    /// operations in the same order as the AVX2 build, so the same result.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn run_share_avx512<const D: usize>(
         &self,
         points: &Points,
         t: usize,
@@ -173,11 +192,6 @@ impl KMeansParams {
         if data.ncols() == 0 {
             return Err(MlError::InvalidInput("k-means: `data` has no columns".into()));
         }
-        if let Some(((r, c), v)) = first_non_finite(data) {
-            return Err(MlError::InvalidInput(format!(
-                "k-means: `data` has non-finite value {v} at row {r}, column {c}"
-            )));
-        }
         Ok(())
     }
 }
@@ -195,6 +209,24 @@ impl<T> Fit<Array2<f64>, T, MlError> for KMeansParams {
 /// more than it saves.
 const PARALLEL_MIN_WORK: usize = 2_000_000;
 
+/// Column means of `data`, checking in the same pass that every value is finite.
+fn finite_column_means(data: ArrayView2<f64>) -> Result<Vec<f64>> {
+    let (n, d) = data.dim();
+    let mut sums = vec![0.0; d];
+    let mut finite = true;
+    for row in data.outer_iter() {
+        for (s, &v) in sums.iter_mut().zip(row.iter()) {
+            *s += v;
+            finite &= v.is_finite();
+        }
+    }
+    if !finite {
+        let ((r, c), v) = first_non_finite(data).expect("a non-finite value was seen");
+        return Err(MlError::InvalidInput(format!("k-means: `data` has non-finite value {v} at row {r}, column {c}")));
+    }
+    Ok(sums.into_iter().map(|s| s / n as f64).collect())
+}
+
 fn available_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |c| c.get())
 }
@@ -208,30 +240,35 @@ const LOCKSTEP_RUNS: usize = 8;
 /// search and its row by a scan, so the sums need not be kept per row.
 const SAMPLE_CHUNK: usize = 256;
 
+/// Rows per block of [`Points::blocked`]: one 512-bit vector of f64 (two 256-bit ones).
+const LANES: usize = 8;
+type Lanes = [f64; LANES];
+
 /// The rows, centred on the column means (centring changes no distance but keeps the
-/// `sum |x|^2 - |sum x|^2 / n` form of the SSE free of cancellation), in blocks of four,
+/// `sum |x|^2 - |sum x|^2 / n` form of the SSE free of cancellation), in blocks of [`LANES`] rows,
 /// dimension-major within a block: `blocked[b * d + dim][lane]` is row `4b + lane`, zero-padded, so
-/// the distance kernels score four rows per SIMD-friendly pass.
+/// the distance kernels score a block's rows side by side in vector registers.
 struct Points {
-    blocked: Vec<[f64; 4]>,
+    blocked: Vec<Lanes>,
     /// `|x|^2` of each row, by block (`sq_norms[b][lane]`, zero-padded).
-    sq_norms: Vec<[f64; 4]>,
+    sq_norms: Vec<Lanes>,
     mean: Vec<f64>,
     n: usize,
     d: usize,
 }
 
 impl Points {
-    fn centred(data: ArrayView2<f64>) -> Self {
+    /// Errors when `data` holds a non-finite value (checked in the same pass as the means).
+    fn centred(data: ArrayView2<f64>) -> Result<Self> {
         let (n, d) = data.dim();
-        let mean: Vec<f64> = data.mean_axis(ndarray::Axis(0)).expect("rows >= k >= 1").to_vec();
-        let n_blocks = n.div_ceil(4);
-        let mut blocked = vec![[0.0; 4]; n_blocks * d];
-        let mut sq_norms = vec![[0.0; 4]; n_blocks];
-        let fill = |first_block: usize, blocked: &mut [[f64; 4]], sq_norms: &mut [[f64; 4]]| {
+        let mean = finite_column_means(data)?;
+        let n_blocks = n.div_ceil(LANES);
+        let mut blocked = vec![[0.0; LANES]; n_blocks * d];
+        let mut sq_norms = vec![[0.0; LANES]; n_blocks];
+        let fill = |first_block: usize, blocked: &mut [Lanes], sq_norms: &mut [Lanes]| {
             for (b, (block, sq)) in blocked.chunks_exact_mut(d).zip(sq_norms).enumerate() {
-                for lane in 0..4 {
-                    let i = 4 * (first_block + b) + lane;
+                for lane in 0..LANES {
+                    let i = LANES * (first_block + b) + lane;
                     if i >= n {
                         break;
                     }
@@ -254,27 +291,27 @@ impl Points {
                 scope.spawn(move || fill(t * per, blocked, sq_norms));
             }
         });
-        Self { blocked, sq_norms, mean, n, d }
+        Ok(Self { blocked, sq_norms, mean, n, d })
     }
 
     fn n_blocks(&self) -> usize {
-        self.n.div_ceil(4)
+        self.n.div_ceil(LANES)
     }
 
-    /// Block `b`: rows `4b..4b + 4` (lanes past the last row are zero).
+    /// Block `b`: rows `LANES b..LANES (b + 1)` (lanes past the last row are zero).
     #[inline(always)]
-    fn block(&self, b: usize) -> &[[f64; 4]] {
+    fn block(&self, b: usize) -> &[Lanes] {
         &self.blocked[b * self.d..(b + 1) * self.d]
     }
 
-    /// Rows of block `b` that exist (4 except perhaps in the last block).
+    /// Rows of block `b` that exist ([`LANES`] except perhaps in the last block).
     #[inline(always)]
     fn lanes(&self, b: usize) -> usize {
-        (self.n - 4 * b).min(4)
+        (self.n - LANES * b).min(LANES)
     }
 
     fn row_into(&self, i: usize, out: &mut [f64]) {
-        out.iter_mut().zip(self.block(i / 4)).for_each(|(o, v)| *o = v[i % 4]);
+        out.iter_mut().zip(self.block(i / LANES)).for_each(|(o, v)| *o = v[i % LANES]);
     }
 
     /// SSE with every row at its nearest centre (exact distances). Summed over a fixed split of
@@ -283,9 +320,9 @@ impl Points {
         let part = |blocks: std::ops::Range<usize>| {
             let mut sse = 0.0;
             for b in blocks {
-                let mut best = [f64::INFINITY; 4];
+                let mut best = [f64::INFINITY; LANES];
                 for c in centers.chunks_exact(self.d).take(k) {
-                    let dist = sq_dist4(self.block(b), c);
+                    let dist = block_sq_dists(self.block(b), c);
                     best.iter_mut().zip(&dist).for_each(|(m, &v)| *m = if v < *m { v } else { *m });
                 }
                 for &v in &best[..self.lanes(b)] {
@@ -324,12 +361,12 @@ fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
-/// Exact squared distances from the four rows of a block to `c` (for the final SSE).
+/// Exact squared distances from the rows of a block to `c` (for the final SSE).
 #[inline(always)]
-fn sq_dist4(block: &[[f64; 4]], c: &[f64]) -> [f64; 4] {
-    let mut acc = [0.0; 4];
+fn block_sq_dists(block: &[Lanes], c: &[f64]) -> Lanes {
+    let mut acc = [0.0; LANES];
     for (col, &cv) in block.iter().zip(c) {
-        for lane in 0..4 {
+        for lane in 0..LANES {
             let t = col[lane] - cv;
             acc[lane] += t * t;
         }
@@ -337,17 +374,17 @@ fn sq_dist4(block: &[[f64; 4]], c: &[f64]) -> [f64; 4] {
     acc
 }
 
-/// Scores of the four rows of a block against every centre, given `-2 c` and `|c|^2` per centre:
+/// Scores of the rows of a block against every centre, given `-2 c` and `|c|^2` per centre:
 /// `out[j][lane] = |c_j|^2 - 2 x.c_j`. That ranks centres like `|x - c_j|^2` with one multiply-add
 /// per value (fused where the CPU has FMA), and `|x|^2` plus it is the squared distance. Centres go
 /// four at a time, in four named accumulators (so each stays one vector register and the adds of
 /// the four overlap).
 #[inline(always)]
-fn scores4<const D: usize, const FMA: bool>(
-    block: &[[f64; 4]],
+fn block_scores<const D: usize, const FMA: bool>(
+    block: &[Lanes],
     neg2_centers: &[f64],
     center_sq_norms: &[f64],
-    out: &mut [[f64; 4]],
+    out: &mut [Lanes],
 ) {
     let d = block.len();
     let cols = if D == 0 { d } else { D };
@@ -356,7 +393,7 @@ fn scores4<const D: usize, const FMA: bool>(
     let mut outs = out.chunks_exact_mut(4);
     let mut norms = center_sq_norms.chunks_exact(4);
     for ((g, o), n) in groups.by_ref().zip(outs.by_ref()).zip(norms.by_ref()) {
-        let (mut a0, mut a1, mut a2, mut a3) = ([n[0]; 4], [n[1]; 4], [n[2]; 4], [n[3]; 4]);
+        let (mut a0, mut a1, mut a2, mut a3) = ([n[0]; LANES], [n[1]; LANES], [n[2]; LANES], [n[3]; LANES]);
         for (dim, x) in block.iter().enumerate() {
             add_product::<FMA>(&mut a0, x, g[dim]);
             add_product::<FMA>(&mut a1, x, g[cols + dim]);
@@ -366,7 +403,7 @@ fn scores4<const D: usize, const FMA: bool>(
         o.copy_from_slice(&[a0, a1, a2, a3]);
     }
     for ((c, o), &n) in groups.remainder().chunks_exact(cols).zip(outs.into_remainder()).zip(norms.remainder()) {
-        let mut a = [n; 4];
+        let mut a = [n; LANES];
         for (x, &cv) in block.iter().zip(c) {
             add_product::<FMA>(&mut a, x, cv);
         }
@@ -376,8 +413,8 @@ fn scores4<const D: usize, const FMA: bool>(
 
 /// `acc += x c`, lane by lane.
 #[inline(always)]
-fn add_product<const FMA: bool>(acc: &mut [f64; 4], x: &[f64; 4], c: f64) {
-    for lane in 0..4 {
+fn add_product<const FMA: bool>(acc: &mut Lanes, x: &Lanes, c: f64) {
+    for lane in 0..LANES {
         acc[lane] = fmadd::<FMA>(x[lane], c, acc[lane]);
     }
 }
@@ -385,13 +422,13 @@ fn add_product<const FMA: bool>(acc: &mut [f64; 4], x: &[f64; 4], c: f64) {
 /// Per lane, the index of the lowest score (the first on ties). Branch-free, because a row's
 /// nearest centre is unpredictable and mispredictions would cost more than the arithmetic.
 #[inline(always)]
-fn argmin4(scores: &[[f64; 4]]) -> [u32; 4] {
-    let mut best_v = [f64::INFINITY; 4];
+fn lane_argmin(scores: &[Lanes]) -> [u32; LANES] {
+    let mut best_v = [f64::INFINITY; LANES];
     // Indices carried as f64 so the selects stay in the same vector registers as the scores.
-    let mut best = [0.0f64; 4];
+    let mut best = [0.0f64; LANES];
     for (j, s) in scores.iter().enumerate() {
         let j = j as f64;
-        for lane in 0..4 {
+        for lane in 0..LANES {
             let closer = s[lane] < best_v[lane];
             best_v[lane] = if closer { s[lane] } else { best_v[lane] };
             best[lane] = if closer { j } else { best[lane] };
@@ -400,7 +437,7 @@ fn argmin4(scores: &[[f64; 4]]) -> [u32; 4] {
     best.map(|j| j as u32)
 }
 
-/// Squared distance from a score of [`scores4`] and the row's `|x|^2`; never below zero (the
+/// Squared distance from a score of [`block_scores`] and the row's `|x|^2`; never below zero (the
 /// expansion can round a tiny distance negative).
 #[inline(always)]
 fn distance(score: f64, sq_norm: f64) -> f64 {
@@ -454,13 +491,13 @@ struct Run {
     /// k-means++: squared distance of each row to its nearest chosen centre, by block like
     /// [`Points::blocked`] (lanes past the last row stay 0), and the running sum of those distances
     /// at the end of every [`SAMPLE_CHUNK`] rows.
-    closest: Vec<[f64; 4]>,
+    closest: Vec<Lanes>,
     chunk_totals: Vec<f64>,
     /// Scores of one block against every centre (scratch for the nearest-centre search).
-    scores: Vec<[f64; 4]>,
+    scores: Vec<Lanes>,
     /// k-means++: this round's candidate rows and their potentials (partial sums by lane).
     candidates: Vec<usize>,
-    potentials: Vec<[f64; 4]>,
+    potentials: Vec<Lanes>,
     /// Lloyd: SSE of the last assignment, iterations run, and whether the run has stopped.
     sse: f64,
     iterations: usize,
@@ -482,11 +519,11 @@ impl Run {
             counts: vec![0; k],
             sq_sums: vec![0.0; k],
             assign: vec![0; n],
-            closest: vec![[0.0; 4]; n.div_ceil(4)],
+            closest: vec![[0.0; LANES]; n.div_ceil(LANES)],
             chunk_totals: vec![0.0; n.div_ceil(SAMPLE_CHUNK)],
-            scores: vec![[0.0; 4]; k],
+            scores: vec![[0.0; LANES]; k],
             candidates: Vec::with_capacity(n_trials),
-            potentials: vec![[0.0; 4]; n_trials],
+            potentials: vec![[0.0; LANES]; n_trials],
             sse: f64::INFINITY,
             iterations: 0,
             done: false,
@@ -505,7 +542,7 @@ impl Run {
         let chunk = self.chunk_totals.partition_point(|&v| v <= r).min(self.chunk_totals.len() - 1);
         let mut left = r - if chunk == 0 { 0.0 } else { self.chunk_totals[chunk - 1] };
         let rows = chunk * SAMPLE_CHUNK..((chunk + 1) * SAMPLE_CHUNK).min(n);
-        let weight = |i: usize| self.closest[i / 4][i % 4];
+        let weight = |i: usize| self.closest[i / LANES][i % LANES];
         for i in rows.clone() {
             left -= weight(i);
             if left < 0.0 {
@@ -532,14 +569,14 @@ impl Run {
 
     /// Adds lane `lane` of `block` (a row with squared norm `sq_norm`) to cluster `j`.
     #[inline(always)]
-    fn add(&mut self, j: usize, block: &[[f64; 4]], lane: usize, sq_norm: f64) {
+    fn add(&mut self, j: usize, block: &[Lanes], lane: usize, sq_norm: f64) {
         self.sums[j * self.d..(j + 1) * self.d].iter_mut().zip(block).for_each(|(s, v)| *s += v[lane]);
         self.counts[j] += 1;
         self.sq_sums[j] += sq_norm;
     }
 
     #[inline(always)]
-    fn remove(&mut self, j: usize, block: &[[f64; 4]], lane: usize, sq_norm: f64) {
+    fn remove(&mut self, j: usize, block: &[Lanes], lane: usize, sq_norm: f64) {
         self.sums[j * self.d..(j + 1) * self.d].iter_mut().zip(block).for_each(|(s, v)| *s -= v[lane]);
         self.counts[j] -= 1;
         self.sq_sums[j] -= sq_norm;
@@ -568,9 +605,9 @@ impl Run {
             let Some(i) = donors.by_ref().find(|&i| self.counts[self.assign[i] as usize] > 1) else {
                 return; // fewer distinct rows than clusters; leave the centre where it is
             };
-            let (block, lane) = (pts.block(i / 4), i % 4);
-            self.remove(self.assign[i] as usize, block, lane, pts.sq_norms[i / 4][i % 4]);
-            self.add(j, block, lane, pts.sq_norms[i / 4][i % 4]);
+            let (block, lane) = (pts.block(i / LANES), i % LANES);
+            self.remove(self.assign[i] as usize, block, lane, pts.sq_norms[i / LANES][i % LANES]);
+            self.add(j, block, lane, pts.sq_norms[i / LANES][i % LANES]);
             self.assign[i] = j as u32;
         }
     }
@@ -596,9 +633,9 @@ impl Run {
 
     /// Nearest centre of each row of a block.
     #[inline(always)]
-    fn nearest4<const D: usize, const FMA: bool>(&mut self, block: &[[f64; 4]]) -> [u32; 4] {
-        scores4::<D, FMA>(block, &self.neg2_centers, &self.center_sq_norms, &mut self.scores);
-        argmin4(&self.scores)
+    fn nearest_in_block<const D: usize, const FMA: bool>(&mut self, block: &[Lanes]) -> [u32; LANES] {
+        block_scores::<D, FMA>(block, &self.neg2_centers, &self.center_sq_norms, &mut self.scores);
+        lane_argmin(&self.scores)
     }
 }
 
@@ -606,8 +643,8 @@ impl Run {
 /// `2 + ln k` candidates drawn with probability proportional to squared distance, which avoids most
 /// poor seedings.
 ///
-/// Two passes over the rows per centre, whatever the candidate and run counts: one scores every
-/// run's candidates, one moves each run's chosen centre into its distances.
+/// Two passes over the rows per centre (one for the last), whatever the candidate and run counts:
+/// one scores every run's candidates, one moves each run's chosen centre into its distances.
 #[inline(always)]
 fn seed_plus_plus<const D: usize, const FMA: bool>(runs: &mut [Run], pts: &Points) {
     let (n, d) = (pts.n, pts.d);
@@ -615,7 +652,7 @@ fn seed_plus_plus<const D: usize, const FMA: bool>(runs: &mut [Run], pts: &Point
     for run in runs.iter_mut() {
         let first = run.rng.gen_range(0..n);
         pts.row_into(first, &mut run.centers[..d]);
-        run.closest.fill([f64::INFINITY; 4]);
+        run.closest.fill([f64::INFINITY; LANES]);
         if let Some(last) = run.closest.last_mut() {
             last[pts.lanes(pts.n_blocks() - 1)..].fill(0.0); // no rows there: weight 0
         }
@@ -631,7 +668,7 @@ fn seed_plus_plus<const D: usize, const FMA: bool>(runs: &mut [Run], pts: &Point
                 run.candidates.push(row);
                 pts.row_into(row, row_values);
             }
-            run.potentials.fill([0.0; 4]);
+            run.potentials.fill([0.0; LANES]);
         }
         candidates.prepare();
         for (b, sq_norms) in pts.sq_norms.iter().enumerate() {
@@ -640,7 +677,7 @@ fn seed_plus_plus<const D: usize, const FMA: bool>(runs: &mut [Run], pts: &Point
                 let closest = &run.closest[b];
                 for (p, score) in run.potentials.iter_mut().zip(scores) {
                     // Lane by lane, so it stays in vector registers; padding lanes add min(d, 0) = 0.
-                    for lane in 0..4 {
+                    for lane in 0..LANES {
                         let dist = distance(score[lane], sq_norms[lane]);
                         p[lane] += if dist < closest[lane] { dist } else { closest[lane] };
                     }
@@ -649,21 +686,24 @@ fn seed_plus_plus<const D: usize, const FMA: bool>(runs: &mut [Run], pts: &Point
         }
         for (run, rows) in runs.iter_mut().zip(candidates.rows.chunks_exact(n_trials * d)) {
             // Lowest potential wins; ties go to the earlier draw.
-            let p: Vec<f64> = run.potentials.iter().map(|p| (p[0] + p[1]) + (p[2] + p[3])).collect();
+            let p: Vec<f64> = run.potentials.iter().map(|p| p.iter().sum::<f64>()).collect();
             let best = (0..p.len()).fold(0, |b, t| if p[t] < p[b] { t } else { b });
             run.centers[j * d..(j + 1) * d].copy_from_slice(&rows[best * d..(best + 1) * d]);
         }
-        move_closest::<D, FMA>(runs, pts, j);
+        if j + 1 < k {
+            // (After the last centre no more draws follow: Lloyd's first pass takes over.)
+            move_closest::<D, FMA>(runs, pts, j);
+        }
     }
 }
 
-/// Centres gathered from several runs (rows of `d` values) with what [`scores4`] needs, and the
+/// Centres gathered from several runs (rows of `d` values) with what [`block_scores`] needs, and the
 /// scores of one block against them.
 struct Centers {
     rows: Vec<f64>,
     neg2: Vec<f64>,
     sq_norms: Vec<f64>,
-    scores: Vec<[f64; 4]>,
+    scores: Vec<Lanes>,
     d: usize,
 }
 
@@ -673,7 +713,7 @@ impl Centers {
             rows: vec![0.0; count * d],
             neg2: vec![0.0; count * d],
             sq_norms: vec![0.0; count],
-            scores: vec![[0.0; 4]; count],
+            scores: vec![[0.0; LANES]; count],
             d,
         }
     }
@@ -683,8 +723,8 @@ impl Centers {
     }
 
     #[inline(always)]
-    fn score<const D: usize, const FMA: bool>(&mut self, block: &[[f64; 4]]) {
-        scores4::<D, FMA>(block, &self.neg2, &self.sq_norms, &mut self.scores);
+    fn score<const D: usize, const FMA: bool>(&mut self, block: &[Lanes]) {
+        block_scores::<D, FMA>(block, &self.neg2, &self.sq_norms, &mut self.scores);
     }
 }
 
@@ -699,22 +739,22 @@ fn move_closest<const D: usize, const FMA: bool>(runs: &mut [Run], pts: &Points,
     }
     chosen.prepare();
     let mut totals = vec![0.0; runs.len()];
-    let mut chunk_sums = vec![[0.0; 4]; runs.len()];
+    let mut chunk_sums = vec![[0.0; LANES]; runs.len()];
     for (b, sq_norms) in pts.sq_norms.iter().enumerate() {
         chosen.score::<D, FMA>(pts.block(b));
         // A chunk ends with this block (chunks are whole blocks), or the rows do.
-        let chunk_end = (4 * b + 4) % SAMPLE_CHUNK == 0 || b + 1 == pts.n_blocks();
+        let chunk_end = (LANES * b + LANES).is_multiple_of(SAMPLE_CHUNK) || b + 1 == pts.n_blocks();
         for (((run, total), sums), score) in runs.iter_mut().zip(&mut totals).zip(&mut chunk_sums).zip(&chosen.scores) {
             let closest = &mut run.closest[b];
-            for lane in 0..4 {
+            for lane in 0..LANES {
                 let dist = distance(score[lane], sq_norms[lane]);
                 closest[lane] = if dist < closest[lane] { dist } else { closest[lane] };
                 sums[lane] += closest[lane];
             }
             if chunk_end {
-                *total += (sums[0] + sums[1]) + (sums[2] + sums[3]);
-                *sums = [0.0; 4];
-                run.chunk_totals[4 * b / SAMPLE_CHUNK] = *total;
+                *total += sums.iter().sum::<f64>();
+                *sums = [0.0; LANES];
+                run.chunk_totals[LANES * b / SAMPLE_CHUNK] = *total;
             }
         }
     }
@@ -736,9 +776,9 @@ fn lloyd<const D: usize, const FMA: bool>(runs: &mut [Run], pts: &Points, max_it
     for b in 0..pts.n_blocks() {
         let (block, lanes) = (pts.block(b), pts.lanes(b));
         for run in runs.iter_mut() {
-            let nearest = run.nearest4::<D, FMA>(block);
+            let nearest = run.nearest_in_block::<D, FMA>(block);
             for (lane, &j) in nearest[..lanes].iter().enumerate() {
-                run.assign[4 * b + lane] = j;
+                run.assign[LANES * b + lane] = j;
                 run.add(j as usize, block, lane, pts.sq_norms[b][lane]);
             }
         }
@@ -768,13 +808,13 @@ fn lloyd<const D: usize, const FMA: bool>(runs: &mut [Run], pts: &Points, max_it
                 if run.done {
                     continue;
                 }
-                let nearest = run.nearest4::<D, FMA>(block);
+                let nearest = run.nearest_in_block::<D, FMA>(block);
                 for (lane, &j) in nearest[..lanes].iter().enumerate() {
-                    let i = 4 * b + lane;
+                    let i = LANES * b + lane;
                     let a = run.assign[i];
                     if j != a {
-                        run.remove(a as usize, block, lane, pts.sq_norms[i / 4][i % 4]);
-                        run.add(j as usize, block, lane, pts.sq_norms[i / 4][i % 4]);
+                        run.remove(a as usize, block, lane, pts.sq_norms[i / LANES][i % LANES]);
+                        run.add(j as usize, block, lane, pts.sq_norms[i / LANES][i % LANES]);
                         run.assign[i] = j;
                         *changed += 1;
                     }
@@ -894,13 +934,30 @@ mod tests {
         let (data, _) = planted(&[&[0.0, 0.0, 0.0], &[3.0, 0.0, 1.0], &[0.0, 3.0, -1.0]], 300, 2.0, 4);
         // 11 restarts: one thread runs them in lockstep groups of 8 and 3, eleven threads one each.
         let params = KMeansParams { k: 6, n_init: 11, seed: 3, ..KMeansParams::default() };
-        let points = Points::centred(data.view());
+        let points = Points::centred(data.view()).unwrap();
         let one = params.restarts_on::<3>(&points, 1);
         for threads in [2, 3, 7, 11] {
             assert_eq!(params.restarts_on::<3>(&points, threads), one, "threads {threads}");
         }
         // The generic (unspecialised) path agrees with the specialised one.
         assert_eq!(params.restarts_on::<0>(&points, 1), one);
+    }
+
+    /// The AVX-512 build runs the AVX2 build's operations in the same order: the same result.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn avx512_and_avx2_builds_agree() {
+        let fma = std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+        if !(fma && std::arch::is_x86_feature_detected!("avx512f")) {
+            return; // nothing to compare on this CPU
+        }
+        let (data, _) = planted(&[&[0.0; 5], &[3.0, 0.0, 1.0, 2.0, -1.0], &[0.0, 3.0, -1.0, 1.0, 1.0]], 333, 2.0, 5);
+        let params = KMeansParams { k: 7, n_init: 3, seed: 8, ..KMeansParams::default() };
+        let points = Points::centred(data.view()).unwrap();
+        // SAFETY: both features were detected above.
+        let (wide, narrow) =
+            unsafe { (params.run_share_avx512::<5>(&points, 0, 1), params.run_share_avx2::<5>(&points, 0, 1)) };
+        assert_eq!(wide, narrow);
     }
 
     #[test]
@@ -942,7 +999,7 @@ mod tests {
     fn empty_cluster_is_reseeded_with_farthest_row() {
         // Centres at 1, 11 and 100 leave the third cluster empty; it must take a row and end non-empty.
         let data = array![[0.0], [1.0], [2.0], [10.0], [11.0], [12.0]];
-        let pts = Points::centred(data.view()); // mean 6
+        let pts = Points::centred(data.view()).unwrap(); // mean 6
         let mut runs = vec![Run::new(6, 1, 3)];
         runs[0].centers.copy_from_slice(&[-5.0, 5.0, 94.0]);
         lloyd::<0, false>(&mut runs, &pts, 100, 0.0);
