@@ -32,12 +32,17 @@ pub(crate) fn block_rows(width: usize) -> usize {
 }
 
 /// Which instructions the kernels may use: fused multiply-add where the CPU has it (chosen at
-/// run time on x86-64, where the baseline target lacks it; always on aarch64).
-#[derive(Debug, Clone, Copy)]
+/// run time on x86-64, where the baseline target lacks it; always on aarch64), and on x86-64
+/// 256- or 512-bit vectors (k-means has a 512-bit build; the other kernels measured no faster
+/// with one and run their AVX2 build). The x86-64 builds run the same operations in the same
+/// order, so they give the same results; only the register width differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Simd {
     Plain,
     #[cfg(target_arch = "x86_64")]
     Avx2Fma,
+    #[cfg(target_arch = "x86_64")]
+    Avx512Fma,
 }
 
 /// Whether the [`Simd::Plain`] build has fused multiply-add anyway: aarch64 always does, and
@@ -48,9 +53,26 @@ impl Simd {
     pub(crate) fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            return Self::Avx2Fma;
+            return if std::arch::is_x86_feature_detected!("avx512f") { Self::Avx512Fma } else { Self::Avx2Fma };
         }
         Self::Plain
+    }
+
+    /// Every level this CPU can run, lowest first (for tests that compare them).
+    #[cfg(test)]
+    pub(crate) fn available() -> Vec<Self> {
+        let mut levels = vec![Self::Plain];
+        #[cfg(target_arch = "x86_64")]
+        {
+            let best = Self::detect();
+            if best != Self::Plain {
+                levels.push(Self::Avx2Fma);
+            }
+            if best == Self::Avx512Fma {
+                levels.push(Self::Avx512Fma);
+            }
+        }
+        levels
     }
 
     /// [`add_gram_lower`] at this level (the models compile their whole loops per level instead;
@@ -59,9 +81,10 @@ impl Simd {
     pub(crate) fn add_gram(self, g: &[f64], width: usize, gram: &mut [f64]) {
         match self {
             Self::Plain => add_gram_lower::<PLAIN_HAS_FMA>(g, width, gram),
-            // SAFETY: `detect` returned this variant only after checking that the CPU has AVX2 and FMA.
+            // SAFETY: `detect` returned these variants only after checking that the CPU has AVX2
+            // and FMA.
             #[cfg(target_arch = "x86_64")]
-            Self::Avx2Fma => unsafe { add_gram_avx2_fma(g, width, gram) },
+            Self::Avx2Fma | Self::Avx512Fma => unsafe { add_gram_avx2_fma(g, width, gram) },
         }
     }
 }
@@ -186,7 +209,7 @@ mod tests {
                     want[i * width + j] = (0..rows).map(|r| g[r * width + i] * g[r * width + j]).sum();
                 }
             }
-            for simd in [Simd::Plain, Simd::detect()] {
+            for simd in Simd::available() {
                 // Two calls add up: the kernel accumulates into `gram`.
                 let mut gram = vec![0.0; width * width];
                 simd.add_gram(&g, width, &mut gram);

@@ -82,18 +82,14 @@ impl KMeansParams {
     }
 
     fn restarts_on<const D: usize>(&self, points: &Points, threads: usize) -> (f64, Vec<f64>, usize) {
-        let simd = Simd::detect();
-        #[cfg(target_arch = "x86_64")]
-        let avx512 = std::arch::is_x86_feature_detected!("avx512f");
-        let run_share = |t: usize| match simd {
+        let run_share = |t: usize| match Simd::detect() {
             Simd::Plain => self.run_share::<D, PLAIN_HAS_FMA>(points, t, threads),
-            // SAFETY: `detect` chose this variant only on a CPU with AVX2 and FMA, and `avx512`
-            // says it has AVX-512F.
-            #[cfg(target_arch = "x86_64")]
-            Simd::Avx2Fma if avx512 => unsafe { self.run_share_avx512::<D>(points, t, threads) },
-            // SAFETY: as above.
+            // SAFETY: `detect` returned these variants only after checking that the CPU has AVX2
+            // and FMA (and AVX-512F for the second).
             #[cfg(target_arch = "x86_64")]
             Simd::Avx2Fma => unsafe { self.run_share_avx2::<D>(points, t, threads) },
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512Fma => unsafe { self.run_share_avx512::<D>(points, t, threads) },
         };
         let shares: Vec<_> = if threads == 1 {
             vec![run_share(0)]
@@ -947,8 +943,7 @@ mod tests {
     #[test]
     #[cfg(target_arch = "x86_64")]
     fn avx512_and_avx2_builds_agree() {
-        let fma = std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
-        if !(fma && std::arch::is_x86_feature_detected!("avx512f")) {
+        if Simd::detect() != Simd::Avx512Fma {
             return; // nothing to compare on this CPU
         }
         let (data, _) = planted(&[&[0.0; 5], &[3.0, 0.0, 1.0, 2.0, -1.0], &[0.0, 3.0, -1.0, 1.0, 1.0]], 333, 2.0, 5);

@@ -197,9 +197,10 @@ impl<'a> Newton<'a> {
             PassInput { x, y, w, d, width, moving: move_to.then(|| (&beta.as_slice().expect("owned")[..d], beta[d])) };
         let partials = over_chunks(self.threads, z, e, |rows, z, e| match simd {
             Simd::Plain => chunk_derivatives::<PLAIN_HAS_FMA>(&input, rows, z, e),
-            // SAFETY: `detect` returned this variant only after checking that the CPU has AVX2 and FMA.
+            // SAFETY: `detect` returned these variants only after checking that the CPU has AVX2
+            // and FMA. (The pass is bound by memory bandwidth: AVX-512 measured no faster.)
             #[cfg(target_arch = "x86_64")]
-            Simd::Avx2Fma => unsafe { chunk_derivatives_avx2_fma(&input, rows, z, e) },
+            Simd::Avx2Fma | Simd::Avx512Fma => unsafe { chunk_derivatives_avx2_fma(&input, rows, z, e) },
         });
         if !partials.iter().all(|p| p.finite) {
             return None;
@@ -274,9 +275,16 @@ impl<'a> Newton<'a> {
             // data larger than the caches every pass is bound by memory bandwidth, and this halves
             // the passes per step. Backtracking, when needed, evaluates the loss alone.
             let full = &beta - &step;
-            let (full_loss, full_grad, full_hess) = self.derivatives(&full, true)?;
+            // When the full step would end the solve (the test below), its derivatives would go
+            // unused: evaluate the loss alone.
+            let (full_loss, full_derivatives) = if converged(max_abs(&step), &full, tol) {
+                (self.evaluate(&full), None)
+            } else {
+                let (loss, grad, hess) = self.derivatives(&full, true)?;
+                (loss, Some((grad, hess)))
+            };
             let (next, next_loss, t, derivatives) = if sufficient(1.0, full_loss) {
-                (full, full_loss, 1.0, Some((full_grad, full_hess)))
+                (full, full_loss, 1.0, full_derivatives)
             } else {
                 let mut t = 0.5;
                 let mut accepted = None;
@@ -294,13 +302,15 @@ impl<'a> Newton<'a> {
                 };
                 (trial, trial_loss, t, None)
             };
-            let moved = step.iter().fold(0.0f64, |m, v| m.max(v.abs())) * t;
-            let scale = next.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            let moved = max_abs(&step) * t;
+            let done = if t == 1.0 {
+                converged(moved, &next, tol)
+            } else {
+                moved <= tol * next.iter().fold(1.0f64, |m, v| m.max(v.abs()))
+            };
             beta = next;
             loss = next_loss;
-            // Near the optimum a full Newton step squares the error (observed constant ~2 here), so
-            // once 10 * moved^2 is within tolerance the next step would be too.
-            if moved <= tol * scale || (t == 1.0 && 10.0 * moved * moved <= tol * scale) {
+            if done {
                 break;
             }
             (_, grad, hess) = match derivatives {
@@ -387,6 +397,19 @@ unsafe fn chunk_derivatives_avx2_fma(
     e: &mut [f64],
 ) -> ChunkSums {
     chunk_derivatives::<true>(input, rows, z, e)
+}
+
+/// Largest absolute value of `v`.
+fn max_abs(v: &Array1<f64>) -> f64 {
+    v.iter().fold(0.0f64, |m, x| m.max(x.abs()))
+}
+
+/// Whether a full Newton step that moved the parameters by at most `moved` (to `next`) ends the
+/// solve: it moved within tolerance, or, since near the optimum a full step squares the error
+/// (observed constant ~2 here), `10 moved^2` is within tolerance and the next step would be too.
+fn converged(moved: f64, next: &Array1<f64>, tol: f64) -> bool {
+    let scale = next.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+    moved <= tol * scale || 10.0 * moved * moved <= tol * scale
 }
 
 /// Solves `a x = b` for symmetric positive (semi-)definite `a` by Cholesky after Jacobi scaling (so
