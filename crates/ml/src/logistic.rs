@@ -142,6 +142,9 @@ struct Newton<'a> {
     simd: Simd,
     /// Threads for the passes over the rows (1 below [`PARALLEL_MIN_CELLS`]).
     threads: usize,
+    /// Rows from which [`warm_start`](Self::warm_start) fits a sample first
+    /// ([`WARM_START_MIN_ROWS`]; tests lower or raise it).
+    warm_start_min_rows: usize,
 }
 
 impl<'a> Newton<'a> {
@@ -155,7 +158,19 @@ impl<'a> Newton<'a> {
         } else {
             CowArray::from(x.as_standard_layout().into_owned())
         };
-        Self { x, y, w, l2, d, z: Array1::zeros(n), e: Array1::zeros(n), width, simd: Simd::detect(), threads }
+        Self {
+            x,
+            y,
+            w,
+            l2,
+            d,
+            z: Array1::zeros(n),
+            e: Array1::zeros(n),
+            width,
+            simd: Simd::detect(),
+            threads,
+            warm_start_min_rows: WARM_START_MIN_ROWS,
+        }
     }
 
     /// Moves to `beta`: refreshes `z = X coef + intercept` and `e = exp(-|z|)` in one pass over
@@ -229,7 +244,7 @@ impl<'a> Newton<'a> {
     /// [`WARM_START_MIN_ROWS`], or when the sample lacks rows of either class to fit on.
     fn warm_start(&self, max_iter: usize, tol: f64) -> Option<Array1<f64>> {
         let n = self.y.len();
-        if n < WARM_START_MIN_ROWS {
+        if n < self.warm_start_min_rows {
             return None;
         }
         let picks: Vec<usize> = (0..n).step_by(WARM_START_STRIDE).collect();
@@ -631,6 +646,24 @@ mod tests {
         assert!(one.coef.iter().zip(&coef).all(|(a, b)| (a - b).abs() < 0.15), "{:?}", one.coef);
         for threads in [2, 3, 7] {
             assert_eq!(fit(threads), one, "{threads} threads");
+        }
+    }
+
+    /// A warm start (a fit of every 16th row first) ends at the same optimum as a cold one.
+    #[test]
+    fn warm_start_reaches_the_cold_start_optimum() {
+        let coef = [0.8, -0.5, 0.3, 1.1];
+        let (x, y) = planted(40_000, &coef, -0.6, 31);
+        let targets: Array1<f64> = y.iter().map(|&t| if t { 1.0 } else { 0.0 }).collect();
+        let fit = |min_rows: usize| {
+            let mut newton = Newton::new(x.view(), targets.clone(), Array1::ones(40_000), 1.0);
+            newton.warm_start_min_rows = min_rows;
+            newton.solve(100, 1e-8).unwrap()
+        };
+        let (warm, cold) = (fit(10_000), fit(usize::MAX));
+        assert_ne!(warm, cold, "the warm start did not run (or changed nothing)");
+        for (w, c) in warm.coef.iter().chain([&warm.intercept]).zip(cold.coef.iter().chain([&cold.intercept])) {
+            assert!((w - c).abs() <= 1e-6 * (1.0 + c.abs()), "warm {w} vs cold {c}");
         }
     }
 
