@@ -84,41 +84,98 @@ def run_measured(argv, timeout, env=None):
 
 
 def jobs(a):
+    """Groups of (task, label, argv without --reps, reps). A group's jobs are marquee and the peers that
+    run the same task in comparable time; `main` runs them interleaved in rounds. Spark runs on its own
+    (one process: its JVM start and its 1M-row k-means make rounds too costly)."""
     q = a.quick
     reps = 1 if q else a.reps
     spark_reps = 1 if q else max(1, min(a.reps, 3))
     mb = [os.path.join(a.target, "release", "marquee-bench")]
     py = [os.path.join(ROOT, "bench", ".venv", "bin", "python"), os.path.join(ROOT, "bench", "peers.py")]
     common = ["--data", a.data, "--work", a.work]
-    J = []
+    groups = []
 
     def m(task, r=reps):
-        J.append((task, mb + ["task", task, "--reps", str(r)] + common))
+        return (task, f"marquee {task}", mb + ["task", task] + common, r)
 
     def p(tool, task, r=reps, variant=None):
-        J.append((task, py + [tool, task, "--reps", str(r)] + common + (["--variant", variant] if variant else [])))
-    m("als_r10", max(reps, 5)); m("als_r10_sqrt", max(reps, 5)); p("surprise", "als_r10")
-    if not a.no_spark:
-        p("spark", "als_r10", spark_reps)
-    m("als_r50"); m("als_r50_sqrt")
-    if not a.no_spark:
-        p("spark", "als_r50", spark_reps)
-    m("kmeans_cdnow", max(reps, 3)); p("sklearn", "kmeans_cdnow")
-    if not a.no_spark and not q:
-        p("spark", "kmeans_cdnow", 1)
-    m("kmeans_1m"); p("sklearn", "kmeans_1m")
-    if not a.no_spark and not q:
-        p("spark", "kmeans_1m", 1)
-    m("logreg_telco"); p("sklearn", "logreg_telco")
-    if not a.no_spark:
-        p("spark", "logreg_telco", spark_reps)
-    m("logreg_1m"); p("sklearn", "logreg_1m")
-    if not a.no_spark:
-        p("spark", "logreg_1m", spark_reps)
-    m("tfidf_imdb_nblr"); m("tfidf_imdb_nb")
-    for v in (["svc"] if q else ["svc", "nb", "lr"]):
-        p("sklearn", "tfidf_imdb", reps, v)
-    return J
+        argv = py + [tool, task] + common + (["--variant", variant] if variant else [])
+        return (task, f"{tool} {task}" + (f" --variant {variant}" if variant else ""), argv, r)
+
+    def spark(task, r=spark_reps):
+        if not a.no_spark:
+            groups.append([p("spark", task, r)])
+    groups.append([m("als_r10", max(reps, 5)), m("als_r10_sqrt", max(reps, 5)), p("surprise", "als_r10")])
+    spark("als_r10")
+    groups.append([m("als_r50"), m("als_r50_sqrt")])
+    spark("als_r50")
+    groups.append([m("kmeans_cdnow", max(reps, 3)), p("sklearn", "kmeans_cdnow")])
+    if not q:
+        spark("kmeans_cdnow", 1)
+    groups.append([m("kmeans_1m"), p("sklearn", "kmeans_1m")])
+    if not q:
+        spark("kmeans_1m", 1)
+    groups.append([m("logreg_telco"), p("sklearn", "logreg_telco")])
+    spark("logreg_telco")
+    groups.append([m("logreg_1m"), p("sklearn", "logreg_1m")])
+    spark("logreg_1m")
+    groups.append([m("tfidf_imdb_nblr"), m("tfidf_imdb_nb")]
+                  + [p("sklearn", "tfidf_imdb", reps, v) for v in (["svc"] if q else ["svc", "nb", "lr"])])
+    return groups
+
+
+def run_job(task, label, argv, reps):
+    """One process of one job: its result dict (with rss_mib, process_wall_s) or an error dict."""
+    print(f"... {label} --reps {reps}", file=sys.stderr, flush=True)
+    rc, out, err, wall, rss = run_measured(argv + ["--reps", str(reps)], 1800)
+    line = next((l for l in reversed(out.splitlines()) if l.startswith("{")), None)
+    if rc != 0 or line is None:
+        print(f"    failed ({rc}): {(err or out).strip().splitlines()[-1:] if (err or out).strip() else ''}",
+              file=sys.stderr)
+        return {"task": task.replace("_sqrt", "").replace("_nblr", "").replace("_nb", ""),
+                "tool": label, "error": (err or out)[-2000:]}
+    r = json.loads(line)
+    r["rss_mib"] = rss
+    r["process_wall_s"] = wall
+    return r
+
+
+def run_group(group, rounds):
+    """Runs a group's jobs in `rounds` rounds (each job's repetitions split over them, the order of the
+    jobs reversed every other round), so that a machine whose speed drifts over minutes slows both sides
+    alike. Per job: all fit times, their median, each round's median, the largest RSS."""
+    if len(group) == 1:
+        rounds = 1
+    merged = [None] * len(group)
+    for rnd in range(rounds):
+        order = list(range(len(group)))
+        if rnd % 2:
+            order.reverse()
+        for j in order:
+            task, label, argv, reps = group[j]
+            if merged[j] is not None and "error" in merged[j]:
+                continue
+            r = run_job(task, label, argv, -(-reps // rounds))
+            if "error" in r:
+                merged[j] = r
+                continue
+            r["round_medians"] = [r["median_s"]]
+            if merged[j] is None:
+                merged[j] = r
+            else:
+                acc = merged[j]
+                acc["fit_s"] += r["fit_s"]
+                acc["median_s"] = statistics.median(acc["fit_s"])
+                acc["round_medians"] += r["round_medians"]
+                acc["rss_mib"] = max(acc["rss_mib"], r["rss_mib"])
+                acc["process_wall_s"] += r["process_wall_s"]
+    # Paired ratio: each round's peer median over that round's marquee median, median over rounds.
+    base = next((r for r in merged if "round_medians" in r and r["tool"].startswith("marquee")), None)
+    if base and len(base["round_medians"]) > 1:
+        for r in merged:
+            if r is not base and "round_medians" in r and len(r["round_medians"]) == len(base["round_medians"]):
+                r["paired_ratio"] = statistics.median(p / b for p, b in zip(r["round_medians"], base["round_medians"]))
+    return merged
 
 
 def pipeline_job(a):
@@ -143,8 +200,8 @@ def fmt_s(s):
 
 
 def table(results):
-    lines = ["| task | tool | metric | value | fit (median) | peak RSS | time vs marquee | RSS vs marquee |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| task | tool | metric | value | fit (median) | peak RSS | time vs marquee | paired | RSS vs marquee |",
+             "|---|---|---|---|---|---|---|---|---|"]
     tasks = []
     for r in results:
         if r.get("task") not in tasks:
@@ -155,11 +212,12 @@ def table(results):
         for r in rows:
             tr = f"{r['median_s'] / base['median_s']:.1f}x" if base and base["median_s"] > 0 else "-"
             mr = f"{r['rss_mib'] / base['rss_mib']:.1f}x" if base and base.get("rss_mib") else "-"
+            pr = f"{r['paired_ratio']:.1f}x" if "paired_ratio" in r else "-"
             lines.append(f"| {t} | {r['tool']} | {r['metric']} | {r['value']:.4f} | {fmt_s(r['median_s'])} "
-                         f"| {r.get('rss_mib', 0):.0f} MiB | {tr} | {mr} |")
+                         f"| {r.get('rss_mib', 0):.0f} MiB | {tr} | {pr} | {mr} |")
         for r in results:
             if r.get("task") == t and "error" in r:
-                lines.append(f"| {t} | {r['tool']} | failed: {r['error'].strip().splitlines()[-1][:80] if r['error'].strip() else '?'} |||||")
+                lines.append(f"| {t} | {r['tool']} | failed: {r['error'].strip().splitlines()[-1][:80] if r['error'].strip() else '?'} ||||||")
     return "\n".join(lines)
 
 
@@ -167,6 +225,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per task (repetitions split over them)")
     ap.add_argument("--no-spark", action="store_true")
     ap.add_argument("--only", default="", help="comma-separated task prefixes")
     ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data"))
@@ -177,22 +236,10 @@ def main():
     only = [s for s in a.only.split(",") if s]
     load_before = os.getloadavg()
     results = []
-    for task, argv in jobs(a):
-        if only and not any(task.startswith(o) for o in only):
-            continue
-        label = " ".join(argv[1:4]) if "peers.py" in " ".join(argv) else f"marquee {task}"
-        print(f"... {label}", file=sys.stderr, flush=True)
-        rc, out, err, wall, rss = run_measured(argv, 1800)
-        line = next((l for l in reversed(out.splitlines()) if l.startswith("{")), None)
-        if rc != 0 or line is None:
-            results.append({"task": task.replace("_sqrt", "").replace("_nblr", "").replace("_nb", ""),
-                            "tool": label, "error": (err or out)[-2000:]})
-            print(f"    failed ({rc}): {(err or out).strip().splitlines()[-1:] if (err or out).strip() else ''}", file=sys.stderr)
-            continue
-        r = json.loads(line)
-        r["rss_mib"] = rss
-        r["process_wall_s"] = wall
-        results.append(r)
+    for group in jobs(a):
+        group = [job for job in group if not only or any(job[0].startswith(o) for o in only)]
+        if group:
+            results += run_group(group, 1 if a.quick else a.rounds)
     if not only or any("pipeline".startswith(o) for o in only):
         print("... marquee run", file=sys.stderr, flush=True)
         results.append(pipeline_job(a))

@@ -491,8 +491,7 @@ struct Run {
     chunk_totals: Vec<f64>,
     /// Scores of one block against every centre (scratch for the nearest-centre search).
     scores: Vec<Lanes>,
-    /// k-means++: this round's candidate rows and their potentials (partial sums by lane).
-    candidates: Vec<usize>,
+    /// k-means++: potentials of this round's candidates (partial sums by lane).
     potentials: Vec<Lanes>,
     /// Lloyd: SSE of the last assignment, iterations run, and whether the run has stopped.
     sse: f64,
@@ -518,7 +517,6 @@ impl Run {
             closest: vec![[0.0; LANES]; n.div_ceil(LANES)],
             chunk_totals: vec![0.0; n.div_ceil(SAMPLE_CHUNK)],
             scores: vec![[0.0; LANES]; k],
-            candidates: Vec::with_capacity(n_trials),
             potentials: vec![[0.0; LANES]; n_trials],
             sse: f64::INFINITY,
             iterations: 0,
@@ -658,10 +656,8 @@ fn seed_plus_plus<const D: usize, const FMA: bool>(runs: &mut [Run], pts: &Point
     let mut candidates = Centers::new(runs.len() * n_trials, d);
     for j in 1..k {
         for (run, rows) in runs.iter_mut().zip(candidates.rows.chunks_exact_mut(n_trials * d)) {
-            run.candidates.clear();
             for row_values in rows.chunks_exact_mut(d) {
                 let row = run.draw_weighted(n);
-                run.candidates.push(row);
                 pts.row_into(row, row_values);
             }
             run.potentials.fill([0.0; LANES]);
