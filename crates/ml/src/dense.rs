@@ -58,29 +58,35 @@ impl Simd {
         Self::Plain
     }
 
-    /// Every level this CPU can run with its own build of this module's kernels, lowest first (for
-    /// tests that compare them). `Avx512Fma` is left out: the shared kernels run their AVX2 build
-    /// there (k-means tests its own 512-bit build).
+    /// Every level this CPU can run, lowest first (for tests that compare them).
     #[cfg(test)]
     pub(crate) fn available() -> Vec<Self> {
         let mut levels = vec![Self::Plain];
         #[cfg(target_arch = "x86_64")]
-        if Self::detect() != Self::Plain {
-            levels.push(Self::Avx2Fma);
+        {
+            let best = Self::detect();
+            if best != Self::Plain {
+                levels.push(Self::Avx2Fma);
+            }
+            if best == Self::Avx512Fma {
+                levels.push(Self::Avx512Fma);
+            }
         }
         levels
     }
 
-    /// [`add_gram_lower`] at this level (the models compile their whole loops per level instead;
-    /// the tests check both kernels through this).
+    /// [`add_gram_lower`] at this level, as the models run it (they compile their whole loops
+    /// per level instead; the tests check every build of the kernel through this).
     #[cfg(test)]
     pub(crate) fn add_gram(self, g: &[f64], width: usize, gram: &mut [f64]) {
         match self {
-            Self::Plain => add_gram_lower::<PLAIN_HAS_FMA>(g, width, gram),
+            Self::Plain => add_gram_lower::<PLAIN_HAS_FMA, NARROW_TILES>(g, width, gram),
             // SAFETY: `detect` returned these variants only after checking that the CPU has AVX2
-            // and FMA.
+            // and FMA (and AVX-512F for the second).
             #[cfg(target_arch = "x86_64")]
-            Self::Avx2Fma | Self::Avx512Fma => unsafe { add_gram_avx2_fma(g, width, gram) },
+            Self::Avx2Fma => unsafe { add_gram_avx2_fma(g, width, gram) },
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512Fma => unsafe { add_gram_avx512(g, width, gram) },
         }
     }
 }
@@ -88,8 +94,19 @@ impl Simd {
 #[cfg(all(test, target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn add_gram_avx2_fma(g: &[f64], width: usize, gram: &mut [f64]) {
-    add_gram_lower::<true>(g, width, gram)
+    add_gram_lower::<true, NARROW_TILES>(g, width, gram)
 }
+
+#[cfg(all(test, target_arch = "x86_64"))]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn add_gram_avx512(g: &[f64], width: usize, gram: &mut [f64]) {
+    add_gram_lower::<true, WIDE_TILES>(g, width, gram)
+}
+
+/// Widest tile of [`add_gram_lower`] for 256-bit registers (a 4 x 8 tile fills 8 of 16) and for
+/// 512-bit ones (a 4 x 16 tile fills 8 of 32).
+pub(crate) const NARROW_TILES: usize = 8;
+pub(crate) const WIDE_TILES: usize = 16;
 
 /// `a * b + c`, fused when `FMA` (one rounding), else a multiply and an add.
 #[inline(always)]
@@ -102,14 +119,22 @@ pub(crate) fn fmadd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
 }
 
 /// The Gram kernel: adds the lower block-triangle of `G^T G` to `gram` (`width x width`,
-/// row-major), for `g` holding rows of `width` values (`width` a multiple of 4). For each 4-row strip `r0..r0+4`, the columns `0..r0+4` in tiles of 4 x 8
-/// (and one 4 x 4 where 4 columns are left), each tile accumulated in registers over all of
-/// `g`'s rows. Fully unrolled fixed-size loops, so the compiler keeps a tile in vector registers.
+/// row-major), for `g` holding rows of `width` values (`width` a multiple of 4). For each 4-row
+/// strip `r0..r0+4`, the columns `0..r0+4` in tiles of 4 x `MAX_TILE` (16 or 8), then 4 x 8 and
+/// 4 x 4 for what is left, each tile accumulated in registers over all of `g`'s rows. Fully
+/// unrolled fixed-size loops, so the compiler keeps a tile in vector registers. Every entry sums
+/// the same products in the same order whatever the tiling, so `MAX_TILE` changes no result.
 #[inline(always)]
-pub(crate) fn add_gram_lower<const FMA: bool>(g: &[f64], width: usize, gram: &mut [f64]) {
+pub(crate) fn add_gram_lower<const FMA: bool, const MAX_TILE: usize>(g: &[f64], width: usize, gram: &mut [f64]) {
     for r0 in (0..width).step_by(4) {
         let cols = r0 + 4;
         let mut c0 = 0;
+        if MAX_TILE >= 16 {
+            while c0 + 16 <= cols {
+                add_tile::<16, FMA>(g, width, r0, c0, gram);
+                c0 += 16;
+            }
+        }
         while c0 + 8 <= cols {
             add_tile::<8, FMA>(g, width, r0, c0, gram);
             c0 += 8;

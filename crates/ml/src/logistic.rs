@@ -1,6 +1,8 @@
 //! Binary logistic regression with L2 regularisation and class weights.
 
-use crate::dense::{add_gram_lower, block_rows, first_non_finite, fmadd, padded_width, Simd, PLAIN_HAS_FMA};
+use crate::dense::{
+    add_gram_lower, block_rows, first_non_finite, fmadd, padded_width, Simd, NARROW_TILES, PLAIN_HAS_FMA, WIDE_TILES,
+};
 use crate::{MlError, Result};
 use linfa::dataset::DatasetBase;
 use linfa::traits::Fit;
@@ -205,12 +207,14 @@ impl<'a> Newton<'a> {
         let moving = move_to.map(|beta| (&beta.as_slice().expect("owned")[..d], beta[d]));
         let input = PassInput { x, y, w, d, width, moving };
         over_chunks(self.threads, z, e, |rows, z, e| match (simd, derivatives) {
-            (Simd::Plain, true) => chunk_pass::<PLAIN_HAS_FMA, true>(&input, rows, z, e),
-            (Simd::Plain, false) => chunk_pass::<PLAIN_HAS_FMA, false>(&input, rows, z, e),
+            (Simd::Plain, true) => chunk_pass::<PLAIN_HAS_FMA, true, NARROW_TILES>(&input, rows, z, e),
+            (Simd::Plain, false) => chunk_pass::<PLAIN_HAS_FMA, false, NARROW_TILES>(&input, rows, z, e),
             // SAFETY: `detect` returned these variants only after checking that the CPU has AVX2
-            // and FMA. (The pass is bound by memory bandwidth: AVX-512 measured no faster.)
+            // and FMA (and AVX-512F for the third). A loss-only pass has no Gram kernel to widen.
             #[cfg(target_arch = "x86_64")]
-            (Simd::Avx2Fma | Simd::Avx512Fma, true) => unsafe { chunk_pass_avx2_fma::<true>(&input, rows, z, e) },
+            (Simd::Avx2Fma, true) => unsafe { chunk_pass_avx2_fma::<true>(&input, rows, z, e) },
+            #[cfg(target_arch = "x86_64")]
+            (Simd::Avx512Fma, true) => unsafe { chunk_pass_avx512(&input, rows, z, e) },
             #[cfg(target_arch = "x86_64")]
             (Simd::Avx2Fma | Simd::Avx512Fma, false) => unsafe { chunk_pass_avx2_fma::<false>(&input, rows, z, e) },
         })
@@ -363,13 +367,14 @@ struct ChunkSums {
 }
 
 /// A chunk of a [`Newton::pass`], compiled once per [`Simd`] level (`FMA`: the Gram kernel uses
-/// fused multiply-add; the rest of the arithmetic is the same at every level). Block by block:
+/// fused multiply-add; `MAX_TILE`: its widest tile; the rest of the arithmetic is the same at
+/// every level). Block by block:
 /// with `moving`, `z`, `e = exp(-|z|)` and the loss at the new parameters; with `DERIVATIVES`,
 /// each row's residual and Hessian weight, then the rows gathered (scaled) for the Gram kernel
 /// while they add to the gradient. Each step runs over the whole block, so the exponential,
 /// logarithm, division and square root run in vector lanes.
 #[inline(always)]
-fn chunk_pass<const FMA: bool, const DERIVATIVES: bool>(
+fn chunk_pass<const FMA: bool, const DERIVATIVES: bool, const MAX_TILE: usize>(
     input: &PassInput,
     rows: std::ops::Range<usize>,
     z: &mut [f64],
@@ -420,7 +425,7 @@ fn chunk_pass<const FMA: bool, const DERIVATIVES: bool>(
                 g[d] += r;
                 out[d] = root;
             }
-            add_gram_lower::<FMA>(&block[..n_block * width], width, &mut gram);
+            add_gram_lower::<FMA, MAX_TILE>(&block[..n_block * width], width, &mut gram);
         }
     }
     ChunkSums { data: (data[0] + data[1]) + (data[2] + data[3]), g, gram, finite }
@@ -434,7 +439,19 @@ unsafe fn chunk_pass_avx2_fma<const DERIVATIVES: bool>(
     z: &mut [f64],
     e: &mut [f64],
 ) -> ChunkSums {
-    chunk_pass::<true, DERIVATIVES>(input, rows, z, e)
+    chunk_pass::<true, DERIVATIVES, NARROW_TILES>(input, rows, z, e)
+}
+
+/// A derivatives pass with 512-bit registers: the Gram kernel's 4 x 16 tiles (same sums, same order).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn chunk_pass_avx512(
+    input: &PassInput,
+    rows: std::ops::Range<usize>,
+    z: &mut [f64],
+    e: &mut [f64],
+) -> ChunkSums {
+    chunk_pass::<true, true, WIDE_TILES>(input, rows, z, e)
 }
 
 /// Adds `values` to four running sums, value `i` to sum `i % 4` (independent chains the compiler
