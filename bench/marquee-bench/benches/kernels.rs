@@ -42,6 +42,16 @@ fn logistic_synthetic_100k_x20(bencher: divan::Bencher) {
     bencher.bench(|| LogisticParams::default().fit(x.view(), &y).unwrap());
 }
 
+/// Telco-fold-sized (5,634 x 40 after one-hot): a fit is a few passes of the Gram kernel over a
+/// cache-resident matrix, so this measures the per-pass arithmetic.
+#[divan::bench(sample_count = 50)]
+fn logistic_synthetic_5600_x45(bencher: divan::Bencher) {
+    let (x, y) = data::synth_logistic(5_600, 45, 8);
+    let x = ndarray::Array2::from_shape_vec((5_600, 45), x).unwrap();
+    let y: Vec<bool> = y.iter().map(|&v| v > 0.5).collect();
+    bencher.bench(|| LogisticParams::default().fit(x.view(), &y).unwrap());
+}
+
 #[divan::bench(sample_count = 3)]
 fn tfidf_nblr_imdb_5k(bencher: divan::Bencher) {
     let Ok((docs, y)) = data::imdb(shared()) else { return };

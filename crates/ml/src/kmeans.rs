@@ -1008,24 +1008,4 @@ mod tests {
         // 4 rows, each at squared distance 1 + 4 = 5.
         approx::assert_abs_diff_eq!(model.sse, 20.0, epsilon = 1e-9);
     }
-
-    /// Benchmark shape: k = 2..10, 10 restarts each, on 23,570 x 5. Run with
-    /// `cargo test --release -p marquee-ml -- --ignored kmeans_timing --nocapture`.
-    #[test]
-    #[ignore]
-    fn kmeans_timing() {
-        let centres: Vec<Vec<f64>> =
-            (0..7).map(|c| (0..5).map(|j| ((c * 5 + j) * 37 % 11) as f64 - 5.0).collect()).collect();
-        let refs: Vec<&[f64]> = centres.iter().map(|c| c.as_slice()).collect();
-        let (mut data, _) = planted(&refs, 3368, 1.5, 11);
-        data = data.slice(ndarray::s![..23_570, ..]).to_owned();
-        let start = std::time::Instant::now();
-        let mut total_iter = 0;
-        for k in 2..=10 {
-            let model = KMeansParams { k, n_init: 10, ..KMeansParams::default() }.fit(data.view()).unwrap();
-            total_iter += model.iterations;
-            println!("k={k} sse={:.1} iterations(best)={}", model.sse, model.iterations);
-        }
-        println!("k-means k=2..10 x 10 inits on {:?}: {:?} ({total_iter})", data.dim(), start.elapsed());
-    }
 }

@@ -366,13 +366,13 @@ struct ChunkSums {
     finite: bool,
 }
 
-/// A chunk of a [`Newton::pass`], compiled once per [`Simd`] level (`FMA`: the Gram kernel uses
-/// fused multiply-add; `MAX_TILE`: its widest tile; the rest of the arithmetic is the same at
-/// every level). Block by block:
-/// with `moving`, `z`, `e = exp(-|z|)` and the loss at the new parameters; with `DERIVATIVES`,
-/// each row's residual and Hessian weight, then the rows gathered (scaled) for the Gram kernel
-/// while they add to the gradient. Each step runs over the whole block, so the exponential,
-/// logarithm, division and square root run in vector lanes.
+/// A chunk of a [`Newton::pass`], compiled once per [`Simd`] level (`FMA`: the Gram kernel and
+/// the row dot products use fused multiply-add; `MAX_TILE`: the Gram kernel's widest tile; the
+/// rest of the arithmetic is the same at every level). Block by block: with `moving`, `z`,
+/// `e = exp(-|z|)` and the loss at the new parameters; with `DERIVATIVES`, each row's residual
+/// and Hessian weight, then the rows gathered (scaled) for the Gram kernel while they add to the
+/// gradient. Each step runs over the whole block, so the exponential, logarithm, division and
+/// square root run in vector lanes.
 #[inline(always)]
 fn chunk_pass<const FMA: bool, const DERIVATIVES: bool, const MAX_TILE: usize>(
     input: &PassInput,
@@ -911,35 +911,5 @@ mod tests {
         ));
         assert!(p.fit_weighted(x.view(), &[true, false, true], Some(&[1.0, -1.0, 1.0])).is_err());
         assert!(p.fit_weighted(x.view(), &[true, false, true], Some(&[0.0, 1.0, 0.0])).is_err());
-    }
-
-    /// Telco-sized timing: 5,600 x 45. Run with
-    /// `cargo test --release -p marquee-ml -- --ignored logistic_timing --nocapture`.
-    #[test]
-    #[ignore]
-    fn logistic_timing() {
-        let coef: Vec<f64> = (0..45).map(|j| ((j * 7) % 11) as f64 / 10.0 - 0.5).collect();
-        let (x, y) = planted(5_600, &coef, -1.0, 8);
-        let params = LogisticParams { class_weight: ClassWeight::Balanced, ..Default::default() };
-        let start = std::time::Instant::now();
-        let reps = 20;
-        for _ in 0..reps {
-            std::hint::black_box(params.fit(x.view(), &y).unwrap());
-        }
-        println!("logistic fit 5600 x 45: {:?} per fit", start.elapsed() / reps);
-        let targets: Array1<f64> = y.iter().map(|&t| if t { 1.0 } else { 0.0 }).collect();
-        let mut nt = Newton::new(x.view(), targets, Array1::ones(5_600), 1.0);
-        let beta = Array1::zeros(46);
-        nt.evaluate(&beta);
-        let t = std::time::Instant::now();
-        for _ in 0..reps {
-            std::hint::black_box(nt.derivatives(&beta));
-        }
-        println!("gradient+hessian {:?}", t.elapsed() / reps);
-        let t = std::time::Instant::now();
-        for _ in 0..reps {
-            std::hint::black_box(nt.evaluate(&beta));
-        }
-        println!("z+loss {:?}", t.elapsed() / reps);
     }
 }
