@@ -420,10 +420,11 @@ fn add_product<const FMA: bool>(acc: &mut Lanes, x: &Lanes, c: f64) {
 #[inline(always)]
 fn lane_argmin(scores: &[Lanes]) -> [u32; LANES] {
     let mut best_v = [f64::INFINITY; LANES];
-    // Indices carried as f64 so the selects stay in the same vector registers as the scores.
-    let mut best = [0.0f64; LANES];
+    // Indices as u64, the scores' lane width, so a compare's mask selects both; and u64 -> u32
+    // narrows in vector registers, where f64 -> u32 (saturating) went lane by lane.
+    let mut best = [0u64; LANES];
     for (j, s) in scores.iter().enumerate() {
-        let j = j as f64;
+        let j = j as u64;
         for lane in 0..LANES {
             let closer = s[lane] < best_v[lane];
             best_v[lane] = if closer { s[lane] } else { best_v[lane] };
@@ -801,6 +802,12 @@ fn lloyd<const D: usize, const FMA: bool>(runs: &mut [Run], pts: &Points, max_it
                     continue;
                 }
                 let nearest = run.nearest_in_block::<D, FMA>(block);
+                // Most blocks keep every row's cluster after the first passes: one vector compare
+                // skips them (a lane-by-lane test reloaded `assign` for every row).
+                let assigned = &run.assign[LANES * b..LANES * b + lanes];
+                if nearest[..lanes].iter().zip(assigned).fold(true, |same, (j, a)| same & (j == a)) {
+                    continue;
+                }
                 for (lane, &j) in nearest[..lanes].iter().enumerate() {
                     let i = LANES * b + lane;
                     let a = run.assign[i];
