@@ -36,18 +36,20 @@ fn kmeans_cdnow_n_init10(bencher: divan::Bencher, k: usize) {
 
 #[divan::bench(sample_count = 20)]
 fn logistic_synthetic_100k_x20(bencher: divan::Bencher) {
-    let (x, y) = data::synth_logistic(100_000, 20, 11);
-    let x = ndarray::Array2::from_shape_vec((100_000, 20), x).unwrap();
-    let y: Vec<bool> = y.iter().map(|&v| v > 0.5).collect();
-    bencher.bench(|| LogisticParams::default().fit(x.view(), &y).unwrap());
+    bench_logistic(bencher, 100_000, 20, 11);
 }
 
 /// Telco-fold-sized (5,634 x 40 after one-hot): a fit is a few passes of the Gram kernel over a
 /// cache-resident matrix, so this measures the per-pass arithmetic.
 #[divan::bench(sample_count = 50)]
 fn logistic_synthetic_5600_x45(bencher: divan::Bencher) {
-    let (x, y) = data::synth_logistic(5_600, 45, 8);
-    let x = ndarray::Array2::from_shape_vec((5_600, 45), x).unwrap();
+    bench_logistic(bencher, 5_600, 45, 8);
+}
+
+/// A default `LogisticParams` fit on `n x d` synthetic rows (the bench's planted model).
+fn bench_logistic(bencher: divan::Bencher, n: usize, d: usize, seed: u64) {
+    let (x, y) = data::synth_logistic(n, d, seed);
+    let x = ndarray::Array2::from_shape_vec((n, d), x).unwrap();
     let y: Vec<bool> = y.iter().map(|&v| v > 0.5).collect();
     bencher.bench(|| LogisticParams::default().fit(x.view(), &y).unwrap());
 }
