@@ -12,7 +12,7 @@
 //! does not depend on the thread count.
 
 use crate::dense::{
-    add_gram_lower, block_rows, cholesky_solve_upper, padded_width, Simd, NARROW_TILES, PLAIN_HAS_FMA, WIDE_TILES,
+    add_gram_upper, block_rows, cholesky_solve_augmented, padded_width, Simd, NARROW_TILES, PLAIN_HAS_FMA, WIDE_TILES,
 };
 use crate::{MlError, Result};
 use ndarray::Array2;
@@ -269,12 +269,11 @@ struct RowSolver {
     /// Gathered design rows of one block of ratings: `block` rows of `width` f64, each
     /// `[q (k), 1, target, 0...]`; the padding columns stay zero.
     g: Vec<f64>,
-    /// `width x width` row-major Gram matrix of `g`'s columns (lower block-triangle): rows and
-    /// columns `0..d` are `X^T X`, row `d` holds `X^T t`.
+    /// `width x width` row-major Gram matrix of `g`'s columns (upper block-triangle): rows and
+    /// columns `0..d` are `X^T X`, column `d` holds `X^T t`. The Cholesky solve works in place.
     gram: Vec<f64>,
-    /// `d x d` system (upper triangle, row-major) and right-hand side for the Cholesky solve.
-    a: Vec<f64>,
-    b: Vec<f64>,
+    /// The row's solution `[factors, bias]` (`width` long: the solve's scratch).
+    x: Vec<f64>,
     simd: Simd,
 }
 
@@ -292,8 +291,7 @@ impl RowSolver {
             mu,
             g: padded(block_rows(width) * width),
             gram: padded(width * width),
-            a: padded(d * d),
-            b: padded(d),
+            x: padded(width),
             simd: Simd::detect(),
         }
     }
@@ -366,7 +364,7 @@ impl RowSolver {
                     gr[k] = 1.0;
                     gr[d] = f64::from(v - self.mu - other_b[c]);
                 }
-                add_gram_lower::<FMA, MAX_TILE>(
+                add_gram_upper::<FMA, MAX_TILE>(
                     &self.g[..(end - start) * width],
                     width,
                     &mut self.gram[..width * width],
@@ -380,19 +378,14 @@ impl RowSolver {
                 RegScaling::SqrtCount => n.sqrt(),
             };
             let reg = (self.lambda * count).max(1e-9);
-            // The Gram's lower triangle, transposed: the Cholesky below works on the upper one.
             for i in 0..d {
-                for (j, &v) in self.gram[i * width..i * width + i + 1].iter().enumerate() {
-                    self.a[j * d + i] = v;
-                }
-                self.a[i * d + i] += reg;
-                self.b[i] = self.gram[d * width + i];
+                self.gram[i * width + i] += reg;
             }
-            cholesky_solve_upper::<FMA>(&mut self.a[..d * d], &mut self.b[..d], d);
-            for (o, &w) in out.iter_mut().zip(&self.b[..k]) {
+            cholesky_solve_augmented::<FMA, MAX_TILE>(&mut self.gram[..width * width], width, d, &mut self.x[..width]);
+            for (o, &w) in out.iter_mut().zip(&self.x[..k]) {
                 *o = w as f32;
             }
-            own_b[local] = self.b[k] as f32;
+            own_b[local] = self.x[k] as f32;
         }
     }
 }

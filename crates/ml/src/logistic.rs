@@ -1,7 +1,7 @@
 //! Binary logistic regression with L2 regularisation and class weights.
 
 use crate::dense::{
-    add_gram_lower, block_rows, first_non_finite, fmadd, padded_width, Simd, NARROW_TILES, PLAIN_HAS_FMA, WIDE_TILES,
+    add_gram_upper, block_rows, first_non_finite, fmadd, padded_width, Simd, NARROW_TILES, PLAIN_HAS_FMA, WIDE_TILES,
 };
 use crate::{MlError, Result};
 use linfa::dataset::DatasetBase;
@@ -238,7 +238,7 @@ impl<'a> Newton<'a> {
             grad.iter_mut().zip(&part.g).for_each(|(a, b)| *a += b);
             gram.iter_mut().zip(&part.gram).for_each(|(a, b)| *a += b);
         }
-        let mut hess = Array2::from_shape_fn((d + 1, d + 1), |(i, j)| gram[i.max(j) * width + i.min(j)]);
+        let mut hess = Array2::from_shape_fn((d + 1, d + 1), |(i, j)| gram[i.min(j) * width + i.max(j)]);
         for j in 0..d {
             grad[j] += self.l2 * beta[j];
             hess[[j, j]] += self.l2;
@@ -384,7 +384,8 @@ fn chunk_pass<const FMA: bool, const DERIVATIVES: bool, const MAX_TILE: usize>(
     let (mut g, mut gram) = if DERIVATIVES { (vec![0.0; d + 1], vec![0.0; width * width]) } else { (vec![], vec![]) };
     let per_block = block_rows(width);
     let mut block = if DERIVATIVES { vec![0.0; per_block * width] } else { vec![] };
-    let (mut scratch, mut roots) = (vec![0.0; per_block], vec![0.0; per_block]);
+    let mut scratch = vec![0.0; per_block];
+    let mut roots = if DERIVATIVES { vec![0.0; per_block] } else { vec![] };
     let mut data = [0.0; 4];
     let mut finite = true;
     let first = rows.start;
@@ -394,7 +395,7 @@ fn chunk_pass<const FMA: bool, const DERIVATIVES: bool, const MAX_TILE: usize>(
         let (z, e) = (&mut z[local.clone()], &mut e[local]);
         let (y, w) = (&y[start..start + n_block], &w[start..start + n_block]);
         let row = |i: usize| &x[(start + i) * d..(start + i + 1) * d];
-        let (scratch, roots) = (&mut scratch[..n_block], &mut roots[..n_block]);
+        let (scratch, roots) = (&mut scratch[..n_block], &mut roots[..if DERIVATIVES { n_block } else { 0 }]);
         if let Some((coef, intercept)) = moving {
             for (i, z) in z.iter_mut().enumerate() {
                 *z = intercept + dot4::<FMA>(row(i), coef);
@@ -425,7 +426,7 @@ fn chunk_pass<const FMA: bool, const DERIVATIVES: bool, const MAX_TILE: usize>(
                 g[d] += r;
                 out[d] = root;
             }
-            add_gram_lower::<FMA, MAX_TILE>(&block[..n_block * width], width, &mut gram);
+            add_gram_upper::<FMA, MAX_TILE>(&block[..n_block * width], width, &mut gram);
         }
     }
     ChunkSums { data: (data[0] + data[1]) + (data[2] + data[3]), g, gram, finite }
