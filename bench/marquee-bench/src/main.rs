@@ -510,6 +510,20 @@ mod tests {
     }
 
     #[test]
+    fn a_column_with_one_cell_that_is_not_a_number_is_categorical() {
+        let cells = [["1", "a"], ["2", "b"], ["x", "a"], ["2", "b"]];
+        let cols: Columns = (0..2).map(|c| cells.iter().map(|r| r[c]).collect()).collect();
+        let (prep, x) = TelcoPrep::fit_transform(&cols, &[0, 1]);
+        assert!(prep.numeric.is_empty());
+        assert_eq!(
+            prep.onehot,
+            vec![(0, vec!["1".to_owned(), "2".into(), "x".into()]), (1, vec!["a".into(), "b".into()])]
+        );
+        assert_eq!(x.row(2).to_vec(), [0.0, 0.0, 1.0, 1.0, 0.0]);
+        assert_eq!(x, prep.transform(&cols));
+    }
+
+    #[test]
     fn same_str_compares_every_byte() {
         let words = ["", "No", "Yes", "No internet service", "No internet servicf", "Month-to-month", "Month-to-montx"];
         for a in words {
