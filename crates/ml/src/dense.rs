@@ -33,9 +33,10 @@ pub(crate) fn block_rows(width: usize) -> usize {
 
 /// Which instructions the kernels may use: fused multiply-add where the CPU has it (chosen at
 /// run time on x86-64, where the baseline target lacks it; always on aarch64), and on x86-64
-/// 256- or 512-bit vectors (k-means has a 512-bit build; the other kernels measured no faster
-/// with one and run their AVX2 build). The x86-64 builds run the same operations in the same
-/// order, so they give the same results; only the register width differs.
+/// 256- or 512-bit vectors (k-means, the ALS row loop and the logistic derivatives pass have
+/// 512-bit builds, whose Gram and Cholesky tiles are 4 x 16; the logistic loss-only pass runs its
+/// AVX2 build). The x86-64 builds run the same operations in the same order, so they give the
+/// same results; only the register width differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Simd {
     Plain,
