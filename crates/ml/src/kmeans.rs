@@ -238,7 +238,32 @@ const SAMPLE_CHUNK: usize = 256;
 
 /// Rows per block of [`Points::blocked`]: one 512-bit vector of f64 (two 256-bit ones).
 const LANES: usize = 8;
-type Lanes = [f64; LANES];
+/// One column of a block (or one value per row of it): a cache line, and aligned as one, so the
+/// kernels' vector loads never straddle two lines (a `Vec` of plain `[f64; 8]` starts 16 bytes
+/// into one).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[repr(C, align(64))]
+struct Lanes([f64; LANES]);
+
+impl Lanes {
+    const ZERO: Self = Self([0.0; LANES]);
+}
+
+const _: () = assert!(std::mem::size_of::<Lanes>() == 64 && std::mem::align_of::<Lanes>() == 64);
+
+impl std::ops::Deref for Lanes {
+    type Target = [f64; LANES];
+
+    fn deref(&self) -> &[f64; LANES] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Lanes {
+    fn deref_mut(&mut self) -> &mut [f64; LANES] {
+        &mut self.0
+    }
+}
 
 /// The rows, centred on the column means (centring changes no distance but keeps the
 /// `sum |x|^2 - |sum x|^2 / n` form of the SSE free of cancellation), in blocks of [`LANES`] rows,
@@ -259,8 +284,8 @@ impl Points {
         let (n, d) = data.dim();
         let mean = finite_column_means(data)?;
         let n_blocks = n.div_ceil(LANES);
-        let mut blocked = vec![[0.0; LANES]; n_blocks * d];
-        let mut sq_norms = vec![[0.0; LANES]; n_blocks];
+        let mut blocked = vec![Lanes::ZERO; n_blocks * d];
+        let mut sq_norms = vec![Lanes::ZERO; n_blocks];
         let fill = |first_block: usize, blocked: &mut [Lanes], sq_norms: &mut [Lanes]| {
             for (b, (block, sq)) in blocked.chunks_exact_mut(d).zip(sq_norms).enumerate() {
                 for lane in 0..LANES {
@@ -319,7 +344,7 @@ impl Points {
                 let mut best = [f64::INFINITY; LANES];
                 for c in centers.chunks_exact(self.d).take(k) {
                     let dist = block_sq_dists(self.block(b), c);
-                    best.iter_mut().zip(&dist).for_each(|(m, &v)| *m = if v < *m { v } else { *m });
+                    best.iter_mut().zip(dist.iter()).for_each(|(m, &v)| *m = if v < *m { v } else { *m });
                 }
                 for &v in &best[..self.lanes(b)] {
                     sse += v;
@@ -367,7 +392,7 @@ fn block_sq_dists(block: &[Lanes], c: &[f64]) -> Lanes {
             acc[lane] += t * t;
         }
     }
-    acc
+    Lanes(acc)
 }
 
 /// Scores of the rows of a block against every centre, given `-2 c` and `|c|^2` per centre:
@@ -396,20 +421,20 @@ fn block_scores<const D: usize, const FMA: bool>(
             add_product::<FMA>(&mut a2, x, g[2 * cols + dim]);
             add_product::<FMA>(&mut a3, x, g[3 * cols + dim]);
         }
-        o.copy_from_slice(&[a0, a1, a2, a3]);
+        o.copy_from_slice(&[Lanes(a0), Lanes(a1), Lanes(a2), Lanes(a3)]);
     }
     for ((c, o), &n) in groups.remainder().chunks_exact(cols).zip(outs.into_remainder()).zip(norms.remainder()) {
         let mut a = [n; LANES];
         for (x, &cv) in block.iter().zip(c) {
             add_product::<FMA>(&mut a, x, cv);
         }
-        *o = a;
+        *o = Lanes(a);
     }
 }
 
 /// `acc += x c`, lane by lane.
 #[inline(always)]
-fn add_product<const FMA: bool>(acc: &mut Lanes, x: &Lanes, c: f64) {
+fn add_product<const FMA: bool>(acc: &mut [f64; LANES], x: &[f64; LANES], c: f64) {
     for lane in 0..LANES {
         acc[lane] = fmadd::<FMA>(x[lane], c, acc[lane]);
     }
@@ -515,10 +540,10 @@ impl Run {
             counts: vec![0; k],
             sq_sums: vec![0.0; k],
             assign: vec![0; n],
-            closest: vec![[0.0; LANES]; n.div_ceil(LANES)],
+            closest: vec![Lanes::ZERO; n.div_ceil(LANES)],
             chunk_totals: vec![0.0; n.div_ceil(SAMPLE_CHUNK)],
-            scores: vec![[0.0; LANES]; k],
-            potentials: vec![[0.0; LANES]; n_trials],
+            scores: vec![Lanes::ZERO; k],
+            potentials: vec![Lanes::ZERO; n_trials],
             sse: f64::INFINITY,
             iterations: 0,
             done: false,
@@ -634,6 +659,44 @@ impl Run {
     }
 }
 
+/// Blocks ahead of the one being scored that a pass asks the caches for (the rows, their norms
+/// and each run's entries for them): the hardware prefetchers stop at every 4 KiB page, four
+/// blocks of 16 columns, so on data larger than the caches a pass would otherwise wait at each.
+const PREFETCH_BLOCKS: usize = 8;
+
+/// What of each run a pass reads besides the rows.
+#[derive(Clone, Copy)]
+enum RunEntries {
+    /// k-means++: the distances to the nearest chosen centre.
+    Closest,
+    /// Lloyd: the assignments.
+    Assign,
+}
+
+/// Asks the caches for block `b + PREFETCH_BLOCKS` and what the pass reads of each run for it.
+#[inline(always)]
+fn prefetch_ahead(pts: &Points, runs: &[Run], b: usize, entries: RunEntries) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let ahead = b + PREFETCH_BLOCKS;
+        if ahead >= pts.n_blocks() {
+            return;
+        }
+        let lines = pts.block(ahead).iter().chain([&pts.sq_norms[ahead]]).map(|l| l.as_ptr().cast());
+        let run_lines = runs.iter().map(|run| match entries {
+            RunEntries::Closest => run.closest[ahead].as_ptr().cast(),
+            RunEntries::Assign => run.assign[LANES * ahead..].as_ptr().cast(),
+        });
+        for line in lines.chain(run_lines) {
+            // SAFETY: SSE is part of every x86-64 CPU, and a prefetch reads and changes no memory.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (pts, runs, b, entries);
+}
+
 /// Greedy k-means++ (as in scikit-learn) for every run at once: each new centre is the best of
 /// `2 + ln k` candidates drawn with probability proportional to squared distance, which avoids most
 /// poor seedings.
@@ -647,7 +710,7 @@ fn seed_plus_plus<const D: usize, const FMA: bool>(runs: &mut [Run], pts: &Point
     for run in runs.iter_mut() {
         let first = run.rng.gen_range(0..n);
         pts.row_into(first, &mut run.centers[..d]);
-        run.closest.fill([f64::INFINITY; LANES]);
+        run.closest.fill(Lanes([f64::INFINITY; LANES]));
         if let Some(last) = run.closest.last_mut() {
             last[pts.lanes(pts.n_blocks() - 1)..].fill(0.0); // no rows there: weight 0
         }
@@ -661,10 +724,11 @@ fn seed_plus_plus<const D: usize, const FMA: bool>(runs: &mut [Run], pts: &Point
                 let row = run.draw_weighted(n);
                 pts.row_into(row, row_values);
             }
-            run.potentials.fill([0.0; LANES]);
+            run.potentials.fill(Lanes::ZERO);
         }
         candidates.prepare();
         for (b, sq_norms) in pts.sq_norms.iter().enumerate() {
+            prefetch_ahead(pts, runs, b, RunEntries::Closest);
             candidates.score::<D, FMA>(pts.block(b));
             for (run, scores) in runs.iter_mut().zip(candidates.scores.chunks_exact(n_trials)) {
                 let closest = &run.closest[b];
@@ -706,7 +770,7 @@ impl Centers {
             rows: vec![0.0; count * d],
             neg2: vec![0.0; count * d],
             sq_norms: vec![0.0; count],
-            scores: vec![[0.0; LANES]; count],
+            scores: vec![Lanes::ZERO; count],
             d,
         }
     }
@@ -732,8 +796,9 @@ fn move_closest<const D: usize, const FMA: bool>(runs: &mut [Run], pts: &Points,
     }
     chosen.prepare();
     let mut totals = vec![0.0; runs.len()];
-    let mut chunk_sums = vec![[0.0; LANES]; runs.len()];
+    let mut chunk_sums = vec![Lanes::ZERO; runs.len()];
     for (b, sq_norms) in pts.sq_norms.iter().enumerate() {
+        prefetch_ahead(pts, runs, b, RunEntries::Closest);
         chosen.score::<D, FMA>(pts.block(b));
         // A chunk ends with this block (chunks are whole blocks), or the rows do.
         let chunk_end = (LANES * b + LANES).is_multiple_of(SAMPLE_CHUNK) || b + 1 == pts.n_blocks();
@@ -746,7 +811,7 @@ fn move_closest<const D: usize, const FMA: bool>(runs: &mut [Run], pts: &Points,
             }
             if chunk_end {
                 *total += sums.iter().sum::<f64>();
-                *sums = [0.0; LANES];
+                *sums = Lanes::ZERO;
                 run.chunk_totals[LANES * b / SAMPLE_CHUNK] = *total;
             }
         }
@@ -767,6 +832,7 @@ fn lloyd<const D: usize, const FMA: bool>(runs: &mut [Run], pts: &Points, max_it
         run.done = false;
     }
     for b in 0..pts.n_blocks() {
+        prefetch_ahead(pts, runs, b, RunEntries::Assign);
         let (block, lanes) = (pts.block(b), pts.lanes(b));
         for run in runs.iter_mut() {
             let nearest = run.nearest_in_block::<D, FMA>(block);
@@ -796,6 +862,7 @@ fn lloyd<const D: usize, const FMA: bool>(runs: &mut [Run], pts: &Points, max_it
         }
         changed.fill(0);
         for b in 0..pts.n_blocks() {
+            prefetch_ahead(pts, runs, b, RunEntries::Assign);
             let (block, lanes) = (pts.block(b), pts.lanes(b));
             for (run, changed) in runs.iter_mut().zip(&mut changed) {
                 if run.done {
