@@ -59,15 +59,21 @@ pub fn cdnow_z(data: &Path) -> Res<Array2<f64>> {
     Ok(Array2::from_shape_vec((n, cols.len()), flat)?)
 }
 
-/// Telco rows as raw strings (header, rows) and the protocol fold of each row.
-pub fn telco(data: &Path) -> Res<(Vec<String>, Vec<Vec<String>>, Vec<u8>)> {
+/// Telco rows as raw strings, with the protocol fold of each row.
+pub struct TelcoRows {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    pub fold: Vec<u8>,
+}
+
+pub fn telco(data: &Path) -> Res<TelcoRows> {
     let mut rdr = csv::Reader::from_path(data.join("telco_churn_ibm/wa_churn.csv"))?;
     let header = rdr.headers()?.iter().map(str::to_owned).collect();
     let rows = rdr.records().map(|r| r.map(|r| r.iter().map(str::to_owned).collect())).collect::<Result<_, _>>()?;
     let folds = read(&data.join("protocol/telco_fold_assignments.csv"))?;
     let fold =
         folds.lines().skip(1).map(|l| l.rsplit(',').next().unwrap_or("").trim().parse()).collect::<Result<_, _>>()?;
-    Ok((header, rows, fold))
+    Ok(TelcoRows { header, rows, fold })
 }
 
 /// IMDB 25K (texts, labels).
@@ -168,9 +174,9 @@ pub fn synth_logistic(n: usize, d: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
     let (mut x, mut y) = (Vec::with_capacity(n * d), Vec::with_capacity(n));
     for _ in 0..n {
         let mut z = -0.5;
-        for j in 0..d {
+        for (j, c) in coef.iter().enumerate() {
             let v = n01.sample(&mut rng) * (1.0 + j as f64 / d as f64);
-            z += coef[j] * v;
+            z += c * v;
             x.push(v);
         }
         let p = 1.0 / (1.0 + (-z).exp());

@@ -367,7 +367,7 @@ fn prep_once(cols: &Columns, features: &[usize]) -> Array2<f64> {
 }
 
 fn logreg_telco(o: &Opts) -> Res<Value> {
-    let (header, rows, fold) = data::telco(&o.data)?;
+    let data::TelcoRows { header, rows, fold } = data::telco(&o.data)?;
     let label = header.iter().position(|h| h == "churn").ok_or("no churn column")?;
     let features: Vec<usize> = (0..header.len()).filter(|&c| c != label).collect();
     let (tr, te): (Vec<usize>, Vec<usize>) = (0..rows.len()).partition(|&i| fold[i] != 0);

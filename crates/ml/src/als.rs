@@ -697,7 +697,7 @@ mod tests {
     #[test]
     #[ignore]
     fn als_movielens_100k_quality() {
-        let path = "/work/shared/data/movielens_100k/ratings.csv";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/movielens_100k/ratings.csv");
         let Ok(text) = std::fs::read_to_string(path) else {
             eprintln!("skipping: {path} not found");
             return;
@@ -733,19 +733,23 @@ mod tests {
             }
         }
         // Protocol fold 0 if present, to compare with the published peers.
-        let protocol =
-            std::fs::read_to_string("/work/shared/data/protocol/ml100k_fold_assignments.csv").ok().map(|t| {
-                let folds: Vec<u8> = t.lines().skip(1).filter_map(|l| l.rsplit(',').next()?.parse().ok()).collect();
-                let (mut tr, mut te) = (Vec::new(), Vec::new());
-                for (r, &f) in ratings.iter().zip(&folds) {
-                    if f == 0 {
-                        te.push(*r)
-                    } else {
-                        tr.push(*r)
-                    }
+        let protocol = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/data/protocol/ml100k_fold_assignments.csv"
+        ))
+        .ok()
+        .map(|t| {
+            let folds: Vec<u8> = t.lines().skip(1).filter_map(|l| l.rsplit(',').next()?.parse().ok()).collect();
+            let (mut tr, mut te) = (Vec::new(), Vec::new());
+            for (r, &f) in ratings.iter().zip(&folds) {
+                if f == 0 {
+                    te.push(*r)
+                } else {
+                    tr.push(*r)
                 }
-                (tr, te)
-            });
+            }
+            (tr, te)
+        });
         println!(
             "ML-100K: {} ratings, {nu} users, {ni} items; train {} test {}",
             ratings.len(),

@@ -1074,7 +1074,8 @@ mod tests {
     #[test]
     #[ignore]
     fn text_real_data_rt_polarity() {
-        let path = "/work/shared/data/rt_polarity_8530/rt_polarity_train_8530.csv";
+        let path =
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/rt_polarity_8530/rt_polarity_train_8530.csv");
         let Ok(content) = std::fs::read_to_string(path) else {
             eprintln!("skipping: {path} not found");
             return;
@@ -1089,7 +1090,7 @@ mod tests {
     #[test]
     #[ignore]
     fn text_real_data_imdb() {
-        let path = "/work/shared/data/imdb_reviews_25k/imdb_train_25k.csv.gz";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/imdb_reviews_25k/imdb_train_25k.csv.gz");
         let Ok(out) = std::process::Command::new("zcat").arg(path).output() else {
             eprintln!("skipping: zcat unavailable");
             return;
