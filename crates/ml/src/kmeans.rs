@@ -684,7 +684,10 @@ fn prefetch_ahead(pts: &Points, runs: &[Run], b: usize, entries: RunEntries) {
             return;
         }
         let lines = pts.block(ahead).iter().chain([&pts.sq_norms[ahead]]).map(|l| l.as_ptr().cast());
-        let run_lines = runs.iter().map(|run| match entries {
+        // Runs that have converged sit out Lloyd's passes: their entries would be wasted traffic.
+        // (`done` is left over from the last group during seeding, where every run takes part.)
+        let in_pass = |run: &&Run| matches!(entries, RunEntries::Closest) || !run.done;
+        let run_lines = runs.iter().filter(in_pass).map(|run| match entries {
             RunEntries::Closest => run.closest[ahead].as_ptr().cast(),
             RunEntries::Assign => run.assign[LANES * ahead..].as_ptr().cast(),
         });
