@@ -12,7 +12,8 @@
 //! does not depend on the thread count.
 
 use crate::dense::{
-    add_gram_upper, block_rows, cholesky_solve_augmented, padded_width, Simd, NARROW_TILES, PLAIN_HAS_FMA, WIDE_TILES,
+    add_gram_upper, block_rows, cholesky_solve_augmented, line_stride, padded_width, set_gram_upper, LineBuf, Simd,
+    Width, NARROW_TILES, PLAIN_HAS_FMA, WIDE_TILES,
 };
 use crate::{MlError, Result};
 use ndarray::Array2;
@@ -266,34 +267,42 @@ struct RowSolver {
     scaling: RegScaling,
     lambda: f64,
     mu: f32,
-    /// Gathered design rows of one block of ratings: `block` rows of `width` f64, each
-    /// `[q (k), 1, target, 0...]`; the padding columns stay zero.
-    g: Vec<f64>,
-    /// `width x width` row-major Gram matrix of `g`'s columns (upper block-triangle): rows and
+    /// Gathered design rows of one block of ratings: `block` rows `[q (k), 1, target, 0...]`, a
+    /// cache line apart (see [`RowSolver::width`]); the padding columns stay zero.
+    g: LineBuf,
+    /// Row-major Gram matrix of `g`'s columns (upper block-triangle), rows as `g`'s: rows and
     /// columns `0..d` are `X^T X`, column `d` holds `X^T t`. The Cholesky solve works in place.
-    gram: Vec<f64>,
-    /// The row's solution `[factors, bias]` (`width` long: the solve's scratch).
-    x: Vec<f64>,
+    gram: LineBuf,
+    /// The row's solution `[factors, bias]` (the solve's scratch).
+    x: LineBuf,
     simd: Simd,
 }
 
 impl RowSolver {
     fn new(k: usize, lambda: f32, mu: f32, scaling: RegScaling) -> Self {
-        let d = k + 1;
-        let width = padded_width(d + 1);
+        let Width { stride, cols } = Self::width(k);
         // Each buffer ends in 128 bytes of padding: the solvers of different threads are
         // allocated one after the other, and sharing a cache line made two threads slower than one.
-        let padded = |n: usize| vec![0.0; n + CACHE_PAD];
+        let padded = |n: usize| LineBuf::zeroed(n + CACHE_PAD);
         Self {
             k,
             scaling,
             lambda: f64::from(lambda),
             mu,
-            g: padded(block_rows(width) * width),
-            gram: padded(width * width),
-            x: padded(width),
+            g: padded(block_rows(cols) * stride),
+            gram: padded(cols * stride),
+            x: padded(cols),
             simd: Simd::detect(),
         }
+    }
+
+    /// The layout of `g` and `gram`: `[q, 1, target]` and its padding to whole vectors computed,
+    /// rows on whole cache lines (the kernels' 512-bit loads then straddle none in half the strips,
+    /// where 52-value rows at rank 50 put most rows across lines). The block size follows the
+    /// computed columns, so the sums run in the same order as on packed rows.
+    fn width(k: usize) -> Width {
+        let cols = padded_width(k + 2);
+        Width { stride: line_stride(cols), cols }
     }
 
     /// Solves rows `first..` of `rows` (as many as `own_b` holds) against the fixed `other_f` /
@@ -317,7 +326,7 @@ impl RowSolver {
         self.solve_rows_with::<true, NARROW_TILES>(fixed, first, own_f, own_b)
     }
 
-    /// The row loop with 512-bit registers: the Gram kernel's 4 x 16 tiles do twice the work per
+    /// The row loop with 512-bit registers: the Gram kernel's tiles up to 4 x 32 do more work per
     /// instruction of the 4 x 8 ones (the same sums in the same order: the same factors).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx2,fma")]
@@ -338,8 +347,9 @@ impl RowSolver {
         let FixedSide { rows, factors: other_f, biases: other_b } = *fixed;
         let k = self.k;
         let d = k + 1;
-        let width = padded_width(d + 1);
-        let block = block_rows(width);
+        let width = Self::width(k);
+        let Width { stride, cols } = width;
+        let block = block_rows(cols);
         for (local, row) in (first..first + own_b.len()).enumerate() {
             let (s, e) = (rows.ptr[row], rows.ptr[row + 1]);
             let out = &mut own_f[local * k..(local + 1) * k];
@@ -351,11 +361,10 @@ impl RowSolver {
             // Normal equations in blocks of ratings: gather each block's design rows into a
             // dense, L1-resident buffer, then add its Gram matrix through a register-blocked
             // kernel (one pass per 4-row strip instead of one rank-1 update per rating).
-            self.gram[..width * width].fill(0.0);
             for start in (s..e).step_by(block) {
                 let end = (start + block).min(e);
                 for (gr, (&c, &v)) in
-                    self.g.chunks_exact_mut(width).zip(rows.cols[start..end].iter().zip(&rows.vals[start..end]))
+                    self.g.chunks_exact_mut(stride).zip(rows.cols[start..end].iter().zip(&rows.vals[start..end]))
                 {
                     let c = c as usize;
                     for (x, &q) in gr.iter_mut().zip(&other_f[c * k..(c + 1) * k]) {
@@ -364,11 +373,12 @@ impl RowSolver {
                     gr[k] = 1.0;
                     gr[d] = f64::from(v - self.mu - other_b[c]);
                 }
-                add_gram_upper::<FMA, MAX_TILE>(
-                    &self.g[..(end - start) * width],
-                    width,
-                    &mut self.gram[..width * width],
-                );
+                let (g, gram) = (&self.g[..(end - start) * stride], &mut self.gram[..cols * stride]);
+                if start == s {
+                    set_gram_upper::<FMA, MAX_TILE>(g, width, gram);
+                } else {
+                    add_gram_upper::<FMA, MAX_TILE>(g, width, gram);
+                }
             }
             // ALS-WR: the penalty (on factors and bias alike) grows with the row's rating
             // count. A tiny floor keeps the system positive definite when lambda = 0.
@@ -379,9 +389,9 @@ impl RowSolver {
             };
             let reg = (self.lambda * count).max(1e-9);
             for i in 0..d {
-                self.gram[i * width + i] += reg;
+                self.gram[i * stride + i] += reg;
             }
-            cholesky_solve_augmented::<FMA, MAX_TILE>(&mut self.gram[..width * width], width, d, &mut self.x[..width]);
+            cholesky_solve_augmented::<FMA, MAX_TILE>(&mut self.gram[..cols * stride], width, d, &mut self.x[..cols]);
             for (o, &w) in out.iter_mut().zip(&self.x[..k]) {
                 *o = w as f32;
             }

@@ -20,9 +20,69 @@ pub(crate) fn first_non_finite(x: ndarray::ArrayView2<f64>) -> Option<((usize, u
     Some(((i / cols, i % cols), values[i]))
 }
 
-/// `cols` rounded up to whole 4-lane vectors: the row width of a gathered block.
+/// `cols` rounded up to whole 4-lane vectors: the row width of a gathered block, and the columns
+/// the kernels compute.
 pub(crate) fn padded_width(cols: usize) -> usize {
     cols.div_ceil(4) * 4
+}
+
+/// `cols` rounded up to whole cache lines of f64: the row stride of a [`LineBuf`], so that every
+/// row starts on a line and a 512-bit load at a multiple of 8 columns never straddles two.
+pub(crate) fn line_stride(cols: usize) -> usize {
+    cols.div_ceil(8) * 8
+}
+
+/// Eight f64 on one cache line, and aligned as one: a `Vec` of plain f64 (or of `[f64; 8]`) starts
+/// 16 bytes into a line, so every other 256-bit load of it and every 512-bit one straddles two.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[repr(C, align(64))]
+pub(crate) struct Lanes(pub(crate) [f64; 8]);
+
+impl Lanes {
+    pub(crate) const ZERO: Self = Self([0.0; 8]);
+}
+
+const _: () = assert!(std::mem::size_of::<Lanes>() == 64 && std::mem::align_of::<Lanes>() == 64);
+
+impl std::ops::Deref for Lanes {
+    type Target = [f64; 8];
+
+    fn deref(&self) -> &[f64; 8] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Lanes {
+    fn deref_mut(&mut self) -> &mut [f64; 8] {
+        &mut self.0
+    }
+}
+
+/// A zeroed f64 buffer that starts on a cache line (scratch for the kernels, read as a slice).
+pub(crate) struct LineBuf(Vec<Lanes>);
+
+impl LineBuf {
+    /// At least `len` zeros (rounded up to whole lines).
+    pub(crate) fn zeroed(len: usize) -> Self {
+        Self(vec![Lanes::ZERO; len.div_ceil(8)])
+    }
+}
+
+impl std::ops::Deref for LineBuf {
+    type Target = [f64];
+
+    fn deref(&self) -> &[f64] {
+        // SAFETY: `Lanes` is `repr(C)` around `[f64; 8]` with size 64 (asserted above): no padding,
+        // so the lines are `8 * len` contiguous, initialised f64.
+        unsafe { std::slice::from_raw_parts(self.0.as_ptr().cast::<f64>(), self.0.len() * 8) }
+    }
+}
+
+impl std::ops::DerefMut for LineBuf {
+    fn deref_mut(&mut self) -> &mut [f64] {
+        // SAFETY: as in `deref`; the borrow of `self` makes it unique.
+        unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr().cast::<f64>(), self.0.len() * 8) }
+    }
 }
 
 /// Rows gathered per block: about 16 KiB, so a block stays in L1 while the Gram kernel sweeps it
@@ -34,7 +94,7 @@ pub(crate) fn block_rows(width: usize) -> usize {
 /// Which instructions the kernels may use: fused multiply-add where the CPU has it (chosen at
 /// run time on x86-64, where the baseline target lacks it; always on aarch64), and on x86-64
 /// 256- or 512-bit vectors (k-means, the ALS row loop and the logistic derivatives pass have
-/// 512-bit builds, whose Gram and Cholesky tiles are 4 x 16; the logistic loss-only pass runs its
+/// 512-bit builds, whose Gram and Cholesky tiles are up to 4 x 32; the logistic loss-only pass runs its
 /// AVX2 build). The x86-64 builds run the same operations in the same order, so they give the
 /// same results; only the register width differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,21 +139,22 @@ impl Simd {
     /// [`add_gram_upper`] at this level, as the models run it (they compile their whole loops
     /// per level instead; the tests check every build of the kernel through this).
     #[cfg(test)]
-    pub(crate) fn add_gram(self, g: &[f64], width: usize, gram: &mut [f64]) {
-        match self {
-            Self::Plain => add_gram_upper::<PLAIN_HAS_FMA, NARROW_TILES>(g, width, gram),
+    pub(crate) fn add_gram(self, g: &[f64], width: Width, gram: &mut [f64], overwrite: bool) {
+        match (self, overwrite) {
+            (Self::Plain, false) => add_gram_upper::<PLAIN_HAS_FMA, NARROW_TILES>(g, width, gram),
+            (Self::Plain, true) => set_gram_upper::<PLAIN_HAS_FMA, NARROW_TILES>(g, width, gram),
             // SAFETY: `detect` returned these variants only after checking that the CPU has AVX2
             // and FMA (and AVX-512F for the second).
             #[cfg(target_arch = "x86_64")]
-            Self::Avx2Fma => unsafe { add_gram_avx2_fma(g, width, gram) },
+            (Self::Avx2Fma, _) => unsafe { gram_avx2_fma(g, width, gram, overwrite) },
             #[cfg(target_arch = "x86_64")]
-            Self::Avx512Fma => unsafe { add_gram_avx512(g, width, gram) },
+            (Self::Avx512Fma, _) => unsafe { gram_avx512(g, width, gram, overwrite) },
         }
     }
 
     /// [`cholesky_solve_augmented`] at this level (for the tests, as [`Self::add_gram`]).
     #[cfg(test)]
-    pub(crate) fn solve(self, a: &mut [f64], width: usize, d: usize, x: &mut [f64]) {
+    pub(crate) fn solve(self, a: &mut [f64], width: Width, d: usize, x: &mut [f64]) {
         match self {
             Self::Plain => cholesky_solve_augmented::<PLAIN_HAS_FMA, NARROW_TILES>(a, width, d, x),
             // SAFETY: as in `add_gram`.
@@ -107,32 +168,40 @@ impl Simd {
 
 #[cfg(all(test, target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn solve_avx2_fma(a: &mut [f64], width: usize, d: usize, x: &mut [f64]) {
+unsafe fn solve_avx2_fma(a: &mut [f64], width: Width, d: usize, x: &mut [f64]) {
     cholesky_solve_augmented::<true, NARROW_TILES>(a, width, d, x)
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn solve_avx512(a: &mut [f64], width: usize, d: usize, x: &mut [f64]) {
+unsafe fn solve_avx512(a: &mut [f64], width: Width, d: usize, x: &mut [f64]) {
     cholesky_solve_augmented::<true, WIDE_TILES>(a, width, d, x)
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn add_gram_avx2_fma(g: &[f64], width: usize, gram: &mut [f64]) {
-    add_gram_upper::<true, NARROW_TILES>(g, width, gram)
+unsafe fn gram_avx2_fma(g: &[f64], width: Width, gram: &mut [f64], overwrite: bool) {
+    if overwrite {
+        set_gram_upper::<true, NARROW_TILES>(g, width, gram)
+    } else {
+        add_gram_upper::<true, NARROW_TILES>(g, width, gram)
+    }
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn add_gram_avx512(g: &[f64], width: usize, gram: &mut [f64]) {
-    add_gram_upper::<true, WIDE_TILES>(g, width, gram)
+unsafe fn gram_avx512(g: &[f64], width: Width, gram: &mut [f64], overwrite: bool) {
+    if overwrite {
+        set_gram_upper::<true, WIDE_TILES>(g, width, gram)
+    } else {
+        add_gram_upper::<true, WIDE_TILES>(g, width, gram)
+    }
 }
 
 /// Widest tile of [`add_gram_upper`] for 256-bit registers (a 4 x 8 tile fills 8 of 16) and for
-/// 512-bit ones (a 4 x 16 tile fills 8 of 32).
+/// 512-bit ones (a 4 x 32 tile fills 16 of 32).
 pub(crate) const NARROW_TILES: usize = 8;
-pub(crate) const WIDE_TILES: usize = 16;
+pub(crate) const WIDE_TILES: usize = 32;
 
 /// `a * b + c`, fused when `FMA` (one rounding), else a multiply and an add.
 #[inline(always)]
@@ -144,57 +213,93 @@ pub(crate) fn fmadd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
     }
 }
 
-/// The Gram kernel: adds the upper block-triangle of `G^T G` to `gram` (`width x width`,
-/// row-major), for `g` holding rows of `width` values (`width` a multiple of 4): one
-/// [`add_strip`] per 4 rows. The strips' diagonal 4 x 4 blocks are computed whole, so their
-/// entries below the diagonal get their (symmetric) values too; entries further below are left
-/// alone.
-#[inline(always)]
-pub(crate) fn add_gram_upper<const FMA: bool, const MAX_TILE: usize>(g: &[f64], width: usize, gram: &mut [f64]) {
-    for r0 in (0..width).step_by(4) {
-        add_strip::<FMA, MAX_TILE, false>(g, width, r0, &mut gram[r0 * width..(r0 + 4) * width]);
+/// The layout of a row-major buffer the kernels work on: rows `stride` values apart, of which
+/// the first `cols` (a multiple of 4) are computed; the values between are never touched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Width {
+    pub(crate) stride: usize,
+    pub(crate) cols: usize,
+}
+
+impl Width {
+    /// Rows of `cols` values back to back.
+    pub(crate) fn packed(cols: usize) -> Self {
+        Self { stride: cols, cols }
     }
 }
 
-/// Adds (or with `SUBTRACT` subtracts) `sum over g's rows of row[r0 + r] * row[c]` to
-/// `strip[r * width + c]`, for the strip's four rows `r` and the columns `c` in `r0..width`: in
-/// tiles of 4 x `MAX_TILE` (16 or 8), then 4 x 8 and 4 x 4 for what is left, each tile
-/// accumulated in registers over all of `g`'s rows. Fully unrolled fixed-size loops, so the
-/// compiler keeps a tile in vector registers. Every entry sums the same products in the same
-/// order whatever the tiling, so `MAX_TILE` changes no result.
+/// What a tile does with its sums: the strip's entries become them, or take them added or
+/// subtracted (a `u8` for want of enum const generics).
+const STORE: u8 = 0;
+const ADD: u8 = 1;
+const SUBTRACT: u8 = 2;
+
+/// The Gram kernel: adds the upper block-triangle of `G^T G` to `gram` (`cols x cols` of rows
+/// `stride` apart), for `g` holding rows `stride` apart: one [`add_strip`] per 4 rows. The strips'
+/// diagonal 4 x 4 blocks are computed whole, so their entries below the diagonal get their
+/// (symmetric) values too; entries further below are left alone.
 #[inline(always)]
-fn add_strip<const FMA: bool, const MAX_TILE: usize, const SUBTRACT: bool>(
+pub(crate) fn add_gram_upper<const FMA: bool, const MAX_TILE: usize>(g: &[f64], width: Width, gram: &mut [f64]) {
+    gram_upper::<FMA, MAX_TILE, ADD>(g, width, gram);
+}
+
+/// [`add_gram_upper`] into a `gram` of any content: its upper block-triangle is overwritten, so a
+/// first block of rows needs no zeroed buffer (zeroing a rank-50 system cost a thirtieth of an ALS
+/// fit). The sums are the same: `0 + s` is `s`.
+#[inline(always)]
+pub(crate) fn set_gram_upper<const FMA: bool, const MAX_TILE: usize>(g: &[f64], width: Width, gram: &mut [f64]) {
+    gram_upper::<FMA, MAX_TILE, STORE>(g, width, gram);
+}
+
+#[inline(always)]
+fn gram_upper<const FMA: bool, const MAX_TILE: usize, const MODE: u8>(g: &[f64], width: Width, gram: &mut [f64]) {
+    let Width { stride, cols } = width;
+    for r0 in (0..cols).step_by(4) {
+        add_strip::<FMA, MAX_TILE, MODE>(g, width, r0, &mut gram[r0 * stride..(r0 + 3) * stride + cols]);
+    }
+}
+
+/// Adds (or stores, or subtracts: `MODE`) `sum over g's rows of row[r0 + r] * row[c]` to
+/// `strip[r * stride + c]`, for the strip's four rows `r` and the columns `c` in `r0..cols`, in
+/// tiles of 4 rows by up to `MAX_TILE` columns, each accumulated in registers over all of `g`'s
+/// rows. Fully unrolled fixed-size loops, so the compiler keeps a tile in vector registers. Every
+/// entry sums the same products in the same order whatever the tiling, so `MAX_TILE` changes no
+/// result.
+#[inline(always)]
+fn add_strip<const FMA: bool, const MAX_TILE: usize, const MODE: u8>(
     g: &[f64],
-    width: usize,
+    width: Width,
     r0: usize,
     strip: &mut [f64],
 ) {
-    let mut c0 = r0;
-    if MAX_TILE >= 16 {
-        while c0 + 16 <= width {
-            add_tile::<16, FMA, SUBTRACT>(g, width, r0, c0, strip);
-            c0 += 16;
-        }
+    #[cfg(target_arch = "x86_64")]
+    if MAX_TILE >= 32 {
+        // SAFETY: only the AVX-512 builds pass `WIDE_TILES`, and only after `Simd::detect` found
+        // AVX-512F, AVX2 and FMA.
+        unsafe { add_strip_avx512::<MODE>(g, width, r0, strip) };
+        return;
     }
-    while c0 + 8 <= width {
-        add_tile::<8, FMA, SUBTRACT>(g, width, r0, c0, strip);
+    let (stride, cols) = (width.stride, width.cols);
+    let mut c0 = r0;
+    while c0 + 8 <= cols {
+        add_tile::<8, FMA, MODE>(g, stride, r0, c0, strip);
         c0 += 8;
     }
-    if c0 < width {
-        add_tile::<4, FMA, SUBTRACT>(g, width, r0, c0, strip);
+    if c0 < cols {
+        add_tile::<4, FMA, MODE>(g, stride, r0, c0, strip);
     }
 }
 
 #[inline(always)]
-fn add_tile<const C: usize, const FMA: bool, const SUBTRACT: bool>(
+fn add_tile<const C: usize, const FMA: bool, const MODE: u8>(
     g: &[f64],
-    width: usize,
+    stride: usize,
     r0: usize,
     c0: usize,
     strip: &mut [f64],
 ) {
     let mut acc = [[0.0f64; C]; 4];
-    for row in g.chunks_exact(width) {
+    for row in g.chunks_exact(stride) {
         let x: &[f64; C] = row[c0..c0 + C].try_into().expect("tile inside the row");
         let s: &[f64; 4] = row[r0..r0 + 4].try_into().expect("strip inside the row");
         for r in 0..4 {
@@ -204,20 +309,115 @@ fn add_tile<const C: usize, const FMA: bool, const SUBTRACT: bool>(
         }
     }
     for (r, acc_row) in acc.iter().enumerate() {
-        let out = &mut strip[r * width + c0..r * width + c0 + C];
+        let out = &mut strip[r * stride + c0..r * stride + c0 + C];
         for (o, &v) in out.iter_mut().zip(acc_row) {
-            *o = if SUBTRACT { *o - v } else { *o + v };
+            *o = match MODE {
+                STORE => v,
+                ADD => *o + v,
+                _ => *o - v,
+            };
+        }
+    }
+}
+
+/// [`add_strip`] with 512-bit registers (32 of them). Each FMA has a latency of 4 cycles and two
+/// issue per cycle, so a tile needs 8 independent vector sums to run at full rate: 4 x 16 has
+/// them, but a 4 x 8 or 4 x 4 tile has only 4 and takes as long per row as 4 x 16. So the columns
+/// that 16-wide tiles would leave over (4, 8 or 12) join one 16 in a 4 x 20, 24 or 28 tile, and
+/// 4 x 32 tiles cover the rest with half the loads of two 4 x 16: at rank 50, 102 FMA-cycles per
+/// gathered row instead of 124. Written with intrinsics: the portable tile loop of more than 64
+/// sums is not kept in registers by the compiler.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+unsafe fn add_strip_avx512<const MODE: u8>(g: &[f64], width: Width, r0: usize, strip: &mut [f64]) {
+    let Width { stride, cols } = width;
+    let w = cols - r0;
+    let last = if w <= 16 { w } else { 16 + w % 16 };
+    let mut c0 = r0;
+    while c0 + 32 <= cols - last {
+        add_tile_avx512::<4, 0, MODE>(g, stride, r0, c0, strip);
+        c0 += 32;
+    }
+    if c0 < cols - last {
+        add_tile_avx512::<2, 0, MODE>(g, stride, r0, c0, strip);
+        c0 += 16;
+    }
+    match last {
+        4 => add_tile_avx512::<0, 1, MODE>(g, stride, r0, c0, strip),
+        8 => add_tile_avx512::<1, 0, MODE>(g, stride, r0, c0, strip),
+        12 => add_tile_avx512::<1, 1, MODE>(g, stride, r0, c0, strip),
+        16 => add_tile_avx512::<2, 0, MODE>(g, stride, r0, c0, strip),
+        20 => add_tile_avx512::<2, 1, MODE>(g, stride, r0, c0, strip),
+        24 => add_tile_avx512::<3, 0, MODE>(g, stride, r0, c0, strip),
+        _ => add_tile_avx512::<3, 1, MODE>(g, stride, r0, c0, strip),
+    }
+}
+
+/// One tile of [`add_strip_avx512`]: 4 rows by `8 Z + 4 Y` columns (`Y` 0 or 1), `Z` 512-bit and
+/// `Y` 256-bit sums per row; each lane sums the same fused products in the same order as
+/// [`add_tile`], so the results are bit for bit those of the 256-bit build.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[inline]
+unsafe fn add_tile_avx512<const Z: usize, const Y: usize, const MODE: u8>(
+    g: &[f64],
+    stride: usize,
+    r0: usize,
+    c0: usize,
+    strip: &mut [f64],
+) {
+    use std::arch::x86_64::*;
+    let c_end = c0 + 8 * Z + 4 * Y;
+    assert!(Y <= 1 && r0 + 4 <= stride && c_end <= stride && strip.len() >= 3 * stride + c_end);
+    let mut wide = [[_mm512_setzero_pd(); Z]; 4];
+    let mut narrow = [[_mm256_setzero_pd(); Y]; 4];
+    for row in g.chunks_exact(stride) {
+        // SAFETY (all loads): `row` has `stride` values and `r0 + 4`, `c_end` <= `stride`.
+        let p = row.as_ptr();
+        let x: [__m512d; Z] = std::array::from_fn(|j| _mm512_loadu_pd(p.add(c0 + 8 * j)));
+        let x4: [__m256d; Y] = std::array::from_fn(|_| _mm256_loadu_pd(p.add(c0 + 8 * Z)));
+        for r in 0..4 {
+            let s = *p.add(r0 + r);
+            for j in 0..Z {
+                wide[r][j] = _mm512_fmadd_pd(_mm512_set1_pd(s), x[j], wide[r][j]);
+            }
+            for j in 0..Y {
+                narrow[r][j] = _mm256_fmadd_pd(_mm256_set1_pd(s), x4[j], narrow[r][j]);
+            }
+        }
+    }
+    for r in 0..4 {
+        // SAFETY (all stores): `strip` holds `3 * stride + c_end` values (asserted above).
+        let out = strip.as_mut_ptr().add(r * stride + c0);
+        for (j, &sum) in wide[r].iter().enumerate() {
+            let at = out.add(8 * j);
+            let v = match MODE {
+                STORE => sum,
+                ADD => _mm512_add_pd(_mm512_loadu_pd(at), sum),
+                _ => _mm512_sub_pd(_mm512_loadu_pd(at), sum),
+            };
+            _mm512_storeu_pd(at, v);
+        }
+        for &sum in &narrow[r] {
+            let at = out.add(8 * Z);
+            let v = match MODE {
+                STORE => sum,
+                ADD => _mm256_add_pd(_mm256_loadu_pd(at), sum),
+                _ => _mm256_sub_pd(_mm256_loadu_pd(at), sum),
+            };
+            _mm256_storeu_pd(at, v);
         }
     }
 }
 
 /// Solves `A x = b` for symmetric positive (semi-)definite `A` (`d x d`), given as the upper
-/// triangle of rows `0..d` of the row-major `width x width` buffer `a` (as [`add_gram_upper`]
-/// leaves it), with `b` in column `d` and zeros in columns `d + 1..width` (`width` a multiple of
-/// 4, at least `d + 1`). `a` receives the Cholesky factor `U` (`A = U^T U`) and, in column `d`,
-/// `y` with `U^T y = b`; `x` (at least `width` long) receives the solution in `0..d`.
-/// Non-positive pivots (rank-deficient rows with lambda = 0) are floored so the result stays
-/// finite.
+/// triangle of rows `0..d` of the row-major buffer `a` (rows `width.stride` apart, as
+/// [`add_gram_upper`] leaves it), with `b` in column `d` and zeros in columns `d + 1..width.cols`
+/// (`width.cols` a multiple of 4, at least `d + 1`). `a` receives the Cholesky factor `U`
+/// (`A = U^T U`) and, in column `d`, `y` with `U^T y = b`; `x` (at least `width.cols` long)
+/// receives the solution in `0..d`. Non-positive pivots (rank-deficient rows with lambda = 0) are
+/// floored so the result stays finite.
 ///
 /// Four rows at a time (a blocked, "up-looking" Cholesky): rows `i0..i0 + 4` first take the
 /// updates from all finished rows above at once, `a_i -= sum_{p < i0} u_p[i] u_p`, through the
@@ -229,29 +429,36 @@ fn add_tile<const C: usize, const FMA: bool, const SUBTRACT: bool>(
 #[inline(always)]
 pub(crate) fn cholesky_solve_augmented<const FMA: bool, const MAX_TILE: usize>(
     a: &mut [f64],
-    width: usize,
+    width: Width,
     d: usize,
     x: &mut [f64],
 ) {
-    debug_assert!(width.is_multiple_of(4) && width > d && a.len() >= width * width && x.len() >= width);
+    let Width { stride, cols } = width;
+    debug_assert!(
+        cols.is_multiple_of(4)
+            && cols > d
+            && stride >= cols
+            && a.len() >= (cols - 1) * stride + cols
+            && x.len() >= cols
+    );
     for i0 in (0..d).step_by(4) {
-        let (done, rest) = a.split_at_mut(i0 * width);
-        let strip = &mut rest[..4 * width];
+        let (done, rest) = a.split_at_mut(i0 * stride);
+        let strip = &mut rest[..3 * stride + cols];
         if i0 > 0 {
-            add_strip::<FMA, MAX_TILE, true>(done, width, i0, strip);
+            add_strip::<FMA, MAX_TILE, SUBTRACT>(done, width, i0, strip);
         }
         let rows = 4.min(d - i0);
         for r in 0..rows {
             let i = i0 + r;
-            let (upto, below) = strip.split_at_mut((r + 1) * width);
-            let row = &mut upto[r * width..];
+            let (upto, below) = strip.split_at_mut(((r + 1) * stride).min(strip.len()));
+            let row = &mut upto[r * stride..r * stride + cols];
             let pivot = row[i].max(1e-12).sqrt();
             row[i] = pivot;
             let inv = 1.0 / pivot;
             row[i + 1..].iter_mut().for_each(|v| *v *= inv);
-            for (other, r2) in below.chunks_exact_mut(width).zip(r + 1..rows) {
+            for (r2, other) in (r + 1..rows).zip(below.chunks_mut(stride)) {
                 let s = -row[i0 + r2];
-                for (v, &u) in other[i0..].iter_mut().zip(&row[i0..]) {
+                for (v, &u) in other[i0..cols].iter_mut().zip(&row[i0..]) {
                     *v = fmadd::<FMA>(s, u, *v);
                 }
             }
@@ -260,13 +467,13 @@ pub(crate) fn cholesky_solve_augmented<const FMA: bool, const MAX_TILE: usize>(
     // Backward: U x = y. Each row's dot product runs in four lanes from the first whole vector
     // on (a fixed order, so the same result on every run and thread); `x` is zero from `d` on,
     // where the row holds `y` and padding.
-    x[..width].fill(0.0);
+    x[..cols].fill(0.0);
     for i in (0..d).rev() {
-        let u = &a[i * width..(i + 1) * width];
+        let u = &a[i * stride..i * stride + cols];
         let aligned = (i + 4) & !3;
         let head = u[i + 1..aligned].iter().zip(&x[i + 1..aligned]).fold(0.0, |s, (&u, &x)| fmadd::<FMA>(u, x, s));
         let mut lanes = [0.0; 4];
-        for (u, x) in u[aligned..].chunks_exact(4).zip(x[aligned..width].chunks_exact(4)) {
+        for (u, x) in u[aligned..].chunks_exact(4).zip(x[aligned..cols].chunks_exact(4)) {
             for l in 0..4 {
                 lanes[l] = fmadd::<FMA>(u[l], x[l], lanes[l]);
             }
@@ -296,23 +503,37 @@ mod tests {
     #[test]
     fn gram_kernel_matches_the_plain_product_on_its_upper_triangle() {
         let mut rng = ChaCha8Rng::seed_from_u64(5);
-        for (rows, width) in [(1, 4), (7, 12), (33, 44), (20, 52), (9, 72)] {
-            let g: Vec<f64> = (0..rows * width).map(|_| rng.gen_range(-1.0..1.0)).collect();
-            let mut want = vec![0.0; width * width];
-            for i in 0..width {
-                for j in i..width {
-                    want[i * width + j] = (0..rows).map(|r| g[r * width + i] * g[r * width + j]).sum();
+        for (rows, cols) in [(1, 4), (7, 12), (33, 44), (20, 52), (9, 72)] {
+            let g: Vec<f64> = (0..rows * cols).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let mut want = vec![0.0; cols * cols];
+            for i in 0..cols {
+                for j in i..cols {
+                    want[i * cols + j] = (0..rows).map(|r| g[r * cols + i] * g[r * cols + j]).sum();
                 }
             }
-            for simd in Simd::available() {
-                // Two calls add up: the kernel accumulates into `gram`.
-                let mut gram = vec![0.0; width * width];
-                simd.add_gram(&g, width, &mut gram);
-                simd.add_gram(&g, width, &mut gram);
-                for i in 0..width {
-                    for j in i..width {
-                        let (got, want) = (gram[i * width + j], 2.0 * want[i * width + j]);
-                        assert!((got - want).abs() < 1e-12, "{simd:?} {rows}x{width} [{i},{j}]: {got} vs {want}");
+            // Packed rows, and rows on whole cache lines with NaN between them: the kernel reads
+            // and writes only the first `cols` of each row.
+            for stride in [cols, line_stride(cols) + 8] {
+                let width = Width { stride, cols };
+                let strided: Vec<f64> = (0..rows * stride)
+                    .map(|at| if at % stride < cols { g[at / stride * cols + at % stride] } else { f64::NAN })
+                    .collect();
+                for simd in Simd::available() {
+                    // The first call overwrites the garbage in `gram`'s upper triangle, the second
+                    // adds to it.
+                    let mut gram: Vec<f64> =
+                        (0..cols * stride).map(|at| if at % stride < cols { 1e300 } else { f64::NAN }).collect();
+                    simd.add_gram(&strided, width, &mut gram, true);
+                    simd.add_gram(&strided, width, &mut gram, false);
+                    for i in 0..cols {
+                        for j in i..cols {
+                            let (got, want) = (gram[i * stride + j], 2.0 * want[i * cols + j]);
+                            assert!(
+                                (got - want).abs() < 1e-12,
+                                "{simd:?} {rows}x{cols}/{stride} [{i},{j}]: {got} vs {want}"
+                            );
+                        }
+                        assert!(gram[i * stride + cols..(i + 1) * stride].iter().all(|v| v.is_nan()));
                     }
                 }
             }
@@ -346,7 +567,7 @@ mod tests {
         // A = [[4, 2], [2, 3]], b = [2, 1] -> x = [0.5, 0].
         let mut a = vec![4.0, 2.0, 2.0, 0.0, f64::NAN, 3.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
         let mut x = vec![0.0; 4];
-        cholesky_solve_augmented::<false, NARROW_TILES>(&mut a, 4, 2, &mut x);
+        cholesky_solve_augmented::<false, NARROW_TILES>(&mut a, Width::packed(4), 2, &mut x);
         assert!((x[0] - 0.5).abs() < 1e-12 && x[1].abs() < 1e-12, "{x:?}");
         // The factor: U = [[2, 1], [0, sqrt 2]].
         assert_eq!((a[0], a[1]), (2.0, 1.0));
@@ -358,14 +579,22 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         for d in [1, 3, 4, 5, 11, 13, 21, 31, 51, 70] {
             let x_true: Vec<f64> = (0..d).map(|i| i as f64 - 6.0).collect();
-            let (aug, width) = ridge_system(&mut rng, 2 * d + 5, d, &x_true);
+            let (aug, cols) = ridge_system(&mut rng, 2 * d + 5, d, &x_true);
+            // The same system on rows of whole cache lines, NaN between them (never read).
+            let stride = line_stride(cols) + 8;
+            let strided: Vec<f64> = (0..cols * stride)
+                .map(|at| if at % stride < cols { aug[at / stride * cols + at % stride] } else { f64::NAN })
+                .collect();
             let mut solutions = vec![];
             for simd in Simd::available() {
-                let (mut u, mut x) = (aug.clone(), vec![f64::NAN; width]);
-                simd.solve(&mut u, width, d, &mut x);
+                let (mut u, mut x) = (aug.clone(), vec![f64::NAN; cols]);
+                simd.solve(&mut u, Width::packed(cols), d, &mut x);
                 for (got, want) in x[..d].iter().zip(&x_true) {
                     assert!((got - want).abs() < 1e-8, "{simd:?} d={d}: {got} vs {want}");
                 }
+                let (mut u, mut x_strided) = (strided.clone(), vec![f64::NAN; cols]);
+                simd.solve(&mut u, Width { stride, cols }, d, &mut x_strided);
+                assert_eq!(x[..d], x_strided[..d], "{simd:?} d={d}: strided layout");
                 solutions.push((simd, x));
             }
             // The vector builds apply the same operations in the same order: identical bits.
@@ -387,7 +616,7 @@ mod tests {
             a[i * width + d] = 1.0;
         }
         let mut x = vec![0.0; width];
-        cholesky_solve_augmented::<false, NARROW_TILES>(&mut a, width, d, &mut x);
+        cholesky_solve_augmented::<false, NARROW_TILES>(&mut a, Width::packed(width), d, &mut x);
         assert!(x[..d].iter().all(|v| v.is_finite()), "{x:?}");
     }
 }

@@ -1,6 +1,6 @@
 //! k-means with k-means++ initialisation, several seeded restarts, best SSE kept.
 
-use crate::dense::{first_non_finite, fmadd, Simd, PLAIN_HAS_FMA};
+use crate::dense::{first_non_finite, fmadd, Lanes, Simd, PLAIN_HAS_FMA};
 use crate::{MlError, Result};
 use linfa::dataset::DatasetBase;
 use linfa::traits::Fit;
@@ -238,32 +238,9 @@ const SAMPLE_CHUNK: usize = 256;
 
 /// Rows per block of [`Points::blocked`]: one 512-bit vector of f64 (two 256-bit ones).
 const LANES: usize = 8;
-/// One column of a block (or one value per row of it): a cache line, and aligned as one, so the
-/// kernels' vector loads never straddle two lines (a `Vec` of plain `[f64; 8]` starts 16 bytes
-/// into one).
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[repr(C, align(64))]
-struct Lanes([f64; LANES]);
-
-impl Lanes {
-    const ZERO: Self = Self([0.0; LANES]);
-}
-
-const _: () = assert!(std::mem::size_of::<Lanes>() == 64 && std::mem::align_of::<Lanes>() == 64);
-
-impl std::ops::Deref for Lanes {
-    type Target = [f64; LANES];
-
-    fn deref(&self) -> &[f64; LANES] {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Lanes {
-    fn deref_mut(&mut self) -> &mut [f64; LANES] {
-        &mut self.0
-    }
-}
+// One column of a block (or one value per row of it) is a [`Lanes`]: a cache line, aligned as one,
+// so the kernels' vector loads never straddle two lines.
+const _: () = assert!(LANES == std::mem::size_of::<Lanes>() / 8);
 
 /// The rows, centred on the column means (centring changes no distance but keeps the
 /// `sum |x|^2 - |sum x|^2 / n` form of the SSE free of cancellation), in blocks of [`LANES`] rows,

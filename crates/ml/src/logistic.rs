@@ -1,7 +1,8 @@
 //! Binary logistic regression with L2 regularisation and class weights.
 
 use crate::dense::{
-    add_gram_upper, block_rows, first_non_finite, fmadd, padded_width, Simd, NARROW_TILES, PLAIN_HAS_FMA, WIDE_TILES,
+    add_gram_upper, block_rows, first_non_finite, fmadd, padded_width, Simd, Width, NARROW_TILES, PLAIN_HAS_FMA,
+    WIDE_TILES,
 };
 use crate::{MlError, Result};
 use linfa::dataset::DatasetBase;
@@ -426,7 +427,7 @@ fn chunk_pass<const FMA: bool, const DERIVATIVES: bool, const MAX_TILE: usize>(
                 g[d] += r;
                 out[d] = root;
             }
-            add_gram_upper::<FMA, MAX_TILE>(&block[..n_block * width], width, &mut gram);
+            add_gram_upper::<FMA, MAX_TILE>(&block[..n_block * width], Width::packed(width), &mut gram);
         }
     }
     ChunkSums { data: (data[0] + data[1]) + (data[2] + data[3]), g, gram, finite }
@@ -443,7 +444,7 @@ unsafe fn chunk_pass_avx2_fma<const DERIVATIVES: bool>(
     chunk_pass::<true, DERIVATIVES, NARROW_TILES>(input, rows, z, e)
 }
 
-/// A derivatives pass with 512-bit registers: the Gram kernel's 4 x 16 tiles (same sums, same order).
+/// A derivatives pass with 512-bit registers: the Gram kernel's wide tiles (same sums, same order).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn chunk_pass_avx512(
