@@ -12,8 +12,8 @@
 //! does not depend on the thread count.
 
 use crate::dense::{
-    add_gram_upper, block_rows, cholesky_solve_augmented, line_stride, padded_width, set_gram_upper, LineBuf, Simd,
-    Width, NARROW_TILES, PLAIN_HAS_FMA, WIDE_TILES,
+    add_gram_upper, block_rows, cholesky_solve_augmented, cholesky_solve_interleaved, line_stride, padded_width,
+    set_gram_upper, LineBuf, Simd, Width, NARROW_TILES, PLAIN_HAS_FMA, WIDE_TILES,
 };
 use crate::{MlError, Result};
 use ndarray::Array2;
@@ -270,11 +270,12 @@ struct RowSolver {
     /// Gathered design rows of one block of ratings: `block` rows `[q (k), 1, target, 0...]`, a
     /// cache line apart (see [`RowSolver::width`]); the padding columns stay zero.
     g: LineBuf,
-    /// Row-major Gram matrix of `g`'s columns (upper block-triangle), rows as `g`'s: rows and
+    /// Row-major Gram matrices of `g`'s columns (upper block-triangle), rows as `g`'s: rows and
     /// columns `0..d` are `X^T X`, column `d` holds `X^T t`. The Cholesky solve works in place.
-    gram: LineBuf,
-    /// The row's solution `[factors, bias]` (the solve's scratch).
-    x: LineBuf,
+    /// Two: systems are solved in pairs.
+    gram: [LineBuf; SLOTS],
+    /// The rows' solutions `[factors, bias]` (the solve's scratch), one per Gram.
+    x: [LineBuf; SLOTS],
     simd: Simd,
 }
 
@@ -290,8 +291,8 @@ impl RowSolver {
             lambda: f64::from(lambda),
             mu,
             g: padded(block_rows(cols) * stride),
-            gram: padded(cols * stride),
-            x: padded(cols),
+            gram: std::array::from_fn(|_| padded(cols * stride)),
+            x: std::array::from_fn(|_| padded(cols)),
             simd: Simd::detect(),
         }
     }
@@ -344,61 +345,107 @@ impl RowSolver {
         own_f: &mut [f32],
         own_b: &mut [f32],
     ) {
-        let FixedSide { rows, factors: other_f, biases: other_b } = *fixed;
         let k = self.k;
-        let d = k + 1;
         let width = Self::width(k);
         let Width { stride, cols } = width;
-        let block = block_rows(cols);
+        // Systems are solved `SLOTS` at a time (see `cholesky_solve_interleaved`): `pending` holds
+        // the rows whose systems wait in the first `filled` slots.
+        let mut pending = [0usize; SLOTS];
+        let mut filled = 0;
         for (local, row) in (first..first + own_b.len()).enumerate() {
-            let (s, e) = (rows.ptr[row], rows.ptr[row + 1]);
-            let out = &mut own_f[local * k..(local + 1) * k];
+            let (s, e) = (fixed.rows.ptr[row], fixed.rows.ptr[row + 1]);
             if s == e {
-                out.fill(0.0);
+                own_f[local * k..(local + 1) * k].fill(0.0);
                 own_b[local] = 0.0;
                 continue;
             }
-            // Normal equations in blocks of ratings: gather each block's design rows into a
-            // dense, L1-resident buffer, then add its Gram matrix through a register-blocked
-            // kernel (one pass per 4-row strip instead of one rank-1 update per rating).
-            for start in (s..e).step_by(block) {
-                let end = (start + block).min(e);
-                for (gr, (&c, &v)) in
-                    self.g.chunks_exact_mut(stride).zip(rows.cols[start..end].iter().zip(&rows.vals[start..end]))
-                {
-                    let c = c as usize;
-                    for (x, &q) in gr.iter_mut().zip(&other_f[c * k..(c + 1) * k]) {
-                        *x = f64::from(q);
-                    }
-                    gr[k] = 1.0;
-                    gr[d] = f64::from(v - self.mu - other_b[c]);
-                }
-                let (g, gram) = (&self.g[..(end - start) * stride], &mut self.gram[..cols * stride]);
-                if start == s {
-                    set_gram_upper::<FMA, MAX_TILE>(g, width, gram);
-                } else {
-                    add_gram_upper::<FMA, MAX_TILE>(g, width, gram);
-                }
+            self.build_system::<FMA, MAX_TILE>(fixed, s..e, filled);
+            pending[filled] = local;
+            filled += 1;
+            if filled < SLOTS {
+                continue;
             }
-            // ALS-WR: the penalty (on factors and bias alike) grows with the row's rating
-            // count. A tiny floor keeps the system positive definite when lambda = 0.
-            let n = (e - s) as f64;
-            let count = match self.scaling {
-                RegScaling::Count => n,
-                RegScaling::SqrtCount => n.sqrt(),
-            };
-            let reg = (self.lambda * count).max(1e-9);
-            for i in 0..d {
-                self.gram[i * stride + i] += reg;
+            let grams = self.gram.each_mut().map(|g| &mut g[..cols * stride]);
+            let xs = self.x.each_mut().map(|x| &mut x[..cols]);
+            cholesky_solve_interleaved::<FMA, MAX_TILE, SLOTS>(grams, width, k + 1, xs);
+            for (slot, &local) in pending.iter().enumerate() {
+                self.write_solution(slot, local, own_f, own_b);
             }
-            cholesky_solve_augmented::<FMA, MAX_TILE>(&mut self.gram[..cols * stride], width, d, &mut self.x[..cols]);
-            for (o, &w) in out.iter_mut().zip(&self.x[..k]) {
-                *o = w as f32;
-            }
-            own_b[local] = self.x[k] as f32;
+            filled = 0;
+        }
+        for (slot, &local) in pending[..filled].iter().enumerate() {
+            cholesky_solve_augmented::<FMA, MAX_TILE>(
+                &mut self.gram[slot][..cols * stride],
+                width,
+                k + 1,
+                &mut self.x[slot][..cols],
+            );
+            self.write_solution(slot, local, own_f, own_b);
         }
     }
+
+    /// The normal equations of the row whose ratings are `fixed.rows`' entries `range`, into
+    /// `gram[slot]`, with the ALS-WR penalty on the diagonal.
+    #[inline(always)]
+    fn build_system<const FMA: bool, const MAX_TILE: usize>(
+        &mut self,
+        fixed: &FixedSide,
+        range: std::ops::Range<usize>,
+        slot: usize,
+    ) {
+        let FixedSide { rows, factors: other_f, biases: other_b } = *fixed;
+        let (k, d) = (self.k, self.k + 1);
+        let width = Self::width(k);
+        let Width { stride, cols } = width;
+        let (s, e) = (range.start, range.end);
+        // Normal equations in blocks of ratings: gather each block's design rows into a
+        // dense, L1-resident buffer, then add its Gram matrix through a register-blocked
+        // kernel (one pass per 4-row strip instead of one rank-1 update per rating).
+        for start in range.step_by(block_rows(cols)) {
+            let end = (start + block_rows(cols)).min(e);
+            for (gr, (&c, &v)) in
+                self.g.chunks_exact_mut(stride).zip(rows.cols[start..end].iter().zip(&rows.vals[start..end]))
+            {
+                let c = c as usize;
+                for (x, &q) in gr.iter_mut().zip(&other_f[c * k..(c + 1) * k]) {
+                    *x = f64::from(q);
+                }
+                gr[k] = 1.0;
+                gr[d] = f64::from(v - self.mu - other_b[c]);
+            }
+            let (g, gram) = (&self.g[..(end - start) * stride], &mut self.gram[slot][..cols * stride]);
+            if start == s {
+                set_gram_upper::<FMA, MAX_TILE>(g, width, gram);
+            } else {
+                add_gram_upper::<FMA, MAX_TILE>(g, width, gram);
+            }
+        }
+        // ALS-WR: the penalty (on factors and bias alike) grows with the row's rating
+        // count. A tiny floor keeps the system positive definite when lambda = 0.
+        let n = (e - s) as f64;
+        let count = match self.scaling {
+            RegScaling::Count => n,
+            RegScaling::SqrtCount => n.sqrt(),
+        };
+        let reg = (self.lambda * count).max(1e-9);
+        for i in 0..d {
+            self.gram[slot][i * stride + i] += reg;
+        }
+    }
+
+    /// Row `local`'s factors and bias from the solution in `x[slot]`.
+    #[inline(always)]
+    fn write_solution(&self, slot: usize, local: usize, own_f: &mut [f32], own_b: &mut [f32]) {
+        let k = self.k;
+        for (o, &w) in own_f[local * k..(local + 1) * k].iter_mut().zip(&self.x[slot][..k]) {
+            *o = w as f32;
+        }
+        own_b[local] = self.x[slot][k] as f32;
+    }
 }
+
+/// Systems solved side by side (see `cholesky_solve_interleaved`).
+const SLOTS: usize = 2;
 
 /// f64 slots of padding after each scratch buffer (128 bytes: two cache lines, for the adjacent-line prefetcher).
 const CACHE_PAD: usize = 16;

@@ -433,33 +433,52 @@ pub(crate) fn cholesky_solve_augmented<const FMA: bool, const MAX_TILE: usize>(
     d: usize,
     x: &mut [f64],
 ) {
+    cholesky_solve_interleaved::<FMA, MAX_TILE, 1>([a], width, d, [x]);
+}
+
+/// [`cholesky_solve_augmented`] for `N` independent systems of the same size, step by step in
+/// turn: each pivot is a chain of dependent operations (square root, division, scaling, the update
+/// of the next row's diagonal), ~40 cycles with nothing else to do, as is each step of the
+/// backward solve; with the other systems' steps in between, the CPU overlaps the chains. Each
+/// system gets exactly the operations it would get alone.
+#[inline(always)]
+pub(crate) fn cholesky_solve_interleaved<const FMA: bool, const MAX_TILE: usize, const N: usize>(
+    mut a: [&mut [f64]; N],
+    width: Width,
+    d: usize,
+    mut x: [&mut [f64]; N],
+) {
     let Width { stride, cols } = width;
     debug_assert!(
         cols.is_multiple_of(4)
             && cols > d
             && stride >= cols
-            && a.len() >= (cols - 1) * stride + cols
-            && x.len() >= cols
+            && a.iter().all(|a| a.len() >= (cols - 1) * stride + cols)
+            && x.iter().all(|x| x.len() >= cols)
     );
     for i0 in (0..d).step_by(4) {
-        let (done, rest) = a.split_at_mut(i0 * stride);
-        let strip = &mut rest[..3 * stride + cols];
         if i0 > 0 {
-            add_strip::<FMA, MAX_TILE, SUBTRACT>(done, width, i0, strip);
+            for a in a.iter_mut() {
+                let (done, rest) = a.split_at_mut(i0 * stride);
+                add_strip::<FMA, MAX_TILE, SUBTRACT>(done, width, i0, &mut rest[..3 * stride + cols]);
+            }
         }
         let rows = 4.min(d - i0);
         for r in 0..rows {
             let i = i0 + r;
-            let (upto, below) = strip.split_at_mut(((r + 1) * stride).min(strip.len()));
-            let row = &mut upto[r * stride..r * stride + cols];
-            let pivot = row[i].max(1e-12).sqrt();
-            row[i] = pivot;
-            let inv = 1.0 / pivot;
-            row[i + 1..].iter_mut().for_each(|v| *v *= inv);
-            for (r2, other) in (r + 1..rows).zip(below.chunks_mut(stride)) {
-                let s = -row[i0 + r2];
-                for (v, &u) in other[i0..cols].iter_mut().zip(&row[i0..]) {
-                    *v = fmadd::<FMA>(s, u, *v);
+            for a in a.iter_mut() {
+                let strip = &mut a[i0 * stride..(i0 + 3) * stride + cols];
+                let (upto, below) = strip.split_at_mut(((r + 1) * stride).min(strip.len()));
+                let row = &mut upto[r * stride..r * stride + cols];
+                let pivot = row[i].max(1e-12).sqrt();
+                row[i] = pivot;
+                let inv = 1.0 / pivot;
+                row[i + 1..].iter_mut().for_each(|v| *v *= inv);
+                for (r2, other) in (r + 1..rows).zip(below.chunks_mut(stride)) {
+                    let s = -row[i0 + r2];
+                    for (v, &u) in other[i0..cols].iter_mut().zip(&row[i0..]) {
+                        *v = fmadd::<FMA>(s, u, *v);
+                    }
                 }
             }
         }
@@ -467,19 +486,23 @@ pub(crate) fn cholesky_solve_augmented<const FMA: bool, const MAX_TILE: usize>(
     // Backward: U x = y. Each row's dot product runs in four lanes from the first whole vector
     // on (a fixed order, so the same result on every run and thread); `x` is zero from `d` on,
     // where the row holds `y` and padding.
-    x[..cols].fill(0.0);
+    for x in x.iter_mut() {
+        x[..cols].fill(0.0);
+    }
     for i in (0..d).rev() {
-        let u = &a[i * stride..i * stride + cols];
-        let aligned = (i + 4) & !3;
-        let head = u[i + 1..aligned].iter().zip(&x[i + 1..aligned]).fold(0.0, |s, (&u, &x)| fmadd::<FMA>(u, x, s));
-        let mut lanes = [0.0; 4];
-        for (u, x) in u[aligned..].chunks_exact(4).zip(x[aligned..cols].chunks_exact(4)) {
-            for l in 0..4 {
-                lanes[l] = fmadd::<FMA>(u[l], x[l], lanes[l]);
+        for (a, x) in a.iter().zip(x.iter_mut()) {
+            let u = &a[i * stride..i * stride + cols];
+            let aligned = (i + 4) & !3;
+            let head = u[i + 1..aligned].iter().zip(&x[i + 1..aligned]).fold(0.0, |s, (&u, &x)| fmadd::<FMA>(u, x, s));
+            let mut lanes = [0.0; 4];
+            for (u, x) in u[aligned..].chunks_exact(4).zip(x[aligned..cols].chunks_exact(4)) {
+                for l in 0..4 {
+                    lanes[l] = fmadd::<FMA>(u[l], x[l], lanes[l]);
+                }
             }
+            let dot = head + ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]));
+            x[i] = (u[d] - dot) / u[i];
         }
-        let dot = head + ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]));
-        x[i] = (u[d] - dot) / u[i];
     }
 }
 
@@ -600,6 +623,45 @@ mod tests {
             // The vector builds apply the same operations in the same order: identical bits.
             for pair in solutions.windows(2).filter(|p| p[0].0 != Simd::Plain || PLAIN_HAS_FMA) {
                 assert_eq!(pair[0].1[..d], pair[1].1[..d], "{:?} vs {:?}, d={d}", pair[0].0, pair[1].0);
+            }
+        }
+    }
+
+    #[test]
+    fn interleaved_solves_equal_separate_ones_bit_for_bit() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for d in [1, 5, 11, 51] {
+            let systems: Vec<(Vec<f64>, usize, Vec<f64>)> = (0..3)
+                .map(|s| {
+                    let x_true: Vec<f64> = (0..d).map(|i| (i + s) as f64 * 0.5 - 3.0).collect();
+                    let (aug, cols) = ridge_system(&mut rng, d + 3 * s + 1, d, &x_true);
+                    (aug, cols, x_true)
+                })
+                .collect();
+            let cols = systems[0].1;
+            let alone: Vec<Vec<f64>> = systems
+                .iter()
+                .map(|(aug, _, _)| {
+                    let (mut u, mut x) = (aug.clone(), vec![f64::NAN; cols]);
+                    cholesky_solve_augmented::<true, NARROW_TILES>(&mut u, Width::packed(cols), d, &mut x);
+                    x
+                })
+                .collect();
+            let mut u: Vec<Vec<f64>> = systems.iter().map(|(aug, _, _)| aug.clone()).collect();
+            let mut x = vec![vec![f64::NAN; cols]; 3];
+            let [u0, u1, u2] = &mut u[..] else { unreachable!() };
+            let [x0, x1, x2] = &mut x[..] else { unreachable!() };
+            cholesky_solve_interleaved::<true, NARROW_TILES, 3>(
+                [&mut u0[..], &mut u1[..], &mut u2[..]],
+                Width::packed(cols),
+                d,
+                [&mut x0[..], &mut x1[..], &mut x2[..]],
+            );
+            for (s, (together, alone)) in x.iter().zip(&alone).enumerate() {
+                assert_eq!(together[..d], alone[..d], "d={d}, system {s}");
+                for (got, want) in together[..d].iter().zip(&systems[s].2) {
+                    assert!((got - want).abs() < 1e-8, "d={d}, system {s}: {got} vs {want}");
+                }
             }
         }
     }

@@ -219,17 +219,3 @@ fn demo_default_config_is_5000_customers_seed_42() {
 }
 
 mod structure;
-
-/// Prints the generation time (run with `--release -- --ignored --nocapture` for a real number).
-#[test]
-#[ignore]
-fn demo_generation_time() {
-    let cfg = DemoConfig::default();
-    let start = std::time::Instant::now();
-    let files = generate(&cfg);
-    let bytes: usize = files.iter().map(|(_, b)| b.len()).sum();
-    eprintln!("generated {} files, {bytes} bytes in {:?}", files.len(), start.elapsed());
-    for (name, b) in &files {
-        eprintln!("{name}: {} rows, {} bytes", parse(b).rows.len(), b.len());
-    }
-}

@@ -175,9 +175,9 @@ fn content_matrix(r: &RecommendSpec, spec: &Spec, titles: &Frame) -> Result<CsrM
     let n_text = vectorizer.as_ref().map_or(0, |v| v.n_features());
     let n_tags = df.len();
     let mut m = CsrMatrix::new(n_tags + n_text);
-    for i in 0..n {
+    for (i, tags) in tag_rows.iter().enumerate() {
         let mut entries: Vec<(u32, f32)> = Vec::new();
-        entries.extend(tag_rows[i].iter().map(|t| tag_index[t.as_str()]));
+        entries.extend(tags.iter().map(|t| tag_index[t.as_str()]));
         let norm = entries.iter().map(|e| e.1 * e.1).sum::<f32>().sqrt().max(1e-12);
         entries.iter_mut().for_each(|e| e.1 /= norm);
         if let Some(rows) = &text_rows {

@@ -251,9 +251,9 @@ fn group_centroids(x: ArrayView2<f64>, assign: &[usize], k: usize) -> Array2<f64
         c.row_mut(g).zip_mut_with(&x.row(r), |a, b| *a += b);
         n[g] += 1;
     }
-    for g in 0..k {
-        if n[g] > 0 {
-            c.row_mut(g).mapv_inplace(|v| v / n[g] as f64);
+    for (mut row, &count) in c.rows_mut().into_iter().zip(&n) {
+        if count > 0 {
+            row.mapv_inplace(|v| v / count as f64);
         }
     }
     c

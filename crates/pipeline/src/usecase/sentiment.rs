@@ -380,7 +380,8 @@ pub fn score(spec: &Spec, model_bytes: &[u8], tables: &Tables, version: &str) ->
     let mentions = mentions(frame, s, spec)?;
 
     // (kind, entity) -> per-window (newest first) [pos, neg, neu], plus totals.
-    let mut agg: BTreeMap<(String, String), (Vec<[usize; 3]>, [usize; 3])> = BTreeMap::new();
+    type Counts = [usize; 3];
+    let mut agg: BTreeMap<(String, String), (Vec<Counts>, Counts)> = BTreeMap::new();
     for (i, ents) in mentions.iter().enumerate() {
         let cls = match polarity(p[i], s.neutral_band) {
             Polarity::Positive => 0,
