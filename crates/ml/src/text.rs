@@ -206,7 +206,36 @@ struct Corpus {
 }
 
 impl Corpus {
-    fn build<S: AsRef<str>>(docs: &[S], mark_negation: bool) -> Self {
+    /// Tokenises `docs` and interns the words, ids by first appearance. On many documents the
+    /// parts run on separate threads and are merged in order: the first part's words keep their
+    /// ids, then each later part's words not seen before get the next ids in that part's own
+    /// order of first appearance, which are exactly the ids of one sequential pass.
+    fn build<S: AsRef<str> + Sync>(docs: &[S], mark_negation: bool, parts: usize) -> Self {
+        let mut parts = in_parts(docs.len(), parts, |range| Self::build_part(&docs[range], mark_negation)).into_iter();
+        let (mut corpus, mut index) = parts.next().expect("at least one part");
+        for (part, _) in parts {
+            let remap: Vec<u32> = part
+                .words
+                .into_iter()
+                .map(|w| match index.get(&w) {
+                    Some(&id) => id,
+                    None => {
+                        let id = corpus.words.len() as u32;
+                        corpus.words.push(w.clone());
+                        index.insert(w, id);
+                        id
+                    }
+                })
+                .collect();
+            let base = corpus.tokens.len();
+            corpus.tokens.extend(part.tokens.iter().map(|&t| remap[t as usize]));
+            corpus.doc_ptr.extend(part.doc_ptr[1..].iter().map(|&p| base + p));
+        }
+        corpus
+    }
+
+    /// One part of [`Self::build`]: the part's corpus with ids of its own, and their index.
+    fn build_part<S: AsRef<str>>(docs: &[S], mark_negation: bool) -> (Self, FxMap<String, u32>) {
         let mut index: FxMap<String, u32> = FxMap::default();
         let mut words = Vec::new();
         let mut tokens = Vec::new();
@@ -226,12 +255,51 @@ impl Corpus {
             });
             doc_ptr.push(tokens.len());
         }
-        Self { words, tokens, doc_ptr }
+        (Self { words, tokens, doc_ptr }, index)
     }
 
     fn doc(&self, d: usize) -> &[u32] {
         &self.tokens[self.doc_ptr[d]..self.doc_ptr[d + 1]]
     }
+}
+
+/// One part of `fit_corpus`'s n-gram pass: provisional ids `n_words + i` for `keys[i]` (found
+/// through `ids`), the documents as provisional ids, and (df, last doc + 1) per provisional id.
+struct NgramPart {
+    keys: Vec<u128>,
+    ids: FxMap<u128, u32>,
+    terms: Vec<u32>,
+    term_ptr: Vec<usize>,
+    df: Vec<(u32, u32)>,
+}
+
+/// Documents from which the fit's passes over the text split over threads.
+const PARALLEL_MIN_DOCS: usize = 2_000;
+/// Threads for those passes at most: each part's vocabulary is merged into the first's in turn.
+const MAX_PARTS: usize = 4;
+
+/// Parts for `n` documents: one per core, at most [`MAX_PARTS`]; one below [`PARALLEL_MIN_DOCS`].
+fn default_parts(n: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    if n < PARALLEL_MIN_DOCS {
+        1
+    } else {
+        cores.clamp(1, MAX_PARTS)
+    }
+}
+
+/// `f` over `parts` contiguous parts of `0..n`, each on its own thread, results in order.
+fn in_parts<R: Send>(n: usize, parts: usize, f: impl Fn(std::ops::Range<usize>) -> R + Sync) -> Vec<R> {
+    if parts <= 1 || n <= 1 {
+        return vec![f(0..n)];
+    }
+    let size = n.div_ceil(parts);
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> =
+            (0..n).step_by(size).map(|start| scope.spawn(move || f(start..(start + size).min(n)))).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    })
 }
 
 /// Maps word-id sequences to term ids: unigrams through a dense table, longer n-grams through
@@ -273,13 +341,51 @@ impl TfidfParams {
         Ok(())
     }
 
-    pub fn fit<S: AsRef<str>>(&self, docs: &[S]) -> Result<TfidfVectorizer> {
+    /// The n-grams of documents `docs` of `corpus` (see `fit_corpus`), with ids of the part's own.
+    fn ngram_part(&self, corpus: &Corpus, docs: std::ops::Range<usize>) -> NgramPart {
+        let n_words = corpus.words.len();
+        let mut part = NgramPart {
+            keys: Vec::new(),
+            ids: FxMap::default(),
+            terms: Vec::with_capacity((corpus.doc_ptr[docs.end] - corpus.doc_ptr[docs.start]) * self.max_ngram),
+            term_ptr: vec![0],
+            df: vec![(0, 0); n_words],
+        };
+        let NgramPart { keys, ids, terms, term_ptr, df } = &mut part;
+        for d in docs {
+            let doc = corpus.doc(d);
+            let tag = d as u32 + 1;
+            let first = terms.len();
+            for (pos, &w) in doc.iter().enumerate() {
+                terms.push(w);
+                for n in 2..=self.max_ngram.min(pos + 1) {
+                    let key = ngram_key(&doc[pos + 1 - n..=pos]);
+                    let id = *ids.entry(key).or_insert_with(|| {
+                        keys.push(key);
+                        df.push((0, 0));
+                        (n_words + keys.len() - 1) as u32
+                    });
+                    terms.push(id);
+                }
+            }
+            for &t in &terms[first..] {
+                let e = &mut df[t as usize];
+                if e.1 != tag {
+                    *e = (e.0 + 1, tag);
+                }
+            }
+            term_ptr.push(terms.len());
+        }
+        part
+    }
+
+    pub fn fit<S: AsRef<str> + Sync>(&self, docs: &[S]) -> Result<TfidfVectorizer> {
         Ok(self.fit_corpus(docs)?.0)
     }
 
     /// Fits and transforms in one pass over the text (tokenising once), returning the
     /// vectorizer and the L2-normalised TF-IDF rows of `docs`; same result as `fit` + `transform`.
-    pub fn fit_transform<S: AsRef<str>>(&self, docs: &[S]) -> Result<(TfidfVectorizer, CsrMatrix)> {
+    pub fn fit_transform<S: AsRef<str> + Sync>(&self, docs: &[S]) -> Result<(TfidfVectorizer, CsrMatrix)> {
         let (vec, terms) = self.fit_corpus(docs)?;
         let x = vec.matrix(terms.doc_ptr.len() - 1, |d, out| out.extend_from_slice(terms.doc(d)), true);
         Ok((vec, x))
@@ -289,44 +395,52 @@ impl TfidfParams {
     /// keep their word id), each document becomes a sequence of provisional ids, and the kept
     /// terms are renumbered at the end, so that `fit_transform` never hashes an n-gram twice.
     /// Returns the vectorizer and the documents as sequences of final term ids.
-    fn fit_corpus<S: AsRef<str>>(&self, docs: &[S]) -> Result<(TfidfVectorizer, Corpus)> {
+    fn fit_corpus<S: AsRef<str> + Sync>(&self, docs: &[S]) -> Result<(TfidfVectorizer, Corpus)> {
+        self.fit_corpus_in_parts(docs, default_parts(docs.len()))
+    }
+
+    /// [`Self::fit_corpus`] with the passes over the text split in `parts` (the same result for
+    /// any number).
+    fn fit_corpus_in_parts<S: AsRef<str> + Sync>(&self, docs: &[S], parts: usize) -> Result<(TfidfVectorizer, Corpus)> {
         self.validate()?;
         if docs.is_empty() {
             return Err(MlError::InvalidInput("docs: no documents to fit a vocabulary on".into()));
         }
-        let corpus = Corpus::build(docs, self.mark_negation);
+        let corpus = Corpus::build(docs, self.mark_negation, parts);
         let n_docs = docs.len();
         let n_words = corpus.words.len();
 
-        // keys[id - n_words] is the packed n-gram of provisional id `id` (>= n_words).
-        let mut gram_ids: FxMap<u128, u32> = FxMap::default();
-        let mut keys: Vec<u128> = Vec::new();
-        let mut terms = Vec::with_capacity(corpus.tokens.len() * self.max_ngram);
-        let mut term_ptr = vec![0];
-        // (df, last doc + 1) per provisional id; `last` counts a term once per document.
-        let mut df: Vec<(u32, u32)> = vec![(0, 0); n_words];
-        for d in 0..n_docs {
-            let doc = corpus.doc(d);
-            let tag = d as u32 + 1;
-            for (pos, &w) in doc.iter().enumerate() {
-                terms.push(w);
-                for n in 2..=self.max_ngram.min(pos + 1) {
-                    let key = ngram_key(&doc[pos + 1 - n..=pos]);
+        // Provisional ids: a word's own id, or n_words + the index of its packed key in `keys`, by
+        // first appearance; `df` holds (df, last doc + 1) per provisional id. Parts of the corpus
+        // run on separate threads and are merged in order (as in `Corpus::build`): a later part's
+        // n-grams not seen before get the next ids in their own order, the ids of one sequential
+        // pass; document frequencies add up, as each document is in one part.
+        let mut parts = in_parts(n_docs, parts, |docs| self.ngram_part(&corpus, docs)).into_iter();
+        let NgramPart { mut keys, ids: mut gram_ids, mut terms, mut term_ptr, mut df } =
+            parts.next().expect("at least one part");
+        for part in parts {
+            let remap: Vec<u32> = part
+                .keys
+                .iter()
+                .zip(&part.df[n_words..])
+                .map(|(&key, &(count, _))| {
                     let id = *gram_ids.entry(key).or_insert_with(|| {
                         keys.push(key);
                         df.push((0, 0));
                         (n_words + keys.len() - 1) as u32
                     });
-                    terms.push(id);
-                }
+                    df[id as usize].0 += count;
+                    id
+                })
+                .collect();
+            for (total, &(count, _)) in df.iter_mut().zip(&part.df[..n_words]) {
+                total.0 += count;
             }
-            for &t in &terms[term_ptr[d]..] {
-                let e = &mut df[t as usize];
-                if e.1 != tag {
-                    *e = (e.0 + 1, tag);
-                }
-            }
-            term_ptr.push(terms.len());
+            let base = terms.len();
+            terms.extend(
+                part.terms.iter().map(|&t| if (t as usize) < n_words { t } else { remap[t as usize - n_words] }),
+            );
+            term_ptr.extend(part.term_ptr[1..].iter().map(|&p| base + p));
         }
         drop(gram_ids);
 
@@ -775,6 +889,35 @@ impl NbLogisticModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fit_is_the_same_in_any_number_of_parts() {
+        // Words drawn from a vocabulary that grows along the corpus, so later parts bring words
+        // and n-grams of their own as well as ones seen before.
+        use rand::Rng;
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let docs: Vec<String> = (0..900)
+            .map(|d| {
+                let len = rng.gen_range(0..30);
+                let words: Vec<String> = (0..len).map(|_| format!("w{}", rng.gen_range(0..20 + d / 3))).collect();
+                words.join(if d % 7 == 0 { " not " } else { " " })
+            })
+            .collect();
+        for params in [
+            TfidfParams::default(),
+            TfidfParams { max_ngram: 3, min_df: 1, max_features: 500, mark_negation: true, ..Default::default() },
+        ] {
+            let (want, want_terms) = params.fit_corpus_in_parts(&docs, 1).unwrap();
+            for parts in [2, 3, 4, 7] {
+                let (got, got_terms) = params.fit_corpus_in_parts(&docs, parts).unwrap();
+                assert_eq!(got, want, "{parts} parts");
+                assert_eq!(
+                    (got_terms.tokens, got_terms.doc_ptr),
+                    (want_terms.tokens.clone(), want_terms.doc_ptr.clone())
+                );
+            }
+        }
+    }
 
     #[test]
     fn tokenize_cases() {
