@@ -276,6 +276,7 @@ fn add_strip<const FMA: bool, const MAX_TILE: usize, const MODE: u8>(
     if MAX_TILE >= 32 {
         // SAFETY: only the AVX-512 builds pass `WIDE_TILES`, and only after `Simd::detect` found
         // AVX-512F, AVX2 and FMA.
+        debug_assert!(Simd::detect() == Simd::Avx512Fma);
         unsafe { add_strip_avx512::<MODE>(g, width, r0, strip) };
         return;
     }
@@ -324,8 +325,8 @@ fn add_tile<const C: usize, const FMA: bool, const MODE: u8>(
 /// issue per cycle, so a tile needs 8 independent vector sums to run at full rate: 4 x 16 has
 /// them, but a 4 x 8 or 4 x 4 tile has only 4 and takes as long per row as 4 x 16. So the columns
 /// that 16-wide tiles would leave over (4, 8 or 12) join one 16 in a 4 x 20, 24 or 28 tile, and
-/// 4 x 32 tiles cover the rest with half the loads of two 4 x 16: at rank 50, 102 FMA-cycles per
-/// gathered row instead of 124. Written with intrinsics: the portable tile loop of more than 64
+/// 4 x 32 tiles cover the rest with fewer loads than two 4 x 16 (8 per 16 FMAs instead of 12): at
+/// rank 50, 102 FMA-cycles per gathered row instead of 124. Written with intrinsics: the portable tile loop of more than 64
 /// sums is not kept in registers by the compiler.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
