@@ -272,7 +272,7 @@ struct RowSolver {
     g: LineBuf,
     /// Row-major Gram matrices of `g`'s columns (upper block-triangle), rows as `g`'s: rows and
     /// columns `0..d` are `X^T X`, column `d` holds `X^T t`. The Cholesky solve works in place.
-    /// Two: systems are solved in pairs.
+    /// One per slot: [`SLOTS`] systems are solved side by side.
     gram: [LineBuf; SLOTS],
     /// The rows' solutions `[factors, bias]` (the solve's scratch), one per Gram.
     x: [LineBuf; SLOTS],
@@ -398,11 +398,12 @@ impl RowSolver {
         let width = Self::width(k);
         let Width { stride, cols } = width;
         let (s, e) = (range.start, range.end);
+        let block = block_rows(cols);
         // Normal equations in blocks of ratings: gather each block's design rows into a
         // dense, L1-resident buffer, then add its Gram matrix through a register-blocked
         // kernel (one pass per 4-row strip instead of one rank-1 update per rating).
-        for start in range.step_by(block_rows(cols)) {
-            let end = (start + block_rows(cols)).min(e);
+        for start in range.step_by(block) {
+            let end = (start + block).min(e);
             for (gr, (&c, &v)) in
                 self.g.chunks_exact_mut(stride).zip(rows.cols[start..end].iter().zip(&rows.vals[start..end]))
             {
