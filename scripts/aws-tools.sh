@@ -1,13 +1,20 @@
-# Sourced by scripts/with-moto and scripts/aws-checks: pinned Python tools in a venv outside the
+# Sourced by scripts/with-moto, aws-checks, sam-local, tests/local-aws/stack: pinned Python tools in a venv outside the
 # repository (PyPI is the only registry these tools come from).
 #   aws_tools_venv <pip requirement>...   creates/updates the venv, prints nothing, sets $VENV
 #   free_port                             prints a free loopback TCP port
 #   start_moto                            starts moto on 127.0.0.1:<free port>; sets MOTO_PID, MOTO_PORT, MOTO_ENDPOINT
+#   arm64_rust_target / arm64_emulator    rustup's aarch64 target / qemu-user-static + arm64 C runtime (apt)
+#   sam_build_functions [sam build opts]  `sam build` of the template (arm64) into .aws-sam/build
 # Pins (checked with `pip index versions` on 2026-11): bump them together.
 MOTO_PIN="moto[server]==5.2.5"
 SAM_PIN="aws-sam-cli==1.170.0"
 CARGO_LAMBDA_PIN="cargo-lambda==1.9.2"
 ZIG_PIN="ziglang==0.13.0.post1"
+# Debian (bookworm) packages that run the template's arm64 bootstraps on an x86-64 host:
+# qemu-aarch64-static (user-mode emulation) and the arm64 C runtime it loads them with
+# (-L /usr/aarch64-linux-gnu). Checked with `apt-cache policy` on 2026-12-02.
+ARM64_APT_PINS=(qemu-user-static=1:7.2+dfsg-7+deb12u18+b3 libc6-arm64-cross=2.36-8cross1
+                libgcc-s1-arm64-cross=12.2.0-14cross1)
 # LocalStack 2026.3.0 host mode needs Python 3.13 and an exact dependency set (cbor2<6,
 # cryptography<45, pyopenssl<25, service_identity<25 among them), installed with --no-deps from
 # this frozen list so that pip's resolver cannot pick other versions.
@@ -63,20 +70,42 @@ lambda_bin_args() {
     done
 }
 
-# The functions in the dev profile, laid out as <bin>/bootstrap (hard links) in
-# target/lambda-dev: the local stack and sam local serve them like cargo lambda's output.
-# `--workspace` keeps scripts/test's feature set, so only the binaries are compiled and linked.
-build_dev_lambdas() {
-    local target="${CARGO_TARGET_DIR:-target}" bin
-    read -r -a _bins <<< "$(lambda_bin_args)"
-    cargo build --workspace --locked "${_bins[@]}"
-    printf '%-12s %10s\n' function bytes
-    for ((i = 1; i < ${#_bins[@]}; i += 2)); do
-        bin="${_bins[$i]}"
-        mkdir -p "$target/lambda-dev/$bin"
-        ln -f "$target/debug/$bin" "$target/lambda-dev/$bin/bootstrap"
-        printf '%-12s %10s\n' "$bin" "$(stat -c %s "$target/lambda-dev/$bin/bootstrap")"
+# The rustup target `sam build` (rust-cargolambda, Architectures: [arm64]) compiles for.
+arm64_rust_target() {
+    rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu \
+        || rustup target add aarch64-unknown-linux-gnu
+}
+
+# qemu-aarch64-static + the arm64 glibc/libgcc under /usr/aarch64-linux-gnu, from apt at the pinned
+# versions, for whichever of them is not installed (as root, or through sudo). Nothing to do on an
+# arm64 host. Debian's mirror drops superseded point-release versions: bump ARM64_APT_PINS then.
+arm64_emulator() {
+    case "$(uname -m)" in aarch64|arm64) return 0 ;; esac
+    local pin missing=()
+    for pin in "${ARM64_APT_PINS[@]}"; do
+        dpkg-query -W -f='${Status}' "${pin%%=*}" 2>/dev/null | grep -q 'ok installed' || missing+=("$pin")
     done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo)
+    echo "== installing ${missing[*]} (apt)" >&2
+    "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+        || { "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; }
+}
+
+# `sam build` (samconfig.toml's build section: infra/template.yaml, rust-cargolambda, arm64): the
+# artifacts `sam deploy` uploads, .aws-sam/build/<Function>/bootstrap, and the built template.
+# SAM runs `cargo lambda build --release --arm64 --bin <fn>` once per function, one after the
+# other, in the workspace's target/ (dependencies compiled once), so the eight fat-LTO links
+# (lto = true, codegen-units = 1: single-threaded, ~2.5 min each on 2 cores) run one at a time.
+# One cargo lambda call for all eight first, with the flags SAM passes (provided.al2023 + arm64:
+# --release --arm64), links two at a time; SAM's own calls then find every binary fresh and copy
+# it (had anything differed, they would rebuild it: the copies are always SAM's own build).
+sam_build_functions() {
+    aws_tools_venv aws-tools "$SAM_PIN" "$MOTO_PIN" "$CARGO_LAMBDA_PIN" "$ZIG_PIN"
+    arm64_rust_target
+    local bins; read -r -a bins <<< "$(lambda_bin_args)"
+    PATH="$VENV/bin:$PATH" cargo lambda build --release --arm64 --locked "${bins[@]}"
+    PATH="$VENV/bin:$PATH" SAM_CLI_TELEMETRY=0 sam build "$@"
 }
 
 free_port() {

@@ -4,12 +4,13 @@
 //!
 //! ```text
 //! tests/local-aws/stack run --parameter-overrides RetrainSchedule="rate(1 minute)" RetrainScheduleState=DISABLED \
-//!     -- cargo test -p marquee-e2e --test localstack
+//!     -- cargo test -p marquee-e2e --test localstack -- --ignored --test-threads 1
 //! ```
 //!
-//! Without the stack (MARQUEE_LOCALSTACK_ENDPOINT unset) every test returns at once; `.ci/run` always
-//! runs them inside it. The scenarios share one stack and its champions, so they run one at a time
-//! (a lock) and each starts from the demo upload of the first one.
+//! The tests are `#[ignore]`d: a plain `cargo test` runs none of them; `scripts/localstack-checks`
+//! runs them with `--ignored` inside the stack (outside it they fail). The scenarios share one stack
+//! and its champions, so they run one at a time (a lock) and each starts from the demo upload of
+//! the first one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -265,15 +266,14 @@ struct Deployed {
 static SERIAL: Mutex<()> = Mutex::new(());
 static DEPLOYED: OnceLock<Deployed> = OnceLock::new();
 
-/// The stack's scenarios, one at a time; None when no stack is up (nothing to test against).
-fn scenario() -> Option<(StackEnv, MutexGuard<'static, ()>, tokio::runtime::Runtime)> {
-    let Some(env) = StackEnv::from_env() else {
-        eprintln!("skipped: no local stack (run inside tests/local-aws/stack run -- ...)");
-        return None;
-    };
+/// The stack's scenarios, one at a time. They are `#[ignore]`d so that `cargo test` without a
+/// stack runs none of them; run with `--ignored` outside the stack, they fail.
+fn scenario() -> (StackEnv, MutexGuard<'static, ()>, tokio::runtime::Runtime) {
+    let env = StackEnv::from_env()
+        .expect("no local stack: run inside `tests/local-aws/stack run -- ...` (MARQUEE_LOCALSTACK_ENDPOINT unset)");
     let guard = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    Some((env, guard, rt))
+    (env, guard, rt)
 }
 
 /// The demo upload run, once per stack: upload -> EventBridge -> execution -> models and scores.
@@ -295,8 +295,9 @@ async fn deployed(stack: &Stack) -> Deployed {
 }
 
 #[test]
+#[ignore = "needs the local AWS stack: scripts/localstack-checks runs it with --ignored"]
 fn an_upload_starts_one_run_through_eventbridge_that_deploys_all_four_use_cases() {
-    let Some((env, _serial, rt)) = scenario() else { return };
+    let (env, _serial, rt) = scenario();
     rt.block_on(async {
         let stack = Stack::connect(env).await;
         let d = deployed(&stack).await;
@@ -340,8 +341,9 @@ fn an_upload_starts_one_run_through_eventbridge_that_deploys_all_four_use_cases(
 }
 
 #[test]
+#[ignore = "needs the local AWS stack: scripts/localstack-checks runs it with --ignored"]
 fn the_schedule_starts_a_retrain_that_leaves_an_unbeaten_champion_and_its_scores_untouched() {
-    let Some((env, _serial, rt)) = scenario() else { return };
+    let (env, _serial, rt) = scenario();
     rt.block_on(async {
         let stack = Stack::connect(env).await;
         let d = deployed(&stack).await;
@@ -381,8 +383,9 @@ fn the_schedule_starts_a_retrain_that_leaves_an_unbeaten_champion_and_its_scores
 }
 
 #[test]
+#[ignore = "needs the local AWS stack: scripts/localstack-checks runs it with --ignored"]
 fn unmeetable_business_criteria_take_the_reject_path_and_write_no_scores() {
-    let Some((env, _serial, rt)) = scenario() else { return };
+    let (env, _serial, rt) = scenario();
     rt.block_on(async {
         let stack = Stack::connect(env).await;
         let d = deployed(&stack).await;
@@ -410,8 +413,9 @@ fn unmeetable_business_criteria_take_the_reject_path_and_write_no_scores() {
 }
 
 #[test]
+#[ignore = "needs the local AWS stack: scripts/localstack-checks runs it with --ignored"]
 fn a_malformed_upload_fails_the_quality_gate_naming_file_and_line_and_deploys_nothing() {
-    let Some((env, _serial, rt)) = scenario() else { return };
+    let (env, _serial, rt) = scenario();
     rt.block_on(async {
         let stack = Stack::connect(env).await;
         let d = deployed(&stack).await;
@@ -442,8 +446,29 @@ fn a_malformed_upload_fails_the_quality_gate_naming_file_and_line_and_deploys_no
 }
 
 #[test]
+#[ignore = "needs the local AWS stack: scripts/localstack-checks runs it with --ignored"]
+fn an_upload_missing_a_file_fails_the_quality_gate_naming_the_file_not_access_denied() {
+    let (env, _serial, rt) = scenario();
+    rt.block_on(async {
+        let stack = Stack::connect(env).await;
+        let d = deployed(&stack).await;
+        // Everything but titles.csv: Ingest looks for it and must learn it is absent (S3 answers 404
+        // only to a role allowed s3:ListBucket, AccessDenied to any other).
+        let files: Vec<_> = demo_files().into_iter().filter(|(name, _)| name != "titles.csv").collect();
+        let spec = edited_spec("dataset = \"demo\"", "dataset = \"incomplete\"");
+        let outcome = stack.upload_and_run("incomplete", &files, &spec).await;
+        assert_eq!(outcome.status, "FAILED", "{outcome:?}");
+        assert_eq!(outcome.error.as_deref(), Some("Marquee.QualityGateFailed"), "{outcome:?}");
+        let cause = outcome.cause.clone().unwrap_or_default();
+        assert!(cause.contains("titles.csv") && cause.contains("not found"), "names the missing file: {cause}");
+        assert_eq!(stack.champions().await, d.champions, "the previous champion keeps serving");
+    });
+}
+
+#[test]
+#[ignore = "needs the local AWS stack: scripts/localstack-checks runs it with --ignored"]
 fn a_transient_lambda_failure_is_retried_by_the_state_machine() {
-    let Some((env, _serial, rt)) = scenario() else { return };
+    let (env, _serial, rt) = scenario();
     rt.block_on(async {
         let stack = Stack::connect(env).await;
         let d = deployed(&stack).await;
@@ -463,9 +488,120 @@ fn a_transient_lambda_failure_is_retried_by_the_state_machine() {
     });
 }
 
+/// The IAM gateway's decisions so far (tests/local-aws/iam_gateway.py writes one JSON line each).
+fn iam_decisions() -> Vec<Value> {
+    let path = std::env::var("MARQUEE_IAM_DECISIONS").expect("the local stack exports MARQUEE_IAM_DECISIONS");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("decision line")).collect()
+}
+
+/// Invokes a function through the local Lambda Invoke API as the account's administrator (the
+/// stack's `test` key; the local services do not verify signatures, they identify the caller).
+fn invoke_function(lambda: &str, function: &str, payload: &Value) -> (String, Value) {
+    let addr = lambda.trim_start_matches("http://");
+    let body = payload.to_string();
+    let mut conn = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    conn.set_read_timeout(Some(RUN_TIMEOUT)).unwrap();
+    write!(
+        conn,
+        "POST /2015-03-31/functions/{function}/invocations HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    let (head, payload) = reply.split_once("\r\n\r\n").unwrap_or((reply.as_str(), ""));
+    (head.to_string(), serde_json::from_str(payload).unwrap_or(Value::String(payload.to_string())))
+}
+
 #[test]
+#[ignore = "needs the local AWS stack: scripts/localstack-checks runs it with --ignored"]
+fn evaluate_rolls_a_lagging_champion_pointer_forward_from_the_champion_item() {
+    let (env, _serial, rt) = scenario();
+    rt.block_on(async {
+        let stack = Stack::connect(env).await;
+        let d = deployed(&stack).await;
+        let uc = UseCase::Segment;
+        let current = stack.champion(uc).await.expect("segment has a champion");
+        // A deployment that stopped between flipping the champion item and writing the pointer
+        // leaves the pointer naming the previous champion.
+        let mut lagging = current.clone();
+        lagging.version = "20000101T000000Z-lagging".into();
+        stack.objects.put(&keys::champion(uc), serde_json::to_vec(&lagging).unwrap()).await.expect("put pointer");
+
+        let outcome = stack.upload_and_run("demo", &[], DEMO_SPEC).await;
+        assert!(outcome.succeeded(), "{outcome:?}");
+        let summary = run_summary(&outcome);
+        let segment = summary.results.iter().find(|r| r.use_case == uc).expect("segment result");
+        assert_eq!(
+            segment.verdict,
+            Verdict::Unchanged,
+            "compared against the champion the item names: {:?}",
+            segment.reasons
+        );
+        assert_eq!(stack.champion(uc).await.expect("pointer").version, current.version, "pointer rolled forward");
+        assert_eq!(stack.champions().await, d.champions);
+    });
+}
+
+#[test]
+#[ignore = "needs the local AWS stack: scripts/localstack-checks runs it with --ignored"]
+fn a_deploy_that_loses_the_champion_race_republishes_the_winners_scores() {
+    let (env, _serial, rt) = scenario();
+    rt.block_on(async {
+        let stack = Stack::connect(env.clone()).await;
+        let d = deployed(&stack).await;
+        let uc = UseCase::Segment;
+        let (pk, sk) = (score::model(uc), score::CHAMPION);
+        let champion_item = stack.scores.get_item(&pk, sk).await.expect("get").expect("champion item");
+        let scores_before = stack.score_items().await;
+        // Re-deploy the first run's segment model as if it had been evaluated with no champion,
+        // and let another deployment (the current champion, put back) win while it writes scores.
+        stack.scores.delete_item(&pk, sk).await.expect("delete champion item");
+        let seen = iam_decisions().len();
+        let input = json!({
+            "run_id": d.run_id, "use_case": "segment", "verdict": "deploy", "metric": "silhouette", "value": 0.5,
+            "champion_version": null, "champion_value": null, "reasons": [],
+            "evaluation_key": keys::run_model(&d.run_id, uc, "evaluation.json"),
+        });
+        let lambda = env.lambda.clone();
+        let deploy = std::thread::spawn(move || invoke_function(&lambda, "marquee-local-deploy", &input));
+        // Deploy's first champion read is its pre-check; the winner's flip lands right after it.
+        let deadline = Instant::now() + RUN_TIMEOUT;
+        loop {
+            let checked = iam_decisions()[seen..].iter().any(|r| {
+                r["role"].as_str().is_some_and(|r| r.contains("DeployFunctionRole"))
+                    && r["action"] == "dynamodb:GetItem"
+            });
+            if checked {
+                break;
+            }
+            assert!(Instant::now() < deadline && !deploy.is_finished(), "Deploy never read the champion item");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stack.scores.put_items(vec![champion_item.clone()]).await.expect("the winner flips the champion");
+        let (head, reply) = deploy.join().expect("invoke thread");
+
+        assert!(head.contains("X-Amz-Function-Error"), "the losing deployment fails: {head} {reply}");
+        assert_eq!(reply["errorType"], "Marquee.ConditionFailed", "{reply}");
+        let message = reply["errorMessage"].as_str().unwrap_or_default();
+        assert!(message.contains("another deployment won the race"), "{message}");
+        assert!(message.contains(&d.champions["segment"]), "names the winner: {message}");
+        assert_eq!(
+            stack.scores.get_item(&pk, sk).await.expect("get"),
+            Some(champion_item),
+            "the winner stays champion"
+        );
+        assert!(stack.score_items().await == scores_before, "the winner's scores are what applications read");
+    });
+}
+
+#[test]
+#[ignore = "needs the local AWS stack: scripts/localstack-checks runs it with --ignored"]
 fn scores_written_through_aws_equal_the_embedded_modes_for_the_same_data_and_seed() {
-    let Some((env, _serial, rt)) = scenario() else { return };
+    let (env, _serial, rt) = scenario();
     rt.block_on(async {
         let stack = Stack::connect(env).await;
         deployed(&stack).await;
@@ -491,5 +627,208 @@ fn scores_written_through_aws_equal_the_embedded_modes_for_the_same_data_and_see
         for (key, value) in &embedded {
             assert_eq!(aws.get(key), Some(value), "{key:?}: AWS and embedded scores differ");
         }
+    });
+}
+
+// ------------------------------------------------------------------ Lambda limits (tests/local-aws/lambda_service.py)
+
+/// UpdateFunctionConfiguration through the local Lambda endpoint; the configuration it answers.
+fn update_function_configuration(lambda: &str, function: &str, body: &Value) -> Value {
+    let reply = http(lambda, "PUT", &format!("/2015-03-31/functions/{function}/configuration"), &body.to_string());
+    assert!(reply.starts_with("HTTP/1.1 200"), "UpdateFunctionConfiguration {function} {body}: {reply}");
+    let body = reply.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("UpdateFunctionConfiguration {function}: {e}: {reply}"))
+}
+
+/// Puts a function's environment, timeout, memory and /tmp size back when dropped, also when the
+/// test panics (the scenarios after it share the stack).
+struct RestoreConfiguration {
+    lambda: String,
+    function: String,
+    saved: Value,
+}
+
+impl RestoreConfiguration {
+    fn new(stack: &Stack, function: &str) -> Self {
+        let saved = stack.function_configuration(function);
+        assert!(saved["Timeout"].is_u64() && saved["MemorySize"].is_u64(), "GetFunctionConfiguration: {saved}");
+        Self { lambda: stack.env.lambda.clone(), function: function.to_string(), saved }
+    }
+
+    /// The saved configuration with `changes` (Timeout, MemorySize, extra environment variables).
+    fn with(&self, changes: &Value, extra_env: &Value) -> Value {
+        let mut vars = self.saved["Environment"]["Variables"].clone();
+        for (k, v) in extra_env.as_object().expect("object") {
+            vars[k] = v.clone();
+        }
+        let mut body = json!({ "Environment": { "Variables": vars } });
+        for (k, v) in changes.as_object().expect("object") {
+            body[k] = v.clone();
+        }
+        body
+    }
+
+    fn body(&self) -> Value {
+        let mut body = json!({
+            "Environment": self.saved["Environment"],
+            "Timeout": self.saved["Timeout"],
+            "MemorySize": self.saved["MemorySize"],
+        });
+        if self.saved["EphemeralStorage"].is_object() {
+            body["EphemeralStorage"] = self.saved["EphemeralStorage"].clone();
+        }
+        body
+    }
+}
+
+impl Drop for RestoreConfiguration {
+    fn drop(&mut self) {
+        let body = self.body();
+        let reply = http(
+            &self.lambda,
+            "PUT",
+            &format!("/2015-03-31/functions/{}/configuration", self.function),
+            &body.to_string(),
+        );
+        if !reply.starts_with("HTTP/1.1 200") {
+            eprintln!("could not restore {}'s configuration {body}: {reply}", self.function);
+            if !std::thread::panicking() {
+                panic!("could not restore {}'s configuration", self.function);
+            }
+        }
+    }
+}
+
+/// The function's log (stdout/stderr of all its instances) as written by the local Lambda service.
+fn function_log(function: &str) -> String {
+    let dir = std::env::var("MARQUEE_LOCAL_AWS_LOGS").expect("the local stack exports MARQUEE_LOCAL_AWS_LOGS");
+    std::fs::read_to_string(format!("{dir}/functions/{function}.log")).unwrap_or_default()
+}
+
+impl Stack {
+    /// (function ARN, error, cause) of every failed Lambda invocation of an execution: each
+    /// LambdaFunctionFailed event, traced back through LambdaFunctionStarted to the
+    /// LambdaFunctionScheduled event that names the function.
+    async fn lambda_failures(&self, arn: &str) -> Vec<(String, String, String)> {
+        let mut events = Vec::new();
+        let mut pages = self.sfn.get_execution_history().execution_arn(arn).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            events.extend(page.expect("GetExecutionHistory").events().iter().cloned());
+        }
+        let by_id: BTreeMap<i64, &aws_sdk_sfn::types::HistoryEvent> = events.iter().map(|e| (e.id(), e)).collect();
+        let mut out = Vec::new();
+        for ev in &events {
+            let Some(d) = ev.lambda_function_failed_event_details() else { continue };
+            let mut cursor = by_id.get(&ev.previous_event_id()).copied();
+            let mut resource = String::new();
+            while let Some(prev) = cursor {
+                if let Some(s) = prev.lambda_function_scheduled_event_details() {
+                    resource = s.resource().to_string();
+                    break;
+                }
+                cursor = by_id.get(&prev.previous_event_id()).copied();
+            }
+            out.push((resource, d.error().unwrap_or_default().to_string(), d.cause().unwrap_or_default().to_string()));
+        }
+        out
+    }
+}
+
+/// Runs the demo spec with Train reconfigured (`changes`, and MARQUEE_INJECT_FAULT = `fault`), puts
+/// Train's configuration back, and checks what a limit hit must look like: the run FAILED through
+/// PipelineFailed with `error`, Train's invocations failed with it, the fault really ran (its
+/// marker in Train's log) and nothing was deployed.
+async fn run_train_over_a_limit(
+    stack: &Stack,
+    changes: Value,
+    fault: &str,
+    marker: &str,
+    error: &str,
+) -> ExecutionOutcome {
+    let d = deployed(stack).await;
+    let train = "marquee-local-train";
+    let models_before = stack.objects.list("models/").await.unwrap();
+    let marks_before = function_log(train).matches(marker).count();
+    let outcome = {
+        let restore = RestoreConfiguration::new(stack, train);
+        let conf = update_function_configuration(
+            &stack.env.lambda,
+            train,
+            &restore.with(&changes, &json!({ "MARQUEE_INJECT_FAULT": fault })),
+        );
+        for (k, v) in changes.as_object().unwrap() {
+            assert_eq!(&conf[k], v, "UpdateFunctionConfiguration applied {k}: {conf}");
+        }
+        assert_eq!(conf["Environment"]["Variables"]["MARQUEE_INJECT_FAULT"], fault, "{conf}");
+        stack.upload_and_run("demo", &[], DEMO_SPEC).await
+    };
+    let restored = stack.function_configuration(train);
+    assert!(
+        restored["Environment"]["Variables"]["MARQUEE_INJECT_FAULT"].as_str().unwrap_or_default().is_empty(),
+        "Train's configuration is back: {restored}"
+    );
+
+    assert_eq!(outcome.status, "FAILED", "{outcome:?}");
+    assert_eq!(outcome.error.as_deref(), Some(error), "PipelineFailed reports the step's error: {outcome:?}");
+    let failures = stack.lambda_failures(&outcome.execution_arn).await;
+    let train_failures: Vec<_> = failures
+        .iter()
+        .filter(|(fn_arn, e, _)| fn_arn.ends_with(":function:marquee-local-train") && e == error)
+        .collect();
+    assert!(!train_failures.is_empty(), "Train's invocation failed with {error}: {failures:?}");
+    assert!(
+        failures.iter().all(|(_, e, _)| e == error),
+        "no other failure (a retry, another step) hides behind the limit: {failures:?}"
+    );
+    let marks = function_log(train).matches(marker).count();
+    assert!(marks > marks_before, "the injected {fault} ran in Train (\"{marker}\" in its log)");
+    assert_eq!(stack.objects.list("models/").await.unwrap(), models_before, "nothing deployed");
+    assert_eq!(stack.champions().await, d.champions, "the champions keep serving");
+    outcome
+}
+
+#[test]
+#[ignore = "needs the local AWS stack: scripts/localstack-checks runs it with --ignored"]
+fn a_step_past_its_timeout_is_killed_and_fails_the_run_with_sandbox_timedout() {
+    let (env, _serial, rt) = scenario();
+    rt.block_on(async {
+        let stack = Stack::connect(env).await;
+        let timeout = 4;
+        let started = Instant::now();
+        let outcome = run_train_over_a_limit(
+            &stack,
+            json!({ "Timeout": timeout }),
+            "train:timeout",
+            "sleeping past the function's timeout",
+            "Sandbox.Timedout",
+        )
+        .await;
+        let cause = outcome.cause.clone().unwrap_or_default();
+        assert!(cause.contains(&format!("Task timed out after {timeout}.00 seconds")), "{cause}");
+        // The fault sleeps 1,000 s: only the timeout can have ended the run this soon.
+        let elapsed = started.elapsed();
+        assert!(elapsed >= Duration::from_secs(timeout) && elapsed < Duration::from_secs(300), "{elapsed:?}");
+        eprintln!("timeout scenario: {elapsed:?}");
+    });
+}
+
+#[test]
+#[ignore = "needs the local AWS stack: scripts/localstack-checks runs it with --ignored"]
+fn a_step_over_its_memory_is_killed_and_fails_the_run_with_runtime_out_of_memory() {
+    let (env, _serial, rt) = scenario();
+    rt.block_on(async {
+        let stack = Stack::connect(env).await;
+        let started = Instant::now();
+        let outcome = run_train_over_a_limit(
+            &stack,
+            json!({ "MemorySize": 256 }),
+            "train:oom",
+            "allocating until the memory limit kills the process",
+            "Runtime.OutOfMemory",
+        )
+        .await;
+        let cause = outcome.cause.clone().unwrap_or_default();
+        assert!(cause.contains("Runtime exited with error: signal: killed"), "{cause}");
+        eprintln!("out-of-memory scenario: {:?}", started.elapsed());
     });
 }

@@ -1,84 +1,109 @@
-"""Deploys what infra/template.yaml defines into the local stack, reading every name, property,
-substitution and trigger from the template itself (one source of truth):
+"""Deploys infra/template.yaml into the local stack the way CloudFormation would deploy it on AWS:
+the SAM transform is done by the SAM translator itself (samtranslator, the library `sam validate`
+and CloudFormation's AWS::Serverless transform run), and each resource of its output is created
+from its CloudFormation properties. Nothing of the SAM template is re-read by hand: the roles,
+their inline and managed policies, the functions' settings, the state machine and its event rules
+are the translator's.
 
-  DataBucket        -> LocalStack S3: encryption, public access block, EventBridge notifications,
-                       lifecycle, and the TLS-only bucket policy
-  ScoreTable        -> moto DynamoDB (LocalStack's DynamoDB needs a download): key schema, billing
-  StateMachineLogGroup -> LocalStack CloudWatch Logs
-  PipelineStateMachine -> LocalStack Step Functions: statemachines/pipeline.asl.json with its
-                       DefinitionSubstitutions resolved, logging, an execution role allowed to invoke
-                       exactly the template's functions; its Events: the EventBridgeRule (raw/ uploads)
-                       and the Schedule (retraining), as EventBridge rules targeting the state machine
-  AWS::Serverless::Function -> not deployable offline; written to functions.json (name, ARN, binary,
-                       environment, timeout, memory) for lambda_service.py, which runs the real binaries
+  AWS::IAM::Role            -> the IAM gateway (moto's IAM, which enforces them: iam_gateway.py) and
+                               LocalStack's IAM (so the ARNs the state machine and rules name exist)
+  AWS::Lambda::Function     -> functions.json for lambda_service.py: the bootstrap (a `sam build`
+                               folder, <LogicalId>/bootstrap, or a `cargo lambda build` one,
+                               <binary>/bootstrap), architecture, memory, timeout, ephemeral storage,
+                               environment, and the credentials of a session of the function's role
+                               (sts:AssumeRole, as Lambda does) with the gateway as AWS endpoint
+  AWS::S3::Bucket(+Policy)  -> LocalStack S3: encryption, public access block, ownership, lifecycle,
+                               EventBridge notifications, the bucket policy
+  AWS::DynamoDB::Table      -> moto DynamoDB (LocalStack's needs a download): keys, billing
+  AWS::Logs::LogGroup       -> LocalStack CloudWatch Logs
+  AWS::StepFunctions::StateMachine -> LocalStack Step Functions with the definition file and its
+                               DefinitionSubstitutions; as on AWS, creating it with Logging is
+                               refused unless its role may deliver logs (checked by the gateway)
+  AWS::Events::Rule         -> LocalStack EventBridge rules and targets
 
-Parameters take the template's defaults, overridden like `sam deploy --parameter-overrides K=V`.
-Prints the stack outputs as shell assignments (MARQUEE_BUCKET=..., ...).
+Any other resource type stops the deployment. Parameters take the template's defaults, overridden
+like `sam deploy --parameter-overrides K=V`. Prints the stack outputs as shell assignments.
 """
 
 import argparse
 import json
 import os
-import platform
 import re
 import sys
 
 import boto3
-import yaml
 
 ACCOUNT = "000000000000"
+ADMIN = dict(aws_access_key_id="test", aws_secret_access_key="test")
+# What CloudWatch Logs vended delivery needs from a state machine's role (Step Functions
+# developer guide, "IAM policies for logging to CloudWatch Logs"); CreateStateMachine checks them.
+LOG_DELIVERY_ACTIONS = ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+                        "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+                        "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"]
 
 
-class CfnLoader(yaml.SafeLoader):
-    pass
+def translate(template_path, region):
+    """The template after the AWS::Serverless transform, as CloudFormation would run it. Code and
+    definition locations become S3 URIs first, as `sam package` makes them."""
+    os.environ.setdefault("AWS_DEFAULT_REGION", region)
+    from samcli.yamlhelper import yaml_parse
+    from samtranslator.translator.transform import transform
 
+    with open(template_path) as f:
+        sam = yaml_parse(f.read())
+    sources = {}
+    for logical, res in sam["Resources"].items():
+        props = res.setdefault("Properties", {})
+        if res["Type"] == "AWS::Serverless::Function":
+            sources[logical] = res.get("Metadata", {})
+            props["CodeUri"] = f"s3://local-artifacts/{logical}.zip"
+        elif res["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in props:
+            sources[logical] = os.path.join(os.path.dirname(os.path.abspath(template_path)), props["DefinitionUri"])
+            props["DefinitionUri"] = f"s3://local-artifacts/{logical}.asl.json"
 
-def _tag(loader, suffix, node):
-    name = {"Ref": "Ref", "Condition": "Condition"}.get(suffix, f"Fn::{suffix}")
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
+    class NoManagedPolicyNames:
+        def load(self):
+            sys.exit("deploy.py: the template names a managed policy without its ARN; offline, use the ARN")
 
-
-CfnLoader.add_multi_constructor("!", _tag)
+    return transform(sam, {}, NoManagedPolicyNames()), sources
 
 
 class Stack:
     def __init__(self, template_path, stack_name, region, overrides, lambda_dir):
-        with open(template_path) as f:
-            self.template = yaml.load(f, Loader=CfnLoader)
-        self.dir = os.path.dirname(os.path.abspath(template_path))
+        self.template, self.sources = translate(template_path, region)
         self.name, self.region, self.lambda_dir = stack_name, region, lambda_dir
         params = self.template.get("Parameters", {})
         unknown = set(overrides) - set(params)
         if unknown:
             sys.exit(f"deploy.py: unknown parameter(s) {sorted(unknown)}; the template has {sorted(params)}")
         self.params = {k: str(overrides.get(k, p.get("Default", ""))) for k, p in params.items()}
+        for k, p in params.items():
+            if "AllowedValues" in p and self.params[k] not in map(str, p["AllowedValues"]):
+                sys.exit(f"deploy.py: parameter {k}={self.params[k]} is not one of {p['AllowedValues']}")
         self.resources = self.template["Resources"]
+        supported = {"AWS::IAM::Role", "AWS::Lambda::Function", "AWS::S3::Bucket", "AWS::S3::BucketPolicy",
+                     "AWS::DynamoDB::Table", "AWS::Logs::LogGroup", "AWS::StepFunctions::StateMachine",
+                     "AWS::Events::Rule"}
+        other = sorted(f"{k} ({r['Type']})" for k, r in self.resources.items() if r["Type"] not in supported)
+        if other:
+            sys.exit(f"deploy.py: no local deployment for {', '.join(other)}")
 
     def of_type(self, kind):
         return {k: r for k, r in self.resources.items() if r["Type"] == kind}
 
-    def the(self, kind):
-        found = self.of_type(kind)
-        if len(found) != 1:
-            sys.exit(f"deploy.py: expected one {kind} in the template, found {sorted(found)}")
-        return next(iter(found.items()))
-
     # Physical names: what CloudFormation would generate, made stable for a local stack.
     def physical(self, logical):
         kind = self.resources[logical]["Type"]
-        if kind == "AWS::Serverless::Function":
-            return f"{self.name}-{self.resources[logical]['Metadata']['BuildProperties']['Binary']}"
+        if kind == "AWS::Lambda::Function":
+            return f"{self.name}-{self.binary(logical)}"
         if kind == "AWS::Logs::LogGroup":
             return self.resolve(self.resources[logical]["Properties"]["LogGroupName"])
+        if kind in ("AWS::IAM::Role", "AWS::Events::Rule"):
+            return f"{self.name}-{logical}"
         return f"{self.name}-{logical}".lower()
+
+    def binary(self, logical):
+        return self.sources[logical].get("BuildProperties", {}).get("Binary", logical)
 
     def ref(self, logical):
         pseudo = {"AWS::StackName": self.name, "AWS::Region": self.region, "AWS::AccountId": ACCOUNT,
@@ -87,8 +112,7 @@ class Stack:
             return pseudo[logical]
         if logical in self.params:
             return self.params[logical]
-        kind = self.resources[logical]["Type"]
-        if kind in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
+        if self.resources[logical]["Type"] == "AWS::StepFunctions::StateMachine":
             return self.get_att(logical, "Arn")
         return self.physical(logical)
 
@@ -97,9 +121,10 @@ class Stack:
         arns = {
             "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
             "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{self.region}:{ACCOUNT}:table/{name}",
-            "AWS::Serverless::Function": f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{name}",
+            "AWS::Lambda::Function": f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{name}",
             "AWS::Logs::LogGroup": f"arn:aws:logs:{self.region}:{ACCOUNT}:log-group:{name}:*",
-            "AWS::Serverless::StateMachine": f"arn:aws:states:{self.region}:{ACCOUNT}:stateMachine:{name}",
+            "AWS::StepFunctions::StateMachine": f"arn:aws:states:{self.region}:{ACCOUNT}:stateMachine:{name}",
+            "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{name}",
         }
         if attr != "Arn" or kind not in arns:
             sys.exit(f"deploy.py: !GetAtt {logical}.{attr} ({kind}) is not supported locally")
@@ -115,7 +140,9 @@ class Stack:
             if k == "Ref":
                 return self.ref(arg)
             if k == "Fn::GetAtt":
-                return self.get_att(*arg)
+                return self.get_att(*(arg.split(".", 1) if isinstance(arg, str) else arg))
+            if k == "Fn::Join":
+                return arg[0].join(str(x) for x in self.resolve(arg[1]))
             if k == "Fn::Sub":
                 text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
 
@@ -130,151 +157,205 @@ class Stack:
                 return re.sub(r"\$\{([^}!]+)\}", sub, text)
         return {k: self.resolve(x) for k, x in v.items()}
 
-
-def runs_here(path):
-    """Whether an ELF executable is for this machine (x86_64 or aarch64); scripts pass."""
-    with open(path, "rb") as f:
-        head = f.read(20)
-    if head[:4] != b"\x7fELF":
-        return True
-    machine = int.from_bytes(head[18:20], "little")
-    return {0x3E: "x86_64", 0xB7: "aarch64"}.get(machine) == platform.machine()
+    def props(self, logical):
+        return self.resolve(self.resources[logical].get("Properties", {}))
 
 
-def clients(endpoint, dynamodb_endpoint, region):
-    kw = dict(region_name=region, aws_access_key_id="test", aws_secret_access_key="test")
-    c = {s: boto3.client(s, endpoint_url=endpoint, **kw) for s in ("s3", "stepfunctions", "events", "iam", "logs")}
-    c["dynamodb"] = boto3.client("dynamodb", endpoint_url=dynamodb_endpoint, **kw)
-    return c
+def client(service, endpoint, region):
+    return boto3.client(service, endpoint_url=endpoint, region_name=region, **ADMIN)
 
 
-def deploy_bucket(stack, c):
-    logical, res = stack.the("AWS::S3::Bucket")
-    props = stack.resolve(res.get("Properties", {}))
+def bootstrap_of(stack, logical):
+    """<dir>/<LogicalId>/bootstrap (sam build) or <dir>/<binary>/bootstrap (cargo lambda build)."""
+    for folder in (logical, stack.binary(logical)):
+        path = os.path.join(stack.lambda_dir, folder, "bootstrap")
+        if os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def versioned(doc):
+    """IAM reads a document without Version as 2008-10-17 (SAM's policy templates come out that way);
+    moto accepts 2012-10-17 only. The two differ in policy variables alone, which no policy here uses."""
+    if "Version" in doc:
+        return doc
+    if "${aws:" in json.dumps(doc):
+        sys.exit(f"deploy.py: a policy without Version uses policy variables: {doc}")
+    return {"Version": "2012-10-17", **doc}
+
+
+def deploy_roles(stack, iam_clients):
+    """Every role of the translated template, in each IAM (the gateway's enforces them)."""
+    arns = {}
+    for logical, _ in stack.of_type("AWS::IAM::Role").items():
+        props = stack.props(logical)
+        name = stack.physical(logical)
+        for iam in iam_clients:
+            iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]))
+            for policy in props.get("Policies", []):
+                iam.put_role_policy(RoleName=name, PolicyName=policy["PolicyName"],
+                                    PolicyDocument=json.dumps(versioned(policy["PolicyDocument"])))
+            for arn in props.get("ManagedPolicyArns", []):
+                try:
+                    iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+                except iam.exceptions.NoSuchEntityException:
+                    if iam is iam_clients[0]:
+                        raise
+        arns[logical] = stack.get_att(logical, "Arn")
+    return arns
+
+
+def role_logical(stack, role_value):
+    """The logical id of the role a `Role` / `RoleArn` property names."""
+    for logical in stack.of_type("AWS::IAM::Role"):
+        if stack.get_att(logical, "Arn") == role_value:
+            return logical
+    sys.exit(f"deploy.py: role {role_value} is not a role of this template")
+
+
+def functions(stack, sts, gateway):
+    """functions.json: what lambda_service.py runs, with a session of each function's role."""
+    out = {}
+    for logical in stack.of_type("AWS::Lambda::Function"):
+        props = stack.props(logical)
+        bootstrap = bootstrap_of(stack, logical)
+        if bootstrap is None:
+            sys.exit(f"deploy.py: no {logical}/bootstrap or {stack.binary(logical)}/bootstrap in {stack.lambda_dir} "
+                     "(`sam build` or `cargo lambda build --release`)")
+        name = stack.physical(logical)
+        session = sts.assume_role(RoleArn=props["Role"], RoleSessionName=name)["Credentials"]
+        out[name] = {
+            "logical_id": logical,
+            "arn": stack.get_att(logical, "Arn"),
+            "binary": stack.binary(logical),
+            "bootstrap": bootstrap,
+            "architecture": (props.get("Architectures") or ["x86_64"])[0],
+            "role": props["Role"],
+            "env": {k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()},
+            # What Lambda sets itself (not part of the function's Environment): the role's session,
+            # and here the endpoint that enforces it.
+            "service_env": {
+                "AWS_ACCESS_KEY_ID": session["AccessKeyId"],
+                "AWS_SECRET_ACCESS_KEY": session["SecretAccessKey"],
+                "AWS_SESSION_TOKEN": session["SessionToken"],
+                "AWS_ENDPOINT_URL": gateway,
+                "AWS_ENDPOINT_URL_DYNAMODB": gateway,
+            },
+            "timeout": int(props.get("Timeout", 3)),
+            "memory": int(props.get("MemorySize", 128)),
+            "ephemeral_storage": int(props.get("EphemeralStorage", {}).get("Size", 512)),
+        }
+    return out
+
+
+def deploy_bucket(stack, s3):
+    (logical, _), = stack.of_type("AWS::S3::Bucket").items()
+    props = stack.props(logical)
     bucket = stack.physical(logical)
-    c["s3"].create_bucket(Bucket=bucket)
+    s3.create_bucket(Bucket=bucket)
     if "BucketEncryption" in props:
         # CloudFormation's ServerSideEncryptionByDefault is the API's ApplyServerSideEncryptionByDefault.
         rules = [{("ApplyServerSideEncryptionByDefault" if k == "ServerSideEncryptionByDefault" else k): v
                   for k, v in rule.items()}
                  for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]]
-        c["s3"].put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": rules})
+        s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": rules})
     if "PublicAccessBlockConfiguration" in props:
-        c["s3"].put_public_access_block(Bucket=bucket,
-                                        PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
+        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
     if "OwnershipControls" in props:
-        c["s3"].put_bucket_ownership_controls(Bucket=bucket, OwnershipControls=props["OwnershipControls"])
+        s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls=props["OwnershipControls"])
+    if "VersioningConfiguration" in props:
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration=props["VersioningConfiguration"])
     if "LifecycleConfiguration" in props:
         rules = []
         for r in props["LifecycleConfiguration"]["Rules"]:
             rule = {"ID": r["Id"], "Status": r["Status"], "Filter": {"Prefix": r.get("Prefix", "")}}
-            if "AbortIncompleteMultipartUpload" in r:
-                rule["AbortIncompleteMultipartUpload"] = r["AbortIncompleteMultipartUpload"]
+            for k in ("AbortIncompleteMultipartUpload", "NoncurrentVersionExpiration"):
+                if k in r:
+                    rule[k] = r[k]
+            if "ExpirationInDays" in r:
+                rule["Expiration"] = {"Days": r["ExpirationInDays"]}
             rules.append(rule)
-        c["s3"].put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
-    notif = props.get("NotificationConfiguration", {}).get("EventBridgeConfiguration", {})
-    if notif.get("EventBridgeEnabled"):
-        c["s3"].put_bucket_notification_configuration(
-            Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
-    for _, policy in stack.of_type("AWS::S3::BucketPolicy").items():
-        p = stack.resolve(policy["Properties"])
-        c["s3"].put_bucket_policy(Bucket=p["Bucket"], Policy=json.dumps(p["PolicyDocument"]))
+        s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
+    if props.get("NotificationConfiguration", {}).get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
+        s3.put_bucket_notification_configuration(Bucket=bucket,
+                                                 NotificationConfiguration={"EventBridgeConfiguration": {}})
+    for logical in stack.of_type("AWS::S3::BucketPolicy"):
+        p = stack.props(logical)
+        s3.put_bucket_policy(Bucket=p["Bucket"], Policy=json.dumps(p["PolicyDocument"]))
     return bucket
 
 
-def deploy_table(stack, c):
-    logical, res = stack.the("AWS::DynamoDB::Table")
-    props = stack.resolve(res["Properties"])
+def deploy_table(stack, dynamodb):
+    (logical, _), = stack.of_type("AWS::DynamoDB::Table").items()
+    props = stack.props(logical)
     table = stack.physical(logical)
-    c["dynamodb"].create_table(TableName=table, AttributeDefinitions=props["AttributeDefinitions"],
-                               KeySchema=props["KeySchema"], BillingMode=props.get("BillingMode", "PROVISIONED"))
+    dynamodb.create_table(TableName=table, AttributeDefinitions=props["AttributeDefinitions"],
+                          KeySchema=props["KeySchema"], BillingMode=props.get("BillingMode", "PROVISIONED"))
     return table
 
 
-def functions(stack):
-    glob = stack.template.get("Globals", {}).get("Function", {})
-    out = {}
-    for logical, res in stack.of_type("AWS::Serverless::Function").items():
-        props = {**glob, **res.get("Properties", {})}
-        env = {**glob.get("Environment", {}).get("Variables", {}),
-               **res.get("Properties", {}).get("Environment", {}).get("Variables", {})}
-        binary = res["Metadata"]["BuildProperties"]["Binary"]
-        out[stack.physical(logical)] = {
-            "logical_id": logical,
-            "arn": stack.get_att(logical, "Arn"),
-            "binary": binary,
-            "bootstrap": os.path.join(stack.lambda_dir, binary, "bootstrap"),
-            "env": {k: str(v) for k, v in stack.resolve(env).items()},
-            "timeout": int(stack.resolve(props.get("Timeout", 3))),
-            "memory": int(stack.resolve(props.get("MemorySize", 128))),
-        }
-    return out
+def authorize(gateway, principal, action, resource, via):
+    import urllib.request
+    req = urllib.request.Request(f"{gateway}/_marquee/authorize", method="POST", data=json.dumps(
+        {"principal": principal, "action": action, "resource": resource, "via": via}).encode())
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.load(r)["allowed"]
 
 
-def lambda_invoke_resources(stack, policies):
-    """The function ARNs the template's LambdaInvokePolicy entries allow."""
-    arns = []
-    for p in policies:
-        if isinstance(p, dict) and "LambdaInvokePolicy" in p:
-            fn = p["LambdaInvokePolicy"]["FunctionName"]
-            logical = fn["Ref"] if isinstance(fn, dict) else fn
-            arns.append(stack.get_att(logical, "Arn"))
-    return arns
-
-
-def deploy_state_machine(stack, c):
-    logical, res = stack.the("AWS::Serverless::StateMachine")
-    props = res["Properties"]
-    with open(os.path.join(stack.dir, props["DefinitionUri"])) as f:
+def deploy_state_machine(stack, c, gateway):
+    (logical, _), = stack.of_type("AWS::StepFunctions::StateMachine").items()
+    props = stack.props(logical)
+    with open(stack.sources[logical]) as f:
         definition = f.read()
-    subs = stack.resolve(props.get("DefinitionSubstitutions", {}))
-    definition = re.sub(r"\$\{(\w+)\}", lambda m: subs[m.group(1)] if m.group(1) in subs else m.group(0), definition)
+    subs = props.get("DefinitionSubstitutions", {})
+    definition = re.sub(r"\$\{(\w+)\}", lambda m: str(subs.get(m.group(1), m.group(0))), definition)
     left = sorted(set(re.findall(r"\$\{(\w+)\}", definition)))
     if left:
         sys.exit(f"deploy.py: the state machine still has unresolved substitutions {left}")
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {
-        "Service": ["states.amazonaws.com", "events.amazonaws.com"]}}]}
-    role_name = f"{stack.name}-{logical}Role"
-    role = c["iam"].create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    sm_arn = stack.get_att(logical, "Arn")
-    invoke = lambda_invoke_resources(stack, props.get("Policies", []))
-    c["iam"].put_role_policy(RoleName=role_name, PolicyName="invoke-steps", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": invoke},
-            {"Effect": "Allow", "Action": "states:StartExecution", "Resource": sm_arn}]}))
     kwargs = {}
-    logging = stack.resolve(props.get("Logging"))
+    logging = props.get("LoggingConfiguration")
     if logging:
+        denied = [a for a in LOG_DELIVERY_ACTIONS if not authorize(gateway, props["RoleArn"], a, "*", "CreateStateMachine")]
+        if denied:
+            sys.exit(f"deploy.py: CreateStateMachine: AccessDeniedException: the state machine's role {props['RoleArn']} "
+                     f"is not authorized to deliver logs ({', '.join(denied)} on *)")
         for d in logging.get("Destinations", []):
-            c["logs"].create_log_group(logGroupName=d["CloudWatchLogsLogGroup"]["LogGroupArn"].split(":log-group:")[1]
-                                       .rsplit(":", 1)[0])
+            group = d["CloudWatchLogsLogGroup"]["LogGroupArn"].split(":log-group:")[1].rsplit(":", 1)[0]
+            try:
+                c["logs"].create_log_group(logGroupName=group)
+            except c["logs"].exceptions.ResourceAlreadyExistsException:
+                pass
         kwargs["loggingConfiguration"] = {
             "level": logging["Level"], "includeExecutionData": logging["IncludeExecutionData"],
             "destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": d["CloudWatchLogsLogGroup"]["LogGroupArn"]}}
                              for d in logging.get("Destinations", [])]}
+    if props.get("TracingConfiguration"):
+        kwargs["tracingConfiguration"] = {"enabled": bool(props["TracingConfiguration"].get("Enabled"))}
+    sm_arn = stack.get_att(logical, "Arn")
     created = c["stepfunctions"].create_state_machine(
-        name=stack.physical(logical), definition=definition, roleArn=role, type=props.get("Type", "STANDARD"),
-        **kwargs)["stateMachineArn"]
+        name=stack.physical(logical), definition=definition, roleArn=props["RoleArn"],
+        type=props.get("StateMachineType", "STANDARD"), **kwargs)["stateMachineArn"]
     if created != sm_arn:
         sys.exit(f"deploy.py: state machine ARN {created} differs from the expected {sm_arn}")
+    return logical, sm_arn
 
+
+def deploy_rules(stack, events):
     rules = []
-    for event_id, ev in props.get("Events", {}).items():
-        ep = stack.resolve(ev.get("Properties", {}))
-        rule = f"{stack.name}-{logical}-{event_id}"
-        target = {"Id": "statemachine", "Arn": sm_arn, "RoleArn": role}
-        if ev["Type"] == "EventBridgeRule":
-            c["events"].put_rule(Name=rule, EventPattern=json.dumps(ep["Pattern"]), State=ep.get("State", "ENABLED"))
-        elif ev["Type"] == "Schedule":
-            c["events"].put_rule(Name=rule, ScheduleExpression=ep["Schedule"], State=ep.get("State", "ENABLED"),
-                                 Description=ep.get("Description", ""))
-        else:
-            sys.exit(f"deploy.py: event {event_id} of type {ev['Type']} is not supported locally")
-        if "Input" in ep:
-            target["Input"] = ep["Input"]
-        c["events"].put_targets(Rule=rule, Targets=[target])
-        rules.append((event_id, rule))
-    return sm_arn, rules
+    for logical in stack.of_type("AWS::Events::Rule"):
+        props = stack.props(logical)
+        name = stack.physical(logical)
+        kw = {"Name": name, "State": props.get("State", "ENABLED")}
+        if "EventPattern" in props:
+            kw["EventPattern"] = json.dumps(props["EventPattern"])
+        if "ScheduleExpression" in props:
+            kw["ScheduleExpression"] = props["ScheduleExpression"]
+        if "Description" in props:
+            kw["Description"] = props["Description"]
+        events.put_rule(**kw)
+        events.put_targets(Rule=name, Targets=props["Targets"])
+        rules.append((logical, name))
+    return rules
 
 
 def main():
@@ -284,37 +365,40 @@ def main():
     ap.add_argument("--region", default="us-east-1")
     ap.add_argument("--endpoint", required=True, help="LocalStack gateway URL")
     ap.add_argument("--dynamodb-endpoint", required=True, help="moto server URL")
-    ap.add_argument("--lambda-dir", required=True, help="folder with <binary>/bootstrap")
+    ap.add_argument("--iam-gateway", required=True, help="iam_gateway.py URL (IAM, STS; the functions' endpoint)")
+    ap.add_argument("--lambda-dir", required=True, help="`sam build` output (.aws-sam/build) or <binary>/bootstrap folders")
     ap.add_argument("--functions-out", required=True, help="where to write functions.json")
     ap.add_argument("--parameter-overrides", nargs="*", default=[], metavar="KEY=VALUE")
     ap.add_argument("--functions-only", action="store_true",
-                    help="only write functions.json (the Lambda service must run before the state machine is "
-                         "created: LocalStack reaches other services through the gateway port it fronts)")
+                    help="only the roles and functions.json (the Lambda service must run before the state machine "
+                         "is created: LocalStack reaches other services through the gateway port it fronts)")
     args = ap.parse_args()
 
     overrides = dict(kv.split("=", 1) for kv in args.parameter_overrides)
     stack = Stack(args.template, args.stack_name, args.region, overrides, os.path.abspath(args.lambda_dir))
-    fns = functions(stack)
-    missing = [f["bootstrap"] for f in fns.values() if not os.access(f["bootstrap"], os.X_OK)]
-    if missing:
-        sys.exit("deploy.py: Lambda binaries missing (build them with `cargo lambda build --release`): "
-                 + ", ".join(missing))
-    foreign = [f["bootstrap"] for f in fns.values() if not runs_here(f["bootstrap"])]
-    if foreign:
-        sys.exit(f"deploy.py: not {platform.machine()} executables (an --arm64 build?): {', '.join(foreign)}; "
-                 "rebuild with `cargo lambda build --release` (no --arm64) for the local stack")
-    with open(args.functions_out, "w") as f:
-        json.dump(fns, f, indent=2)
     if args.functions_only:
+        deploy_roles(stack, [client("iam", args.iam_gateway, args.region)])
+        fns = functions(stack, client("sts", args.iam_gateway, args.region), args.iam_gateway)
+        with open(args.functions_out, "w") as f:
+            json.dump(fns, f, indent=2)
         return
-    c = clients(args.endpoint, args.dynamodb_endpoint, args.region)
-    bucket = deploy_bucket(stack, c)
-    table = deploy_table(stack, c)
-    sm_arn, rules = deploy_state_machine(stack, c)
+    c = {s: client(s, args.endpoint, args.region) for s in ("s3", "stepfunctions", "events", "iam", "logs")}
+    deploy_roles(stack, [c["iam"]])
+    bucket = deploy_bucket(stack, c["s3"])
+    table = deploy_table(stack, client("dynamodb", args.dynamodb_endpoint, args.region))
+    for logical in stack.of_type("AWS::Logs::LogGroup"):
+        c["logs"].create_log_group(logGroupName=stack.physical(logical))
+        days = stack.props(logical).get("RetentionInDays")
+        if days:
+            c["logs"].put_retention_policy(logGroupName=stack.physical(logical), retentionInDays=int(days))
+    sm_logical, sm_arn = deploy_state_machine(stack, c, args.iam_gateway)
+    rules = deploy_rules(stack, c["events"])
     print(f"MARQUEE_BUCKET={bucket}")
     print(f"MARQUEE_TABLE={table}")
     print(f"MARQUEE_STATE_MACHINE_ARN={sm_arn}")
-    for event_id, rule in rules:
+    print(f"MARQUEE_STATE_MACHINE_ROLE_ARN={stack.props(sm_logical)['RoleArn']}")
+    for logical, rule in rules:
+        event_id = logical[len(sm_logical):] if logical.startswith(sm_logical) else logical
         print(f"MARQUEE_RULE_{re.sub(r'[^A-Z0-9]', '_', event_id.upper())}={rule}")
 
 

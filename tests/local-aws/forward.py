@@ -31,6 +31,7 @@ def handler(target_host, target_port):
 
 async def main(pairs):
     servers = []
+    pairs = list(dict.fromkeys(pairs))  # S3 and DynamoDB may share one endpoint
     for pair in pairs:
         listen, target = pair.split("=")
         lh, lp = listen.rsplit(":", 1)

@@ -20,6 +20,7 @@ use rand::Rng;
 use serde_json::Value;
 
 use crate::attr::{from_attr, item_from_dynamo, item_to_dynamo, to_attr};
+use crate::error::store_error;
 
 /// BatchWriteItem's limit.
 pub const BATCH_SIZE: usize = 25;
@@ -28,6 +29,15 @@ const CONCURRENT_BATCHES: usize = 4;
 
 fn backend<E: std::error::Error + 'static>(op: &'static str, key: &str, e: E) -> StoreError {
     StoreError::Backend { op, key: key.to_string(), message: DisplayErrorContext(e).to_string() }
+}
+
+/// A failed call on `table` (`what` names the item(s) in a transient failure's message).
+fn table_error<E, R>(op: &'static str, what: &str, action: &str, table: &str, e: SdkError<E, R>) -> StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    store_error(op, what, action, || format!("table {table}"), e)
 }
 
 fn key_of(pk: &str, sk: &str) -> String {
@@ -127,12 +137,9 @@ impl DynamoScoreStore {
     /// One BatchWriteItem call; returns the unprocessed requests.
     async fn send_batch(client: &Client, table: &str, batch: Vec<WriteRequest>) -> StoreResult<Vec<WriteRequest>> {
         let n = batch.len();
-        let out = client
-            .batch_write_item()
-            .request_items(table, batch)
-            .send()
-            .await
-            .map_err(|e| backend("batch write", &format!("{n} items in {table}"), e))?;
+        let out = client.batch_write_item().request_items(table, batch).send().await.map_err(|e| {
+            table_error("batch write", &format!("{n} items in {table}"), "dynamodb:BatchWriteItem", table, e)
+        })?;
         Ok(out.unprocessed_items().and_then(|m| m.get(table)).cloned().unwrap_or_default())
     }
 }
@@ -248,7 +255,7 @@ impl ScoreStore for DynamoScoreStore {
                     reason: condition_failed_reason(name, expected, old),
                 })
             }
-            Err(e) => Err(backend("conditional put", &key, e)),
+            Err(e) => Err(table_error("conditional put", &key, "dynamodb:PutItem", &self.table, e)),
         }
     }
 
@@ -261,7 +268,7 @@ impl ScoreStore for DynamoScoreStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| backend("get item", &key_of(pk, sk), e))?;
+            .map_err(|e| table_error("get item", &key_of(pk, sk), "dynamodb:GetItem", &self.table, e))?;
         out.item.map(item_from_dynamo).transpose()
     }
 
@@ -278,7 +285,7 @@ impl ScoreStore for DynamoScoreStore {
             .send();
         let mut items = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| backend("query", pk, e))?;
+            let page = page.map_err(|e| table_error("query", pk, "dynamodb:Query", &self.table, e))?;
             for raw in page.items.unwrap_or_default() {
                 items.push(item_from_dynamo(raw)?);
             }
@@ -303,7 +310,7 @@ impl ScoreStore for DynamoScoreStore {
             .send();
         let mut items = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| backend("scan", &what, e))?;
+            let page = page.map_err(|e| table_error("scan", &what, "dynamodb:Scan", &self.table, e))?;
             for raw in page.items.unwrap_or_default() {
                 items.push(item_from_dynamo(raw)?);
             }
@@ -319,7 +326,7 @@ impl ScoreStore for DynamoScoreStore {
             .set_key(Some(Self::key(pk, sk)))
             .send()
             .await
-            .map_err(|e| backend("delete item", &key_of(pk, sk), e))?;
+            .map_err(|e| table_error("delete item", &key_of(pk, sk), "dynamodb:DeleteItem", &self.table, e))?;
         Ok(())
     }
 }

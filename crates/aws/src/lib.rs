@@ -10,6 +10,7 @@ pub mod attr;
 pub mod cli;
 pub mod config;
 pub mod dynamo;
+pub mod error;
 pub mod s3;
 pub mod sfn;
 

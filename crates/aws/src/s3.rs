@@ -3,6 +3,8 @@
 
 use async_trait::async_trait;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::error::store_error;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
@@ -26,6 +28,15 @@ fn backend<E: std::error::Error + 'static>(op: &'static str, key: &str, e: E) ->
 }
 
 impl S3ObjectStore {
+    /// A failed call on object `key` (`what` names it in a transient failure's message).
+    fn object_error<E, R>(&self, op: &'static str, what: &str, action: &str, key: &str, e: SdkError<E, R>) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + 'static,
+    {
+        store_error(op, what, action, || format!("arn:aws:s3:::{}/{key}", self.bucket), e)
+    }
+
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
         Self { client, bucket: bucket.into(), multipart_threshold: MULTIPART_THRESHOLD }
     }
@@ -48,7 +59,7 @@ impl S3ObjectStore {
             .key(key)
             .send()
             .await
-            .map_err(|e| backend("create multipart upload", key, e))?;
+            .map_err(|e| self.object_error("create multipart upload", key, "s3:PutObject", key, e))?;
         let upload_id = created
             .upload_id()
             .ok_or_else(|| StoreError::Backend {
@@ -71,7 +82,7 @@ impl S3ObjectStore {
                     .await;
                 if let Err(e) = completed {
                     self.abort(key, &upload_id).await;
-                    return Err(backend("complete multipart upload", key, e));
+                    return Err(self.object_error("complete multipart upload", key, "s3:PutObject", key, e));
                 }
                 Ok(())
             }
@@ -91,7 +102,7 @@ impl S3ObjectStore {
             .key(key)
             .send()
             .await
-            .map_err(|e| backend("create multipart upload", key, e))?;
+            .map_err(|e| self.object_error("create multipart upload", key, "s3:PutObject", key, e))?;
         let upload_id = created
             .upload_id()
             .ok_or_else(|| StoreError::Backend {
@@ -123,7 +134,9 @@ impl S3ObjectStore {
                     .body(body)
                     .send()
                     .await
-                    .map_err(|e| backend("upload part", &format!("{key} (part {number})"), e))?;
+                    .map_err(|e| {
+                        self.object_error("upload part", &format!("{key} (part {number})"), "s3:PutObject", key, e)
+                    })?;
                 parts.push(
                     CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_string)).build(),
                 );
@@ -138,7 +151,7 @@ impl S3ObjectStore {
                 .multipart_upload(done)
                 .send()
                 .await
-                .map_err(|e| backend("complete multipart upload", key, e))?;
+                .map_err(|e| self.object_error("complete multipart upload", key, "s3:PutObject", key, e))?;
             Ok(())
         }
         .await;
@@ -162,7 +175,9 @@ impl S3ObjectStore {
                 .body(ByteStream::from(chunk.to_vec()))
                 .send()
                 .await
-                .map_err(|e| backend("upload part", &format!("{key} (part {number})"), e))?;
+                .map_err(|e| {
+                    self.object_error("upload part", &format!("{key} (part {number})"), "s3:PutObject", key, e)
+                })?;
             parts.push(CompletedPart::builder().part_number(number).set_e_tag(out.e_tag().map(str::to_string)).build());
         }
         Ok(parts)
@@ -200,7 +215,7 @@ impl ObjectStore for S3ObjectStore {
             .body(ByteStream::from(bytes))
             .send()
             .await
-            .map_err(|e| backend("put", key, e))?;
+            .map_err(|e| self.object_error("put", key, "s3:PutObject", key, e))?;
         Ok(())
     }
 
@@ -208,7 +223,7 @@ impl ObjectStore for S3ObjectStore {
         let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
             Ok(out) => out,
             Err(e) if is_not_found(&e) => return Err(StoreError::NotFound { key: self.uri(key) }),
-            Err(e) => return Err(backend("get", key, e)),
+            Err(e) => return Err(self.object_error("get", key, "s3:GetObject", key, e)),
         };
         let body = out.body.collect().await.map_err(|e| backend("read body of", key, e))?;
         Ok(body.into_bytes().to_vec())
@@ -219,7 +234,7 @@ impl ObjectStore for S3ObjectStore {
         match self.client.head_object().bucket(&self.bucket).key(key).send().await {
             Ok(out) => Ok(Some(out.content_length().unwrap_or(0).max(0) as u64)),
             Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(backend("head", key, e)),
+            Err(e) => Err(self.object_error("head", key, "s3:GetObject", key, e)),
         }
     }
 
@@ -228,7 +243,7 @@ impl ObjectStore for S3ObjectStore {
         let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
             Ok(out) => out,
             Err(e) if is_not_found(&e) => return Err(StoreError::NotFound { key: self.uri(key) }),
-            Err(e) => return Err(backend("get", key, e)),
+            Err(e) => return Err(self.object_error("get", key, "s3:GetObject", key, e)),
         };
         Ok(Box::pin(out.body.into_async_read()))
     }
@@ -248,7 +263,7 @@ impl ObjectStore for S3ObjectStore {
             .body(body)
             .send()
             .await
-            .map_err(|e| backend("put", key, e))?;
+            .map_err(|e| self.object_error("put", key, "s3:PutObject", key, e))?;
         Ok(())
     }
 
@@ -256,7 +271,9 @@ impl ObjectStore for S3ObjectStore {
         let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix).into_paginator().send();
         let mut keys = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| backend("list", prefix, e))?;
+            let page = page.map_err(|e| {
+                store_error("list", prefix, "s3:ListBucket", || format!("arn:aws:s3:::{}", self.bucket), e)
+            })?;
             keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
         }
         keys.sort();
@@ -270,7 +287,7 @@ impl ObjectStore for S3ObjectStore {
             .key(key)
             .send()
             .await
-            .map_err(|e| backend("delete", key, e))?;
+            .map_err(|e| self.object_error("delete", key, "s3:DeleteObject", key, e))?;
         Ok(())
     }
 

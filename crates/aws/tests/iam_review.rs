@@ -156,7 +156,8 @@ fn review(template: &Value) -> Vec<String> {
                     "s3" if bucket_action && *r != bucket_arn => {
                         Some(format!("{at}: bucket action `{a}` on `{r}`, not the data bucket ({bucket_arn})"))
                     }
-                    "s3" if !bucket_action && !object_arns.contains(r) => {
+                    // A prefix's objects, or a narrower pattern inside one (models/*/champion.json).
+                    "s3" if !bucket_action && !object_arns.iter().any(|p| r.starts_with(p.trim_end_matches('*'))) => {
                         Some(format!("{at}: `{a}` on `{r}`: S3 object access is limited to {object_arns:?}"))
                     }
                     "dynamodb" if *r != table_arn && *r != format!("{table_arn}/index/*") => Some(format!(

@@ -20,8 +20,26 @@ pub enum StoreError {
     NotFound { key: String },
     #[error("condition failed writing {pk}/{sk}: {reason}")]
     ConditionFailed { pk: String, sk: String, reason: String },
+    /// A failure a retry may fix (throttling, a timeout, a 5xx, a dropped connection).
     #[error("{op} `{key}`: {message}")]
     Backend { op: &'static str, key: String, message: String },
+    /// The service refused the request for a reason no retry fixes: permissions (AccessDenied),
+    /// a missing bucket or table, a request it cannot accept.
+    #[error(transparent)]
+    Refused(Box<Refusal>),
+}
+
+/// A request refused for good (boxed in [`StoreError`], which every step result carries).
+#[derive(Debug, thiserror::Error)]
+#[error("{action} on {resource} refused: {code}: {message}")]
+pub struct Refusal {
+    /// The IAM action, e.g. `s3:GetObject`.
+    pub action: String,
+    /// What it was refused on, e.g. `arn:aws:s3:::bucket/key`.
+    pub resource: String,
+    /// The service's error code, e.g. `AccessDenied`.
+    pub code: String,
+    pub message: String,
 }
 
 pub type StoreResult<T> = std::result::Result<T, StoreError>;

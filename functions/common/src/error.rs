@@ -45,6 +45,7 @@ fn classify(e: &StepError) -> &'static str {
         StepError::Step { source, .. } => classify(source),
         StepError::Store { source: StoreError::Backend { .. }, .. } => TRANSIENT,
         StepError::Store { source: StoreError::ConditionFailed { .. }, .. } => CONDITION_FAILED,
+        // Refused (AccessDenied, no such bucket/table, ...) and everything else: a retry cannot help.
         _ => STEP_FAILED,
     }
 }
@@ -58,6 +59,7 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use marquee_pipeline::store::Refusal;
 
     #[test]
     fn store_failures_map_to_retryable_or_not() {
@@ -73,6 +75,20 @@ mod tests {
             source: StoreError::ConditionFailed { pk: "p".into(), sk: "s".into(), reason: "x".into() },
         };
         assert_eq!(HandlerError::from(race).error_type(), CONDITION_FAILED);
+        // AccessDenied, a missing bucket or table: a retry gets the same answer.
+        let refused = StepError::Store {
+            run_id: "r".into(),
+            context: "c".into(),
+            source: StoreError::Refused(Box::new(Refusal {
+                action: "dynamodb:GetItem".into(),
+                resource: "table scores".into(),
+                code: "AccessDeniedException".into(),
+                message: "not authorized".into(),
+            })),
+        };
+        let refused = HandlerError::from(refused.in_step("r", "evaluate", Some("churn")));
+        assert_eq!(refused.error_type(), STEP_FAILED);
+        assert!(refused.to_string().contains("dynamodb:GetItem on table scores"), "{refused}");
         assert_eq!(HandlerError::from(StepError::Invalid("no".into())).error_type(), STEP_FAILED);
         let d: lambda_runtime::Diagnostic = HandlerError::InjectedFault { step: "train" }.into();
         assert_eq!(d.error_type, TRANSIENT);

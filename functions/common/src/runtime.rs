@@ -64,7 +64,7 @@ where
     async move {
         let started = std::time::Instant::now();
         let result = async {
-            crate::fault::check(step)?;
+            crate::fault::check(step).await?;
             let stores = STORES
                 .get_or_try_init(AwsStores::from_env)
                 .await
