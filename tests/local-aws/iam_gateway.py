@@ -66,10 +66,8 @@ def s3_action_resource(method, path, query):
     key = parts[1] if len(parts) > 1 else ""
     kind = "KEY" if key else "BUCKET"
     actions = S3_ACTION_MAP[kind].get(method, {})
+    # (ListObjects / ListObjectsV2, a GET of the bucket, come out as s3:ListBucket on the bucket.)
     action = next((a for sub, a in actions.items() if sub != "DEFAULT" and sub in query), actions.get("DEFAULT"))
-    if kind == "BUCKET" and method == "GET" and action == "ListBucket":
-        # ListObjects / ListObjectsV2 are authorized as s3:ListBucket on the bucket.
-        pass
     resource = f"arn:aws:s3:::{bucket}/{key}" if key else f"arn:aws:s3:::{bucket}"
     return f"s3:{action}", [resource], bucket, key
 
@@ -78,11 +76,8 @@ def dynamodb_action_resources(target, body, region):
     """IAM action and table ARNs of a DynamoDB JSON request (X-Amz-Target: DynamoDB_20120810.Op)."""
     op = target.split(".", 1)[1]
     doc = json.loads(body or b"{}")
-    tables = []
-    if "TableName" in doc:
-        tables.append(doc["TableName"])
-    for field in ("RequestItems",):
-        tables.extend(sorted(doc.get(field, {})))
+    tables = [doc["TableName"]] if "TableName" in doc else []
+    tables.extend(sorted(doc.get("RequestItems", {})))  # BatchWriteItem / BatchGetItem
     for item in doc.get("TransactItems", []):
         for v in item.values():
             if isinstance(v, dict) and "TableName" in v:

@@ -21,6 +21,7 @@ Exit status 0 only if every check passes. Prints a table of every variant.
 
 import argparse
 import collections
+import functools
 import json
 import os
 import re
@@ -36,10 +37,15 @@ from deploy import Stack  # noqa: E402
 from moto.iam.access_control import IAMPolicy, PermissionResult  # noqa: E402
 from moto.iam.aws_managed_policies import aws_managed_policies_data  # noqa: E402
 
+@functools.cache
+def managed_policies():
+    return json.loads(aws_managed_policies_data)
+
+
 def managed_policy(arn):
-    data = json.loads(aws_managed_policies_data)
-    name = arn.rsplit("/", 1)[1]
-    return data[name]["Document"] if name in data else None
+    """The document moto ships for an AWS managed policy (None if it has none)."""
+    entry = managed_policies().get(arn.rsplit("/", 1)[1])
+    return entry["Document"] if entry else None
 
 
 def allowed(docs, action, resource):
@@ -86,9 +92,8 @@ def short(action_or_list):
     return ",".join(action_or_list) if isinstance(action_or_list, list) else action_or_list
 
 
-def analyse(stack, decisions):
+def analyse(roles, decisions):
     """(rows, problems, first call per statement) of the drop-one-statement replay."""
-    roles = roles_of(stack)
     calls = collections.defaultdict(list)
     problems = []
     for d in decisions:
@@ -117,7 +122,7 @@ def analyse(stack, decisions):
 DENIED = re.compile(r"perform: (\S+) on resource: (\S+?) because")
 
 
-def real_runs(stack, needed_by, decisions, env, timeout):
+def real_runs(roles, needed_by, decisions, env, timeout):
     """Removes, per function of a retraining run, the statement its first call needs; the run must
     fail at that function, without a retry (Marquee.StepFailed), naming an action and resource that
     the removed statement alone allowed."""
@@ -125,7 +130,6 @@ def real_runs(stack, needed_by, decisions, env, timeout):
     admin = dict(region_name=region, aws_access_key_id="test", aws_secret_access_key="test")
     iam = boto3.client("iam", endpoint_url=env["MARQUEE_IAM_GATEWAY"], **admin)
     sfn = boto3.client("stepfunctions", endpoint_url=env["MARQUEE_LOCALSTACK_ENDPOINT"], **admin)
-    roles = roles_of(stack)
     first_call = {}
     for d in decisions:
         if d["allowed"] and d["via"] == "request" and d["role"] not in first_call:
@@ -190,22 +194,23 @@ def main():
     with open(args.decisions) as f:
         decisions = [json.loads(line) for line in f if line.strip()]
     stack = Stack(args.template, args.stack_name, os.environ.get("AWS_REGION", "us-east-1"), {}, ".")
-    rows, problems, needed_by = analyse(stack, decisions)
+    roles = roles_of(stack)
+    rows, problems, needed_by = analyse(roles, decisions)
 
     print(f"{'role':44} {'policy':40} {'#':>2} {'actions':52} {'calls':>5}  verdict")
     for role, policy, i, actions, resource, n, denied in rows:
         verdict = f"needed: without it {denied[0][0]} on {denied[0][1]} is denied" if denied else "UNUSED"
         print(f"{role:44} {policy:40} {i:>2} {actions[:52]:52} {n:>5}  {verdict}")
-    for role, (_, _, _, arns) in sorted(roles_of(stack).items()):
+    for role, (_, _, _, arns) in sorted(roles.items()):
         if arns:
             print(f"{role}: managed (SAM): {', '.join(a.rsplit('/', 1)[1] for a in arns)}")
     n_statements = len(rows)
-    print(f"== {n_statements} statements in {len(roles_of(stack))} roles, {n_statements} variants replayed against "
+    print(f"== {n_statements} statements in {len(roles)} roles, {n_statements} variants replayed against "
           f"{len(decisions)} recorded decisions; {sum(1 for r in rows if r[6])} needed")
 
     if not args.no_real_runs and not problems:
         env = dict(os.environ)
-        results, run_problems = real_runs(stack, needed_by, decisions, env, args.timeout)
+        results, run_problems = real_runs(roles, needed_by, decisions, env, args.timeout)
         for role, policy, i, status, errors, named, secs in results:
             print(f"real run without {role} {policy}[{i}]: {status} in {secs}s, {errors}, denied {named}")
         print(f"== {len(results)} variants run for real")
