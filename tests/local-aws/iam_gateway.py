@@ -123,10 +123,14 @@ def role_policies(role_arn):
 
 
 def allowed_for_role(role_arn, action, resource):
-    """moto's evaluation of the role's policies (as IAMRequest.check_action_permitted does it):
-    an explicit Deny wins, then any Allow; nothing allows = denied."""
+    return allowed_by(role_policies(role_arn), action, resource)
+
+
+def allowed_by(policies, action, resource):
+    """moto's evaluation of a principal's IAMPolicy list (as IAMRequest.check_action_permitted
+    combines it): an explicit Deny wins, then any Allow; nothing allows = denied."""
     permitted = False
-    for policy in role_policies(role_arn):
+    for policy in policies:
         result = policy.is_action_permitted(action, resource)
         if result == PermissionResult.DENIED:
             return False

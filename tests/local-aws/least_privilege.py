@@ -31,10 +31,9 @@ import time
 import boto3
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-os.environ.setdefault("MOTO_ACCOUNT_ID", "000000000000")
-os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
 from deploy import Stack  # noqa: E402
-from moto.iam.access_control import IAMPolicy, PermissionResult  # noqa: E402
+from iam_gateway import allowed_by  # noqa: E402  (sets moto's account and managed policies first)
+from moto.iam.access_control import IAMPolicy  # noqa: E402
 from moto.iam.aws_managed_policies import aws_managed_policies_data  # noqa: E402
 
 @functools.cache
@@ -49,13 +48,7 @@ def managed_policy(arn):
 
 
 def allowed(docs, action, resource):
-    permitted = False
-    for doc in docs:
-        result = IAMPolicy(json.dumps(doc)).is_action_permitted(action, resource)
-        if result == PermissionResult.DENIED:
-            return False
-        permitted = permitted or result == PermissionResult.PERMITTED
-    return permitted
+    return allowed_by([IAMPolicy(json.dumps(doc)) for doc in docs], action, resource)
 
 
 def roles_of(stack):
