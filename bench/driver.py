@@ -228,11 +228,14 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per task (repetitions split over them)")
     ap.add_argument("--no-spark", action="store_true")
     ap.add_argument("--only", default="", help="comma-separated task prefixes")
-    ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data"))
+    ap.add_argument("--data", default=os.environ.get("MARQUEE_DATA_DIR"),
+                    help="the public datasets' folder (default: $MARQUEE_DATA_DIR)")
     ap.add_argument("--work", default=os.path.join(ROOT, "bench", "results", "data"))
     ap.add_argument("--target", default=os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")))
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     a = ap.parse_args()
+    if not a.data:
+        ap.error("give the datasets' folder with --data DIR or MARQUEE_DATA_DIR")
     only = [s for s in a.only.split(",") if s]
     load_before = os.getloadavg()
     results = []

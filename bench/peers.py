@@ -3,6 +3,8 @@
 
     bench/.venv/bin/python bench/peers.py <sklearn|surprise|spark> <task> [--reps N] [--data DIR] [--work DIR] [--variant V]
 
+The data folder (the data sets and protocol/ folds) is --data DIR, else $MARQUEE_DATA_DIR; there is no default.
+
 Every peer reads the same files and the same protocol folds as marquee-bench (see bench/README.md);
 heavy libraries are imported lazily so a process holds only its own tool.
 """
@@ -339,10 +341,15 @@ def main():
     p.add_argument("tool")
     p.add_argument("task")
     p.add_argument("--reps", type=int, default=3)
-    p.add_argument("--data", default="../shared/data")
+    p.add_argument("--data", default=os.environ.get("MARQUEE_DATA_DIR") or None,
+                   help="data folder (data sets + protocol/); default $MARQUEE_DATA_DIR")
     p.add_argument("--work", default="bench/results/data")
     p.add_argument("--variant", default=None)
     a = p.parse_args()
+    if not a.data:
+        p.error("no data folder: pass --data DIR or set MARQUEE_DATA_DIR")
+    if not os.path.isdir(a.data):
+        p.error(f"data folder {a.data} (from --data or MARQUEE_DATA_DIR) is not a folder")
     fn = TASKS.get((a.tool, a.task))
     if fn is None:
         sys.exit(f"peers.py: no task {a.task} for {a.tool}")

@@ -1,8 +1,8 @@
 //! End-to-end runs of the embedded pipeline on demo data: real directory object store, real
 //! SQLite score store, the same step code the Lambdas run.
 
+use marquee_demo::DEMO_SPEC;
 use marquee_e2e::{edited_spec, Workspace};
-use marquee_pipeline::demo::DEMO_SPEC;
 use marquee_pipeline::keys::{self, score};
 use marquee_pipeline::spec::UseCase;
 use marquee_pipeline::steps::{Champion, Verdict};

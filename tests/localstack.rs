@@ -22,8 +22,8 @@ use aws_sdk_sfn::types::HistoryEventType;
 use marquee_aws::dynamo::DynamoScoreStore;
 use marquee_aws::s3::S3ObjectStore;
 use marquee_aws::sfn::{ExecutionOutcome, Executions};
+use marquee_demo::{self as demo, DemoConfig, DEMO_SPEC};
 use marquee_e2e::{edited_spec, Workspace};
-use marquee_pipeline::demo::{self, DemoConfig, DEMO_SPEC};
 use marquee_pipeline::keys::{self, score};
 use marquee_pipeline::spec::UseCase;
 use marquee_pipeline::steps::{Champion, RunSummary, Verdict};
@@ -306,7 +306,7 @@ fn an_upload_starts_one_run_through_eventbridge_that_deploys_all_four_use_cases(
         for uc in UseCase::ALL {
             let champ = stack.champion(uc).await.expect("champion pointer");
             assert_eq!(champ.run_id, d.run_id);
-            // DESIGN.md keys: the run's model and evaluation, the deployed copy, the pointer.
+            // Object-store keys (docs/design.md): the run's model and evaluation, the deployed copy, the pointer.
             let run_models = stack.objects.list(&keys::run_model(&d.run_id, uc, "")).await.unwrap();
             assert!(run_models.contains(&keys::run_model(&d.run_id, uc, "evaluation.json")), "{run_models:?}");
             assert!(stack.objects.get_opt(&champ.model_key).await.unwrap().is_some(), "{}", champ.model_key);

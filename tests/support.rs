@@ -1,7 +1,7 @@
 //! Helpers for the end-to-end tests: a fresh embedded workspace with demo data uploaded.
 
+use marquee_demo::{self as demo, DemoConfig};
 use marquee_embedded::{DirObjectStore, SqliteScoreStore};
-use marquee_pipeline::demo::{self, DemoConfig};
 use marquee_pipeline::flow;
 use marquee_pipeline::keys;
 use marquee_pipeline::steps::{RunRequest, RunSummary, Stores};

@@ -2,7 +2,7 @@
 //! (kept + quarantined = read).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use marquee_pipeline::demo::DEMO_SPEC;
+use marquee_demo::DEMO_SPEC;
 use marquee_pipeline::ingest::ingest_table;
 use marquee_pipeline::spec::Spec;
 use std::sync::OnceLock;

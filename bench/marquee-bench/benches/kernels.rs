@@ -6,7 +6,7 @@ use marquee_ml::als::{AlsParams, RegScaling};
 use marquee_ml::kmeans::KMeansParams;
 use marquee_ml::logistic::LogisticParams;
 use marquee_ml::text::{NbLogisticParams, TfidfParams};
-use std::path::Path;
+use std::path::PathBuf;
 
 #[path = "../src/data.rs"]
 #[allow(dead_code)]
@@ -16,20 +16,21 @@ fn main() {
     divan::main();
 }
 
-fn shared() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data"))
+/// The real datasets' folder, `MARQUEE_DATA_DIR`.
+fn shared() -> PathBuf {
+    PathBuf::from(std::env::var_os("MARQUEE_DATA_DIR").expect("set MARQUEE_DATA_DIR to the datasets' folder"))
 }
 
 #[divan::bench(sample_count = 10, args = [10, 50])]
 fn als_ml100k_fold0(bencher: divan::Bencher, rank: usize) {
-    let Ok((train, _, nu, ni)) = data::movielens_fold(shared(), 0) else { return };
+    let Ok((train, _, nu, ni)) = data::movielens_fold(&shared(), 0) else { return };
     let p = AlsParams { rank, iterations: 10, lambda: 0.1, seed: 42 };
     bencher.bench(|| p.fit_with_scaling(&train, nu, ni, RegScaling::Count).unwrap());
 }
 
 #[divan::bench(sample_count = 10, args = [2, 5, 10])]
 fn kmeans_cdnow_n_init10(bencher: divan::Bencher, k: usize) {
-    let Ok(x) = data::cdnow_z(shared()) else { return };
+    let Ok(x) = data::cdnow_z(&shared()) else { return };
     let p = KMeansParams { k, n_init: 10, ..Default::default() };
     bencher.bench(|| p.fit(x.view()).unwrap());
 }
@@ -56,7 +57,7 @@ fn bench_logistic(bencher: divan::Bencher, n: usize, d: usize, seed: u64) {
 
 #[divan::bench(sample_count = 3)]
 fn tfidf_nblr_imdb_5k(bencher: divan::Bencher) {
-    let Ok((docs, y)) = data::imdb(shared()) else { return };
+    let Ok((docs, y)) = data::imdb(&shared()) else { return };
     let (docs, y) = (&docs[..5000], &y[..5000]);
     bencher.bench(|| {
         let (_, x) = TfidfParams::default().fit_transform(docs).unwrap();

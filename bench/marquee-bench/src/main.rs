@@ -2,10 +2,11 @@
 //! one JSON line: task, tool, metric name and value, fit seconds of every repetition, extras.
 //!
 //! ```text
-//! marquee-bench gen   --data ../shared/data --work bench/results/data     # synthetic .npy inputs
-//! marquee-bench task  <name> --reps 5 --data ../shared/data --work bench/results/data
+//! marquee-bench gen   --data DATA --work bench/results/data     # synthetic .npy inputs
+//! marquee-bench task  <name> --reps 5 --data DATA --work bench/results/data
 //! marquee-bench flops                                                    # FMA peak of one core
 //! ```
+//! DATA, the real datasets' folder, is `--data` or `MARQUEE_DATA_DIR`.
 //! Tasks: als_r10, als_r10_sqrt, als_r50, als_r50_sqrt, kmeans_cdnow, kmeans_1m, logreg_telco,
 //! logreg_1m, tfidf_imdb_nblr, tfidf_imdb_nb, scaling.
 
@@ -34,9 +35,18 @@ fn main() {
     let flag = |name: &str, default: &str| -> String {
         args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned()).unwrap_or_else(|| default.to_owned())
     };
+    let data = args
+        .iter()
+        .position(|a| a == "--data")
+        .and_then(|i| args.get(i + 1).cloned())
+        .or_else(|| std::env::var("MARQUEE_DATA_DIR").ok())
+        .unwrap_or_else(|| {
+            eprintln!("marquee-bench: give the datasets' folder with --data DIR or MARQUEE_DATA_DIR");
+            std::process::exit(2);
+        });
     let opts = Opts {
         reps: flag("--reps", "3").parse().expect("--reps N"),
-        data: flag("--data", "../shared/data").into(),
+        data: data.into(),
         work: flag("--work", "bench/results/data").into(),
     };
     let result = match args.first().map(String::as_str) {

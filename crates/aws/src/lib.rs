@@ -2,15 +2,15 @@
 //!
 //! - [`s3::S3ObjectStore`] and [`dynamo::DynamoScoreStore`] implement the pipeline's store traits.
 //! - [`sfn::Executions`] starts and follows Step Functions executions.
-//! - [`cli`] holds the logic behind `marquee aws ...`.
+//! - [`execution`] starts a pipeline execution and follows it (`marquee aws run`).
 //! - [`config`] builds SDK clients from aws-config's default chain; endpoints, credentials and
 //!   region come from the environment (`AWS_ENDPOINT_URL[_<SERVICE>]` for LocalStack / moto).
 
 pub mod attr;
-pub mod cli;
 pub mod config;
 pub mod dynamo;
 pub mod error;
+pub mod execution;
 pub mod s3;
 pub mod sfn;
 

@@ -23,7 +23,7 @@ use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use marquee_aws::dynamo::Backoff;
 use marquee_aws::{config, DynamoScoreStore, S3ObjectStore};
-use marquee_pipeline::demo::{self, DemoConfig, DEMO_SPEC};
+use marquee_demo::{self as demo, DemoConfig, DEMO_SPEC};
 use marquee_pipeline::flow;
 use marquee_pipeline::keys;
 use marquee_pipeline::steps::{RunRequest, Stores};

@@ -4,7 +4,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 
-use marquee_aws::cli::{start_and_follow, StartOptions};
+use marquee_aws::execution::{start_and_follow, StartOptions};
 use marquee_aws::AwsStores;
 use marquee_pipeline::store::{ObjectStore, ScoreStore};
 

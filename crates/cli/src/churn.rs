@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use marquee_pipeline::keys;
 use marquee_pipeline::spec::UseCase;
 use marquee_pipeline::steps::{self, EvaluationRecord, Stores};
+use marquee_pipeline::usecase::churn::CutoffRow;
+use marquee_pipeline::usecase::Details;
 
 use crate::hint;
 
@@ -71,6 +73,22 @@ pub struct Row {
     pub recall: f64,
     pub false_positive_rate: f64,
     pub accuracy: f64,
+}
+
+impl From<&CutoffRow> for Row {
+    fn from(r: &CutoffRow) -> Self {
+        Self {
+            cutoff: r.cutoff,
+            tp: r.tp as u64,
+            fp: r.fp as u64,
+            tn: r.tn as u64,
+            fn_: r.fn_ as u64,
+            precision: r.precision,
+            recall: r.recall,
+            false_positive_rate: r.false_positive_rate,
+            accuracy: r.accuracy,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -158,9 +176,10 @@ pub async fn cutoff(stores: Stores<'_>, args: CutoffArgs, quiet: bool) -> Result
     })?;
     let rec: EvaluationRecord =
         serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", stores.objects.uri(&key)))?;
-    let rows: Vec<Row> =
-        serde_json::from_value(rec.challenger.details.get("cutoff_table").cloned().unwrap_or_default())
-            .with_context(|| format!("reading the cutoff table of {}", stores.objects.uri(&key)))?;
+    let Details::Churn(details) = &rec.challenger.details else {
+        anyhow::bail!("{} is not a churn evaluation", stores.objects.uri(&key));
+    };
+    let rows: Vec<Row> = details.cutoff_table.iter().map(Row::from).collect();
     let is_champion = champion.as_ref().is_some_and(|ch| ch.run_id == run_id);
     let current = match (&champion, is_champion) {
         (Some(ch), true) => marquee_report::deployed_churn_cutoff(stores.objects, &ch.version, &rec).await?,

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
-use marquee_pipeline::eval::{self, report, EvalOptions, Task};
+use marquee_eval::{self as eval, report, EvalOptions, Task};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TaskArg {
@@ -30,8 +30,9 @@ pub struct EvalArgs {
     /// Which evaluation to run.
     #[arg(long, value_enum, default_value = "all")]
     pub task: TaskArg,
-    /// Folder with the datasets (one sub-folder per dataset, plus protocol/).
-    #[arg(long, env = "MARQUEE_DATA_DIR", default_value = "../shared/data")]
+    /// Folder with the datasets (one sub-folder per dataset, plus protocol/). Required: this flag
+    /// or the MARQUEE_DATA_DIR environment variable.
+    #[arg(long, env = "MARQUEE_DATA_DIR")]
     pub data_dir: PathBuf,
     /// Where eval.md, eval.json and <task>.json are written.
     #[arg(long, default_value = "eval-out")]

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use marquee_demo::{self as demo, DemoConfig};
 use marquee_embedded::{DirObjectStore, SqliteScoreStore};
-use marquee_pipeline::demo::{self, DemoConfig};
 use marquee_pipeline::flow::{self, Event};
 use marquee_pipeline::keys;
 use marquee_pipeline::spec::Spec;
@@ -183,7 +183,7 @@ enum Command {
     /// Measure model quality on real public datasets (MovieLens, Telco, rt-polarity, IMDB, CDNOW)
     /// with k-fold cross-validation on the published protocol splits, beside peer baselines.
     ///
-    /// Example: marquee eval --task movielens --data-dir ../shared/data --out eval-out --folds 5
+    /// Example: marquee eval --task movielens --data-dir DATA --out eval-out --folds 5
     Eval(eval::EvalArgs),
     /// Print shell completions, e.g. `marquee completions bash > /etc/bash_completion.d/marquee`
     ///

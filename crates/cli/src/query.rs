@@ -12,6 +12,7 @@ use marquee_pipeline::keys::{self, score};
 use marquee_pipeline::spec::UseCase;
 use marquee_pipeline::steps::{Champion, EvaluationRecord};
 use marquee_pipeline::store::{Item, ObjectStore, ScoreStore};
+use marquee_pipeline::usecase::Details;
 use marquee_report::{ranked, EntitySentiment, Ranked};
 
 use crate::hint;
@@ -102,29 +103,8 @@ pub async fn champion_record(objects: &dyn ObjectStore, uc: UseCase) -> Result<O
 /// Segment profiles (segment -> (share, label, means)) of the segmentation champion.
 async fn profiles(objects: &dyn ObjectStore) -> Result<BTreeMap<u64, (f64, String, BTreeMap<String, f64>)>> {
     let Some((_, rec)) = champion_record(objects, UseCase::Segment).await? else { return Ok(BTreeMap::new()) };
-    Ok(rec
-        .challenger
-        .details
-        .get("profiles")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|p| {
-            let means = p
-                .get("means")
-                .and_then(Value::as_object)
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(f64::NAN))).collect())
-                .unwrap_or_default();
-            Some((
-                p.get("segment")?.as_u64()?,
-                (
-                    p.get("share")?.as_f64()?,
-                    p.get("label").and_then(Value::as_str).unwrap_or_default().to_string(),
-                    means,
-                ),
-            ))
-        })
-        .collect())
+    let Details::Segment(details) = rec.challenger.details else { return Ok(BTreeMap::new()) };
+    Ok(details.profiles.into_iter().map(|p| (p.segment as u64, (p.share, p.label, p.means))).collect())
 }
 
 pub async fn customer(

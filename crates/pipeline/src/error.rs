@@ -11,15 +11,17 @@ pub enum Error {
     Input { file: String, line: u64, column: String, reason: String },
     #[error("quality gate failed for run {run_id}: {message}")]
     QualityGate { run_id: String, message: String },
-    #[error("run {run_id}: {context}: {source}")]
-    Store { run_id: String, context: String, source: StoreError },
+    /// A store operation failed; `context` says what the step was doing ("reading s3://b/k").
+    #[error("{context}: {source}")]
+    Store { context: String, source: StoreError },
     #[error(transparent)]
     Ml(#[from] marquee_ml::MlError),
-    /// Any error, with the run, step and use case it happened in.
+    /// Any error, with the run, step and use case it happened in: the one wrapper every step puts
+    /// around its errors at its boundary, so the run and step are named once.
     #[error("run {run_id}, step {step}{}: {source}", use_case.as_ref().map(|u| format!(" ({u})")).unwrap_or_default())]
     Step { run_id: String, step: String, use_case: Option<String>, source: Box<Error> },
-    #[error("run {run_id}: corrupt artifact `{key}`: {message}")]
-    Artifact { run_id: String, key: String, message: String },
+    #[error("corrupt artifact `{key}`: {message}")]
+    Artifact { key: String, message: String },
     #[error("{0}")]
     Invalid(String),
 }
@@ -41,5 +43,11 @@ impl Error {
 
     pub fn spec(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Spec { field: field.into(), message: message.into() }
+    }
+
+    /// Turns a store failure into an error saying what was being done, for `map_err`.
+    pub fn store(context: impl Into<String>) -> impl FnOnce(StoreError) -> Self {
+        let context = context.into();
+        move |source| Error::Store { context, source }
     }
 }

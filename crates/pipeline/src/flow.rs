@@ -1,4 +1,4 @@
-//! The embedded orchestrator: the Step Functions flow of DESIGN.md, in one process.
+//! The embedded orchestrator: the Step Functions flow of docs/design.md, in one process.
 //!
 //! Ingest -> QualityGate -> Prepare -> for each use case { Train -> Evaluate -> Deploy | Reject } -> Summary
 

@@ -132,15 +132,12 @@ pub const LAMBDA_MEMORY_SHARE: u64 = 4;
 
 impl InputBudget {
     /// The smallest of: the spec's `[ingest] max_input_bytes`, `MARQUEE_MAX_INPUT_BYTES`, and
-    /// (only when neither is set) the Lambda function's memory / [`LAMBDA_MEMORY_SHARE`].
+    /// (only when neither is set) the memory of the function running ingest, `function_memory_mb`
+    /// (the Lambda entrypoints pass their configured memory), / [`LAMBDA_MEMORY_SHARE`].
     /// None means unlimited (embedded runs without a setting).
-    pub fn resolve(spec_limit: Option<u64>) -> Option<InputBudget> {
+    pub fn resolve(spec_limit: Option<u64>, function_memory_mb: Option<u64>) -> Option<InputBudget> {
         let env = std::env::var(BUDGET_ENV).ok().and_then(|v| v.trim().parse::<u64>().ok());
-        Self::from_settings(
-            spec_limit,
-            env,
-            std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").ok().and_then(|v| v.parse().ok()),
-        )
+        Self::from_settings(spec_limit, env, function_memory_mb)
     }
 
     pub fn from_settings(

@@ -1,4 +1,4 @@
-//! Object-store key layout (DESIGN.md). Every run writes under its own prefix; only deploy
+//! Object-store key layout (docs/design.md). Every run writes under its own prefix; only deploy
 //! writes outside it, and it flips `models/<use_case>/champion.json` last.
 
 use crate::spec::UseCase;
@@ -46,7 +46,7 @@ pub fn champion(uc: UseCase) -> String {
     format!("models/{uc}/champion.json")
 }
 
-/// Score-store keys (DESIGN.md).
+/// Score-store keys (docs/design.md).
 pub mod score {
     use crate::spec::UseCase;
     pub fn customer(id: &str) -> String {

@@ -4,9 +4,7 @@
 //! The same functions run inside the Lambda binaries (S3 + DynamoDB stores), inside the embedded
 //! orchestrator (`marquee run`: a directory + SQLite) and inside tests.
 
-pub mod demo;
 pub mod error;
-pub mod eval;
 pub mod flow;
 pub mod frame;
 pub mod ingest;

@@ -183,6 +183,28 @@ impl Default for ChampionPolicy {
     }
 }
 
+/// What the steps need of any use case's spec section: its champion policy and its JSON (which,
+/// with the seed and split, fingerprints the model).
+pub trait UseCaseSection {
+    fn champion(&self) -> &ChampionPolicy;
+    fn to_json(&self) -> serde_json::Value;
+}
+
+macro_rules! use_case_section {
+    ($($section:ty),*) => {$(
+        impl UseCaseSection for $section {
+            fn champion(&self) -> &ChampionPolicy {
+                &self.champion
+            }
+            fn to_json(&self) -> serde_json::Value {
+                serde_json::to_value(self).expect("spec sections serialise")
+            }
+        }
+    )*};
+}
+
+use_case_section!(SegmentSpec, ChurnSpec, RecommendSpec, SentimentSpec);
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SegmentSpec {
@@ -521,7 +543,8 @@ impl Default for SentimentCriteria {
     }
 }
 
-/// The four use cases, in the order the pipeline runs them.
+/// The names of the use cases, in the order the pipeline runs them (each is implemented by a
+/// [`crate::usecase::UseCase`] registered in [`crate::usecase::REGISTERED`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UseCase {
@@ -554,7 +577,8 @@ impl std::str::FromStr for UseCase {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         UseCase::ALL.into_iter().find(|u| u.as_str() == s).ok_or_else(|| {
-            Error::spec("use_case", format!("unknown use case `{s}` (expected segment, churn, recommend or sentiment)"))
+            let names: Vec<&str> = UseCase::ALL.iter().map(UseCase::as_str).collect();
+            Error::spec("use_case", format!("unknown use case `{s}` (expected one of {})", names.join(", ")))
         })
     }
 }
@@ -574,20 +598,7 @@ impl Spec {
 
     /// Use cases present in the spec, in pipeline order.
     pub fn use_cases(&self) -> Vec<UseCase> {
-        let mut out = Vec::new();
-        if self.segment.is_some() {
-            out.push(UseCase::Segment);
-        }
-        if self.churn.is_some() {
-            out.push(UseCase::Churn);
-        }
-        if self.recommend.is_some() {
-            out.push(UseCase::Recommend);
-        }
-        if self.sentiment.is_some() {
-            out.push(UseCase::Sentiment);
-        }
-        out
+        crate::usecase::enabled(self).map(|u| u.id()).collect()
     }
 
     pub fn table(&self, name: &str) -> Result<&TableSpec> {
@@ -608,7 +619,8 @@ impl Spec {
         check((0.0..=1.0).contains(&q.max_bad_row_share), "quality.max_bad_row_share", "must be in [0, 1]")?;
         check(self.ingest.max_input_bytes != Some(0), "ingest.max_input_bytes", "must be positive")?;
         check(!self.tables.is_empty(), "tables", "at least one table is required")?;
-        check(!self.use_cases().is_empty(), "segment/churn/recommend/sentiment", "the spec enables no use case")?;
+        let sections: Vec<&str> = UseCase::ALL.iter().map(UseCase::as_str).collect();
+        check(!self.use_cases().is_empty(), &sections.join("/"), "the spec enables no use case")?;
 
         for (name, t) in &self.tables {
             let f = |field: &str| format!("tables.{name}.{field}");
@@ -841,7 +853,7 @@ fn check_tolerance(field: &str, t: f64) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::demo::DEMO_SPEC;
+    use marquee_demo::DEMO_SPEC;
 
     fn err(text: &str) -> String {
         Spec::from_toml(text, "pipeline.toml").unwrap_err().to_string()

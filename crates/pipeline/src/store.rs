@@ -44,6 +44,13 @@ pub struct Refusal {
 
 pub type StoreResult<T> = std::result::Result<T, StoreError>;
 
+/// The stores a step runs over.
+#[derive(Clone, Copy)]
+pub struct Stores<'a> {
+    pub objects: &'a dyn ObjectStore,
+    pub scores: &'a dyn ScoreStore,
+}
+
 /// Keys -> bytes. Writes are all-or-nothing per key (no reader ever sees half an object).
 #[async_trait]
 pub trait ObjectStore: Send + Sync {

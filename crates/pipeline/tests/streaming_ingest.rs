@@ -14,8 +14,8 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
+use marquee_demo::{self as demo, DemoConfig};
 use marquee_embedded::{DirObjectStore, SqliteScoreStore};
-use marquee_pipeline::demo::{self, DemoConfig};
 use marquee_pipeline::ingest::{ingest_table, quarantine_csv};
 use marquee_pipeline::keys;
 use marquee_pipeline::spec::Spec;

@@ -2,15 +2,12 @@
 // Each write! emits one line of HTML; the trailing newline keeps the page source readable.
 #![allow(clippy::write_with_newline)]
 
-use serde_json::Value;
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use marquee_pipeline::spec::UseCase;
 use marquee_pipeline::steps::Verdict;
 
-use crate::charts;
-use crate::{direction_arrow, Ranked, ReportData, UseCaseReport, TREND_ENTITIES};
+use crate::sections;
+use crate::{ReportData, UseCaseReport};
 
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -27,7 +24,7 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-fn num(v: f64) -> String {
+pub(crate) fn num(v: f64) -> String {
     if !v.is_finite() {
         "–".into()
     } else if v.abs() >= 1000.0 {
@@ -40,7 +37,7 @@ fn num(v: f64) -> String {
 }
 
 /// Two decimals (one above 100): for tables of means.
-fn num2(v: f64) -> String {
+pub(crate) fn num2(v: f64) -> String {
     if !v.is_finite() {
         "–".into()
     } else if v.abs() >= 100.0 {
@@ -50,16 +47,12 @@ fn num2(v: f64) -> String {
     }
 }
 
-fn pct(v: f64) -> String {
+pub(crate) fn pct(v: f64) -> String {
     if v.is_finite() {
         format!("{:.1}%", v * 100.0)
     } else {
         "–".into()
     }
-}
-
-fn f(v: &Value, k: &str) -> f64 {
-    v.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN)
 }
 
 fn verdict_badge(v: Verdict, is_champion: bool) -> String {
@@ -70,15 +63,6 @@ fn verdict_badge(v: Verdict, is_champion: bool) -> String {
         Verdict::Unchanged => ("unchanged", "UNCHANGED"),
     };
     format!("<span class=\"badge {class}\">{text}</span>")
-}
-
-fn title_of(uc: UseCase) -> &'static str {
-    match uc {
-        UseCase::Segment => "Segmentation — who are my customers?",
-        UseCase::Churn => "Churn — who is at risk of cancelling?",
-        UseCase::Recommend => "Recommendations — what to put at the top of each watchlist?",
-        UseCase::Sentiment => "Sentiment — what do people say, and where is it heading?",
-    }
 }
 
 const CSS: &str = r#"
@@ -136,16 +120,11 @@ pub fn render(d: &ReportData) -> String {
             h,
             "<section id=\"{}\">\n<h2>{} {}</h2>\n",
             u.use_case,
-            esc(title_of(u.use_case)),
+            esc(sections::title(&u.record.challenger.details)),
             verdict_badge(u.record.verdict, u.is_champion())
         );
         decision(&mut h, u);
-        match u.use_case {
-            UseCase::Churn => churn(&mut h, u),
-            UseCase::Segment => segment(&mut h, u),
-            UseCase::Recommend => recommend(&mut h, u, d),
-            UseCase::Sentiment => sentiment(&mut h, u, d),
-        }
+        sections::render(&mut h, u, d);
         h.push_str("</section>\n");
     }
     data_understanding(&mut h, d);
@@ -220,10 +199,10 @@ fn decision(h: &mut String, u: &UseCaseReport) {
         let _ = write!(
             h,
             "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"mono\">{} {}</td><td>{}</td></tr>\n",
-            esc(&c.kind),
+            c.kind,
             esc(&c.name),
             num(c.value),
-            esc(&c.op),
+            esc(c.op.as_str()),
             num(c.threshold),
             if c.passed { "<span class=\"pass\">✓ pass</span>" } else { "<span class=\"fail\">✗ fail</span>" }
         );
@@ -260,451 +239,8 @@ fn decision(h: &mut String, u: &UseCaseReport) {
     }
 }
 
-fn chart(h: &mut String, svg: String) {
+pub(crate) fn chart(h: &mut String, svg: String) {
     let _ = write!(h, "<div class=\"chart\">{svg}</div>\n");
-}
-
-fn churn(h: &mut String, u: &UseCaseReport) {
-    let d = &u.record.challenger.details;
-    let auc = u.record.challenger.primary.value;
-    let rows: Vec<&Value> =
-        d.get("cutoff_table").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
-    let chosen = d.get("chosen_cutoff").map(|c| f(c, "cutoff")).filter(|c| c.is_finite());
-    let (marked, label) = match (u.deployed_cutoff, chosen) {
-        (Some(c), _) => (Some(c), format!("deployed cutoff {c:.2}")),
-        (None, Some(c)) => (Some(c), format!("chosen cutoff {c:.2} (not deployed)")),
-        _ => (None, String::new()),
-    };
-    let marked_row = marked.and_then(|c| rows.iter().find(|r| (f(r, "cutoff") - c).abs() < 1e-9));
-    let roc: Vec<(f64, f64)> = d
-        .get("roc")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|p| (f(p, "fpr"), f(p, "tpr")))
-        .filter(|p| p.0.is_finite() && p.1.is_finite())
-        .collect();
-    let _ = write!(
-        h,
-        "<p>Test split: {} customers, {} churned. The cutoff is the business lever: customers with a churn probability at or above it are flagged at risk. Move it with <code>marquee churn cutoff --run {} --min-precision 0.6 --apply</code>.</p>\n",
-        f(d, "test_rows"),
-        pct(f(d, "positive_rate")),
-        esc(&u.record.run_id)
-    );
-    h.push_str("<div class=\"grid\">");
-    chart(h, charts::roc(&roc, auc, marked_row.map(|r| (f(r, "false_positive_rate"), f(r, "recall"), label.clone()))));
-    let curve: Vec<_> = rows
-        .iter()
-        .map(|r| (f(r, "cutoff"), f(r, "precision"), f(r, "recall"), f(r, "false_positive_rate"), f(r, "accuracy")))
-        .collect();
-    chart(h, charts::cutoff_curves(&curve, marked.map(|c| (c, label.clone()))));
-    h.push_str("</div>\n");
-
-    h.push_str("<div class=\"grid\"><div><h3>Cutoff table (test split)</h3>\n<table><tr><th class=\"n\">cutoff</th><th class=\"n\">at risk</th><th class=\"n\">TP</th><th class=\"n\">FP</th><th class=\"n\">TN</th><th class=\"n\">FN</th><th class=\"n\">precision</th><th class=\"n\">recall</th><th class=\"n\">false positive rate</th><th class=\"n\">accuracy</th><th></th></tr>\n");
-    for r in &rows {
-        let c = f(r, "cutoff");
-        let is = marked.is_some_and(|m| (m - c).abs() < 1e-9);
-        let g = |k: &str| r.get(k).and_then(Value::as_u64).unwrap_or(0);
-        let _ = write!(
-            h,
-            "<tr{}><td class=\"n\">{c:.2}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>\n",
-            if is { " class=\"marked\"" } else { "" },
-            g("tp") + g("fp"),
-            g("tp"),
-            g("fp"),
-            g("tn"),
-            g("fn_"),
-            pct(f(r, "precision")),
-            pct(f(r, "recall")),
-            pct(f(r, "false_positive_rate")),
-            pct(f(r, "accuracy")),
-            if !is { "" } else if u.deployed_cutoff.is_some() { "◀ deployed" } else { "◀ chosen" }
-        );
-    }
-    h.push_str("</table></div>\n");
-    if let Some(coefs) = d.get("top_coefficients").and_then(Value::as_array) {
-        h.push_str("<div><h3>Churn drivers</h3><p class=\"note\">Logistic weights on standardised features.</p><table><tr><th>feature</th><th class=\"n\">weight</th><th>effect</th></tr>\n");
-        for c in coefs {
-            let name = c.get(0).and_then(Value::as_str).unwrap_or_default();
-            let w = c.get(1).and_then(Value::as_f64).unwrap_or(f64::NAN);
-            let _ = write!(
-                h,
-                "<tr><td class=\"mono\">{}</td><td class=\"n\">{:+.3}</td><td>{}</td></tr>\n",
-                esc(name),
-                w,
-                if w > 0.0 {
-                    "<span class=\"down\">raises risk</span>"
-                } else {
-                    "<span class=\"up\">lowers risk</span>"
-                }
-            );
-        }
-        h.push_str("</table></div>");
-    }
-    h.push_str("</div>\n");
-}
-
-/// Diverging background for a value relative to the population: blue above, orange below.
-fn heat(ratio: f64) -> String {
-    if !ratio.is_finite() {
-        return String::new();
-    }
-    let a = (ratio - 1.0).abs().min(1.0) * 0.75;
-    if ratio >= 1.0 {
-        format!("background: rgba(31,119,180,{a:.2})")
-    } else {
-        format!("background: rgba(255,127,14,{a:.2})")
-    }
-}
-
-fn segment(h: &mut String, u: &UseCaseReport) {
-    let d = &u.record.challenger.details;
-    let k = f(d, "k");
-    let sweep: Vec<(f64, f64, f64)> = d
-        .get("sweep")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|p| (f(p, "k"), f(p, "sse"), f(p, "silhouette")))
-        .collect();
-    let profiles: Vec<&Value> =
-        d.get("profiles").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
-    let test_shares: Vec<f64> = d
-        .get("segment_shares")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|v| v.as_f64().unwrap_or(f64::NAN))
-        .collect();
-    let pop: BTreeMap<String, f64> = d
-        .get("population_means")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(f64::NAN)))
-        .collect();
-    let _ = write!(
-        h,
-        "<p>k-means with k = {k} (the best silhouette in the sweep unless the spec fixes k), {} test customers.</p>\n",
-        f(d, "test_rows")
-    );
-    h.push_str("<div class=\"grid\">");
-    chart(h, charts::elbow(&sweep, k));
-    let cats: Vec<String> = (0..profiles.len()).map(|i| format!("S{i}")).collect();
-    let train_shares: Vec<f64> = profiles.iter().map(|p| f(p, "share")).collect();
-    chart(
-        h,
-        charts::bars(
-            "Segment sizes (share of customers)",
-            "share",
-            &cats,
-            &[("train", train_shares), ("test", test_shares.clone())],
-            true,
-        ),
-    );
-    h.push_str("</div>\n");
-
-    h.push_str("<div class=\"grid\"><div><h3>Segment profiles: feature means vs population</h3>\n<table><tr><th>segment</th><th>label</th><th class=\"n\">share</th>");
-    for c in pop.keys() {
-        let _ = write!(h, "<th class=\"n mono\">{}</th>", esc(c));
-    }
-    h.push_str("</tr>\n");
-    for (i, p) in profiles.iter().enumerate() {
-        let means = p.get("means").and_then(Value::as_object);
-        let _ = write!(
-            h,
-            "<tr><td>S{}</td><td>{}</td><td class=\"n\">{}</td>",
-            p.get("segment").and_then(Value::as_u64).unwrap_or(i as u64),
-            esc(p.get("label").and_then(Value::as_str).unwrap_or_default()),
-            pct(f(p, "share"))
-        );
-        for (c, pm) in &pop {
-            let m = means.and_then(|m| m.get(c)).and_then(Value::as_f64).unwrap_or(f64::NAN);
-            let ratio = if pm.abs() > 1e-12 { m / pm } else { f64::NAN };
-            let _ = write!(
-                h,
-                "<td class=\"n\" style=\"{}\" title=\"{} x population\">{}</td>",
-                heat(ratio),
-                if ratio.is_finite() { format!("{ratio:.2}") } else { "–".into() },
-                num2(m)
-            );
-        }
-        h.push_str("</tr>\n");
-    }
-    h.push_str("<tr><td></td><td><b>population</b></td><td class=\"n\">100%</td>");
-    for pm in pop.values() {
-        let _ = write!(h, "<td class=\"n\"><b>{}</b></td>", num2(*pm));
-    }
-    h.push_str("</tr></table>\n<p class=\"note\">Cell colour: blue above the population mean, orange below (darker = further, up to 2x).</p></div>\n");
-
-    if let Some(b) = d.get("baseline") {
-        let cols: Vec<String> = b
-            .get("columns")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(esc)
-            .collect();
-        let (base, km) = (f(b, "test_sse"), f(b, "kmeans_test_sse"));
-        let _ = write!(
-            h,
-            "<div><h3>Rule-based baseline</h3><p class=\"note\">Quantile bins on {} ({} segments) vs k-means with the same number of segments, SSE on the test split (lower is better).</p>\n<table><tr><th>segmentation</th><th class=\"n\">segments</th><th class=\"n\">test SSE</th></tr><tr><td>rule-based</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr><tr><td>k-means</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr><tr><td>k-means (chosen k)</td><td class=\"n\">{k}</td><td class=\"n\">{}</td></tr></table>\n<p>{}</p></div>",
-            cols.join(" × "),
-            f(b, "k"),
-            f(b, "k"),
-            num(base),
-            f(b, "k"),
-            num(km),
-            num(f(d, "test_sse")),
-            if km.is_finite() && base.is_finite() && base > 0.0 {
-                format!("k-means is <b>{:.1}%</b> {} than the rules.", ((base - km) / base).abs() * 100.0, if km < base { "tighter" } else { "looser" })
-            } else {
-                "No like-for-like comparison (the sweep did not include the baseline's k).".into()
-            }
-        );
-    }
-    h.push_str("</div>\n");
-}
-
-fn recommend(h: &mut String, u: &UseCaseReport, data: &ReportData) {
-    let d = &u.record.challenger.details;
-    let _ = write!(
-        h,
-        "<div class=\"kpis\"><div class=\"kpi\"><div class=\"v\">{}</div><div class=\"l\">RMSE (global mean: {})</div></div><div class=\"kpi\"><div class=\"v\">{}</div><div class=\"l\">precision@10 (popularity: {})</div></div><div class=\"kpi\"><div class=\"v\">{}</div><div class=\"l\">NDCG@10 (popularity: {})</div></div><div class=\"kpi\"><div class=\"v\">{}</div><div class=\"l\">test ratings, {} ranking users</div></div></div>\n",
-        num(f(d, "rmse")),
-        num(f(d, "rmse_global_mean")),
-        num(f(d, "precision_at_10")),
-        num(f(d, "popularity_precision_at_10")),
-        num(f(d, "ndcg_at_10")),
-        num(f(d, "popularity_ndcg_at_10")),
-        f(d, "test_ratings"),
-        f(d, "ranking_users"),
-    );
-    h.push_str("<div class=\"grid\">");
-    chart(
-        h,
-        charts::bars(
-            "Ranking quality vs popularity baseline",
-            "score",
-            &["precision@10".into(), "NDCG@10".into()],
-            &[
-                ("ALS (model)", vec![f(d, "precision_at_10"), f(d, "ndcg_at_10")]),
-                ("popularity", vec![f(d, "popularity_precision_at_10"), f(d, "popularity_ndcg_at_10")]),
-            ],
-            false,
-        ),
-    );
-    chart(
-        h,
-        charts::bars(
-            "Rating error (RMSE, lower is better)",
-            "RMSE",
-            &["RMSE".into()],
-            &[("ALS (model)", vec![f(d, "rmse")]), ("global mean", vec![f(d, "rmse_global_mean")])],
-            false,
-        ),
-    );
-    let mut dist: Vec<(f64, String, f64)> = d
-        .get("test_rating_distribution")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| (k.parse::<f64>().unwrap_or(f64::NAN), k.clone(), v.as_f64().unwrap_or(0.0)))
-        .collect();
-    dist.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let total: f64 = dist.iter().map(|x| x.2).sum::<f64>().max(1.0);
-    chart(
-        h,
-        charts::bars(
-            "Rating distribution (test split)",
-            "share of ratings",
-            &dist.iter().map(|x| x.1.clone()).collect::<Vec<_>>(),
-            &[("ratings", dist.iter().map(|x| x.2 / total).collect())],
-            true,
-        ),
-    );
-    h.push_str("</div>\n");
-
-    let ex = &data.examples;
-    h.push_str("<div class=\"grid\"><div><h3>Example recommendations (score store)</h3>\n");
-    if ex.customers.is_empty() {
-        h.push_str("<p class=\"note\">No recommendations in the score store (no recommend model deployed).</p>");
-    } else {
-        let _ = write!(h, "<p class=\"note\">The customers most at risk of churning, with their deployed recommendations (model {}).</p>\n", esc(&ex.customers[0].model_version));
-        h.push_str("<table><tr><th>customer</th><th>segment</th><th class=\"n\">churn p</th><th>top recommendations</th></tr>\n");
-        for c in &ex.customers {
-            let _ = write!(
-                h,
-                "<tr><td class=\"mono\">{}</td><td>{}</td><td class=\"n\">{}</td><td><ol class=\"recs\">",
-                esc(&c.customer_id),
-                esc(c.segment.as_deref().unwrap_or("–")),
-                c.churn_probability.map_or("–".into(), |p| format!("{p:.3}"))
-            );
-            ranked_items(h, &c.recs);
-            h.push_str("</ol></td></tr>\n");
-        }
-        h.push_str("</table>");
-    }
-    h.push_str("</div><div><h3>Most similar titles (content-based)</h3>\n");
-    if ex.titles.is_empty() {
-        h.push_str("<p class=\"note\">No similar titles in the score store.</p>");
-    } else {
-        h.push_str("<table><tr><th>title</th><th>most similar</th></tr>\n");
-        for t in &ex.titles {
-            let _ = write!(
-                h,
-                "<tr><td>{} <span class=\"note mono\">{}</span></td><td><ol class=\"recs\">",
-                esc(&t.title),
-                esc(&t.title_id)
-            );
-            ranked_items(h, &t.similar);
-            h.push_str("</ol></td></tr>\n");
-        }
-        h.push_str("</table>");
-    }
-    h.push_str("</div></div>\n");
-}
-
-/// The first five ranked titles as list items: name, id and score.
-fn ranked_items(h: &mut String, items: &[Ranked]) {
-    for r in items.iter().take(5) {
-        let _ = write!(
-            h,
-            "<li>{} <span class=\"note mono\">{} · {:.2}</span></li>",
-            esc(&r.title),
-            esc(&r.title_id),
-            r.score
-        );
-    }
-}
-
-fn sentiment(h: &mut String, u: &UseCaseReport, data: &ReportData) {
-    let d = &u.record.challenger.details;
-    let band = d
-        .get("neutral_band")
-        .and_then(Value::as_array)
-        .map(|b| b.iter().filter_map(Value::as_f64).map(|x| format!("{x:.2}")).collect::<Vec<_>>().join("–"))
-        .unwrap_or_default();
-    let _ = write!(
-        h,
-        "<div class=\"kpis\"><div class=\"kpi\"><div class=\"v\">{}</div><div class=\"l\">accuracy</div></div><div class=\"kpi\"><div class=\"v\">{}</div><div class=\"l\">macro F1</div></div><div class=\"kpi\"><div class=\"v\">{}</div><div class=\"l\">neutral share (band {band})</div></div><div class=\"kpi\"><div class=\"v\">{}</div><div class=\"l\">accuracy outside the band</div></div><div class=\"kpi\"><div class=\"v\">{}</div><div class=\"l\">classifier, {} test posts</div></div></div>\n",
-        pct(f(d, "accuracy")),
-        num(f(d, "macro_f1")),
-        pct(f(d, "neutral_share")),
-        pct(f(d, "accuracy_outside_neutral_band")),
-        esc(d.get("classifier").and_then(Value::as_str).unwrap_or("–")),
-        f(d, "test_rows"),
-    );
-    h.push_str("<div class=\"grid\"><div><h3>Confusion matrix (test split)</h3>\n");
-    if let Some(c) = d.get("confusion") {
-        let names = |k: &str| -> Vec<String> {
-            c.get(k)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        };
-        let (rows, cols) = (names("rows"), names("columns"));
-        let counts: Vec<Vec<f64>> = c
-            .get("counts")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|r| r.as_array().into_iter().flatten().map(|v| v.as_f64().unwrap_or(0.0)).collect())
-            .collect();
-        h.push_str("<table><tr><th>actual \\ predicted</th>");
-        for c in &cols {
-            let _ = write!(h, "<th class=\"n\">{}</th>", esc(c));
-        }
-        h.push_str("</tr>\n");
-        for (r, name) in rows.iter().enumerate() {
-            let row = counts.get(r).cloned().unwrap_or_default();
-            let total: f64 = row.iter().sum::<f64>().max(1.0);
-            let _ = write!(h, "<tr><th>{}</th>", esc(name));
-            for (j, v) in row.iter().enumerate() {
-                let good = cols.get(j) == Some(name);
-                let a = 0.12 + 0.7 * v / total;
-                let color = if good {
-                    format!("rgba(44,160,44,{a:.2})")
-                } else if cols.get(j).map(String::as_str) == Some("neutral") {
-                    format!("rgba(127,127,127,{a:.2})")
-                } else {
-                    format!("rgba(214,39,40,{a:.2})")
-                };
-                let _ = write!(
-                    h,
-                    "<td class=\"n\" style=\"background:{color}\">{v:.0} <span class=\"note\">({:.0}%)</span></td>",
-                    v / total * 100.0
-                );
-            }
-            h.push_str("</tr>\n");
-        }
-        h.push_str(
-            "</table><p class=\"note\">Posts whose P(positive) falls inside the neutral band are called neutral.</p>\n",
-        );
-    }
-    if let Some(v) = d.get("validation_accuracy").and_then(Value::as_object).filter(|v| !v.is_empty()) {
-        h.push_str("<h3>Model choice (validation accuracy)</h3><table><tr><th>classifier</th><th class=\"n\">accuracy</th></tr>");
-        for (k, a) in v {
-            let _ =
-                write!(h, "<tr><td>{}</td><td class=\"n\">{}</td></tr>", esc(k), pct(a.as_f64().unwrap_or(f64::NAN)));
-        }
-        h.push_str("</table>");
-    }
-    h.push_str("</div>\n");
-
-    let top: Vec<_> = data.examples.sentiment.iter().take(TREND_ENTITIES).collect();
-    if let Some(first) = top.first() {
-        let labels: Vec<String> =
-            first.windows.iter().map(|w| w.start.get(5..).unwrap_or(&w.start).to_string()).collect();
-        let lines: Vec<(String, Vec<f64>)> = top
-            .iter()
-            .map(|e| {
-                (
-                    format!("{} {}", e.arrow(), e.display()),
-                    e.windows
-                        .iter()
-                        .map(|w| if w.positive + w.negative + w.neutral > 0 { w.net } else { f64::NAN })
-                        .collect(),
-                )
-            })
-            .collect();
-        chart(h, charts::sentiment_trend(&labels, &lines));
-    }
-    h.push_str("</div>\n");
-    if data.examples.sentiment.is_empty() {
-        h.push_str("<p class=\"note\">No SENTIMENT items in the score store (no sentiment model deployed).</p>\n");
-    } else {
-        h.push_str("<h3>Most-mentioned entities (score store)</h3><table><tr><th>kind</th><th>entity</th><th class=\"n\">mentions</th><th class=\"n\">net score</th><th class=\"n\">slope / window</th><th>trend</th><th>net per window (oldest → newest)</th></tr>\n");
-        for e in &data.examples.sentiment {
-            let class = match e.direction.as_str() {
-                "rising" => "up",
-                "falling" => "down",
-                _ => "flat",
-            };
-            let series: Vec<String> = e
-                .windows
-                .iter()
-                .map(|w| if w.positive + w.negative + w.neutral > 0 { format!("{:+.2}", w.net) } else { "·".into() })
-                .collect();
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{:+.3}</td><td class=\"n\">{:+.4}</td><td><span class=\"{class}\">{} {}</span></td><td class=\"mono\">{}</td></tr>\n",
-                esc(&e.kind),
-                esc(&e.display()),
-                e.mentions,
-                e.net_score,
-                e.slope,
-                direction_arrow(&e.direction),
-                esc(&e.direction),
-                series.join(" ")
-            );
-        }
-        h.push_str("</table>\n");
-    }
 }
 
 fn data_understanding(h: &mut String, d: &ReportData) {

@@ -8,6 +8,7 @@
 
 mod charts;
 mod html;
+mod sections;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -268,7 +269,7 @@ pub async fn collect(stores: Stores<'_>, run_id: &str) -> Result<ReportData> {
     };
 
     let mut use_cases = Vec::new();
-    for uc in UseCase::ALL {
+    for uc in marquee_pipeline::usecase::REGISTERED.iter().map(|u| u.id()) {
         let Some(record) =
             get_json::<EvaluationRecord>(objects, &keys::run_model(run_id, uc, "evaluation.json")).await?
         else {

@@ -64,20 +64,17 @@ mod tests {
     #[test]
     fn store_failures_map_to_retryable_or_not() {
         let backend = StepError::Store {
-            run_id: "r".into(),
             context: "c".into(),
             source: StoreError::Backend { op: "get", key: "k".into(), message: "timeout".into() },
         };
         assert_eq!(HandlerError::from(backend.in_step("r", "train", Some("churn"))).error_type(), TRANSIENT);
         let race = StepError::Store {
-            run_id: "r".into(),
             context: "c".into(),
             source: StoreError::ConditionFailed { pk: "p".into(), sk: "s".into(), reason: "x".into() },
         };
         assert_eq!(HandlerError::from(race).error_type(), CONDITION_FAILED);
         // AccessDenied, a missing bucket or table: a retry gets the same answer.
         let refused = StepError::Store {
-            run_id: "r".into(),
             context: "c".into(),
             source: StoreError::Refused(Box::new(Refusal {
                 action: "dynamodb:GetItem".into(),

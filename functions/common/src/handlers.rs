@@ -94,9 +94,10 @@ pub async fn normalize(_stores: Stores<'_>, req: NormalizeRequest) -> Result<Run
 
 /// A failed quality gate is a normal result (`quality_passed: false`); the state machine's
 /// QualityGate fails the execution with `quality_message` as the cause, so the message names
-/// the reports to read.
+/// the reports to read. Without an input budget in the spec or the environment, inputs above a
+/// share of the function's memory are refused before they are read.
 pub async fn ingest(stores: Stores<'_>, req: RunRequest) -> Result<IngestOutput> {
-    let mut out = steps::ingest(stores, &req).await?;
+    let mut out = steps::ingest_with_memory(stores, &req, crate::function_memory_mb()).await?;
     if !out.quality_passed {
         let problem = out.quality_message.take().unwrap_or_else(|| "quality gate failed".into());
         out.quality_message = Some(format!(

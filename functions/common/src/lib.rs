@@ -19,4 +19,4 @@ pub mod normalize;
 mod runtime;
 
 pub use error::HandlerError;
-pub use runtime::{serve, Error};
+pub use runtime::{function_memory_mb, serve, Error};

@@ -85,6 +85,12 @@ where
     .await
 }
 
+/// The function's configured memory, in MB, from the Lambda runtime's environment (absent when
+/// a handler runs outside Lambda, e.g. in tests).
+pub fn function_memory_mb() -> Option<u64> {
+    std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").ok().and_then(|v| v.trim().parse().ok())
+}
+
 /// The process's peak resident set (VmHWM), in MiB; 0 where /proc is not there.
 pub fn peak_rss_mib() -> u64 {
     std::fs::read_to_string("/proc/self/status")

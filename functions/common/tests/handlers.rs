@@ -7,9 +7,9 @@
 
 use std::path::PathBuf;
 
+use marquee_demo::{self as demo, DemoConfig, DEMO_SPEC};
 use marquee_embedded::{DirObjectStore, SqliteScoreStore};
 use marquee_lambda::handlers::{self, NormalizeRequest, PrepareRequest, SummarizeRequest};
-use marquee_pipeline::demo::{self, DemoConfig, DEMO_SPEC};
 use marquee_pipeline::keys::{self, score};
 use marquee_pipeline::spec::UseCase;
 use marquee_pipeline::steps::{EvaluateOutput, RunRequest, Stores, UseCaseTask, Verdict};

@@ -3,18 +3,22 @@
 //! business lever (best precision among cutoffs that reach the spec's recall).
 
 use marquee_ml::logistic::{LogisticModel, LogisticParams};
-use marquee_ml::metrics::{self, CutoffRow};
+pub use marquee_ml::metrics::CutoffRow;
+use marquee_ml::metrics::{self, RocPoint};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
 
-use super::common::{from_json, stratified_split, to_json, Criterion, Evaluation, OneHot, PrimaryMetric, Standardiser};
-use super::{Files, Tables};
+use super::common::{
+    from_json, stratified_split, to_json, Criterion, CriterionKind, DeployParams, Evaluation, OneHot, Op,
+    PrimaryMetric, Standardiser,
+};
+use super::{Details, Files, Tables, UseCase};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::keys::score;
-use crate::spec::{ChurnSpec, Spec};
+use crate::spec::{ChurnSpec, Spec, UseCaseSection};
 use crate::store::Item;
 
 /// Cutoffs offered in the table: 0.05, 0.10, ..., 0.95.
@@ -146,19 +150,96 @@ pub struct ChurnModel {
     pub fingerprint: String,
 }
 
-fn spec_of(spec: &Spec) -> Result<&ChurnSpec> {
-    spec.churn.as_ref().ok_or_else(|| Error::spec("churn", "the spec has no [churn] section"))
+/// What churn's evaluation reports besides its criteria.
+/// Every field but `cutoff_table` may be absent (read as empty), so partial documents stay readable;
+/// `cutoff_table` tells the use cases' details apart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChurnDetails {
+    #[serde(default)]
+    pub test_rows: usize,
+    #[serde(default)]
+    pub positive_rate: f64,
+    /// The first point's threshold is +infinity, which JSON writes as null.
+    #[serde(default, deserialize_with = "roc_points")]
+    pub roc: Vec<RocPoint>,
+    pub cutoff_table: Vec<CutoffRow>,
+    /// The deployed cutoff: the best precision among the cutoffs reaching the spec's recall.
+    #[serde(default)]
+    pub chosen_cutoff: Option<CutoffRow>,
+    /// The largest coefficients by magnitude (standardised features): the churn drivers.
+    #[serde(default)]
+    pub top_coefficients: Vec<(String, f64)>,
 }
 
-pub fn needed_tables(spec: &Spec) -> Vec<String> {
-    spec.churn.iter().map(|c| c.table.clone()).collect()
+fn roc_points<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<RocPoint>, D::Error> {
+    #[derive(Deserialize)]
+    struct Stored {
+        threshold: Option<f64>,
+        fpr: f64,
+        tpr: f64,
+    }
+    let stored = Vec::<Stored>::deserialize(d)?;
+    Ok(stored
+        .into_iter()
+        .map(|p| RocPoint { threshold: p.threshold.unwrap_or(f64::INFINITY), fpr: p.fpr, tpr: p.tpr })
+        .collect())
+}
+
+/// Churn: logistic regression with class weights; the cutoff is a business lever.
+pub struct Churn;
+
+impl UseCase for Churn {
+    fn id(&self) -> crate::spec::UseCase {
+        crate::spec::UseCase::Churn
+    }
+    fn section<'a>(&self, spec: &'a Spec) -> Option<&'a dyn UseCaseSection> {
+        spec.churn.as_ref().map(|s| s as &dyn UseCaseSection)
+    }
+    fn needed_tables(&self, spec: &Spec) -> Vec<String> {
+        spec.churn.iter().map(|c| c.table.clone()).collect()
+    }
+    fn row_scored_table(&self, spec: &Spec) -> Option<String> {
+        spec.churn.as_ref().map(|c| c.table.clone())
+    }
+    fn label_columns(&self, spec: &Spec) -> Vec<(String, String)> {
+        spec.churn.iter().map(|c| (c.table.clone(), c.label.clone())).collect()
+    }
+    fn prepare(&self, spec: &Spec, tables: &Tables) -> Result<Files> {
+        prepare(spec, tables)
+    }
+    fn prepare_split(&self, spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
+        prepare_split(spec, tables, train, test)
+    }
+    fn train(&self, spec: &Spec, files: &Files, _tables: &Tables, fingerprint: &str) -> Result<Vec<u8>> {
+        train(spec, files, fingerprint)
+    }
+    fn evaluate(&self, spec: &Spec, model: &[u8], files: &Files) -> Result<Evaluation> {
+        evaluate(spec, model, files)
+    }
+    /// At the cutoff evaluation chose (`deploy_params.cutoff`).
+    fn score(
+        &self,
+        spec: &Spec,
+        model: &[u8],
+        deploy: &DeployParams,
+        tables: &Tables,
+        version: &str,
+    ) -> Result<Vec<Item>> {
+        let cutoff = deploy.get("cutoff").copied().unwrap_or(0.5);
+        score(spec, model, tables, version, cutoff)
+    }
+}
+
+fn spec_of(spec: &Spec) -> Result<&ChurnSpec> {
+    spec.churn.as_ref().ok_or_else(|| Error::spec("churn", "the spec has no [churn] section"))
 }
 
 fn labels(frame: &Frame, c: &ChurnSpec) -> Result<Vec<bool>> {
     Ok(frame.col(&c.label)?.iter().map(|v| v == &c.positive).collect())
 }
 
-pub fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
+fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
     let c = spec_of(spec)?;
     let frame = tables.get(&c.table)?;
     let y = labels(frame, c)?;
@@ -176,7 +257,7 @@ pub fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
 
 /// [`prepare`] on a given split (row indices of the churn table, e.g. protocol folds). The
 /// encoder (scaler, one-hot categories) is fitted on the `train` rows only.
-pub fn prepare_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
+fn prepare_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
     let c = spec_of(spec)?;
     let frame = tables.get(&c.table)?;
     // Whole rows, not just this spec's features: a champion with other features must be able to
@@ -190,7 +271,7 @@ pub fn prepare_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usiz
     Ok(files)
 }
 
-pub fn train(spec: &Spec, files: &Files, fingerprint: &str) -> Result<Vec<u8>> {
+fn train(spec: &Spec, files: &Files, fingerprint: &str) -> Result<Vec<u8>> {
     let c = spec_of(spec)?;
     let train = files.frame("train.csv")?;
     let encoder: ChurnEncoder = from_json(files.get("encoder.json")?, "churn encoder")?;
@@ -219,7 +300,7 @@ pub fn choose_cutoff(table: &[CutoffRow], min_recall: f64) -> Option<&CutoffRow>
         .max_by(|a, b| a.precision.total_cmp(&b.precision).then(a.cutoff.total_cmp(&b.cutoff)))
 }
 
-pub fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evaluation> {
+fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evaluation> {
     let c = spec_of(spec)?;
     let model: ChurnModel = from_json(model_bytes, "churn model")?;
     let test = files.frame("test.csv")?;
@@ -233,27 +314,33 @@ pub fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evalua
     let base_rate = y.iter().filter(|&&v| v).count() as f64 / y.len().max(1) as f64;
 
     let mut criteria = vec![
-        Criterion::check("technical", "AUC above chance", auc, ">", 0.5),
-        Criterion::check("business", "AUC", auc, ">=", c.criteria.min_auc),
+        Criterion::check(CriterionKind::Technical, "AUC above chance", auc, Op::Gt, 0.5),
+        Criterion::check(CriterionKind::Business, "AUC", auc, Op::Ge, c.criteria.min_auc),
     ];
     match &chosen {
         Some(row) => {
             criteria.push(Criterion::check(
-                "business",
+                CriterionKind::Business,
                 &format!("recall at cutoff {:.2}", row.cutoff),
                 row.recall,
-                ">=",
+                Op::Ge,
                 c.criteria.min_recall,
             ));
             criteria.push(Criterion::check(
-                "business",
+                CriterionKind::Business,
                 &format!("precision at cutoff {:.2}", row.cutoff),
                 row.precision,
-                ">=",
+                Op::Ge,
                 c.criteria.min_precision,
             ));
         }
-        None => criteria.push(Criterion::check("business", "a cutoff reaching the minimum recall", 0.0, ">=", 1.0)),
+        None => criteria.push(Criterion::check(
+            CriterionKind::Business,
+            "a cutoff reaching the minimum recall",
+            0.0,
+            Op::Ge,
+            1.0,
+        )),
     }
     let mut weights: Vec<(String, f64)> =
         model.feature_names.iter().cloned().zip(model.logistic.coef.iter().copied()).collect();
@@ -263,13 +350,13 @@ pub fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evalua
     Ok(Evaluation {
         primary: PrimaryMetric { name: "auc".into(), value: auc, higher_is_better: true },
         criteria,
-        details: json!({
-            "test_rows": y.len(),
-            "positive_rate": base_rate,
-            "roc": roc,
-            "cutoff_table": table,
-            "chosen_cutoff": chosen,
-            "top_coefficients": weights.into_iter().take(15).collect::<Vec<_>>(),
+        details: Details::Churn(ChurnDetails {
+            test_rows: y.len(),
+            positive_rate: base_rate,
+            roc,
+            cutoff_table: table,
+            chosen_cutoff: chosen,
+            top_coefficients: weights.into_iter().take(15).collect(),
         }),
         deploy_params,
     })

@@ -130,30 +130,87 @@ impl OneHot {
     }
 }
 
+/// What a criterion stands for: a technical check of the model, a business criterion of the spec,
+/// or the comparison with the champion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CriterionKind {
+    Technical,
+    Business,
+    Champion,
+}
+
+impl CriterionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CriterionKind::Technical => "technical",
+            CriterionKind::Business => "business",
+            CriterionKind::Champion => "champion",
+        }
+    }
+}
+
+impl std::fmt::Display for CriterionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a criterion's value is compared with its threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    #[serde(rename = ">=")]
+    Ge,
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = "<")]
+    Lt,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Ge => ">=",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Lt => "<",
+        }
+    }
+
+    /// Whether `value op threshold` holds; a value that is not finite never passes.
+    pub fn holds(self, value: f64, threshold: f64) -> bool {
+        value.is_finite()
+            && match self {
+                Op::Ge => value >= threshold,
+                Op::Le => value <= threshold,
+                Op::Gt => value > threshold,
+                Op::Lt => value < threshold,
+            }
+    }
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One business or technical criterion with its measured value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Criterion {
     pub name: String,
     pub value: f64,
-    /// ">=", "<=", ">" or "<".
-    pub op: String,
+    pub op: Op,
     pub threshold: f64,
     pub passed: bool,
-    /// "technical" or "business".
-    pub kind: String,
+    pub kind: CriterionKind,
 }
 
 impl Criterion {
-    pub fn check(kind: &str, name: &str, value: f64, op: &str, threshold: f64) -> Self {
-        let passed = value.is_finite()
-            && match op {
-                ">=" => value >= threshold,
-                "<=" => value <= threshold,
-                ">" => value > threshold,
-                "<" => value < threshold,
-                _ => false,
-            };
-        Self { name: name.into(), value, op: op.into(), threshold, passed, kind: kind.into() }
+    pub fn check(kind: CriterionKind, name: &str, value: f64, op: Op, threshold: f64) -> Self {
+        Self { name: name.into(), value, op, threshold, passed: op.holds(value, threshold), kind }
     }
 
     pub fn describe(&self) -> String {
@@ -169,15 +226,18 @@ pub struct PrimaryMetric {
     pub higher_is_better: bool,
 }
 
+/// Parameters of a deployment that its evaluation decides, by name (e.g. `cutoff` for churn).
+pub type DeployParams = BTreeMap<String, f64>;
+
 /// What evaluating one model on one test split found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
     pub primary: PrimaryMetric,
     pub criteria: Vec<Criterion>,
     /// Everything else worth reporting (curves, tables, per-k sweeps), use-case specific.
-    pub details: serde_json::Value,
+    pub details: super::Details,
     /// Parameters deploy needs that evaluation decides (e.g. the churn cutoff).
-    pub deploy_params: BTreeMap<String, f64>,
+    pub deploy_params: DeployParams,
 }
 
 pub fn to_json<T: Serialize>(v: &T) -> Vec<u8> {

@@ -1,5 +1,8 @@
-//! The four use cases behind one dispatch: prepare -> train -> evaluate -> score. Each works on
-//! in-memory tables and files; the steps module does all storage I/O around them.
+//! The use cases behind one trait, [`UseCase`]: prepare -> train -> evaluate -> score, each on
+//! in-memory tables and files (the steps module does all storage I/O around them). The pipeline,
+//! the steps, the spec's list of use cases and `marquee eval` iterate over [`REGISTERED`]; a use
+//! case is its own module here, its section in the spec, its details variant in [`Details`] and
+//! its section in the report.
 
 pub mod churn;
 pub mod common;
@@ -7,13 +10,14 @@ pub mod recommend;
 pub mod segment;
 pub mod sentiment;
 
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::spec::{Spec, UseCase};
+use crate::spec::{self, Spec, UseCaseSection};
 use crate::store::Item;
-use common::Evaluation;
+use common::{DeployParams, Evaluation};
 
 /// Ingested tables by name.
 #[derive(Debug, Default)]
@@ -44,106 +48,123 @@ impl Files {
     }
 }
 
-/// Tables a use case reads (for prepare, train and scoring).
-pub fn needed_tables(spec: &Spec, uc: UseCase) -> Vec<String> {
-    match uc {
-        UseCase::Segment => segment::needed_tables(spec),
-        UseCase::Churn => churn::needed_tables(spec),
-        UseCase::Recommend => recommend::needed_tables(spec),
-        UseCase::Sentiment => sentiment::needed_tables(spec),
+/// One use case: how it prepares, trains, evaluates and scores. Implementations are unit structs
+/// registered in [`REGISTERED`]; [`of`] finds one by its [`spec::UseCase`] name.
+pub trait UseCase: Send + Sync {
+    /// Its name in the spec, keys, scores and reports.
+    fn id(&self) -> spec::UseCase;
+
+    /// Its section of the spec; None when the spec does not enable it.
+    fn section<'a>(&self, spec: &'a Spec) -> Option<&'a dyn UseCaseSection>;
+
+    /// Whether the spec enables it.
+    fn enabled(&self, spec: &Spec) -> bool {
+        self.section(spec).is_some()
     }
+
+    /// How much worse than the champion, in the primary metric, a challenger may be.
+    fn champion_tolerance(&self, spec: &Spec) -> f64 {
+        self.section(spec).map_or(0.0, |s| s.champion().tolerance)
+    }
+
+    /// Tables it reads (for prepare and scoring).
+    fn needed_tables(&self, spec: &Spec) -> Vec<String>;
+
+    /// Tables train reads besides the prepared files (recommend: the titles).
+    fn training_tables(&self, _spec: &Spec) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The table it scores row by row, when each row's score depends on that row and the model
+    /// alone (churn, segment), so batch scoring can stream it; None when scoring needs whole-table
+    /// views (recommend: the titles each user has seen; sentiment: per-entity time series).
+    fn row_scored_table(&self, _spec: &Spec) -> Option<String> {
+        None
+    }
+
+    /// (table, label column) pairs whose label must hold two classes (the quality gate checks).
+    fn label_columns(&self, _spec: &Spec) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    /// Data preparation on the spec's seeded split: the named files train and evaluate read.
+    fn prepare(&self, spec: &Spec, tables: &Tables) -> Result<Files>;
+
+    /// [`UseCase::prepare`] on a given train/test split instead of the spec's seeded one, so an
+    /// evaluation protocol (k folds, published holdouts) runs through the same preparation code.
+    /// Indices are rows of the use case's main table; encoders see `train` only.
+    fn prepare_split(&self, spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files>;
+
+    /// Fits the model; returns the serialised artifact (it embeds its encoders so it can score
+    /// alone, and records `fingerprint`).
+    fn train(&self, spec: &Spec, files: &Files, tables: &Tables, fingerprint: &str) -> Result<Vec<u8>>;
+
+    /// Technical metrics and business criteria of `model` on the prepared test split.
+    fn evaluate(&self, spec: &Spec, model: &[u8], files: &Files) -> Result<Evaluation>;
+
+    /// Batch scores of `model` (deployed as `version`) over `tables`, as score-store items, with
+    /// the parameters its evaluation decided (e.g. the churn cutoff).
+    fn score(
+        &self,
+        spec: &Spec,
+        model: &[u8],
+        deploy: &DeployParams,
+        tables: &Tables,
+        version: &str,
+    ) -> Result<Vec<Item>>;
 }
 
-/// The table a use case scores row by row (churn, segment: each row's score depends on that row
-/// and the model alone), so its batch scoring can stream; None for the use cases that need
-/// whole-table views (recommend: the titles each user has seen; sentiment: per-entity time series).
-pub fn row_scored_table(spec: &Spec, uc: UseCase) -> Option<String> {
-    match uc {
-        UseCase::Churn => spec.churn.as_ref().map(|c| c.table.clone()),
-        UseCase::Segment => spec.segment.as_ref().map(|s| s.table.clone()),
-        UseCase::Recommend | UseCase::Sentiment => None,
-    }
+/// Every use case, in the order the pipeline runs them.
+pub const REGISTERED: [&dyn UseCase; 4] =
+    [&segment::Segment, &churn::Churn, &recommend::Recommend, &sentiment::Sentiment];
+
+/// The implementation of a use case.
+pub fn of(id: spec::UseCase) -> &'static dyn UseCase {
+    REGISTERED.into_iter().find(|u| u.id() == id).expect("every spec::UseCase is registered (test below)")
+}
+
+/// The use cases a spec enables, in pipeline order.
+pub fn enabled(spec: &Spec) -> impl Iterator<Item = &'static dyn UseCase> + '_ {
+    REGISTERED.into_iter().filter(move |u| u.enabled(spec))
 }
 
 /// Label columns per table that must hold two classes (checked by the quality gate).
 pub fn label_columns(spec: &Spec) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    if let Some(c) = &spec.churn {
-        out.entry(c.table.clone()).or_default().push(c.label.clone());
-    }
-    if let Some(s) = &spec.sentiment {
-        out.entry(s.table.clone()).or_default().push(s.label.clone());
+    for (table, label) in enabled(spec).flat_map(|u| u.label_columns(spec)) {
+        out.entry(table).or_default().push(label);
     }
     out
 }
 
-pub fn prepare(uc: UseCase, spec: &Spec, tables: &Tables) -> Result<Files> {
-    match uc {
-        UseCase::Segment => segment::prepare(spec, tables),
-        UseCase::Churn => churn::prepare(spec, tables),
-        UseCase::Recommend => recommend::prepare(spec, tables),
-        UseCase::Sentiment => sentiment::prepare(spec, tables),
-    }
-}
-
-/// [`prepare`] on a given train/test split instead of the spec's seeded one, so an evaluation
-/// protocol (k folds, published holdouts) runs through the same preparation code. Indices are rows
-/// of the use case's main table (the ratings table for recommend); encoders see `train` only.
-pub fn prepare_split(uc: UseCase, spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
-    match uc {
-        UseCase::Segment => segment::prepare_split(spec, tables, train, test),
-        UseCase::Churn => churn::prepare_split(spec, tables, train, test),
-        UseCase::Recommend => recommend::prepare_split(spec, tables, train, test),
-        UseCase::Sentiment => sentiment::prepare_split(spec, tables, train, test),
-    }
-}
-
-/// Fits the model; returns the serialised artifact (it embeds its encoders so it can score alone).
-pub fn train(uc: UseCase, spec: &Spec, files: &Files, tables: &Tables, fingerprint: &str) -> Result<Vec<u8>> {
-    match uc {
-        UseCase::Segment => segment::train(spec, files, fingerprint),
-        UseCase::Churn => churn::train(spec, files, fingerprint),
-        UseCase::Recommend => recommend::train(spec, files, tables, fingerprint),
-        UseCase::Sentiment => sentiment::train(spec, files, fingerprint),
-    }
-}
-
-pub fn evaluate(uc: UseCase, spec: &Spec, model: &[u8], files: &Files) -> Result<Evaluation> {
-    match uc {
-        UseCase::Segment => segment::evaluate(spec, model, files),
-        UseCase::Churn => churn::evaluate(spec, model, files),
-        UseCase::Recommend => recommend::evaluate(spec, model, files),
-        UseCase::Sentiment => sentiment::evaluate(spec, model, files),
-    }
-}
-
-pub fn score(
-    uc: UseCase,
-    spec: &Spec,
-    model: &[u8],
-    eval: &Evaluation,
-    tables: &Tables,
-    version: &str,
-) -> Result<Vec<Item>> {
-    match uc {
-        UseCase::Segment => segment::score(spec, model, tables, version),
-        UseCase::Churn => {
-            let cutoff = eval.deploy_params.get("cutoff").copied().unwrap_or(0.5);
-            churn::score(spec, model, tables, version, cutoff)
-        }
-        UseCase::Recommend => recommend::score(spec, model, tables, version),
-        UseCase::Sentiment => sentiment::score(spec, model, tables, version),
-    }
-}
-
 /// The part of the spec that shapes a use case's model (its section, seed and split), as JSON.
-pub fn spec_section(spec: &Spec, uc: UseCase) -> serde_json::Value {
-    let section = match uc {
-        UseCase::Segment => serde_json::to_value(&spec.segment),
-        UseCase::Churn => serde_json::to_value(&spec.churn),
-        UseCase::Recommend => serde_json::to_value(&spec.recommend),
-        UseCase::Sentiment => serde_json::to_value(&spec.sentiment),
-    }
-    .expect("spec serialises");
+pub fn spec_section(spec: &Spec, model: &dyn UseCase) -> serde_json::Value {
+    let section = model.section(spec).map_or(serde_json::Value::Null, |s| s.to_json());
     serde_json::json!({ "section": section, "seed": spec.pipeline.seed, "test_fraction": spec.pipeline.test_fraction })
+}
+
+/// What an evaluation found beyond the criteria, per use case: curves, tables, sweeps. Untagged
+/// so evaluation.json keeps the shape it had as free-form JSON; every variant denies unknown
+/// fields, so exactly one variant reads a given document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Details {
+    Segment(segment::SegmentDetails),
+    Churn(churn::ChurnDetails),
+    Recommend(recommend::RecommendDetails),
+    Sentiment(sentiment::SentimentDetails),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_use_case_is_registered_once_in_pipeline_order() {
+        let ids: Vec<spec::UseCase> = REGISTERED.iter().map(|u| u.id()).collect();
+        assert_eq!(ids, spec::UseCase::ALL.to_vec());
+        for id in spec::UseCase::ALL {
+            assert_eq!(of(id).id(), id);
+        }
+    }
 }

@@ -14,13 +14,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::common::{from_json, to_json, Criterion, Evaluation, PrimaryMetric};
+use super::common::{from_json, to_json, Criterion, CriterionKind, DeployParams, Evaluation, Op, PrimaryMetric};
 use super::segment::select_columns;
-use super::{Files, Tables};
+use super::{Details, Files, Tables, UseCase};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::keys::score;
-use crate::spec::{ColumnKind, RankingKind, RecommendSpec, Spec};
+use crate::spec::{ColumnKind, RankingKind, RecommendSpec, Spec, UseCaseSection};
 use crate::store::Item;
 
 /// Users with fewer ratings than this stay wholly in training (nothing meaningful to hold out).
@@ -50,16 +50,81 @@ pub struct RecommendModel {
     pub co_neighbours: Vec<Vec<(u32, f32)>>,
 }
 
-fn spec_of(spec: &Spec) -> Result<&RecommendSpec> {
-    spec.recommend.as_ref().ok_or_else(|| Error::spec("recommend", "the spec has no [recommend] section"))
+/// What recommendation's evaluation reports besides its criteria.
+/// Every field but `rmse` may be absent (read as empty), so partial documents stay readable;
+/// `rmse` tells the use cases' details apart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecommendDetails {
+    #[serde(default)]
+    pub test_ratings: usize,
+    pub rmse: f64,
+    /// RMSE of predicting every rating as the training mean.
+    #[serde(default)]
+    pub rmse_global_mean: f64,
+    /// Test users with at least one relevant rating (the ranking metrics' population).
+    #[serde(default)]
+    pub ranking_users: usize,
+    #[serde(default)]
+    pub precision_at_10: f64,
+    #[serde(default)]
+    pub ndcg_at_10: f64,
+    #[serde(default)]
+    pub popularity_precision_at_10: f64,
+    #[serde(default)]
+    pub popularity_ndcg_at_10: f64,
+    /// Test ratings per rating value.
+    #[serde(default)]
+    pub test_rating_distribution: BTreeMap<String, usize>,
 }
 
-pub fn needed_tables(spec: &Spec) -> Vec<String> {
-    spec.recommend
-        .iter()
-        .flat_map(|r| [Some(r.ratings.clone()), Some(r.titles.clone()), r.viewing.clone()])
-        .flatten()
-        .collect()
+/// Recommendation: ALS on explicit ratings plus content-based similar titles.
+pub struct Recommend;
+
+impl UseCase for Recommend {
+    fn id(&self) -> crate::spec::UseCase {
+        crate::spec::UseCase::Recommend
+    }
+    fn section<'a>(&self, spec: &'a Spec) -> Option<&'a dyn UseCaseSection> {
+        spec.recommend.as_ref().map(|s| s as &dyn UseCaseSection)
+    }
+    fn needed_tables(&self, spec: &Spec) -> Vec<String> {
+        spec.recommend
+            .iter()
+            .flat_map(|r| [Some(r.ratings.clone()), Some(r.titles.clone()), r.viewing.clone()])
+            .flatten()
+            .collect()
+    }
+    /// The titles: content-based similarity is fitted on their attributes.
+    fn training_tables(&self, spec: &Spec) -> Vec<String> {
+        spec.recommend.iter().map(|r| r.titles.clone()).collect()
+    }
+    fn prepare(&self, spec: &Spec, tables: &Tables) -> Result<Files> {
+        prepare(spec, tables)
+    }
+    fn prepare_split(&self, spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
+        prepare_split(spec, tables, train, test)
+    }
+    fn train(&self, spec: &Spec, files: &Files, tables: &Tables, fingerprint: &str) -> Result<Vec<u8>> {
+        train(spec, files, tables, fingerprint)
+    }
+    fn evaluate(&self, spec: &Spec, model: &[u8], files: &Files) -> Result<Evaluation> {
+        evaluate(spec, model, files)
+    }
+    fn score(
+        &self,
+        spec: &Spec,
+        model: &[u8],
+        _deploy: &DeployParams,
+        tables: &Tables,
+        version: &str,
+    ) -> Result<Vec<Item>> {
+        score(spec, model, tables, version)
+    }
+}
+
+fn spec_of(spec: &Spec) -> Result<&RecommendSpec> {
+    spec.recommend.as_ref().ok_or_else(|| Error::spec("recommend", "the spec has no [recommend] section"))
 }
 
 /// Per-user holdout: each user with enough ratings gives `test_fraction` of them (seeded) to test.
@@ -85,7 +150,7 @@ pub fn per_user_split(users: &[String], test_fraction: f64, seed: u64) -> (Vec<u
     (train, test)
 }
 
-pub fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
+fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
     let r = spec_of(spec)?;
     let ratings = tables.get(&r.ratings)?;
     let slim = select_columns(ratings, &[r.user.clone(), r.item.clone(), r.rating.clone()])?;
@@ -95,7 +160,7 @@ pub fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
 
 /// [`prepare`] on a given split: `train` / `test` are row indices of the ratings table (e.g. the
 /// folds of a published evaluation protocol).
-pub fn prepare_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
+fn prepare_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
     let r = spec_of(spec)?;
     let slim = select_columns(tables.get(&r.ratings)?, &[r.user.clone(), r.item.clone(), r.rating.clone()])?;
     split_files(&slim, train, test)
@@ -189,7 +254,7 @@ fn content_matrix(r: &RecommendSpec, spec: &Spec, titles: &Frame) -> Result<CsrM
     Ok(m)
 }
 
-pub fn train(spec: &Spec, files: &Files, tables: &Tables, fingerprint: &str) -> Result<Vec<u8>> {
+fn train(spec: &Spec, files: &Files, tables: &Tables, fingerprint: &str) -> Result<Vec<u8>> {
     let r = spec_of(spec)?;
     let train = files.frame("train.csv")?;
     let titles = tables.get(&r.titles)?;
@@ -314,7 +379,7 @@ fn seen_by_user(model: &RecommendModel, frames: &[(&Frame, &str, &str)]) -> Resu
     Ok(seen)
 }
 
-pub fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evaluation> {
+fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evaluation> {
     let r = spec_of(spec)?;
     let model: RecommendModel = from_json(model_bytes, "recommend model")?;
     let train = files.frame("train.csv")?;
@@ -356,11 +421,11 @@ pub fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evalua
     let (p_als, n_als, p_pop, n_pop) = (p_als / users, n_als / users, p_pop / users, n_pop / users);
 
     let mut criteria = vec![
-        Criterion::check("technical", "RMSE vs global-mean baseline", rmse, "<", rmse_global_mean),
-        Criterion::check("business", "RMSE", rmse, "<=", r.criteria.max_rmse),
+        Criterion::check(CriterionKind::Technical, "RMSE vs global-mean baseline", rmse, Op::Lt, rmse_global_mean),
+        Criterion::check(CriterionKind::Business, "RMSE", rmse, Op::Le, r.criteria.max_rmse),
     ];
     if r.criteria.beat_popularity {
-        criteria.push(Criterion::check("business", "precision@10 vs popularity", p_als, ">", p_pop));
+        criteria.push(Criterion::check(CriterionKind::Business, "precision@10 vs popularity", p_als, Op::Gt, p_pop));
     }
     let mut counts = BTreeMap::new();
     for v in &actual {
@@ -369,22 +434,22 @@ pub fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evalua
     Ok(Evaluation {
         primary: PrimaryMetric { name: "rmse".into(), value: rmse, higher_is_better: false },
         criteria,
-        details: json!({
-            "test_ratings": actual.len(),
-            "rmse": rmse,
-            "rmse_global_mean": rmse_global_mean,
-            "ranking_users": relevant.len(),
-            "precision_at_10": p_als,
-            "ndcg_at_10": n_als,
-            "popularity_precision_at_10": p_pop,
-            "popularity_ndcg_at_10": n_pop,
-            "test_rating_distribution": counts,
+        details: Details::Recommend(RecommendDetails {
+            test_ratings: actual.len(),
+            rmse,
+            rmse_global_mean,
+            ranking_users: relevant.len(),
+            precision_at_10: p_als,
+            ndcg_at_10: n_als,
+            popularity_precision_at_10: p_pop,
+            popularity_ndcg_at_10: n_pop,
+            test_rating_distribution: counts,
         }),
         deploy_params: BTreeMap::new(),
     })
 }
 
-pub fn score(spec: &Spec, model_bytes: &[u8], tables: &Tables, version: &str) -> Result<Vec<Item>> {
+fn score(spec: &Spec, model_bytes: &[u8], tables: &Tables, version: &str) -> Result<Vec<Item>> {
     let r = spec_of(spec)?;
     let model: RecommendModel = from_json(model_bytes, "recommend model")?;
     let ratings = tables.get(&r.ratings)?;

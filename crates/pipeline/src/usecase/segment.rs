@@ -8,12 +8,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
 
-use super::common::{from_json, split_indices, to_json, Criterion, Evaluation, PrimaryMetric, Standardiser};
-use super::{Files, Tables};
+use super::common::{
+    from_json, split_indices, to_json, Criterion, CriterionKind, DeployParams, Evaluation, Op, PrimaryMetric,
+    Standardiser,
+};
+use super::{Details, Files, Tables, UseCase};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::keys::score;
-use crate::spec::{SegmentSpec, Spec};
+use crate::spec::{SegmentSpec, Spec, UseCaseSection};
 use crate::store::Item;
 
 /// Silhouette is O(sample x n): a 2,000-row sample keeps it cheap and stable.
@@ -58,6 +61,82 @@ pub struct SegmentModel {
     pub fingerprint: String,
 }
 
+/// What segmentation's evaluation reports besides its criteria.
+/// Every field but `sweep` may be absent (read as empty), so partial documents stay readable;
+/// `sweep` tells the use cases' details apart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentDetails {
+    /// The deployed number of segments.
+    #[serde(default)]
+    pub k: usize,
+    #[serde(default)]
+    pub test_sse: f64,
+    #[serde(default)]
+    pub test_rows: usize,
+    /// Share of the test rows per segment.
+    #[serde(default)]
+    pub segment_shares: Vec<f64>,
+    /// SSE (elbow) and silhouette per k of the sweep, on the training split.
+    pub sweep: Vec<SweepPoint>,
+    #[serde(default)]
+    pub profiles: Vec<SegmentProfile>,
+    #[serde(default)]
+    pub population_means: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub baseline: BaselineComparison,
+}
+
+/// The rule-based segmentation against k-means with as many segments, on the test split.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineComparison {
+    pub k: usize,
+    pub columns: [String; 2],
+    pub test_sse: f64,
+    pub kmeans_test_sse: Option<f64>,
+}
+
+/// Segmentation: k-means over standardised features, k chosen by silhouette.
+pub struct Segment;
+
+impl UseCase for Segment {
+    fn id(&self) -> crate::spec::UseCase {
+        crate::spec::UseCase::Segment
+    }
+    fn section<'a>(&self, spec: &'a Spec) -> Option<&'a dyn UseCaseSection> {
+        spec.segment.as_ref().map(|s| s as &dyn UseCaseSection)
+    }
+    fn needed_tables(&self, spec: &Spec) -> Vec<String> {
+        spec.segment.iter().map(|s| s.table.clone()).collect()
+    }
+    fn row_scored_table(&self, spec: &Spec) -> Option<String> {
+        spec.segment.as_ref().map(|s| s.table.clone())
+    }
+    fn prepare(&self, spec: &Spec, tables: &Tables) -> Result<Files> {
+        prepare(spec, tables)
+    }
+    fn prepare_split(&self, spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
+        prepare_split(spec, tables, train, test)
+    }
+    fn train(&self, spec: &Spec, files: &Files, _tables: &Tables, fingerprint: &str) -> Result<Vec<u8>> {
+        train(spec, files, fingerprint)
+    }
+    fn evaluate(&self, spec: &Spec, model: &[u8], files: &Files) -> Result<Evaluation> {
+        evaluate(spec, model, files)
+    }
+    fn score(
+        &self,
+        spec: &Spec,
+        model: &[u8],
+        _deploy: &DeployParams,
+        tables: &Tables,
+        version: &str,
+    ) -> Result<Vec<Item>> {
+        score(spec, model, tables, version)
+    }
+}
+
 fn spec_of(spec: &Spec) -> Result<&SegmentSpec> {
     spec.segment.as_ref().ok_or_else(|| Error::spec("segment", "the spec has no [segment] section"))
 }
@@ -72,11 +151,7 @@ fn features_and_baseline(s: &SegmentSpec) -> Vec<String> {
     cols
 }
 
-pub fn needed_tables(spec: &Spec) -> Vec<String> {
-    spec.segment.iter().map(|s| s.table.clone()).collect()
-}
-
-pub fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
+fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
     let s = spec_of(spec)?;
     let frame = tables.get(&s.table)?;
     let (train, test) = split_indices(frame.n_rows(), spec.pipeline.test_fraction, spec.pipeline.seed);
@@ -85,7 +160,7 @@ pub fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
 
 /// [`prepare`] on a given split (row indices of the segment table); the scaler is fitted on the
 /// `train` rows only. `train == test == all rows` measures in-sample SSE (as scikit-learn reports it).
-pub fn prepare_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
+fn prepare_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
     let s = spec_of(spec)?;
     let frame = tables.get(&s.table)?;
     let id = spec
@@ -125,7 +200,7 @@ fn scaled_matrix(scaler: &Standardiser, frame: &Frame) -> Result<Array2<f64>> {
     Ok(m)
 }
 
-pub fn train(spec: &Spec, files: &Files, fingerprint: &str) -> Result<Vec<u8>> {
+fn train(spec: &Spec, files: &Files, fingerprint: &str) -> Result<Vec<u8>> {
     let s = spec_of(spec)?;
     let train = files.frame("train.csv")?;
     let scaler: Standardiser = from_json(files.get("encoder.json")?, "segment encoder")?;
@@ -259,7 +334,7 @@ fn group_centroids(x: ArrayView2<f64>, assign: &[usize], k: usize) -> Array2<f64
     c
 }
 
-pub fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evaluation> {
+fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evaluation> {
     let s = spec_of(spec)?;
     let model: SegmentModel = from_json(model_bytes, "segment model")?;
     let test = files.frame("test.csv")?;
@@ -286,37 +361,48 @@ pub fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evalua
     });
 
     let mut criteria = vec![
-        Criterion::check("technical", "silhouette (test)", silhouette, ">", 0.0),
-        Criterion::check("business", "min segment share (test)", min_share, ">=", s.criteria.min_segment_share),
-        Criterion::check("business", "silhouette (test)", silhouette, ">=", s.criteria.min_silhouette),
+        Criterion::check(CriterionKind::Technical, "silhouette (test)", silhouette, Op::Gt, 0.0),
+        Criterion::check(
+            CriterionKind::Business,
+            "min segment share (test)",
+            min_share,
+            Op::Ge,
+            s.criteria.min_segment_share,
+        ),
+        Criterion::check(CriterionKind::Business, "silhouette (test)", silhouette, Op::Ge, s.criteria.min_silhouette),
     ];
     if s.criteria.beat_baseline {
         criteria.push(Criterion::check(
-            "business",
+            CriterionKind::Business,
             &format!("k-means SSE at k={base_k} vs rule-based (test)"),
             km_base_sse.unwrap_or(f64::INFINITY),
-            "<",
+            Op::Lt,
             base_sse,
         ));
     }
     Ok(Evaluation {
         primary: PrimaryMetric { name: "silhouette".into(), value: silhouette, higher_is_better: true },
         criteria,
-        details: json!({
-            "k": model.k,
-            "test_sse": test_sse,
-            "test_rows": x.nrows(),
-            "segment_shares": shares,
-            "sweep": model.sweep,
-            "profiles": model.profiles,
-            "population_means": model.population_means,
-            "baseline": { "k": base_k, "columns": model.baseline.columns, "test_sse": base_sse, "kmeans_test_sse": km_base_sse },
+        details: Details::Segment(SegmentDetails {
+            k: model.k,
+            test_sse,
+            test_rows: x.nrows(),
+            segment_shares: shares,
+            sweep: model.sweep,
+            profiles: model.profiles,
+            population_means: model.population_means,
+            baseline: BaselineComparison {
+                k: base_k,
+                columns: model.baseline.columns,
+                test_sse: base_sse,
+                kmeans_test_sse: km_base_sse,
+            },
         }),
         deploy_params: BTreeMap::new(),
     })
 }
 
-pub fn score(spec: &Spec, model_bytes: &[u8], tables: &Tables, version: &str) -> Result<Vec<Item>> {
+fn score(spec: &Spec, model_bytes: &[u8], tables: &Tables, version: &str) -> Result<Vec<Item>> {
     let s = spec_of(spec)?;
     let model: SegmentModel = from_json(model_bytes, "segment model")?;
     let frame = tables.get(&s.table)?;

@@ -13,13 +13,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
 
-use super::common::{from_json, stratified_split, to_json, Criterion, Evaluation, PrimaryMetric};
+use super::common::{
+    from_json, stratified_split, to_json, Criterion, CriterionKind, DeployParams, Evaluation, Op, PrimaryMetric,
+};
 use super::segment::select_columns;
-use super::{Files, Tables};
+use super::{Details, Files, Tables, UseCase};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::keys::score;
-use crate::spec::{ColumnKind, SentimentModelKind, SentimentSpec, Spec};
+use crate::spec::{ColumnKind, SentimentModelKind, SentimentSpec, Spec, UseCaseSection};
 use crate::store::Item;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,16 +109,91 @@ fn svm_margins<S: AsRef<str>>(c: &Classifier, v: &TfidfVectorizer, texts: &[S]) 
     }
 }
 
+/// What sentiment's evaluation reports besides its criteria.
+/// Every field but `confusion` may be absent (read as empty), so partial documents stay readable;
+/// `confusion` tells the use cases' details apart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentimentDetails {
+    /// The classifier deployed (`naive_bayes`, `nb_logistic`, `nb_svm`, `nb_svm_char`).
+    #[serde(default)]
+    pub classifier: String,
+    /// Validation accuracy of each candidate when `model = "auto"` chose between them.
+    #[serde(default)]
+    pub validation_accuracy: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub test_rows: usize,
+    #[serde(default)]
+    pub accuracy: f64,
+    #[serde(default)]
+    pub macro_f1: f64,
+    pub confusion: Confusion,
+    #[serde(default)]
+    pub neutral_band: [f64; 2],
+    /// Share of test posts whose P(positive) falls in the neutral band.
+    #[serde(default)]
+    pub neutral_share: f64,
+    #[serde(default)]
+    pub accuracy_outside_neutral_band: f64,
+    #[serde(default)]
+    pub vocabulary: usize,
+}
+
+/// Actual classes (rows) by predicted polarity (columns), with their names.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Confusion {
+    pub rows: [String; 2],
+    pub columns: [String; 3],
+    pub counts: [[usize; 3]; 2],
+}
+
+/// Sentiment: a text classifier, then trending net sentiment per entity.
+pub struct Sentiment;
+
+impl UseCase for Sentiment {
+    fn id(&self) -> crate::spec::UseCase {
+        crate::spec::UseCase::Sentiment
+    }
+    fn section<'a>(&self, spec: &'a Spec) -> Option<&'a dyn UseCaseSection> {
+        spec.sentiment.as_ref().map(|s| s as &dyn UseCaseSection)
+    }
+    fn needed_tables(&self, spec: &Spec) -> Vec<String> {
+        spec.sentiment.iter().map(|s| s.table.clone()).collect()
+    }
+    fn label_columns(&self, spec: &Spec) -> Vec<(String, String)> {
+        spec.sentiment.iter().map(|s| (s.table.clone(), s.label.clone())).collect()
+    }
+    fn prepare(&self, spec: &Spec, tables: &Tables) -> Result<Files> {
+        prepare(spec, tables)
+    }
+    fn prepare_split(&self, spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
+        prepare_split(spec, tables, train, test)
+    }
+    fn train(&self, spec: &Spec, files: &Files, _tables: &Tables, fingerprint: &str) -> Result<Vec<u8>> {
+        train(spec, files, fingerprint)
+    }
+    fn evaluate(&self, spec: &Spec, model: &[u8], files: &Files) -> Result<Evaluation> {
+        evaluate(spec, model, files)
+    }
+    fn score(
+        &self,
+        spec: &Spec,
+        model: &[u8],
+        _deploy: &DeployParams,
+        tables: &Tables,
+        version: &str,
+    ) -> Result<Vec<Item>> {
+        score(spec, model, tables, version)
+    }
+}
+
 fn spec_of(spec: &Spec) -> Result<&SentimentSpec> {
     spec.sentiment.as_ref().ok_or_else(|| Error::spec("sentiment", "the spec has no [sentiment] section"))
 }
 
-pub fn needed_tables(spec: &Spec) -> Vec<String> {
-    spec.sentiment.iter().map(|s| s.table.clone()).collect()
-}
-
 /// Rows with a positive or negative label, and their labels (true = positive).
-pub(crate) fn labelled(frame: &Frame, s: &SentimentSpec) -> Result<(Vec<usize>, Vec<bool>)> {
+pub fn labelled(frame: &Frame, s: &SentimentSpec) -> Result<(Vec<usize>, Vec<bool>)> {
     let mut rows = Vec::new();
     let mut y = Vec::new();
     for (i, v) in frame.col(&s.label)?.iter().enumerate() {
@@ -128,7 +205,7 @@ pub(crate) fn labelled(frame: &Frame, s: &SentimentSpec) -> Result<(Vec<usize>, 
     Ok((rows, y))
 }
 
-pub fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
+fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
     let s = spec_of(spec)?;
     let frame = tables.get(&s.table)?;
     let (rows, y) = labelled(frame, s)?;
@@ -154,7 +231,7 @@ pub fn tfidf_params(s: &SentimentSpec) -> TfidfParams {
 
 /// [`prepare`] on a given split (row indices of the posts table; rows should be labelled). The
 /// TF-IDF vocabulary and idf are fitted on the `train` texts only.
-pub fn prepare_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
+fn prepare_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
     let s = spec_of(spec)?;
     let frame = tables.get(&s.table)?;
     let slim = select_columns(frame, &[s.text.clone(), s.label.clone()])?;
@@ -235,7 +312,7 @@ fn binary_accuracy(p: &[f64], y: &[bool]) -> f64 {
     p.iter().zip(y).filter(|(&p, &y)| (p >= 0.5) == y).count() as f64 / y.len().max(1) as f64
 }
 
-pub fn train(spec: &Spec, files: &Files, fingerprint: &str) -> Result<Vec<u8>> {
+fn train(spec: &Spec, files: &Files, fingerprint: &str) -> Result<Vec<u8>> {
     let s = spec_of(spec)?;
     let train = files.frame("train.csv")?;
     let vectorizer: TfidfVectorizer = from_json(files.get("encoder.json")?, "sentiment vectorizer")?;
@@ -283,7 +360,7 @@ fn kind_name(k: SentimentModelKind) -> &'static str {
     }
 }
 
-pub fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evaluation> {
+fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evaluation> {
     let s = spec_of(spec)?;
     let model: SentimentModel = from_json(model_bytes, "sentiment model")?;
     let test = files.frame("test.csv")?;
@@ -314,20 +391,24 @@ pub fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evalua
     Ok(Evaluation {
         primary: PrimaryMetric { name: "accuracy".into(), value: accuracy, higher_is_better: true },
         criteria: vec![
-            Criterion::check("technical", "accuracy vs majority class", accuracy, ">", majority),
-            Criterion::check("business", "accuracy", accuracy, ">=", s.criteria.min_accuracy),
+            Criterion::check(CriterionKind::Technical, "accuracy vs majority class", accuracy, Op::Gt, majority),
+            Criterion::check(CriterionKind::Business, "accuracy", accuracy, Op::Ge, s.criteria.min_accuracy),
         ],
-        details: json!({
-            "classifier": kind,
-            "validation_accuracy": model.validation,
-            "test_rows": y.len(),
-            "accuracy": accuracy,
-            "macro_f1": macro_f1,
-            "confusion": { "rows": ["positive", "negative"], "columns": ["positive", "negative", "neutral"], "counts": confusion },
-            "neutral_band": s.neutral_band,
-            "neutral_share": confusion.iter().map(|r| r[2]).sum::<usize>() as f64 / y.len().max(1) as f64,
-            "accuracy_outside_neutral_band": confident.1 as f64 / confident.0.max(1) as f64,
-            "vocabulary": model.vectorizer.n_features(),
+        details: Details::Sentiment(SentimentDetails {
+            classifier: kind.into(),
+            validation_accuracy: model.validation,
+            test_rows: y.len(),
+            accuracy,
+            macro_f1,
+            confusion: Confusion {
+                rows: ["positive".into(), "negative".into()],
+                columns: ["positive".into(), "negative".into(), "neutral".into()],
+                counts: confusion,
+            },
+            neutral_band: s.neutral_band,
+            neutral_share: confusion.iter().map(|r| r[2]).sum::<usize>() as f64 / y.len().max(1) as f64,
+            accuracy_outside_neutral_band: confident.1 as f64 / confident.0.max(1) as f64,
+            vocabulary: model.vectorizer.n_features(),
         }),
         deploy_params: BTreeMap::new(),
     })
@@ -368,7 +449,7 @@ fn mentions(frame: &Frame, s: &SentimentSpec, spec: &Spec) -> Result<Vec<Vec<(St
     Ok(out)
 }
 
-pub fn score(spec: &Spec, model_bytes: &[u8], tables: &Tables, version: &str) -> Result<Vec<Item>> {
+fn score(spec: &Spec, model_bytes: &[u8], tables: &Tables, version: &str) -> Result<Vec<Item>> {
     let s = spec_of(spec)?;
     let model: SentimentModel = from_json(model_bytes, "sentiment model")?;
     let frame = tables.get(&s.table)?;

@@ -1,16 +1,13 @@
-//! The logic behind `marquee aws ...` (the CLI crate wires the subcommands):
-//! start a pipeline execution and follow it, and read a customer's scores from DynamoDB.
+//! Starting a pipeline execution on the deployed state machine and following it to its end
+//! (`marquee aws run`).
 
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use marquee_pipeline::keys::score;
-use marquee_pipeline::store::{Item, ScoreStore};
+use anyhow::{Context, Result};
 use serde_json::json;
 
-use crate::config::{self, required_env, STATE_MACHINE_ENV, TABLE_ENV};
+use crate::config::{self, required_env, STATE_MACHINE_ENV};
 use crate::sfn::{ExecutionOutcome, Executions, Progress};
-use crate::DynamoScoreStore;
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -61,23 +58,6 @@ pub async fn start_and_follow(
         .follow(&execution_arn, opts.poll, on_progress)
         .await
         .with_context(|| format!("following execution {execution_arn}"))
-}
-
-/// Every score item of a customer (segment, churn, recommendations), sorted by sk.
-/// `table: None` reads `MARQUEE_TABLE`.
-pub async fn show_customer(table: Option<&str>, customer_id: &str) -> Result<Vec<Item>> {
-    let table = match table {
-        Some(t) => t.to_string(),
-        None => required_env(TABLE_ENV).context("which table? pass it or set MARQUEE_TABLE (a stack output)")?,
-    };
-    let sdk = config::load(None).await;
-    let store = DynamoScoreStore::new(config::dynamodb_client(&sdk), &table);
-    let pk = score::customer(customer_id);
-    let items = store.query(&pk).await.with_context(|| format!("reading {pk} from table {table}"))?;
-    if items.is_empty() {
-        bail!("no scores for customer `{customer_id}` ({pk}) in table {table}: has a pipeline run deployed models?");
-    }
-    Ok(items)
 }
 
 #[cfg(test)]

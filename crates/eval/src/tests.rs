@@ -1,23 +1,24 @@
-//! The harness on small slices of the real data (skipped when ../shared/data is absent), fold
+//! The harness on small slices of the real data in `MARQUEE_DATA_DIR` (skipped when it is unset), fold
 //! leakage checks, and data-free checks of folds, trend detection and the report files.
 
 use super::*;
-use crate::frame::Frame;
-use crate::spec::UseCase;
-use crate::usecase::churn::ChurnEncoder;
-use crate::usecase::{self, Tables};
 use marquee_ml::text::TfidfVectorizer;
+use marquee_pipeline::frame::Frame;
+use marquee_pipeline::spec::UseCase;
+use marquee_pipeline::usecase::churn::ChurnEncoder;
+use marquee_pipeline::usecase::{self, Tables};
 use std::collections::HashSet;
 use std::path::PathBuf;
 
+/// The real datasets: `MARQUEE_DATA_DIR` (scripts/test sets it to ../shared/data). A folder that
+/// is named but holds no protocol/ fails the test rather than skipping it.
 fn data_dir() -> Option<PathBuf> {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    if d.join("protocol").is_dir() {
-        Some(d)
-    } else {
-        eprintln!("skipping: no real data at {}", d.display());
-        None
-    }
+    let Some(d) = std::env::var_os("MARQUEE_DATA_DIR").map(PathBuf::from) else {
+        eprintln!("skipping: MARQUEE_DATA_DIR is not set");
+        return None;
+    };
+    assert!(d.join("protocol").is_dir(), "MARQUEE_DATA_DIR={} holds no protocol/ folder", d.display());
+    Some(d)
 }
 
 fn opts(data_dir: PathBuf, limit: usize, folds: Option<usize>) -> EvalOptions {
@@ -36,7 +37,7 @@ fn quiet(_: &str) {}
 #[test]
 fn shipped_specs_parse() {
     for t in Task::ALL {
-        EvalOptions::default().spec(t).unwrap_or_else(|e| panic!("{t}: {e}"));
+        EvalOptions::new(PathBuf::new()).spec(t).unwrap_or_else(|e| panic!("{t}: {e}"));
     }
 }
 
@@ -47,14 +48,19 @@ fn movielens_slice_beats_baselines_and_folds_never_leak() {
     o.limit = None;
     let spec = o.spec(Task::Movielens).unwrap();
     let r = spec.recommend.clone().unwrap();
-    let tables =
-        data::load_tables(&spec, &o.data_dir, &usecase::needed_tables(&spec, UseCase::Recommend), &r.ratings, o.limit)
-            .unwrap();
+    let tables = data::load_tables(
+        &spec,
+        &o.data_dir,
+        &usecase::of(UseCase::Recommend).needed_tables(&spec),
+        &r.ratings,
+        o.limit,
+    )
+    .unwrap();
     let folds = recommend::protocol_folds(&o, &spec, &tables).unwrap();
     assert_eq!(folds.len(), 2);
     for fold in &folds {
         assert_eq!(fold.train.len() + fold.test.len(), 100_000);
-        let files = usecase::prepare_split(UseCase::Recommend, &spec, &tables, &fold.train, &fold.test).unwrap();
+        let files = usecase::of(UseCase::Recommend).prepare_split(&spec, &tables, &fold.train, &fold.test).unwrap();
         let pairs = |f: &Frame| -> HashSet<(String, String)> {
             f.col("user_id").unwrap().iter().cloned().zip(f.col("item_id").unwrap().iter().cloned()).collect()
         };
@@ -83,7 +89,7 @@ fn telco_slice_auc_and_encoder_fitted_on_train_only() {
     let folds = churn::protocol_folds(&o, &spec, &tables).unwrap();
     assert_eq!(folds.len(), 5);
     let fold = &folds[0];
-    let files = usecase::prepare_split(UseCase::Churn, &spec, &tables, &fold.train, &fold.test).unwrap();
+    let files = usecase::of(UseCase::Churn).prepare_split(&spec, &tables, &fold.train, &fold.test).unwrap();
     let train = files.frame("train.csv").unwrap();
     let test = files.frame("test.csv").unwrap();
     let ids = |f: &Frame| f.col("row").unwrap().iter().cloned().collect::<HashSet<_>>();
@@ -126,10 +132,10 @@ fn rt_slice_accuracy_and_tfidf_fitted_on_train_only() {
     let folds = sentiment::folds(&spec, &tables, 3, 42).unwrap();
     let fold = &folds[0];
     assert!(fold.train.iter().collect::<HashSet<_>>().is_disjoint(&fold.test.iter().collect()));
-    let files = usecase::prepare_split(UseCase::Sentiment, &spec, &tables, &fold.train, &fold.test).unwrap();
+    let files = usecase::of(UseCase::Sentiment).prepare_split(&spec, &tables, &fold.train, &fold.test).unwrap();
     let vectorizer: TfidfVectorizer = serde_json::from_slice(files.get("encoder.json").unwrap()).unwrap();
     let train_texts = files.frame("train.csv").unwrap().col("text").unwrap().to_vec();
-    let params = crate::usecase::sentiment::tfidf_params(&s);
+    let params = marquee_pipeline::usecase::sentiment::tfidf_params(&s);
     assert!(params.mark_negation, "the rt spec's nb_svm_char marks negation");
     assert_eq!(vectorizer, params.fit(&train_texts).unwrap(), "TF-IDF = fit on the training fold");
     let all_texts = tables.get(&s.table).unwrap().col("text").unwrap().to_vec();
@@ -163,7 +169,7 @@ fn trend_on_real_texts_finds_planted_directions() {
 /// Direction detection without the real data: a toy model and planted rising / falling / flat series.
 #[test]
 fn planted_rising_and_falling_series_are_detected() {
-    let spec = EvalOptions::default().spec(Task::Rt).unwrap();
+    let spec = EvalOptions::new(PathBuf::new()).spec(Task::Rt).unwrap();
     let s = spec.sentiment.clone().unwrap();
     let pos_words = ["great", "wonderful", "moving", "brilliant", "fun", "superb"];
     let neg_words = ["awful", "boring", "dull", "mess", "tedious", "weak"];
@@ -190,8 +196,10 @@ fn planted_rising_and_falling_series_are_detected() {
     assert_eq!(posts.n_rows(), planted.len() * 6 * 50);
     let items = trend::score_posts(&tspec, &run.model, posts).unwrap();
     for p in &planted {
-        let item =
-            items.iter().find(|i| i.pk == crate::keys::score::entity("title", &p.entity)).expect("item per entity");
+        let item = items
+            .iter()
+            .find(|i| i.pk == marquee_pipeline::keys::score::entity("title", &p.entity))
+            .expect("item per entity");
         assert_eq!(item.attr("direction").unwrap(), p.expected, "{}: {:?}", p.entity, item.attr("trend_slope"));
     }
 }

@@ -7,11 +7,11 @@ use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
-use crate::frame::Frame;
-use crate::ingest::ingest_table;
-use crate::spec::Spec;
-use crate::usecase::{self, Tables};
+use marquee_pipeline::error::{Error, Result};
+use marquee_pipeline::frame::Frame;
+use marquee_pipeline::ingest::ingest_table;
+use marquee_pipeline::spec::Spec;
+use marquee_pipeline::usecase::{self, Tables};
 
 /// One train/test split as row indices of the main table (both sorted, disjoint).
 #[derive(Debug, Clone, PartialEq)]

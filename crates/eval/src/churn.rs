@@ -2,17 +2,17 @@
 //! vs balanced, the cutoff table per fold; plus k-means on the account numerics.
 
 use marquee_ml::logistic::ClassWeight;
-use marquee_ml::metrics::CutoffRow;
 use serde_json::json;
 use std::fmt::Write as _;
 use std::time::Instant;
 
 use super::data::{self, Fold};
 use super::{secs, segment, EntryBuilder, EvalOptions, Target, Task, TaskReport};
-use crate::error::{Error, Result};
-use crate::spec::{Spec, UseCase};
-use crate::usecase::common::Evaluation;
-use crate::usecase::{self, Files, Tables};
+use marquee_pipeline::error::{Error, Result};
+use marquee_pipeline::spec::{Spec, UseCase};
+use marquee_pipeline::usecase::common::Evaluation;
+use marquee_pipeline::usecase::Details;
+use marquee_pipeline::usecase::{self, Files, Tables};
 
 const UC: UseCase = UseCase::Churn;
 /// Cutoffs shown in the markdown table (the JSON has all of 0.05..0.95).
@@ -26,10 +26,10 @@ pub struct FoldRun {
 
 pub fn run_split(spec: &Spec, tables: &Tables, fold: &Fold) -> Result<FoldRun> {
     let t = Instant::now();
-    let files = usecase::prepare_split(UC, spec, tables, &fold.train, &fold.test)?;
-    let model = usecase::train(UC, spec, &files, tables, "eval")?;
+    let files = usecase::of(UC).prepare_split(spec, tables, &fold.train, &fold.test)?;
+    let model = usecase::of(UC).train(spec, &files, tables, "eval")?;
     let fit_seconds = secs(t);
-    let evaluation = usecase::evaluate(UC, spec, &model, &files)?;
+    let evaluation = usecase::of(UC).evaluate(spec, &model, &files)?;
     Ok(FoldRun { files, evaluation, fit_seconds })
 }
 
@@ -71,8 +71,8 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
     let spec = opts.spec(task)?;
     let c = spec.churn.clone().ok_or_else(|| Error::spec("churn", "the telco spec needs a [churn] section"))?;
     let dataset = spec.pipeline.dataset.clone();
-    let mut names = usecase::needed_tables(&spec, UC);
-    names.extend(usecase::needed_tables(&spec, UseCase::Segment));
+    let mut names = usecase::of(UC).needed_tables(&spec);
+    names.extend(usecase::of(UseCase::Segment).needed_tables(&spec));
     let tables = data::load_tables(&spec, &opts.data_dir, &names, &c.table, opts.limit)?;
     let folds = protocol_folds(opts, &spec, &tables)?;
     let k = folds.len();
@@ -97,9 +97,9 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
             ));
             auc.push(e.primary.value);
             fit.push(run.fit_seconds);
-            let table: Vec<CutoffRow> = serde_json::from_value(e.details["cutoff_table"].clone()).unwrap_or_default();
-            tables_per_fold.push(table);
-            chosen.push(e.details["chosen_cutoff"].clone());
+            let Details::Churn(d) = &e.details else { unreachable!("a churn evaluation has churn details") };
+            tables_per_fold.push(d.cutoff_table.clone());
+            chosen.push(serde_json::to_value(d.chosen_cutoff).expect("a cutoff row serialises"));
         }
         let mut b = EntryBuilder::new(
             task,

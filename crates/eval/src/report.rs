@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::{Entry, TaskReport};
-use crate::error::{Error, Result};
+use marquee_pipeline::error::{Error, Result};
 
 fn fmt_value(x: f64) -> String {
     if !x.is_finite() {

@@ -4,7 +4,7 @@
 //! 5-fold) and on seeded stratified k-folds otherwise, and reports metric mean, spread, per-fold
 //! values and fit time beside the peer figure measured on the same splits.
 //!
-//! Data is read from a data folder (default `../shared/data` from the repo root) laid out as
+//! Data is read from a data folder (`marquee eval --data-dir`, or `MARQUEE_DATA_DIR`) laid out as
 //! `<dir>/<spec.pipeline.dataset>/<table file>`, plus `<dir>/protocol/` for the fold files. The
 //! specs (column roles of the real exports) ship in `specs/` and are embedded here.
 
@@ -23,14 +23,14 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::error::{Error, Result};
-use crate::spec::Spec;
+use marquee_pipeline::error::{Error, Result};
+use marquee_pipeline::spec::Spec;
 
-pub const SPEC_MOVIELENS: &str = include_str!("../../../../specs/movielens100k.toml");
-pub const SPEC_TELCO: &str = include_str!("../../../../specs/telco.toml");
-pub const SPEC_RT: &str = include_str!("../../../../specs/rt_polarity.toml");
-pub const SPEC_IMDB: &str = include_str!("../../../../specs/imdb.toml");
-pub const SPEC_CDNOW: &str = include_str!("../../../../specs/cdnow.toml");
+pub const SPEC_MOVIELENS: &str = include_str!("../../../specs/movielens100k.toml");
+pub const SPEC_TELCO: &str = include_str!("../../../specs/telco.toml");
+pub const SPEC_RT: &str = include_str!("../../../specs/rt_polarity.toml");
+pub const SPEC_IMDB: &str = include_str!("../../../specs/imdb.toml");
+pub const SPEC_CDNOW: &str = include_str!("../../../specs/cdnow.toml");
 
 /// A named evaluation on one real dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -109,20 +109,12 @@ pub struct EvalOptions {
     pub tune: bool,
 }
 
-impl Default for EvalOptions {
-    fn default() -> Self {
-        Self {
-            data_dir: PathBuf::from("../shared/data"),
-            spec_dir: None,
-            folds: None,
-            limit: None,
-            seed: 42,
-            tune: true,
-        }
-    }
-}
-
 impl EvalOptions {
+    /// The defaults (all folds, whole tables, seed 42, tuning on) over the datasets in `data_dir`.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self { data_dir, spec_dir: None, folds: None, limit: None, seed: 42, tune: true }
+    }
+
     pub fn spec(&self, task: Task) -> Result<Spec> {
         let (file, embedded) = task.spec_file();
         match &self.spec_dir {

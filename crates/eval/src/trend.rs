@@ -12,11 +12,11 @@ use std::fmt::Write as _;
 use super::data;
 use super::sentiment::{folds, run_split, sent_spec};
 use super::{EntryBuilder, EvalOptions, Target, Task, TaskReport};
-use crate::error::{Error, Result};
-use crate::frame::Frame;
-use crate::spec::{Spec, UseCase};
-use crate::store::Item;
-use crate::usecase::{self, Tables};
+use marquee_pipeline::error::{Error, Result};
+use marquee_pipeline::frame::Frame;
+use marquee_pipeline::spec::{Spec, UseCase};
+use marquee_pipeline::store::Item;
+use marquee_pipeline::usecase::{self, Tables};
 
 const UC: UseCase = UseCase::Sentiment;
 const DAY: i64 = 86_400;
@@ -115,17 +115,7 @@ pub fn score_posts(spec: &Spec, model: &[u8], posts: Frame) -> Result<Vec<Item>>
     let s = sent_spec(spec)?;
     let mut tables = Tables::default();
     tables.0.insert(s.table.clone(), posts);
-    let eval = crate::usecase::common::Evaluation {
-        primary: crate::usecase::common::PrimaryMetric {
-            name: "accuracy".into(),
-            value: f64::NAN,
-            higher_is_better: true,
-        },
-        criteria: Vec::new(),
-        details: json!({}),
-        deploy_params: Default::default(),
-    };
-    usecase::score(UC, spec, model, &eval, &tables, "eval")
+    usecase::of(UC).score(spec, model, &Default::default(), &tables, "eval")
 }
 
 pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
@@ -134,7 +124,7 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
     let s = sent_spec(&spec)?.clone();
     let dataset = spec.pipeline.dataset.clone();
     let limit = opts.limit.map(|n| data::Limit::Sample(n, opts.seed));
-    let tables = data::load_tables_with(&spec, &opts.data_dir, &usecase::needed_tables(&spec, UC), &s.table, limit)?;
+    let tables = data::load_tables_with(&spec, &opts.data_dir, &usecase::of(UC).needed_tables(&spec), &s.table, limit)?;
     // Train on 4/5 of the labelled reviews; the planted posts use only the held-out fifth.
     let fold = folds(&spec, &tables, 5, opts.seed)?.swap_remove(0);
     let run = run_split(&spec, &tables, &fold)?;
@@ -167,7 +157,7 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
     let mut correct = Vec::new();
     let mut rows = Vec::new();
     for p in &planted {
-        let item = items.iter().find(|it| it.pk == crate::keys::score::entity("title", &p.entity));
+        let item = items.iter().find(|it| it.pk == marquee_pipeline::keys::score::entity("title", &p.entity));
         let Some(item) = item else {
             return Err(Error::Invalid(format!("trend: no SENTIMENT item for planted entity {}", p.entity)));
         };

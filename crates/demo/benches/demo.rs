@@ -1,7 +1,7 @@
 //! Time to generate the demo data set (divan):
 //! `cargo bench -p marquee-pipeline --bench demo`
 
-use marquee_pipeline::demo::{generate, DemoConfig};
+use marquee_demo::{generate, DemoConfig};
 
 fn main() {
     divan::main();

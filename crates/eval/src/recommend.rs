@@ -9,11 +9,12 @@ use std::time::Instant;
 
 use super::data::{self, Fold};
 use super::{secs, EntryBuilder, EvalOptions, Target, Task, TaskReport};
-use crate::error::{Error, Result};
-use crate::spec::{RecommendSpec, Spec, UseCase};
-use crate::usecase::common::{from_json, Evaluation};
-use crate::usecase::recommend::RecommendModel;
-use crate::usecase::{self, Files, Tables};
+use marquee_pipeline::error::{Error, Result};
+use marquee_pipeline::spec::{RecommendSpec, Spec, UseCase};
+use marquee_pipeline::usecase::common::{from_json, Evaluation};
+use marquee_pipeline::usecase::recommend::{RecommendDetails, RecommendModel};
+use marquee_pipeline::usecase::Details;
+use marquee_pipeline::usecase::{self, Files, Tables};
 
 const UC: UseCase = UseCase::Recommend;
 /// Share of a training fold held out to choose rank and lambda.
@@ -56,10 +57,10 @@ pub struct FoldRun {
 
 pub fn run_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<FoldRun> {
     let t = Instant::now();
-    let files = usecase::prepare_split(UC, spec, tables, train, test)?;
-    let model = usecase::train(UC, spec, &files, tables, "eval")?;
+    let files = usecase::of(UC).prepare_split(spec, tables, train, test)?;
+    let model = usecase::of(UC).train(spec, &files, tables, "eval")?;
     let fit_seconds = secs(t);
-    let evaluation = usecase::evaluate(UC, spec, &model, &files)?;
+    let evaluation = usecase::of(UC).evaluate(spec, &model, &files)?;
     Ok(FoldRun { files, model, evaluation, fit_seconds })
 }
 
@@ -98,7 +99,7 @@ pub fn choose_knn(spec: &Spec, tables: &Tables, train: &[usize], seed: u64) -> R
         let mut s = spec.clone();
         s.recommend.as_mut().expect("recommend").knn_neighbours = k;
         let run = run_split(&s, tables, &fit, &val)?;
-        scores.push((k, detail(&run.evaluation, "precision_at_10")));
+        scores.push((k, detail(&run.evaluation).precision_at_10));
     }
     let best = scores.iter().max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0))).expect("candidates");
     Ok((best.0, scores))
@@ -130,7 +131,7 @@ pub fn holdout_split(opts: &EvalOptions, n_rows: usize) -> Result<Fold> {
 }
 
 /// The protocol file must describe the same ratings (same order), or its folds mean nothing.
-fn check_rows(pf: &crate::frame::Frame, users: &[String], items: &[String]) -> Result<()> {
+fn check_rows(pf: &marquee_pipeline::frame::Frame, users: &[String], items: &[String]) -> Result<()> {
     let (pu, pi, prow) = (pf.col("user_id")?, pf.col("item_id")?, pf.col("row")?);
     let by_row: HashMap<&str, usize> = prow.iter().enumerate().map(|(j, r)| (r.as_str(), j)).collect();
     for i in 0..users.len() {
@@ -256,8 +257,12 @@ fn round4(x: f32) -> f64 {
     (f64::from(x) * 1e4).round() / 1e4
 }
 
-fn detail(e: &Evaluation, key: &str) -> f64 {
-    e.details.get(key).and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN)
+/// The recommend details of an evaluation this module ran.
+fn detail(e: &Evaluation) -> &RecommendDetails {
+    match &e.details {
+        Details::Recommend(d) => d,
+        other => unreachable!("a recommend evaluation has recommend details, not {other:?}"),
+    }
 }
 
 pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
@@ -265,7 +270,8 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
     let spec = opts.spec(task)?;
     let r = rec_spec(&spec)?.clone();
     let dataset = spec.pipeline.dataset.clone();
-    let tables = data::load_tables(&spec, &opts.data_dir, &usecase::needed_tables(&spec, UC), &r.ratings, opts.limit)?;
+    let tables =
+        data::load_tables(&spec, &opts.data_dir, &usecase::of(UC).needed_tables(&spec), &r.ratings, opts.limit)?;
     let n = tables.get(&r.ratings)?.n_rows();
     let folds = protocol_folds(opts, &spec, &tables)?;
 
@@ -285,11 +291,11 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
         progress(&format!(
             "movielens fold {f}: rank {rank}, lambda {lambda}: RMSE {:.4} (global mean {:.4}), fit {:.2}s",
             e.primary.value,
-            detail(e, "rmse_global_mean"),
+            detail(e).rmse_global_mean,
             run.fit_seconds
         ));
         rmse.push(e.primary.value);
-        rmse_mean.push(detail(e, "rmse_global_mean"));
+        rmse_mean.push(detail(e).rmse_global_mean);
         fit.push(run.fit_seconds);
         chosen.push(json!({ "fold": f, "rank": rank, "lambda": round4(lambda), "test_rmse": e.primary.value,
             "validation_rmse": search.iter().map(|(k, l, v)| json!({ "rank": k, "lambda": round4(*l), "rmse": v })).collect::<Vec<_>>() }));
@@ -319,7 +325,7 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
     let mut hspec = with_params(&spec, rank, lambda);
     let ranking = format!("{:?}", r.ranking).to_lowercase().replace("itemknn", "item_knn");
     let mut knn_search = Vec::new();
-    if r.ranking == crate::spec::RankingKind::ItemKnn && opts.tune {
+    if r.ranking == marquee_pipeline::spec::RankingKind::ItemKnn && opts.tune {
         let (k, search) = choose_knn(&hspec, &tables, &hold.train, opts.seed.wrapping_add(200))?;
         hspec.recommend.as_mut().expect("recommend").knn_neighbours = k;
         knn_search = search;
@@ -330,15 +336,15 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
     let e = &run.evaluation;
     progress(&format!(
         "movielens holdout: precision@10 {:.4} (popularity {:.4}), NDCG@10 {:.4} (popularity {:.4})",
-        detail(e, "precision_at_10"),
-        detail(e, "popularity_precision_at_10"),
-        detail(e, "ndcg_at_10"),
-        detail(e, "popularity_ndcg_at_10")
+        detail(e).precision_at_10,
+        detail(e).popularity_precision_at_10,
+        detail(e).ndcg_at_10,
+        detail(e).popularity_ndcg_at_10
     ));
     // The same model scored with every held-out title counted relevant (the peers' definition).
     let mut all_rel = hspec.clone();
     all_rel.recommend.as_mut().expect("recommend").relevant_rating = 0.0;
-    let e_all = usecase::evaluate(UC, &all_rel, &run.model, &run.files)?;
+    let e_all = usecase::of(UC).evaluate(&all_rel, &run.model, &run.files)?;
     let model: RecommendModel = from_json(&run.model, "recommend model")?;
     let hits = holdout_hit_rates(&r, &model, &run.files, 10)?;
     let hits_all = holdout_hit_rates(all_rel.recommend.as_ref().expect("recommend"), &model, &run.files, 10)?;
@@ -351,14 +357,14 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
             "recommend",
             &format!("precision@10 ({ranking}, relevant = rating >= 4)"),
             hp,
-            &one(detail(e, "precision_at_10")),
+            &one(detail(e).precision_at_10),
             true,
         )
         .fit_seconds(&[run.fit_seconds])
-        .target(Target::at_least(detail(e, "popularity_precision_at_10")))
+        .target(Target::at_least(detail(e).popularity_precision_at_10))
         .note(format!(
             "target: popularity on the same split and definition, {:.4}",
-            detail(e, "popularity_precision_at_10")
+            detail(e).popularity_precision_at_10
         ))
         .build(),
     );
@@ -369,11 +375,11 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
             "recommend",
             &format!("NDCG@10 ({ranking}, relevant = rating >= 4)"),
             hp,
-            &one(detail(e, "ndcg_at_10")),
+            &one(detail(e).ndcg_at_10),
             true,
         )
-        .target(Target::at_least(detail(e, "popularity_ndcg_at_10")))
-        .note(format!("target: popularity {:.4}", detail(e, "popularity_ndcg_at_10")))
+        .target(Target::at_least(detail(e).popularity_ndcg_at_10))
+        .note(format!("target: popularity {:.4}", detail(e).popularity_ndcg_at_10))
         .build(),
     );
     entries.push(
@@ -383,16 +389,16 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
             "recommend",
             &format!("precision@10 ({ranking}, every held-out title relevant)"),
             hp,
-            &one(detail(&e_all, "precision_at_10")),
+            &one(detail(&e_all).precision_at_10),
             true,
         )
         .anchor("popularity top-10 (peers)", 0.193)
         .target(Target::at_least(0.193))
         .note(format!(
             "our popularity on this definition: {:.4}; NDCG@10 {:.4} vs popularity {:.4}",
-            detail(&e_all, "popularity_precision_at_10"),
-            detail(&e_all, "ndcg_at_10"),
-            detail(&e_all, "popularity_ndcg_at_10")
+            detail(&e_all).popularity_precision_at_10,
+            detail(&e_all).ndcg_at_10,
+            detail(&e_all).popularity_ndcg_at_10
         ))
         .build(),
     );
@@ -403,7 +409,7 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
             "recommend",
             "popularity precision@10 (every held-out title relevant)",
             hp,
-            &one(detail(&e_all, "popularity_precision_at_10")),
+            &one(detail(&e_all).popularity_precision_at_10),
             true,
         )
         .anchor("popularity top-10 (peers)", 0.193)
@@ -448,9 +454,9 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
         (
             ranking.as_str(),
             "model_top_n",
-            detail(e, "precision_at_10"),
-            detail(e, "ndcg_at_10"),
-            detail(&e_all, "precision_at_10"),
+            detail(e).precision_at_10,
+            detail(e).ndcg_at_10,
+            detail(&e_all).precision_at_10,
         ),
         (
             "ALS by predicted rating",
@@ -462,9 +468,9 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
         (
             "popularity",
             "popularity",
-            detail(e, "popularity_precision_at_10"),
-            detail(e, "popularity_ndcg_at_10"),
-            detail(&e_all, "popularity_precision_at_10"),
+            detail(e).popularity_precision_at_10,
+            detail(e).popularity_ndcg_at_10,
+            detail(&e_all).popularity_precision_at_10,
         ),
         (
             "content-based",

@@ -6,10 +6,11 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use super::{data, secs, Entry, EntryBuilder, EvalOptions, Target, Task, TaskReport};
-use crate::error::{Error, Result};
-use crate::spec::{Spec, UseCase};
-use crate::usecase::segment::SweepPoint;
-use crate::usecase::{self, Tables};
+use marquee_pipeline::error::{Error, Result};
+use marquee_pipeline::spec::{Spec, UseCase};
+use marquee_pipeline::usecase::segment::SweepPoint;
+use marquee_pipeline::usecase::Details;
+use marquee_pipeline::usecase::{self, Tables};
 
 const UC: UseCase = UseCase::Segment;
 
@@ -29,11 +30,12 @@ pub fn sweep_all_rows(
     let n = tables.get(&s.table)?.n_rows();
     let all: Vec<usize> = (0..n).collect();
     let t = Instant::now();
-    let files = usecase::prepare_split(UC, spec, tables, &all, &all)?;
-    let model = usecase::train(UC, spec, &files, tables, "eval")?;
+    let files = usecase::of(UC).prepare_split(spec, tables, &all, &all)?;
+    let model = usecase::of(UC).train(spec, &files, tables, "eval")?;
     let fit = secs(t);
-    let e = usecase::evaluate(UC, spec, &model, &files)?;
-    let sweep: Vec<SweepPoint> = serde_json::from_value(e.details["sweep"].clone()).unwrap_or_default();
+    let e = usecase::of(UC).evaluate(spec, &model, &files)?;
+    let Details::Segment(d) = e.details else { unreachable!("a segment evaluation has segment details") };
+    let sweep: Vec<SweepPoint> = d.sweep;
     progress(&format!("{task} segment: k {}..{} on {n} rows in {fit:.2}s", s.k_min, s.k_max));
     let dataset = spec.pipeline.dataset.clone();
     let protocol = format!("all {n} rows, n_init {}", s.n_init);
@@ -51,10 +53,10 @@ pub fn sweep_all_rows(
         }
         entries.push(b.build());
     }
-    let base = &e.details["baseline"];
-    let base_k = base["k"].as_u64().unwrap_or(0);
-    let base_sse = base["test_sse"].as_f64().unwrap_or(f64::NAN);
-    let km_sse = base["kmeans_test_sse"].as_f64().unwrap_or(f64::NAN);
+    let base = &d.baseline;
+    let base_k = base.k;
+    let base_sse = base.test_sse;
+    let km_sse = base.kmeans_test_sse.unwrap_or(f64::NAN);
     entries.push(
         EntryBuilder::new(
             task,
@@ -82,7 +84,8 @@ pub fn sweep_all_rows(
         s.baseline_columns.join(" x ")
     )
     .ok();
-    let details = json!({ "sweep": sweep, "baseline": base, "deployed_k": e.details["k"], "profiles": e.details["profiles"], "fit_seconds": fit });
+    let details =
+        json!({ "sweep": sweep, "baseline": base, "deployed_k": d.k, "profiles": d.profiles, "fit_seconds": fit });
     Ok((entries, md, details))
 }
 
@@ -90,7 +93,7 @@ pub fn run_cdnow(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskRepo
     let task = Task::Cdnow;
     let spec = opts.spec(task)?;
     let s = spec.segment.clone().ok_or_else(|| Error::spec("segment", "the cdnow spec needs a [segment] section"))?;
-    let tables = data::load_tables(&spec, &opts.data_dir, &usecase::needed_tables(&spec, UC), &s.table, opts.limit)?;
+    let tables = data::load_tables(&spec, &opts.data_dir, &usecase::of(UC).needed_tables(&spec), &s.table, opts.limit)?;
     let anchors = if opts.limit.is_none() { Some(&SKLEARN_CDNOW_SSE[..]) } else { None };
     let (entries, md, details) = sweep_all_rows(task, &spec, &tables, anchors, progress)?;
     Ok(TaskReport { task, entries, details, markdown: md, seconds: 0.0 })

@@ -7,10 +7,11 @@ use std::time::Instant;
 
 use super::data::{self, Fold};
 use super::{secs, EntryBuilder, EvalOptions, Target, Task, TaskReport};
-use crate::error::{Error, Result};
-use crate::spec::{SentimentSpec, Spec, UseCase};
-use crate::usecase::common::Evaluation;
-use crate::usecase::{self, Files, Tables};
+use marquee_pipeline::error::{Error, Result};
+use marquee_pipeline::spec::{SentimentSpec, Spec, UseCase};
+use marquee_pipeline::usecase::common::Evaluation;
+use marquee_pipeline::usecase::Details;
+use marquee_pipeline::usecase::{self, Files, Tables};
 
 const UC: UseCase = UseCase::Sentiment;
 
@@ -24,12 +25,12 @@ pub struct FoldRun {
 
 pub fn run_split(spec: &Spec, tables: &Tables, fold: &Fold) -> Result<FoldRun> {
     let t = Instant::now();
-    let files = usecase::prepare_split(UC, spec, tables, &fold.train, &fold.test)?;
+    let files = usecase::of(UC).prepare_split(spec, tables, &fold.train, &fold.test)?;
     let prepare_seconds = secs(t);
     let t = Instant::now();
-    let model = usecase::train(UC, spec, &files, tables, "eval")?;
+    let model = usecase::of(UC).train(spec, &files, tables, "eval")?;
     let train_seconds = secs(t);
-    let evaluation = usecase::evaluate(UC, spec, &model, &files)?;
+    let evaluation = usecase::of(UC).evaluate(spec, &model, &files)?;
     Ok(FoldRun { files, model, evaluation, prepare_seconds, train_seconds })
 }
 
@@ -40,7 +41,7 @@ pub fn sent_spec(spec: &Spec) -> Result<&SentimentSpec> {
 /// Labelled rows of the reviews table and their labels (true = positive).
 pub fn labelled(spec: &Spec, tables: &Tables) -> Result<(Vec<usize>, Vec<bool>)> {
     let s = sent_spec(spec)?;
-    crate::usecase::sentiment::labelled(tables.get(&s.table)?, s)
+    marquee_pipeline::usecase::sentiment::labelled(tables.get(&s.table)?, s)
 }
 
 /// Seeded stratified k folds over the labelled rows, as row indices of the table.
@@ -60,7 +61,7 @@ pub fn run(task: Task, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<Ta
     let s = sent_spec(&spec)?.clone();
     let dataset = spec.pipeline.dataset.clone();
     let limit = opts.limit.map(|n| data::Limit::Sample(n, opts.seed));
-    let tables = data::load_tables_with(&spec, &opts.data_dir, &usecase::needed_tables(&spec, UC), &s.table, limit)?;
+    let tables = data::load_tables_with(&spec, &opts.data_dir, &usecase::of(UC).needed_tables(&spec), &s.table, limit)?;
     let (k_default, target, anchor_name, anchor) = match task {
         Task::Rt => (10, 0.800, "TF-IDF + MultinomialNB (best peer)", 0.788),
         _ => (5, 0.915, "TF-IDF + LinearSVC (best peer)", 0.907),
@@ -73,26 +74,27 @@ pub fn run(task: Task, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<Ta
     let mut per_fold = Vec::new();
     for (f, fold) in folds.iter().enumerate() {
         let run = run_split(&spec, &tables, fold)?;
-        let d = &run.evaluation.details;
-        let g = |key: &str| d.get(key).and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN);
+        let Details::Sentiment(d) = &run.evaluation.details else {
+            unreachable!("a sentiment evaluation has sentiment details")
+        };
         progress(&format!(
             "{task} fold {f}: accuracy {:.4} ({}), neutral share {:.3}, accuracy outside band {:.4}, prepare {:.2}s + train {:.2}s",
             run.evaluation.primary.value,
-            d["classifier"].as_str().unwrap_or("?"),
-            g("neutral_share"),
-            g("accuracy_outside_neutral_band"),
+            d.classifier,
+            d.neutral_share,
+            d.accuracy_outside_neutral_band,
             run.prepare_seconds,
             run.train_seconds
         ));
         acc.push(run.evaluation.primary.value);
         fit.push(run.prepare_seconds + run.train_seconds);
-        neutral.push(g("neutral_share"));
-        confident.push(g("accuracy_outside_neutral_band"));
-        f1.push(g("macro_f1"));
-        per_fold.push(json!({ "fold": f, "accuracy": run.evaluation.primary.value, "classifier": d["classifier"],
-            "validation_accuracy": d["validation_accuracy"], "neutral_share": g("neutral_share"),
-            "accuracy_outside_neutral_band": g("accuracy_outside_neutral_band"), "macro_f1": g("macro_f1"),
-            "vocabulary": d["vocabulary"], "prepare_seconds": run.prepare_seconds, "train_seconds": run.train_seconds }));
+        neutral.push(d.neutral_share);
+        confident.push(d.accuracy_outside_neutral_band);
+        f1.push(d.macro_f1);
+        per_fold.push(json!({ "fold": f, "accuracy": run.evaluation.primary.value, "classifier": d.classifier,
+            "validation_accuracy": d.validation_accuracy, "neutral_share": d.neutral_share,
+            "accuracy_outside_neutral_band": d.accuracy_outside_neutral_band, "macro_f1": d.macro_f1,
+            "vocabulary": d.vocabulary, "prepare_seconds": run.prepare_seconds, "train_seconds": run.train_seconds }));
     }
     let band = format!("[{}, {}]", s.neutral_band[0], s.neutral_band[1]);
     let entries = vec![

@@ -1,5 +1,5 @@
 use super::*;
-use crate::spec::{ColumnKind, Spec};
+use marquee_pipeline::spec::{ColumnKind, Spec};
 use std::collections::{HashMap, HashSet};
 
 struct Table {

@@ -1,0 +1,356 @@
+//! Ingest (CRISP-DM data understanding): validate and profile every table of the spec, stream
+//! validated copies and the quarantine to the object store, and apply the quality gate.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::io::{get, put, put_file, put_json};
+use super::{RunRequest, Stores};
+use crate::error::{Error, Result};
+use crate::ingest::{self, QualityReport, QuarantinedRow, TableProfile};
+use crate::keys;
+use crate::spec::{Spec, UseCase};
+use crate::store::ObjectBody;
+use crate::usecase;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestOutput {
+    pub run_id: String,
+    pub quality_passed: bool,
+    /// Why the quality gate failed (file, line, column, reason of the first problem).
+    pub quality_message: Option<String>,
+    pub rows_ok: usize,
+    pub rows_quarantined: usize,
+    pub manifest_key: String,
+    pub profile_key: String,
+    pub quality_key: String,
+    pub quarantine_key: String,
+    pub use_cases: Vec<UseCase>,
+}
+
+/// Written last by ingest: the validated tables of a run and their fingerprints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub run_id: String,
+    pub dataset: String,
+    pub tables: BTreeMap<String, ManifestTable>,
+    pub ingested_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestTable {
+    pub key: String,
+    pub source_key: String,
+    pub rows: usize,
+    /// sha256 of the uploaded file: same bytes, same fingerprint, same model.
+    pub sha256: String,
+}
+
+/// Data understanding: validate and profile every table of the spec, quarantine bad rows, and
+/// apply the quality gate. A failed gate is a normal result (`quality_passed: false`) so the
+/// report is still written; the orchestrator turns it into a failed run.
+pub async fn ingest(stores: Stores<'_>, req: &RunRequest) -> Result<IngestOutput> {
+    ingest_with_memory(stores, req, None).await
+}
+
+/// [`ingest`] in a function with `memory_mb` of memory (a Lambda): without an explicit input
+/// budget, inputs above a share of that memory are refused before they are read
+/// ([`ingest::InputBudget::resolve`]).
+pub async fn ingest_with_memory(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Result<IngestOutput> {
+    run(stores, req, memory_mb).await.map_err(|e| e.in_step(&req.run_id, "ingest", None))
+}
+
+async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Result<IngestOutput> {
+    let run_id = req.run_id.as_str();
+    let spec_bytes = get(stores, &req.spec_key).await?;
+    let spec_text = String::from_utf8(spec_bytes)
+        .map_err(|e| Error::spec(stores.objects.uri(&req.spec_key), format!("not UTF-8: {e}")))?;
+    let spec = Spec::from_toml(&spec_text, &stores.objects.uri(&req.spec_key))?;
+    put(stores, &keys::run_spec(run_id), spec_text.into_bytes()).await?;
+
+    let labels = usecase::label_columns(&spec);
+    let now = chrono::Utc::now().timestamp();
+    let budget = ingest::InputBudget::resolve(spec.ingest.max_input_bytes, memory_mb);
+    // Validated copies and the quarantine are streamed to temp files and stored
+    // from there: neither the input nor the output is ever held whole in memory.
+    sweep_stale_temp_dirs();
+    let tmp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempdir()
+        .map_err(|e| Error::Invalid(format!("creating a temp folder in {}: {e}", std::env::temp_dir().display())))?;
+    let quarantine_path = tmp.path().join("quarantine.csv");
+    let mut quarantine = Some(
+        QuarantineFile::create(&quarantine_path)
+            .map_err(|e| Error::Invalid(format!("creating {}: {e}", quarantine_path.display())))?,
+    );
+    let mut profiles: Vec<TableProfile> = Vec::new();
+    let mut quality = Vec::new();
+    let mut first_bad: BTreeMap<String, QuarantinedRow> = BTreeMap::new();
+    let mut rows_quarantined = 0usize;
+    let mut manifest = Manifest {
+        run_id: run_id.into(),
+        dataset: spec.pipeline.dataset.clone(),
+        tables: BTreeMap::new(),
+        ingested_at: chrono::Utc::now().to_rfc3339(),
+    };
+
+    // Ratings and viewing rows must name a known title: the titles table goes first, and its ids
+    // are checked as the other tables stream by.
+    let mut order: Vec<&String> = spec.tables.keys().collect();
+    if let Some(r) = &spec.recommend {
+        order.sort_by_key(|n| **n != r.titles);
+    }
+    let mut known_titles: Option<Arc<HashSet<String>>> = None;
+
+    for (index, name) in order.into_iter().enumerate() {
+        let tspec = &spec.tables[name];
+        let source_key = keys::raw(&spec.pipeline.dataset, &tspec.file);
+        let file_label = stores.objects.uri(&source_key);
+        let refused = |problem: String| ingest::TableQuality {
+            table: name.clone(),
+            file: file_label.clone(),
+            rows_read: 0,
+            rows_ok: 0,
+            rows_quarantined: 0,
+            bad_share: 0.0,
+            reasons: BTreeMap::new(),
+            problems: vec![problem],
+        };
+        let size = stores.objects.size(&source_key).await.map_err(Error::store(format!("reading {file_label}")))?;
+        let Some(size) = size else {
+            quality.push(refused(format!("{file_label}: input file not found")));
+            continue;
+        };
+        if let Some(b) = budget.as_ref().filter(|b| size > b.bytes) {
+            tracing::warn!(run_id, table = %name, size, budget = b.bytes, "input above the ingest memory budget: not read");
+            quality.push(refused(b.too_large(&file_label, size)));
+            continue;
+        }
+        let body = stores.objects.open(&source_key).await.map_err(Error::store(format!("reading {file_label}")))?;
+        let recommend = spec.recommend.as_ref();
+        let references = recommend
+            .filter(|r| *name == r.ratings || Some(name) == r.viewing.as_ref())
+            .and_then(|r| Some((r.item.clone(), known_titles.clone()?, spec.tables.get(&r.titles)?.file.clone())));
+        let job = TableJob {
+            table: name.clone(),
+            spec: tspec.clone(),
+            file: file_label.clone(),
+            labels: labels.get(name).cloned().unwrap_or_default(),
+            now,
+            budget: budget.clone(),
+            references,
+            collect: recommend.filter(|r| *name == r.titles).map(|r| r.title_id.clone()),
+            out: tmp.path().join(format!("table-{index}.csv")),
+        };
+        let out = job.out.clone();
+        let handle = tokio::runtime::Handle::current();
+        let q = quarantine.take().expect("the quarantine file is given back after every table");
+        let started = Instant::now();
+        let (result, q) = tokio::task::spawn_blocking(move || job.run(handle, body, q))
+            .await
+            .map_err(|e| Error::Invalid(format!("ingesting {file_label}: the parser thread failed: {e}")))?;
+        quarantine = Some(q);
+        let t = result.map_err(|e| {
+            Error::Invalid(format!(
+                "ingesting {file_label}: writing the validated copy to {}: {e} (the temp folder's space)",
+                tmp.path().display()
+            ))
+        })?;
+        tracing::info!(
+            run_id,
+            table = %name,
+            bytes = t.bytes_read,
+            rows_ok = t.quality.rows_ok,
+            quarantined = t.quality.rows_quarantined,
+            seconds = started.elapsed().as_secs_f64(),
+            "table ingested"
+        );
+        put_file(stores, &keys::ingested(run_id, name), &out).await?;
+        let _ = std::fs::remove_file(&out);
+        if recommend.is_some_and(|r| *name == r.titles) {
+            known_titles = Some(Arc::new(t.collected));
+        }
+        manifest.tables.insert(
+            name.clone(),
+            ManifestTable { key: keys::ingested(run_id, name), source_key, rows: t.quality.rows_ok, sha256: t.sha256 },
+        );
+        if let Some(f) = t.first_quarantined {
+            first_bad.insert(name.clone(), f);
+        }
+        rows_quarantined += t.quality.rows_quarantined;
+        profiles.push(t.profile);
+        quality.push(t.quality);
+    }
+    profiles.sort_by(|a, b| a.table.cmp(&b.table));
+    quality.sort_by(|a, b| a.table.cmp(&b.table));
+
+    for q in quality.iter_mut() {
+        ingest::apply_gate(q, &spec.quality, first_bad.get(&q.table));
+        if let Some(t) = manifest.tables.get_mut(&q.table) {
+            t.rows = q.rows_ok;
+        }
+    }
+    let report = QualityReport { passed: quality.iter().all(|q| q.problems.is_empty()), tables: quality };
+
+    quarantine
+        .take()
+        .expect("quarantine file")
+        .finish()
+        .map_err(|e| Error::Invalid(format!("writing {}: {e}", quarantine_path.display())))?;
+    put_json(stores, &keys::profile(run_id), &profiles).await?;
+    put_json(stores, &keys::quality(run_id), &report).await?;
+    put_file(stores, &keys::quarantine(run_id), &quarantine_path).await?;
+    if report.passed {
+        put_json(stores, &keys::ingest_manifest(run_id), &manifest).await?;
+    }
+    tracing::info!(
+        run_id,
+        rows_ok = report.tables.iter().map(|t| t.rows_ok).sum::<usize>(),
+        quarantined = rows_quarantined,
+        passed = report.passed,
+        "ingest done"
+    );
+    Ok(IngestOutput {
+        run_id: run_id.into(),
+        quality_passed: report.passed,
+        quality_message: report.failure_message(),
+        rows_ok: report.tables.iter().map(|t| t.rows_ok).sum(),
+        rows_quarantined,
+        manifest_key: keys::ingest_manifest(run_id),
+        profile_key: keys::profile(run_id),
+        quality_key: keys::quality(run_id),
+        quarantine_key: keys::quarantine(run_id),
+        use_cases: spec.use_cases(),
+    })
+}
+
+/// Prefix of ingest's temp folders and of deploy's scoring temp files (swept alike).
+pub(super) const TEMP_PREFIX: &str = "marquee-ingest-";
+
+/// Removes temp folders of ingests that were killed (a timeout skips the cleanup, and a reused
+/// host keeps its temp folder): any older than an hour, longer than a step may run.
+pub(super) fn sweep_stale_temp_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for e in entries.flatten() {
+        let stale = e.file_name().to_str().is_some_and(|n| n.starts_with(TEMP_PREFIX))
+            && e.metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() > 3600);
+        if stale {
+            // Folders of ingest, files of deploy's streamed scoring.
+            let _ = std::fs::remove_dir_all(e.path()).or_else(|_| std::fs::remove_file(e.path()));
+        }
+    }
+}
+
+/// The quarantine CSV of a run (table, file, line, column, reason, raw), appended table by table.
+struct QuarantineFile(csv::Writer<std::io::BufWriter<std::fs::File>>);
+
+impl QuarantineFile {
+    fn create(path: &Path) -> std::io::Result<Self> {
+        let mut w = csv::Writer::from_writer(std::io::BufWriter::new(std::fs::File::create(path)?));
+        w.write_record(["table", "file", "line", "column", "reason", "raw"])?;
+        Ok(Self(w))
+    }
+
+    fn finish(mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Validated rows to the table's temp file, quarantined rows to the run's quarantine file.
+struct FileSink<'a> {
+    rows: csv::Writer<std::io::BufWriter<std::fs::File>>,
+    quarantine: &'a mut QuarantineFile,
+}
+
+impl ingest::IngestSink for FileSink<'_> {
+    fn row(&mut self, values: Vec<String>) -> std::io::Result<()> {
+        Ok(self.rows.write_record(&values)?)
+    }
+    fn quarantine(&mut self, r: QuarantinedRow) -> std::io::Result<()> {
+        Ok(self.quarantine.0.write_record([&r.table, &r.file, &r.line.to_string(), &r.column, &r.reason, &r.raw])?)
+    }
+}
+
+/// One table's ingest, run on a blocking thread (CSV parsing is synchronous; the object body is
+/// pulled from the async store through [`BlockingReader`]).
+struct TableJob {
+    table: String,
+    spec: crate::spec::TableSpec,
+    file: String,
+    labels: Vec<String>,
+    now: i64,
+    budget: Option<ingest::InputBudget>,
+    /// (item column, known title ids, titles file) for ratings and viewing.
+    references: Option<(String, Arc<HashSet<String>>, String)>,
+    collect: Option<String>,
+    out: PathBuf,
+}
+
+impl TableJob {
+    fn run(
+        self,
+        handle: tokio::runtime::Handle,
+        body: ObjectBody,
+        mut quarantine: QuarantineFile,
+    ) -> (std::io::Result<ingest::StreamedTable>, QuarantineFile) {
+        let result = (|| {
+            let mut rows = csv::Writer::from_writer(std::io::BufWriter::with_capacity(
+                256 * 1024,
+                std::fs::File::create(&self.out)?,
+            ));
+            rows.write_record(self.spec.columns().iter().map(|(c, _)| c.as_str()))?;
+            let opts = ingest::StreamOptions {
+                budget: self.budget.as_ref(),
+                references: self.references.as_ref().map(|(column, known, in_file)| ingest::References {
+                    column,
+                    known,
+                    in_file,
+                }),
+                collect: self.collect.as_deref(),
+            };
+            let input = std::io::BufReader::with_capacity(1024 * 1024, BlockingReader { handle, body });
+            let mut sink = FileSink { rows, quarantine: &mut quarantine };
+            let t = ingest::ingest_stream(
+                &self.table,
+                &self.spec,
+                &self.file,
+                input,
+                &self.labels,
+                self.now,
+                &opts,
+                &mut sink,
+            )?;
+            sink.rows.flush()?;
+            Ok(t)
+        })();
+        (result, quarantine)
+    }
+}
+
+/// A synchronous reader over an async object body, for a blocking thread: each read waits on
+/// the runtime (the S3 response body arrives chunk by chunk; nothing is buffered beyond a read).
+struct BlockingReader {
+    handle: tokio::runtime::Handle,
+    body: ObjectBody,
+}
+
+impl std::io::Read for BlockingReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let body = &mut self.body;
+        self.handle.block_on(std::future::poll_fn(|cx| {
+            let mut rb = tokio::io::ReadBuf::new(buf);
+            match body.as_mut().poll_read(cx, &mut rb) {
+                std::task::Poll::Ready(Ok(())) => std::task::Poll::Ready(Ok(rb.filled().len())),
+                std::task::Poll::Ready(Err(e)) => std::task::Poll::Ready(Err(e)),
+                std::task::Poll::Pending => std::task::Poll::Pending,
+            }
+        }))
+    }
+}

@@ -1,0 +1,50 @@
+//! The pipeline steps as library functions over the two store traits, one file per step. Each
+//! step takes a small serialisable request and returns a small serialisable result holding
+//! object-store keys, never data: the same JSON travels between Step Functions states and between
+//! steps in embedded mode. Every step wraps its errors once, at its boundary, with the run, the
+//! step and the use case ([`crate::Error::Step`]).
+
+mod champion;
+mod cutoff;
+mod deploy;
+mod evaluate;
+mod ingest;
+mod io;
+mod prepare;
+mod reject;
+mod scoring;
+mod summary;
+mod train;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::store::Stores;
+pub use champion::{read_champion, Champion};
+pub use cutoff::{churn_cutoff_key, redeploy_churn_cutoff, CutoffChange};
+pub use deploy::{deploy, DeployOutput};
+pub use evaluate::{evaluate, ChampionComparison, EvaluateOutput, EvaluationRecord, Verdict};
+pub use ingest::{ingest, ingest_with_memory, IngestOutput, Manifest, ManifestTable};
+pub use io::load_run_spec;
+pub use prepare::{prepare, PrepareOutput, UseCaseTask};
+pub use reject::reject;
+pub use scoring::publish_scores;
+pub use summary::{summarize, RunSummary, UseCaseResult};
+pub use train::{train, TrainOutput};
+
+/// Starts a run: which spec, and the run id every key of the run is written under.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRequest {
+    pub run_id: String,
+    /// Object-store key of the pipeline spec (TOML).
+    pub spec_key: String,
+    /// What started the run ("upload", "schedule", "cli"), for the record.
+    #[serde(default)]
+    pub trigger: Option<String>,
+}
+
+/// A new run id: UTC time plus a short random suffix, sortable and unique enough for humans.
+pub fn new_run_id() -> String {
+    let now = chrono::Utc::now();
+    let nanos = now.timestamp_subsec_nanos() as u64 ^ std::process::id() as u64;
+    format!("{}-{:06x}", now.format("%Y%m%dT%H%M%SZ"), nanos & 0xff_ffff)
+}

@@ -1,0 +1,60 @@
+//! Prepare (CRISP-DM data preparation): seeded splits and fitted encoders for every use case of
+//! the spec, written under the run's `prepared/<use_case>/`.
+
+use serde::{Deserialize, Serialize};
+
+use super::io::{load_manifest, load_run_spec, load_tables, put};
+use super::Stores;
+use crate::error::Result;
+use crate::keys;
+use crate::spec::{Spec, UseCase};
+use crate::usecase::{self, Tables};
+
+/// One use case of one run: the input of train and evaluate (one Map iteration on AWS).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UseCaseTask {
+    pub run_id: String,
+    pub use_case: UseCase,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrepareOutput {
+    pub run_id: String,
+    pub tasks: Vec<UseCaseTask>,
+}
+
+pub async fn prepare(stores: Stores<'_>, run_id: &str) -> Result<PrepareOutput> {
+    run(stores, run_id).await.map_err(|e| e.in_step(run_id, "prepare", None))
+}
+
+async fn run(stores: Stores<'_>, run_id: &str) -> Result<PrepareOutput> {
+    let spec = load_run_spec(stores, run_id).await?;
+    let manifest = load_manifest(stores, run_id).await?;
+    let mut names: Vec<String> = usecase::enabled(&spec).flat_map(|model| model.needed_tables(&spec)).collect();
+    names.sort();
+    names.dedup();
+    let tables = load_tables(stores, &manifest, &names).await?;
+    let mut tasks = Vec::new();
+    for model in usecase::enabled(&spec) {
+        let uc = model.id();
+        // A use case's own failure names it (the wrapper above leaves a wrapped error as it is).
+        prepare_one(stores, run_id, &spec, &tables, model)
+            .await
+            .map_err(|e| e.in_step(run_id, "prepare", Some(uc.as_str())))?;
+        tasks.push(UseCaseTask { run_id: run_id.into(), use_case: uc });
+    }
+    Ok(PrepareOutput { run_id: run_id.into(), tasks })
+}
+
+async fn prepare_one(
+    stores: Stores<'_>,
+    run_id: &str,
+    spec: &Spec,
+    tables: &Tables,
+    model: &dyn usecase::UseCase,
+) -> Result<()> {
+    for (name, bytes) in model.prepare(spec, tables)?.0 {
+        put(stores, &keys::prepared(run_id, model.id(), &name), bytes).await?;
+    }
+    Ok(())
+}

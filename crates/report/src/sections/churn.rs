@@ -1,0 +1,73 @@
+//! Churn: ROC, the cutoff curves and table (the business lever), the churn drivers.
+#![allow(clippy::write_with_newline)]
+
+use std::fmt::Write;
+
+use marquee_pipeline::usecase::churn::ChurnDetails;
+
+use crate::charts;
+use crate::html::{chart, esc, pct};
+use crate::UseCaseReport;
+
+pub const TITLE: &str = "Churn — who is at risk of cancelling?";
+
+pub fn render(h: &mut String, u: &UseCaseReport, d: &ChurnDetails) {
+    let auc = u.record.challenger.primary.value;
+    let rows = &d.cutoff_table;
+    let chosen = d.chosen_cutoff.map(|c| c.cutoff).filter(|c| c.is_finite());
+    let (marked, label) = match (u.deployed_cutoff, chosen) {
+        (Some(c), _) => (Some(c), format!("deployed cutoff {c:.2}")),
+        (None, Some(c)) => (Some(c), format!("chosen cutoff {c:.2} (not deployed)")),
+        _ => (None, String::new()),
+    };
+    let marked_row = marked.and_then(|c| rows.iter().find(|r| (r.cutoff - c).abs() < 1e-9));
+    let roc: Vec<(f64, f64)> =
+        d.roc.iter().map(|p| (p.fpr, p.tpr)).filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+    let _ = write!(
+        h,
+        "<p>Test split: {} customers, {} churned. The cutoff is the business lever: customers with a churn probability at or above it are flagged at risk. Move it with <code>marquee churn cutoff --run {} --min-precision 0.6 --apply</code>.</p>\n",
+        d.test_rows,
+        pct(d.positive_rate),
+        esc(&u.record.run_id)
+    );
+    h.push_str("<div class=\"grid\">");
+    chart(h, charts::roc(&roc, auc, marked_row.map(|r| (r.false_positive_rate, r.recall, label.clone()))));
+    let curve: Vec<_> =
+        rows.iter().map(|r| (r.cutoff, r.precision, r.recall, r.false_positive_rate, r.accuracy)).collect();
+    chart(h, charts::cutoff_curves(&curve, marked.map(|c| (c, label.clone()))));
+    h.push_str("</div>\n");
+
+    h.push_str("<div class=\"grid\"><div><h3>Cutoff table (test split)</h3>\n<table><tr><th class=\"n\">cutoff</th><th class=\"n\">at risk</th><th class=\"n\">TP</th><th class=\"n\">FP</th><th class=\"n\">TN</th><th class=\"n\">FN</th><th class=\"n\">precision</th><th class=\"n\">recall</th><th class=\"n\">false positive rate</th><th class=\"n\">accuracy</th><th></th></tr>\n");
+    for r in rows {
+        let c = r.cutoff;
+        let is = marked.is_some_and(|m| (m - c).abs() < 1e-9);
+        let _ = write!(
+            h,
+            "<tr{}><td class=\"n\">{c:.2}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>\n",
+            if is { " class=\"marked\"" } else { "" },
+            r.tp + r.fp,
+            r.tp,
+            r.fp,
+            r.tn,
+            r.fn_,
+            pct(r.precision),
+            pct(r.recall),
+            pct(r.false_positive_rate),
+            pct(r.accuracy),
+            if !is { "" } else if u.deployed_cutoff.is_some() { "◀ deployed" } else { "◀ chosen" }
+        );
+    }
+    h.push_str("</table></div>\n");
+    h.push_str("<div><h3>Churn drivers</h3><p class=\"note\">Logistic weights on standardised features.</p><table><tr><th>feature</th><th class=\"n\">weight</th><th>effect</th></tr>\n");
+    for (name, w) in &d.top_coefficients {
+        let _ = write!(
+            h,
+            "<tr><td class=\"mono\">{}</td><td class=\"n\">{:+.3}</td><td>{}</td></tr>\n",
+            esc(name),
+            w,
+            if *w > 0.0 { "<span class=\"down\">raises risk</span>" } else { "<span class=\"up\">lowers risk</span>" }
+        );
+    }
+    h.push_str("</table></div>");
+    h.push_str("</div>\n");
+}
