@@ -13,8 +13,9 @@
 
 use crate::dense::{
     add_gram_upper, block_rows, cholesky_solve_augmented, cholesky_solve_interleaved, line_stride, padded_width,
-    set_gram_upper, LineBuf, Simd, Width, NARROW_TILES, PLAIN_HAS_FMA, WIDE_TILES,
+    set_gram_upper, LineBuf, Width,
 };
+use crate::simd::{Kernel, Simd, Tiles};
 use crate::{MlError, Result};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
@@ -310,36 +311,18 @@ impl RowSolver {
     /// `other_b`, writing each row's factors and bias into `own_f` / `own_b` (which start at row
     /// `first`). Rows without ratings get zero factors and zero bias.
     fn solve_rows(&mut self, fixed: &FixedSide, first: usize, own_f: &mut [f32], own_b: &mut [f32]) {
-        match self.simd {
-            Simd::Plain => self.solve_rows_with::<PLAIN_HAS_FMA, NARROW_TILES>(fixed, first, own_f, own_b),
-            // SAFETY: `detect` returned these variants only after checking that the CPU has AVX2
-            // and FMA (and AVX-512F for the second).
-            #[cfg(target_arch = "x86_64")]
-            Simd::Avx2Fma => unsafe { self.solve_rows_avx2_fma(fixed, first, own_f, own_b) },
-            #[cfg(target_arch = "x86_64")]
-            Simd::Avx512Fma => unsafe { self.solve_rows_avx512(fixed, first, own_f, own_b) },
-        }
+        // With 512-bit registers the Gram kernel's tiles up to 4 x 32 do more work per instruction
+        // than the 4 x 8 ones (the same sums in the same order: the same factors).
+        let simd = self.simd;
+        simd.dispatch(SolveRows { solver: self, fixed, first, own_f, own_b });
     }
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn solve_rows_avx2_fma(&mut self, fixed: &FixedSide, first: usize, own_f: &mut [f32], own_b: &mut [f32]) {
-        self.solve_rows_with::<true, NARROW_TILES>(fixed, first, own_f, own_b)
-    }
-
-    /// The row loop with 512-bit registers: the Gram kernel's tiles up to 4 x 32 do more work per
-    /// instruction of the 4 x 8 ones (the same sums in the same order: the same factors).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn solve_rows_avx512(&mut self, fixed: &FixedSide, first: usize, own_f: &mut [f32], own_b: &mut [f32]) {
-        self.solve_rows_with::<true, WIDE_TILES>(fixed, first, own_f, own_b)
-    }
-
-    /// The row loop, compiled once per [`Simd`] level (`FMA`: use fused multiply-add; `MAX_TILE`:
+    /// The row loop, compiled once per [`Simd`] level (`FMA`: use fused multiply-add; `tiles`:
     /// the Gram kernel's widest tile).
     #[inline(always)]
-    fn solve_rows_with<const FMA: bool, const MAX_TILE: usize>(
+    fn solve_rows_with<const FMA: bool, T: Tiles>(
         &mut self,
+        tiles: T,
         fixed: &FixedSide,
         first: usize,
         own_f: &mut [f32],
@@ -359,7 +342,7 @@ impl RowSolver {
                 own_b[local] = 0.0;
                 continue;
             }
-            self.build_system::<FMA, MAX_TILE>(fixed, s..e, filled);
+            self.build_system::<FMA, T>(tiles, fixed, s..e, filled);
             pending[filled] = local;
             filled += 1;
             if filled < SLOTS {
@@ -367,14 +350,15 @@ impl RowSolver {
             }
             let grams = self.gram.each_mut().map(|g| &mut g[..cols * stride]);
             let xs = self.x.each_mut().map(|x| &mut x[..cols]);
-            cholesky_solve_interleaved::<FMA, MAX_TILE, SLOTS>(grams, width, k + 1, xs);
+            cholesky_solve_interleaved::<FMA, T, SLOTS>(tiles, grams, width, k + 1, xs);
             for (slot, &local) in pending.iter().enumerate() {
                 self.write_solution(slot, local, own_f, own_b);
             }
             filled = 0;
         }
         for (slot, &local) in pending[..filled].iter().enumerate() {
-            cholesky_solve_augmented::<FMA, MAX_TILE>(
+            cholesky_solve_augmented::<FMA, T>(
+                tiles,
                 &mut self.gram[slot][..cols * stride],
                 width,
                 k + 1,
@@ -387,8 +371,9 @@ impl RowSolver {
     /// The normal equations of the row whose ratings are `fixed.rows`' entries `range`, into
     /// `gram[slot]`, with the ALS-WR penalty on the diagonal.
     #[inline(always)]
-    fn build_system<const FMA: bool, const MAX_TILE: usize>(
+    fn build_system<const FMA: bool, T: Tiles>(
         &mut self,
+        tiles: T,
         fixed: &FixedSide,
         range: std::ops::Range<usize>,
         slot: usize,
@@ -416,9 +401,9 @@ impl RowSolver {
             }
             let (g, gram) = (&self.g[..(end - start) * stride], &mut self.gram[slot][..cols * stride]);
             if start == s {
-                set_gram_upper::<FMA, MAX_TILE>(g, width, gram);
+                set_gram_upper::<FMA, T>(tiles, g, width, gram);
             } else {
-                add_gram_upper::<FMA, MAX_TILE>(g, width, gram);
+                add_gram_upper::<FMA, T>(tiles, g, width, gram);
             }
         }
         // ALS-WR: the penalty (on factors and bias alike) grows with the row's rating
@@ -442,6 +427,25 @@ impl RowSolver {
             *o = w as f32;
         }
         own_b[local] = self.x[slot][k] as f32;
+    }
+}
+
+/// [`RowSolver::solve_rows`] as a [`Kernel`].
+struct SolveRows<'a, 'f> {
+    solver: &'a mut RowSolver,
+    fixed: &'a FixedSide<'f>,
+    first: usize,
+    own_f: &'a mut [f32],
+    own_b: &'a mut [f32],
+}
+
+impl Kernel for SolveRows<'_, '_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<const FMA: bool, T: Tiles>(self, tiles: T) {
+        let SolveRows { solver, fixed, first, own_f, own_b } = self;
+        solver.solve_rows_with::<FMA, T>(tiles, fixed, first, own_f, own_b);
     }
 }
 

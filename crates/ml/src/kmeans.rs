@@ -1,6 +1,7 @@
 //! k-means with k-means++ initialisation, several seeded restarts, best SSE kept.
 
-use crate::dense::{first_non_finite, fmadd, Lanes, Simd, PLAIN_HAS_FMA};
+use crate::dense::{first_non_finite, fmadd, Lanes};
+use crate::simd::{Kernel, Simd, Tiles};
 use crate::{MlError, Result};
 use linfa::dataset::DatasetBase;
 use linfa::traits::Fit;
@@ -82,15 +83,11 @@ impl KMeansParams {
     }
 
     fn restarts_on<const D: usize>(&self, points: &Points, threads: usize) -> (f64, Vec<f64>, usize) {
-        let run_share = |t: usize| match Simd::detect() {
-            Simd::Plain => self.run_share::<D, PLAIN_HAS_FMA>(points, t, threads),
-            // SAFETY: `detect` returned these variants only after checking that the CPU has AVX2
-            // and FMA (and AVX-512F for the second).
-            #[cfg(target_arch = "x86_64")]
-            Simd::Avx2Fma => unsafe { self.run_share_avx2::<D>(points, t, threads) },
-            #[cfg(target_arch = "x86_64")]
-            Simd::Avx512Fma => unsafe { self.run_share_avx512::<D>(points, t, threads) },
-        };
+        // With AVX2 a block's eight rows fill two 256-bit registers and each score term is one
+        // fused multiply-add; with AVX-512 a block is one register (the same operations in the
+        // same order, so the same result).
+        let simd = Simd::detect();
+        let run_share = |t: usize| simd.dispatch(RunShare::<D> { params: self, points, t, threads });
         let shares: Vec<_> = if threads == 1 {
             vec![run_share(0)]
         } else {
@@ -142,32 +139,6 @@ impl KMeansParams {
         best
     }
 
-    /// [`run_share`](Self::run_share) compiled for AVX2 and FMA: a block's eight rows fill two
-    /// 256-bit registers, and each score term is one fused multiply-add.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_share_avx2<const D: usize>(
-        &self,
-        points: &Points,
-        t: usize,
-        threads: usize,
-    ) -> Option<(f64, usize, Vec<f64>, usize)> {
-        self.run_share::<D, true>(points, t, threads)
-    }
-
-    /// [`run_share`](Self::run_share) compiled for AVX-512: a block is one register. The same
-    /// operations in the same order as the AVX2 build, so the same result.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn run_share_avx512<const D: usize>(
-        &self,
-        points: &Points,
-        t: usize,
-        threads: usize,
-    ) -> Option<(f64, usize, Vec<f64>, usize)> {
-        self.run_share::<D, true>(points, t, threads)
-    }
-
     fn validate(&self, data: ArrayView2<f64>) -> Result<()> {
         let invalid = |name, reason: String| Err(MlError::InvalidParam { name, reason });
         if self.k == 0 {
@@ -189,6 +160,23 @@ impl KMeansParams {
             return Err(MlError::InvalidInput("k-means: `data` has no columns".into()));
         }
         Ok(())
+    }
+}
+
+/// [`KMeansParams::run_share`] as a [`Kernel`].
+struct RunShare<'a, const D: usize> {
+    params: &'a KMeansParams,
+    points: &'a Points,
+    t: usize,
+    threads: usize,
+}
+
+impl<const D: usize> Kernel for RunShare<'_, D> {
+    type Output = Option<(f64, usize, Vec<f64>, usize)>;
+
+    #[inline(always)]
+    fn run<const FMA: bool, T: Tiles>(self, _: T) -> Self::Output {
+        self.params.run_share::<D, FMA>(self.points, self.t, self.threads)
     }
 }
 
@@ -993,16 +981,15 @@ mod tests {
     #[test]
     #[cfg(target_arch = "x86_64")]
     fn avx512_and_avx2_builds_agree() {
-        if Simd::detect() != Simd::Avx512Fma {
+        let simd = Simd::detect();
+        if simd == simd.narrowed() {
             return; // nothing to compare on this CPU
         }
         let (data, _) = planted(&[&[0.0; 5], &[3.0, 0.0, 1.0, 2.0, -1.0], &[0.0, 3.0, -1.0, 1.0, 1.0]], 333, 2.0, 5);
         let params = KMeansParams { k: 7, n_init: 3, seed: 8, ..KMeansParams::default() };
         let points = Points::centred(data.view()).unwrap();
-        // SAFETY: both features were detected above.
-        let (wide, narrow) =
-            unsafe { (params.run_share_avx512::<5>(&points, 0, 1), params.run_share_avx2::<5>(&points, 0, 1)) };
-        assert_eq!(wide, narrow);
+        let run = |simd: Simd| simd.dispatch(RunShare::<5> { params: &params, points: &points, t: 0, threads: 1 });
+        assert_eq!(run(simd), run(simd.narrowed()));
     }
 
     #[test]

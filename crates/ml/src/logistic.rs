@@ -1,9 +1,7 @@
 //! Binary logistic regression with L2 regularisation and class weights.
 
-use crate::dense::{
-    add_gram_upper, block_rows, first_non_finite, fmadd, padded_width, Simd, Width, NARROW_TILES, PLAIN_HAS_FMA,
-    WIDE_TILES,
-};
+use crate::dense::{add_gram_upper, block_rows, first_non_finite, fmadd, padded_width, Width};
+use crate::simd::{Kernel, Simd, Tiles};
 use crate::{MlError, Result};
 use linfa::dataset::DatasetBase;
 use linfa::traits::Fit;
@@ -207,17 +205,14 @@ impl<'a> Newton<'a> {
         let (z, e) = (self.z.as_slice_mut().expect("owned"), self.e.as_slice_mut().expect("owned"));
         let moving = move_to.map(|beta| (&beta.as_slice().expect("owned")[..d], beta[d]));
         let input = PassInput { x, y, w, d, width, moving };
-        over_chunks(self.threads, z, e, |rows, z, e| match (simd, derivatives) {
-            (Simd::Plain, true) => chunk_pass::<PLAIN_HAS_FMA, true, NARROW_TILES>(&input, rows, z, e),
-            (Simd::Plain, false) => chunk_pass::<PLAIN_HAS_FMA, false, NARROW_TILES>(&input, rows, z, e),
-            // SAFETY: `detect` returned these variants only after checking that the CPU has AVX2
-            // and FMA (and AVX-512F for the third). A loss-only pass has no Gram kernel to widen.
-            #[cfg(target_arch = "x86_64")]
-            (Simd::Avx2Fma, true) => unsafe { chunk_pass_avx2_fma::<true>(&input, rows, z, e) },
-            #[cfg(target_arch = "x86_64")]
-            (Simd::Avx512Fma, true) => unsafe { chunk_pass_avx512(&input, rows, z, e) },
-            #[cfg(target_arch = "x86_64")]
-            (Simd::Avx2Fma | Simd::Avx512Fma, false) => unsafe { chunk_pass_avx2_fma::<false>(&input, rows, z, e) },
+        over_chunks(self.threads, z, e, |rows, z, e| {
+            let input = &input;
+            if derivatives {
+                simd.dispatch(ChunkPass::<true> { input, rows, z, e })
+            } else {
+                // A loss-only pass has no Gram kernel to widen.
+                simd.narrowed().dispatch(ChunkPass::<false> { input, rows, z, e })
+            }
         })
     }
 
@@ -375,7 +370,8 @@ struct ChunkSums {
 /// gradient. Each step runs over the whole block, so the exponential, logarithm, division and
 /// square root run in vector lanes.
 #[inline(always)]
-fn chunk_pass<const FMA: bool, const DERIVATIVES: bool, const MAX_TILE: usize>(
+fn chunk_pass<const FMA: bool, const DERIVATIVES: bool, T: Tiles>(
+    tiles: T,
     input: &PassInput,
     rows: std::ops::Range<usize>,
     z: &mut [f64],
@@ -427,33 +423,27 @@ fn chunk_pass<const FMA: bool, const DERIVATIVES: bool, const MAX_TILE: usize>(
                 g[d] += r;
                 out[d] = root;
             }
-            add_gram_upper::<FMA, MAX_TILE>(&block[..n_block * width], Width::packed(width), &mut gram);
+            add_gram_upper::<FMA, T>(tiles, &block[..n_block * width], Width::packed(width), &mut gram);
         }
     }
     ChunkSums { data: (data[0] + data[1]) + (data[2] + data[3]), g, gram, finite }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn chunk_pass_avx2_fma<const DERIVATIVES: bool>(
-    input: &PassInput,
+/// [`chunk_pass`] as a [`Kernel`].
+struct ChunkPass<'a, 'x, const DERIVATIVES: bool> {
+    input: &'a PassInput<'x>,
     rows: std::ops::Range<usize>,
-    z: &mut [f64],
-    e: &mut [f64],
-) -> ChunkSums {
-    chunk_pass::<true, DERIVATIVES, NARROW_TILES>(input, rows, z, e)
+    z: &'a mut [f64],
+    e: &'a mut [f64],
 }
 
-/// A derivatives pass with 512-bit registers: the Gram kernel's wide tiles (same sums, same order).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn chunk_pass_avx512(
-    input: &PassInput,
-    rows: std::ops::Range<usize>,
-    z: &mut [f64],
-    e: &mut [f64],
-) -> ChunkSums {
-    chunk_pass::<true, true, WIDE_TILES>(input, rows, z, e)
+impl<const DERIVATIVES: bool> Kernel for ChunkPass<'_, '_, DERIVATIVES> {
+    type Output = ChunkSums;
+
+    #[inline(always)]
+    fn run<const FMA: bool, T: Tiles>(self, tiles: T) -> ChunkSums {
+        chunk_pass::<FMA, DERIVATIVES, T>(tiles, self.input, self.rows, self.z, self.e)
+    }
 }
 
 /// Adds `values` to four running sums, value `i` to sum `i % 4` (independent chains the compiler
