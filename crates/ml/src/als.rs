@@ -16,7 +16,7 @@ use crate::dense::{
     set_gram_upper, LineBuf, Width,
 };
 use crate::simd::{Kernel, Simd, Tiles};
-use crate::{MlError, Result};
+use crate::{parallel, MlError, Result};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -155,8 +155,7 @@ impl AlsParams {
         n_items: usize,
         scaling: RegScaling,
     ) -> Result<AlsModel> {
-        let threads = std::thread::available_parallelism().map_or(1, |c| c.get());
-        let threads = if ratings.len() < PARALLEL_MIN_RATINGS { 1 } else { threads.min(MAX_THREADS) };
+        let threads = if ratings.len() < PARALLEL_MIN_RATINGS { 1 } else { parallel::cores().min(MAX_THREADS) };
         self.fit_on_threads(ratings, n_users, n_items, scaling, threads)
     }
 
@@ -503,24 +502,15 @@ fn solve_side(
         bounds.push(n_rows);
     }
     bounds.push(n_rows);
-    std::thread::scope(|scope| {
-        let (mut f_rest, mut b_rest) = (own_f, own_b);
-        let mut jobs = Vec::with_capacity(solvers.len());
-        for (solver, w) in solvers.iter_mut().zip(bounds.windows(2)) {
-            let (f, fr) = f_rest.split_at_mut((w[1] - w[0]) * k);
-            let (b, br) = b_rest.split_at_mut(w[1] - w[0]);
-            (f_rest, b_rest) = (fr, br);
-            jobs.push((solver, w[0], f, b));
-        }
-        let mut jobs = jobs.into_iter();
-        let (s0, first0, f0, b0) = jobs.next().expect("at least two solvers");
-        let handles: Vec<_> =
-            jobs.map(|(solver, first, f, b)| scope.spawn(move || solver.solve_rows(fixed, first, f, b))).collect();
-        s0.solve_rows(fixed, first0, f0, b0);
-        for h in handles {
-            h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        }
-    });
+    let (mut f_rest, mut b_rest) = (own_f, own_b);
+    let mut jobs = Vec::with_capacity(solvers.len());
+    for (solver, w) in solvers.iter_mut().zip(bounds.windows(2)) {
+        let (f, fr) = f_rest.split_at_mut((w[1] - w[0]) * k);
+        let (b, br) = b_rest.split_at_mut(w[1] - w[0]);
+        (f_rest, b_rest) = (fr, br);
+        jobs.push((solver, w[0], f, b));
+    }
+    parallel::run_jobs(jobs, |(solver, first, f, b)| solver.solve_rows(fixed, first, f, b));
 }
 
 impl AlsModel {
@@ -754,16 +744,16 @@ mod tests {
         assert_eq!(p.fit(&train, 200, 150).unwrap(), p.fit_with_scaling(&train, 200, 150, RegScaling::Count).unwrap());
     }
 
-    /// MovieLens-100K quality and speed check (run in release):
+    /// MovieLens-100K quality and speed check (run in release, with `MARQUEE_DATA_DIR` set):
     /// `cargo test --release -p marquee-ml als_movielens -- --ignored --nocapture`
     #[test]
     #[ignore]
     fn als_movielens_100k_quality() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/movielens_100k/ratings.csv");
-        let Ok(text) = std::fs::read_to_string(path) else {
-            eprintln!("skipping: {path} not found");
-            return;
-        };
+        let dir = std::env::var_os("MARQUEE_DATA_DIR")
+            .map(std::path::PathBuf::from)
+            .expect("set MARQUEE_DATA_DIR to the shared data folder (the one holding movielens_100k/)");
+        let path = dir.join("movielens_100k/ratings.csv");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let raw: Vec<(u32, u32, f32)> = text
             .lines()
             .skip(1)
@@ -795,12 +785,7 @@ mod tests {
             }
         }
         // Protocol fold 0 if present, to compare with the published peers.
-        let protocol = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/data/protocol/ml100k_fold_assignments.csv"
-        ))
-        .ok()
-        .map(|t| {
+        let protocol = std::fs::read_to_string(dir.join("protocol/ml100k_fold_assignments.csv")).ok().map(|t| {
             let folds: Vec<u8> = t.lines().skip(1).filter_map(|l| l.rsplit(',').next()?.parse().ok()).collect();
             let (mut tr, mut te) = (Vec::new(), Vec::new());
             for (r, &f) in ratings.iter().zip(&folds) {

@@ -2,7 +2,7 @@
 
 use crate::dense::{first_non_finite, fmadd, Lanes};
 use crate::simd::{Kernel, Simd, Tiles};
-use crate::{MlError, Result};
+use crate::{parallel, MlError, Result};
 use linfa::dataset::DatasetBase;
 use linfa::traits::Fit;
 use ndarray::{Array2, ArrayView2};
@@ -76,7 +76,7 @@ impl KMeansParams {
     /// Restarts are independent, so large fits spread them over the available cores; ties go to the
     /// lowest restart index, so the result does not depend on the thread count.
     fn restarts<const D: usize>(&self, points: &Points) -> (f64, Vec<f64>, usize) {
-        let cores = available_cores();
+        let cores = parallel::cores();
         let work = points.n.saturating_mul(points.d).saturating_mul(self.k).saturating_mul(self.n_init);
         let threads = if work < PARALLEL_MIN_WORK { 1 } else { cores.min(self.n_init) };
         self.restarts_on::<D>(points, threads)
@@ -88,15 +88,7 @@ impl KMeansParams {
         // same order, so the same result).
         let simd = Simd::detect();
         let run_share = |t: usize| simd.dispatch(RunShare::<D> { params: self, points, t, threads });
-        let shares: Vec<_> = if threads == 1 {
-            vec![run_share(0)]
-        } else {
-            let run_share = &run_share;
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..threads).map(|t| scope.spawn(move || run_share(t))).collect();
-                handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
-            })
-        };
+        let shares = parallel::run_jobs((0..threads).collect(), run_share);
         let (sse, _, centers, iterations) = shares
             .into_iter()
             .flatten()
@@ -211,10 +203,6 @@ fn finite_column_means(data: ArrayView2<f64>) -> Result<Vec<f64>> {
     Ok(sums.into_iter().map(|s| s / n as f64).collect())
 }
 
-fn available_cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |c| c.get())
-}
-
 /// Restarts run side by side in one pass over the rows. On data larger than the caches every pass
 /// is bound by memory bandwidth, so a group of runs costs little more than one; each run holds
 /// `12 n` bytes of its own state, which caps the group.
@@ -269,14 +257,10 @@ impl Points {
             }
         };
         // A copy of the data: worth both cores when large (each block is the same on any split).
-        let threads = if n * d >= PARALLEL_MIN_WORK { available_cores() } else { 1 };
+        let threads = if n * d >= PARALLEL_MIN_WORK { parallel::cores() } else { 1 };
         let per = n_blocks.div_ceil(threads).max(1);
-        std::thread::scope(|scope| {
-            let fill = &fill;
-            for (t, (blocked, sq_norms)) in blocked.chunks_mut(per * d).zip(sq_norms.chunks_mut(per)).enumerate() {
-                scope.spawn(move || fill(t * per, blocked, sq_norms));
-            }
-        });
+        let jobs = blocked.chunks_mut(per * d).zip(sq_norms.chunks_mut(per)).enumerate().collect();
+        parallel::run_jobs(jobs, |(t, (blocked, sq_norms))| fill(t * per, blocked, sq_norms));
         Ok(Self { blocked, sq_norms, mean, n, d })
     }
 
@@ -320,20 +304,11 @@ impl Points {
         const PARTS: usize = 16;
         let per = self.n_blocks().div_ceil(PARTS).max(1);
         let ranges: Vec<_> = (0..self.n_blocks()).step_by(per).map(|b| b..(b + per).min(self.n_blocks())).collect();
-        let threads = if self.n * self.d * k >= PARALLEL_MIN_WORK { available_cores().min(ranges.len()) } else { 1 };
+        let threads = if self.n * self.d * k >= PARALLEL_MIN_WORK { parallel::cores().min(ranges.len()) } else { 1 };
         let per_thread = ranges.len().div_ceil(threads.max(1)).max(1);
-        let sums: Vec<f64> = std::thread::scope(|scope| {
-            let part = &part;
-            let handles: Vec<_> = ranges
-                .chunks(per_thread)
-                .map(|mine| scope.spawn(move || mine.iter().map(|r| part(r.clone())).collect::<Vec<f64>>()))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-                .collect()
-        });
-        sums.iter().sum()
+        let jobs = ranges.chunks(per_thread).collect();
+        let sums = parallel::run_jobs(jobs, |mine| mine.iter().map(|r| part(r.clone())).collect::<Vec<f64>>());
+        sums.iter().flatten().sum()
     }
 }
 

@@ -11,6 +11,7 @@ pub mod error;
 pub mod kmeans;
 pub mod logistic;
 pub mod metrics;
+mod parallel;
 mod simd;
 pub mod similarity;
 pub mod sparse;

@@ -1,8 +1,10 @@
 //! Binary logistic regression with L2 regularisation and class weights.
 
-use crate::dense::{add_gram_upper, block_rows, first_non_finite, fmadd, padded_width, Width};
-use crate::simd::{Kernel, Simd, Tiles};
-use crate::{MlError, Result};
+use crate::dense::{
+    add_gram_upper, block_rows, cholesky_solve_augmented, first_non_finite, fmadd, padded_width, Width,
+};
+use crate::simd::{Kernel, Narrow, Simd, Tiles, PLAIN_HAS_FMA};
+use crate::{parallel, MlError, Result};
 use linfa::dataset::DatasetBase;
 use linfa::traits::Fit;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, CowArray, Ix2};
@@ -152,8 +154,7 @@ impl<'a> Newton<'a> {
     fn new(x: ArrayView2<'a, f64>, y: Array1<f64>, w: Array1<f64>, l2: f64) -> Self {
         let (n, d) = x.dim();
         let width = padded_width(d + 1);
-        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-        let threads = if n.saturating_mul(d) < PARALLEL_MIN_CELLS { 1 } else { cores.min(MAX_THREADS) };
+        let threads = if n.saturating_mul(d) < PARALLEL_MIN_CELLS { 1 } else { parallel::cores().min(MAX_THREADS) };
         let x = if x.is_standard_layout() {
             CowArray::from(x)
         } else {
@@ -486,50 +487,30 @@ fn solve_spd(mut a: Array2<f64>, b: &Array1<f64>) -> Array1<f64> {
         }
     }
     let rhs = b * &scale;
+    // `[a + ridge I | rhs]` in the layout of the dense Cholesky kernel (upper triangle).
+    let width = padded_width(p + 1);
+    let mut aug = vec![0.0; width * width];
+    let mut x = vec![0.0; width];
     let mut ridge = 0.0;
     loop {
-        if let Some(l) = cholesky(&a, ridge) {
-            return cholesky_solve(&l, &rhs) * &scale;
+        aug.fill(0.0);
+        for i in 0..p {
+            for j in i..p {
+                aug[i * width + j] = a[[i, j]];
+            }
+            aug[i * width + i] += ridge;
+            aug[i * width + p] = rhs[i];
+        }
+        let min_pivot = cholesky_solve_augmented::<PLAIN_HAS_FMA, _>(Narrow, &mut aug, Width::packed(width), p, &mut x);
+        // Numerically positive definite (a NaN pivot fails too).
+        if min_pivot > 1e-12 * (1.0 + ridge) {
+            return Array1::from_iter(x[..p].iter().zip(&scale).map(|(x, s)| x * s));
         }
         ridge = if ridge == 0.0 { 1e-10 } else { ridge * 100.0 };
         if ridge > 1e10 {
             return Array1::zeros(p);
         }
     }
-}
-
-/// Lower-triangular `l` with `l l^T = a + ridge I`, or `None` if that is not numerically positive definite.
-fn cholesky(a: &Array2<f64>, ridge: f64) -> Option<Array2<f64>> {
-    let p = a.nrows();
-    let mut l = Array2::<f64>::zeros((p, p));
-    for j in 0..p {
-        let row_j = l.row(j);
-        let diag = a[[j, j]] + ridge - row_j.slice(s![..j]).dot(&row_j.slice(s![..j]));
-        if diag.is_nan() || diag <= 1e-12 * (1.0 + ridge) {
-            return None;
-        }
-        let ljj = diag.sqrt();
-        l[[j, j]] = ljj;
-        for i in j + 1..p {
-            let dot = l.row(i).slice(s![..j]).dot(&l.row(j).slice(s![..j]));
-            l[[i, j]] = (a[[i, j]] - dot) / ljj;
-        }
-    }
-    Some(l)
-}
-
-fn cholesky_solve(l: &Array2<f64>, b: &Array1<f64>) -> Array1<f64> {
-    let p = b.len();
-    let mut y = Array1::zeros(p);
-    for i in 0..p {
-        y[i] = (b[i] - l.row(i).slice(s![..i]).dot(&y.slice(s![..i]))) / l[[i, i]];
-    }
-    let mut x = Array1::zeros(p);
-    for i in (0..p).rev() {
-        let tail = l.column(i).slice(s![i + 1..]).dot(&x.slice(s![i + 1..]));
-        x[i] = (y[i] - tail) / l[[i, i]];
-    }
-    x
 }
 
 /// Rows from which [`Newton::warm_start`] fits a sample of every [`WARM_START_STRIDE`]-th row first.
@@ -566,17 +547,8 @@ fn over_chunks<R: Send>(
         return run(0, z, e);
     }
     let span = n_chunks.div_ceil(threads.min(n_chunks)) * chunk;
-    std::thread::scope(|scope| {
-        let run = &run;
-        let handles: Vec<_> = z
-            .chunks_mut(span)
-            .zip(e.chunks_mut(span))
-            .enumerate()
-            .map(|(t, (z, e))| scope.spawn(move || run(t * span, z, e)))
-            .collect();
-        let joined = handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-        joined.flatten().collect()
-    })
+    let jobs = z.chunks_mut(span).zip(e.chunks_mut(span)).enumerate().collect();
+    parallel::run_jobs(jobs, |(t, (z, e))| run(t * span, z, e)).into_iter().flatten().collect()
 }
 
 /// `a . b` with four partial sums in one 4-lane vector (fused multiply-add when `FMA`): a plain
@@ -667,15 +639,10 @@ fn ln_1p_unit(e: f64) -> f64 {
     k * LN2_HI - ((half_f2 - (s * (half_f2 + t1 + t2) + k * LN2_LO)) - f)
 }
 
-/// Numerically stable logistic function.
+/// Logistic function `1 / (1 + e^-z)`, stable for large |z|.
 #[inline]
-fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
+pub fn sigmoid(z: f64) -> f64 {
+    probability(z, (-z.abs()).exp())
 }
 
 impl LogisticModel {

@@ -4,8 +4,9 @@
 //! Both return margins (`decision`); their `predict_proba` is `sigmoid(margin)`, a monotone score
 //! rather than a calibrated probability: use [`Platt`] on held-out margins for probabilities.
 
+use crate::logistic::sigmoid;
 use crate::sparse::CsrMatrix;
-use crate::text::{check_positive, check_xy, class_sums, sigmoid, sparse_dot};
+use crate::text::{check_positive, check_xy, log_count_ratio, sparse_dot};
 use crate::{MlError, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -156,15 +157,7 @@ impl NbSvmParams {
         }
         self.svm.validate()?;
         check_xy(x, y)?;
-        let (p, q) = class_sums(x, y, true);
-        let alpha = f64::from(self.alpha);
-        let p_norm = p.iter().sum::<f64>() + alpha * p.len() as f64;
-        let q_norm = q.iter().sum::<f64>() + alpha * q.len() as f64;
-        let r: Vec<f32> = p
-            .iter()
-            .zip(&q)
-            .map(|(&pj, &qj)| (((pj + alpha) / p_norm) / ((qj + alpha) / q_norm)).ln() as f32)
-            .collect();
+        let r = log_count_ratio(x, y, self.alpha);
         let mut z = x.clone();
         for (v, &j) in z.data.iter_mut().zip(&x.indices) {
             *v = r[j as usize];
