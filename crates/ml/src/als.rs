@@ -16,7 +16,7 @@ use crate::dense::{
     set_gram_upper, LineBuf, Width,
 };
 use crate::simd::{Kernel, Simd, Tiles};
-use crate::{parallel, MlError, Result};
+use crate::{parallel, Fit, MlError, Predict, Result};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -142,11 +142,6 @@ impl AlsParams {
         Ok(())
     }
 
-    /// Errors when rank == 0, iterations == 0, lambda < 0, no ratings, an index is out of range, or a value is non-finite.
-    pub fn fit(&self, ratings: &[Rating], n_users: usize, n_items: usize) -> Result<AlsModel> {
-        self.fit_with_scaling(ratings, n_users, n_items, RegScaling::Count)
-    }
-
     /// [`AlsParams::fit`] with a choice of how `lambda` scales with a row's rating count.
     pub fn fit_with_scaling(
         &self,
@@ -204,6 +199,16 @@ impl AlsParams {
             min_rating,
             max_rating,
         })
+    }
+}
+
+impl Fit for AlsParams {
+    type Data<'a> = (&'a [Rating], usize, usize);
+    type Model = AlsModel;
+
+    /// Errors when rank == 0, iterations == 0, lambda < 0, no ratings, an index is out of range, or a value is non-finite.
+    fn fit(&self, (ratings, n_users, n_items): (&[Rating], usize, usize)) -> Result<AlsModel> {
+        self.fit_with_scaling(ratings, n_users, n_items, RegScaling::Count)
     }
 }
 
@@ -522,23 +527,6 @@ impl AlsModel {
         item.map(|i| i as usize).filter(|&i| i < self.item_bias.len())
     }
 
-    /// Predicted rating; `None` for an unknown user/item falls back to the biases that are known.
-    /// Out-of-range ids are treated as unknown rather than panicking.
-    pub fn predict(&self, user: Option<u32>, item: Option<u32>) -> f32 {
-        let (u, i) = (self.known_user(user), self.known_item(item));
-        let mut p = self.global_mean;
-        if let Some(u) = u {
-            p += self.user_bias[u];
-        }
-        if let Some(i) = i {
-            p += self.item_bias[i];
-        }
-        if let (Some(u), Some(i)) = (u, i) {
-            p += self.user_factors.row(u).dot(&self.item_factors.row(i));
-        }
-        p.clamp(self.min_rating, self.max_rating)
-    }
-
     /// Top `n` items for a known user by predicted rating, skipping `exclude` (sorted or not). Best first.
     /// An unknown user gets the items ranked by item bias alone (a popularity-style fallback).
     /// Ties break by lower item id. Ranking uses the unclamped score (clamping would tie the best
@@ -566,6 +554,28 @@ impl AlsModel {
             s.1 = s.1.clamp(self.min_rating, self.max_rating);
         }
         scores
+    }
+}
+
+impl Predict for AlsModel {
+    type Input<'a> = (Option<u32>, Option<u32>);
+    type Output = f32;
+
+    /// Predicted rating; `None` for an unknown user/item falls back to the biases that are known.
+    /// Out-of-range ids are treated as unknown rather than panicking.
+    fn predict(&self, (user, item): (Option<u32>, Option<u32>)) -> f32 {
+        let (u, i) = (self.known_user(user), self.known_item(item));
+        let mut p = self.global_mean;
+        if let Some(u) = u {
+            p += self.user_bias[u];
+        }
+        if let Some(i) = i {
+            p += self.item_bias[i];
+        }
+        if let (Some(u), Some(i)) = (u, i) {
+            p += self.user_factors.row(u).dot(&self.item_factors.row(i));
+        }
+        p.clamp(self.min_rating, self.max_rating)
     }
 }
 
@@ -609,7 +619,8 @@ mod tests {
     }
 
     fn rmse(model: &AlsModel, test: &[Rating]) -> f64 {
-        let se: f64 = test.iter().map(|r| f64::from(model.predict(Some(r.user), Some(r.item)) - r.value).powi(2)).sum();
+        let se: f64 =
+            test.iter().map(|r| f64::from(model.predict((Some(r.user), Some(r.item))) - r.value).powi(2)).sum();
         (se / test.len() as f64).sqrt()
     }
 
@@ -617,7 +628,7 @@ mod tests {
     fn als_recovers_planted_low_rank_matrix() {
         let (train, test) = planted(200, 150, 3, 0.3, 0.1, 1);
         let params = AlsParams { rank: 3, iterations: 15, lambda: 0.01, seed: 3 };
-        let model = params.fit(&train, 200, 150).unwrap();
+        let model = params.fit((&train, 200, 150)).unwrap();
         let err = rmse(&model, &test);
         // Bias-only baseline: same model with a single, tiny-variance factor is still dominated
         // by biases; simpler to measure the biases of the fitted model alone.
@@ -645,25 +656,25 @@ mod tests {
             ratings.push(Rating { user: u, item: 0, value: 4.0 + offset });
             ratings.push(Rating { user: u, item: 1, value: 2.0 + offset });
         }
-        let model = AlsParams { rank: 2, iterations: 5, lambda: 0.01, seed: 0 }.fit(&ratings, 30, 3).unwrap();
+        let model = AlsParams { rank: 2, iterations: 5, lambda: 0.01, seed: 0 }.fit((&ratings, 30, 3)).unwrap();
         assert!((model.global_mean - 3.0).abs() < 1e-6);
         // Factors can absorb part of an item effect (p_u constant), so only signs are identifiable.
         assert!(model.item_bias[0] > 0.2 && model.item_bias[1] < -0.2);
         assert!(model.user_bias[0] > 0.3 && model.user_bias[1] < -0.3);
         assert_eq!(model.item_bias[2], 0.0, "unrated item keeps a zero bias");
-        assert!((model.predict(Some(0), Some(0)) - 4.5).abs() < 0.1);
-        assert!((model.predict(None, Some(0)) - 4.0).abs() < 0.1);
-        assert!((model.predict(Some(1), None) - 2.5).abs() < 0.1);
-        assert_eq!(model.predict(None, None), model.global_mean);
-        assert_eq!(model.predict(Some(999), Some(999)), model.global_mean, "out of range is unknown");
+        assert!((model.predict((Some(0), Some(0))) - 4.5).abs() < 0.1);
+        assert!((model.predict((None, Some(0))) - 4.0).abs() < 0.1);
+        assert!((model.predict((Some(1), None)) - 2.5).abs() < 0.1);
+        assert_eq!(model.predict((None, None)), model.global_mean);
+        assert_eq!(model.predict((Some(999), Some(999))), model.global_mean, "out of range is unknown");
         // Clamped to the observed range.
-        assert!(model.predict(Some(0), Some(0)) <= 4.5 && model.predict(Some(1), Some(1)) >= 1.5);
+        assert!(model.predict((Some(0), Some(0))) <= 4.5 && model.predict((Some(1), Some(1))) >= 1.5);
     }
 
     #[test]
     fn als_recommend_excludes_seen_and_ranks_best_first() {
         let (train, _) = planted(50, 40, 2, 0.5, 0.05, 2);
-        let model = AlsParams { rank: 2, iterations: 10, lambda: 0.02, seed: 1 }.fit(&train, 50, 40).unwrap();
+        let model = AlsParams { rank: 2, iterations: 10, lambda: 0.02, seed: 1 }.fit((&train, 50, 40)).unwrap();
         let seen: HashSet<u32> = train.iter().filter(|r| r.user == 7).map(|r| r.item).collect();
         let recs = model.recommend(7, 10, &seen);
         assert_eq!(recs.len(), 10);
@@ -682,7 +693,7 @@ mod tests {
         assert_eq!(recs[0].0, best);
         // Fewer candidates than n: everything unseen comes back.
         let all_but_one: HashSet<u32> = (1..40).collect();
-        assert_eq!(model.recommend(7, 10, &all_but_one), vec![(0, model.predict(Some(7), Some(0)))]);
+        assert_eq!(model.recommend(7, 10, &all_but_one), vec![(0, model.predict((Some(7), Some(0))))]);
         assert!(model.recommend(7, 0, &seen).is_empty());
         assert_eq!(model.recommend(10_000, 3, &HashSet::new()).len(), 3, "unknown user falls back to biases");
     }
@@ -695,19 +706,19 @@ mod tests {
             Err(MlError::InvalidParam { name, .. }) => name,
             other => panic!("expected InvalidParam, got {other:?}"),
         };
-        assert_eq!(param_name(AlsParams { rank: 0, ..base.clone() }.fit(&ok, 1, 1)), "rank");
-        assert_eq!(param_name(AlsParams { iterations: 0, ..base.clone() }.fit(&ok, 1, 1)), "iterations");
-        assert_eq!(param_name(AlsParams { lambda: -0.1, ..base.clone() }.fit(&ok, 1, 1)), "lambda");
-        assert_eq!(param_name(AlsParams { lambda: f32::NAN, ..base.clone() }.fit(&ok, 1, 1)), "lambda");
-        assert!(matches!(base.fit(&[], 1, 1), Err(MlError::InvalidInput(_))));
-        assert!(matches!(base.fit(&ok, 0, 1), Err(MlError::InvalidInput(_))));
-        assert!(matches!(base.fit(&ok, 1, 0), Err(MlError::InvalidInput(_))));
+        assert_eq!(param_name(AlsParams { rank: 0, ..base.clone() }.fit((&ok, 1, 1))), "rank");
+        assert_eq!(param_name(AlsParams { iterations: 0, ..base.clone() }.fit((&ok, 1, 1))), "iterations");
+        assert_eq!(param_name(AlsParams { lambda: -0.1, ..base.clone() }.fit((&ok, 1, 1))), "lambda");
+        assert_eq!(param_name(AlsParams { lambda: f32::NAN, ..base.clone() }.fit((&ok, 1, 1))), "lambda");
+        assert!(matches!(base.fit((&[], 1, 1)), Err(MlError::InvalidInput(_))));
+        assert!(matches!(base.fit((&ok, 0, 1)), Err(MlError::InvalidInput(_))));
+        assert!(matches!(base.fit((&ok, 1, 0)), Err(MlError::InvalidInput(_))));
         let nan = vec![Rating { user: 0, item: 0, value: f32::NAN }];
-        assert!(matches!(base.fit(&nan, 1, 1), Err(MlError::InvalidInput(_))));
+        assert!(matches!(base.fit((&nan, 1, 1)), Err(MlError::InvalidInput(_))));
         // lambda = 0 is allowed and stays finite even for rank-deficient rows.
-        let m = AlsParams { lambda: 0.0, ..base }.fit(&ok, 2, 2).unwrap();
+        let m = AlsParams { lambda: 0.0, ..base }.fit((&ok, 2, 2)).unwrap();
         assert!(m.user_factors.iter().chain(m.item_factors.iter()).all(|v| v.is_finite()));
-        assert!(m.predict(Some(0), Some(0)).is_finite());
+        assert!(m.predict((Some(0), Some(0))).is_finite());
     }
 
     #[test]
@@ -728,10 +739,10 @@ mod tests {
     fn als_is_deterministic_for_a_seed() {
         let (train, _) = planted(40, 30, 2, 0.4, 0.1, 5);
         let p = AlsParams { rank: 4, iterations: 4, lambda: 0.05, seed: 9 };
-        let a = p.fit(&train, 40, 30).unwrap();
-        let b = p.fit(&train, 40, 30).unwrap();
+        let a = p.fit((&train, 40, 30)).unwrap();
+        let b = p.fit((&train, 40, 30)).unwrap();
         assert_eq!(a, b);
-        let c = AlsParams { seed: 10, ..p }.fit(&train, 40, 30).unwrap();
+        let c = AlsParams { seed: 10, ..p }.fit((&train, 40, 30)).unwrap();
         assert_ne!(a.user_factors, c.user_factors);
     }
 
@@ -741,7 +752,10 @@ mod tests {
         let p = AlsParams { rank: 3, iterations: 15, lambda: 0.1, seed: 3 };
         let sqrt = p.fit_with_scaling(&train, 200, 150, RegScaling::SqrtCount).unwrap();
         assert!(rmse(&sqrt, &test) < 0.2, "held-out RMSE {}", rmse(&sqrt, &test));
-        assert_eq!(p.fit(&train, 200, 150).unwrap(), p.fit_with_scaling(&train, 200, 150, RegScaling::Count).unwrap());
+        assert_eq!(
+            p.fit((&train, 200, 150)).unwrap(),
+            p.fit_with_scaling(&train, 200, 150, RegScaling::Count).unwrap()
+        );
     }
 
     /// MovieLens-100K quality and speed check (run in release, with `MARQUEE_DATA_DIR` set):

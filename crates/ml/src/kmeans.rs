@@ -2,9 +2,8 @@
 
 use crate::dense::{first_non_finite, fmadd, Lanes};
 use crate::simd::{Kernel, Simd, Tiles};
-use crate::{parallel, MlError, Result};
+use crate::{parallel, Fit, MlError, Predict, Result};
 use linfa::dataset::DatasetBase;
-use linfa::traits::Fit;
 use ndarray::{Array2, ArrayView2};
 use rand::Rng;
 use rand::SeedableRng;
@@ -36,40 +35,6 @@ pub struct KMeansModel {
 }
 
 impl KMeansParams {
-    /// Errors when k == 0, k > rows, n_init == 0, or data has a non-finite value (also max_iter == 0, a
-    /// negative or non-finite tol, or no columns).
-    ///
-    /// Each restart draws from its own ChaCha stream of `seed`, so the result depends only on the
-    /// parameters and data, not on restart order or thread count. `iterations` is the best restart's.
-    pub fn fit(&self, data: ArrayView2<f64>) -> Result<KMeansModel> {
-        self.validate(data)?;
-        let points = Points::centred(data)?;
-        // Monomorphise the hot loops for common dimensions (CDNOW's RFM features, the 16-column benchmark).
-        let best = match points.d {
-            1 => self.restarts::<1>(&points),
-            2 => self.restarts::<2>(&points),
-            3 => self.restarts::<3>(&points),
-            4 => self.restarts::<4>(&points),
-            5 => self.restarts::<5>(&points),
-            6 => self.restarts::<6>(&points),
-            7 => self.restarts::<7>(&points),
-            8 => self.restarts::<8>(&points),
-            10 => self.restarts::<10>(&points),
-            12 => self.restarts::<12>(&points),
-            16 => self.restarts::<16>(&points),
-            _ => self.restarts::<0>(&points),
-        };
-        let (_, mut centers, iterations) = best;
-        // Exact SSE under the final centroids, each row at its nearest one (the running value is
-        // maintained incrementally and is the SSE before the last reassignment).
-        let sse = points.nearest_sse(&centers, self.k);
-        for c in centers.chunks_exact_mut(points.d) {
-            c.iter_mut().zip(&points.mean).for_each(|(v, m)| *v += m);
-        }
-        let centroids = Array2::from_shape_vec((self.k, points.d), centers).expect("k * d centroid values");
-        Ok(KMeansModel { centroids, sse, iterations })
-    }
-
     /// Runs every restart; returns (SSE, centres, iterations) of the best. `D` is the column count, or 0
     /// for "not specialised".
     ///
@@ -155,6 +120,45 @@ impl KMeansParams {
     }
 }
 
+impl Fit for KMeansParams {
+    type Data<'a> = ArrayView2<'a, f64>;
+    type Model = KMeansModel;
+
+    /// Errors when k == 0, k > rows, n_init == 0, or data has a non-finite value (also max_iter == 0, a
+    /// negative or non-finite tol, or no columns).
+    ///
+    /// Each restart draws from its own ChaCha stream of `seed`, so the result depends only on the
+    /// parameters and data, not on restart order or thread count. `iterations` is the best restart's.
+    fn fit(&self, data: ArrayView2<'_, f64>) -> Result<KMeansModel> {
+        self.validate(data)?;
+        let points = Points::centred(data)?;
+        // Monomorphise the hot loops for common dimensions (CDNOW's RFM features, the 16-column benchmark).
+        let best = match points.d {
+            1 => self.restarts::<1>(&points),
+            2 => self.restarts::<2>(&points),
+            3 => self.restarts::<3>(&points),
+            4 => self.restarts::<4>(&points),
+            5 => self.restarts::<5>(&points),
+            6 => self.restarts::<6>(&points),
+            7 => self.restarts::<7>(&points),
+            8 => self.restarts::<8>(&points),
+            10 => self.restarts::<10>(&points),
+            12 => self.restarts::<12>(&points),
+            16 => self.restarts::<16>(&points),
+            _ => self.restarts::<0>(&points),
+        };
+        let (_, mut centers, iterations) = best;
+        // Exact SSE under the final centroids, each row at its nearest one (the running value is
+        // maintained incrementally and is the SSE before the last reassignment).
+        let sse = points.nearest_sse(&centers, self.k);
+        for c in centers.chunks_exact_mut(points.d) {
+            c.iter_mut().zip(&points.mean).for_each(|(v, m)| *v += m);
+        }
+        let centroids = Array2::from_shape_vec((self.k, points.d), centers).expect("k * d centroid values");
+        Ok(KMeansModel { centroids, sse, iterations })
+    }
+}
+
 /// [`KMeansParams::run_share`] as a [`Kernel`].
 struct RunShare<'a, const D: usize> {
     params: &'a KMeansParams,
@@ -173,11 +177,11 @@ impl<const D: usize> Kernel for RunShare<'_, D> {
 }
 
 /// Lets k-means run inside linfa pipelines; targets are ignored.
-impl<T> Fit<Array2<f64>, T, MlError> for KMeansParams {
+impl<T> linfa::traits::Fit<Array2<f64>, T, MlError> for KMeansParams {
     type Object = KMeansModel;
 
     fn fit(&self, dataset: &DatasetBase<Array2<f64>, T>) -> Result<KMeansModel> {
-        KMeansParams::fit(self, dataset.records().view())
+        Fit::fit(self, dataset.records().view())
     }
 }
 
@@ -837,30 +841,6 @@ fn lloyd<const D: usize, const FMA: bool>(runs: &mut [Run], pts: &Points, max_it
     }
 }
 
-impl KMeansModel {
-    /// Index of the nearest centroid for each row.
-    ///
-    /// # Panics
-    /// When `data` and the centroids have different column counts.
-    pub fn predict(&self, data: ArrayView2<f64>) -> Vec<usize> {
-        assert_eq!(
-            data.ncols(),
-            self.centroids.ncols(),
-            "k-means predict: `data` column count differs from the centroids'"
-        );
-        let d = self.centroids.ncols();
-        let centroids = self.centroids.as_standard_layout();
-        let flat = centroids.as_slice().expect("standard layout is contiguous");
-        let mut row = vec![0.0; d];
-        data.outer_iter()
-            .map(|x| {
-                row.iter_mut().zip(x.iter()).for_each(|(r, v)| *r = *v);
-                nearest(&row, flat, d).0
-            })
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -916,7 +896,6 @@ mod tests {
 
     #[test]
     fn sse_no_worse_than_linfa_clustering() {
-        use linfa::traits::Fit as _;
         use linfa::DatasetBase;
         let (data, _) = planted(
             &[&[0.0, 0.0, 0.0], &[4.0, 0.0, 1.0], &[0.0, 4.0, -1.0], &[4.0, 4.0, 0.0], &[2.0, 2.0, 4.0]],
@@ -926,12 +905,8 @@ mod tests {
         );
         for k in [3, 5, 8] {
             let ours = KMeansParams { k, n_init: 10, ..KMeansParams::default() }.fit(data.view()).unwrap();
-            let theirs = linfa_clustering::KMeans::params(k)
-                .n_runs(10)
-                .tolerance(1e-4)
-                .max_n_iterations(300)
-                .fit(&DatasetBase::from(data.clone()))
-                .unwrap();
+            let params = linfa_clustering::KMeans::params(k).n_runs(10).tolerance(1e-4).max_n_iterations(300);
+            let theirs = linfa::traits::Fit::fit(&params, &DatasetBase::from(data.clone())).unwrap();
             let theirs = KMeansModel { centroids: theirs.centroids().clone(), sse: 0.0, iterations: 0 };
             let theirs_sse = metrics::sse(data.view(), theirs.centroids.view(), &theirs.predict(data.view()));
             assert!(ours.sse <= theirs_sse * 1.01, "k={k}: ours {} vs linfa {theirs_sse}", ours.sse);
@@ -971,7 +946,7 @@ mod tests {
     fn linfa_fit_trait_matches_inherent_fit() {
         let (data, _) = planted(&[&[0.0, 0.0], &[5.0, 5.0]], 50, 1.0, 2);
         let params = KMeansParams { k: 2, ..KMeansParams::default() };
-        let via_linfa = Fit::fit(&params, &linfa::DatasetBase::from(data.clone())).unwrap();
+        let via_linfa = linfa::traits::Fit::fit(&params, &linfa::DatasetBase::from(data.clone())).unwrap();
         assert_eq!(via_linfa, params.fit(data.view()).unwrap());
     }
 
@@ -1023,5 +998,32 @@ mod tests {
         approx::assert_abs_diff_eq!(model.centroids, array![[1.0, 2.0]], epsilon = 1e-12);
         // 4 rows, each at squared distance 1 + 4 = 5.
         approx::assert_abs_diff_eq!(model.sse, 20.0, epsilon = 1e-9);
+    }
+}
+
+impl Predict for KMeansModel {
+    type Input<'a> = ArrayView2<'a, f64>;
+    type Output = Vec<usize>;
+
+    /// Index of the nearest centroid for each row.
+    ///
+    /// # Panics
+    /// When `data` and the centroids have different column counts.
+    fn predict(&self, data: ArrayView2<'_, f64>) -> Vec<usize> {
+        assert_eq!(
+            data.ncols(),
+            self.centroids.ncols(),
+            "k-means predict: `data` column count differs from the centroids'"
+        );
+        let d = self.centroids.ncols();
+        let centroids = self.centroids.as_standard_layout();
+        let flat = centroids.as_slice().expect("standard layout is contiguous");
+        let mut row = vec![0.0; d];
+        data.outer_iter()
+            .map(|x| {
+                row.iter_mut().zip(x.iter()).for_each(|(r, v)| *r = *v);
+                nearest(&row, flat, d).0
+            })
+            .collect()
     }
 }

@@ -4,9 +4,8 @@ use crate::dense::{
     add_gram_upper, block_rows, cholesky_solve_augmented, first_non_finite, fmadd, padded_width, Width,
 };
 use crate::simd::{Kernel, Narrow, Simd, Tiles, PLAIN_HAS_FMA};
-use crate::{parallel, MlError, Result};
+use crate::{parallel, Fit, MlError, Predict, Result};
 use linfa::dataset::DatasetBase;
-use linfa::traits::Fit;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, CowArray, Ix2};
 use serde::{Deserialize, Serialize};
 
@@ -43,18 +42,6 @@ pub struct LogisticModel {
 }
 
 impl LogisticParams {
-    /// Errors when y has a single class, lengths differ, or x has a non-finite value (found by
-    /// the first pass over the rows rather than a pass of its own).
-    ///
-    /// Minimises the penalised weighted log loss by Newton's method (IRLS): with tens to hundreds of
-    /// columns the (d+1)x(d+1) Hessian is cheap to form and solve, and Newton converges in a handful of
-    /// passes over the rows where gradient methods need hundreds. A backtracking line search keeps every
-    /// step a descent step. Hitting `max_iter` (e.g. separable data with `l2 == 0`) returns the current
-    /// fit rather than an error.
-    pub fn fit(&self, x: ArrayView2<f64>, y: &[bool]) -> Result<LogisticModel> {
-        self.fit_weighted(x, y, None)
-    }
-
     /// As [`fit`](Self::fit), with per-row weights multiplied into the class weights.
     pub fn fit_weighted(&self, x: ArrayView2<f64>, y: &[bool], sample_weight: Option<&[f64]>) -> Result<LogisticModel> {
         let weights = self.validate(x, y, sample_weight)?;
@@ -118,8 +105,25 @@ impl LogisticParams {
     }
 }
 
+impl Fit for LogisticParams {
+    type Data<'a> = (ArrayView2<'a, f64>, &'a [bool]);
+    type Model = LogisticModel;
+
+    /// Errors when y has a single class, lengths differ, or x has a non-finite value (found by
+    /// the first pass over the rows rather than a pass of its own).
+    ///
+    /// Minimises the penalised weighted log loss by Newton's method (IRLS): with tens to hundreds of
+    /// columns the (d+1)x(d+1) Hessian is cheap to form and solve, and Newton converges in a handful of
+    /// passes over the rows where gradient methods need hundreds. A backtracking line search keeps every
+    /// step a descent step. Hitting `max_iter` (e.g. separable data with `l2 == 0`) returns the current
+    /// fit rather than an error.
+    fn fit(&self, (x, y): (ArrayView2<'_, f64>, &[bool])) -> Result<LogisticModel> {
+        self.fit_weighted(x, y, None)
+    }
+}
+
 /// Lets logistic regression run inside linfa pipelines. Dataset weights, if any, become row weights.
-impl Fit<Array2<f64>, Array1<bool>, MlError> for LogisticParams {
+impl linfa::traits::Fit<Array2<f64>, Array1<bool>, MlError> for LogisticParams {
     type Object = LogisticModel;
 
     fn fit(&self, dataset: &DatasetBase<Array2<f64>, Array1<bool>>) -> Result<LogisticModel> {
@@ -646,20 +650,25 @@ pub fn sigmoid(z: f64) -> f64 {
 }
 
 impl LogisticModel {
-    /// P(y = true | x) per row.
-    ///
-    /// # Panics
-    /// When `x` does not have one column per coefficient.
-    pub fn predict_proba(&self, x: ArrayView2<f64>) -> Array1<f64> {
-        (x.dot(&self.coef) + self.intercept).mapv_into(sigmoid)
-    }
-
     /// P(y = true | x) for one row.
     ///
     /// # Panics
     /// When `x` does not have one value per coefficient.
-    pub fn predict_proba_row(&self, x: ArrayView1<f64>) -> f64 {
+    pub fn predict_row(&self, x: ArrayView1<f64>) -> f64 {
         sigmoid(x.dot(&self.coef) + self.intercept)
+    }
+}
+
+impl Predict for LogisticModel {
+    type Input<'a> = ArrayView2<'a, f64>;
+    type Output = Array1<f64>;
+
+    /// P(y = true | x) per row.
+    ///
+    /// # Panics
+    /// When `x` does not have one column per coefficient.
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Array1<f64> {
+        (x.dot(&self.coef) + self.intercept).mapv_into(sigmoid)
     }
 }
 
@@ -690,7 +699,7 @@ mod tests {
     /// Gradient of the penalised weighted loss (coefficients, then intercept), to check optimality.
     fn gradient(params: &LogisticParams, model: &LogisticModel, x: &Array2<f64>, y: &[bool]) -> Vec<f64> {
         let weights = params.validate(x.view(), y, None).unwrap();
-        let p = model.predict_proba(x.view());
+        let p = model.predict(x.view());
         let r: Array1<f64> = (0..y.len()).map(|i| weights[i] * (p[i] - if y[i] { 1.0 } else { 0.0 })).collect();
         let g = x.t().dot(&r) + &model.coef * params.l2;
         g.into_iter().chain([r.sum()]).collect()
@@ -770,7 +779,7 @@ mod tests {
         let coef = [1.0, -2.0, 0.5];
         let (x, y) = planted(20_000, &coef, -0.3, 1);
         let params = LogisticParams { l2: 1e-6, ..LogisticParams::default() };
-        let model = params.fit(x.view(), &y).unwrap();
+        let model = params.fit((x.view(), &y)).unwrap();
         // Standard errors here are about 0.02-0.03.
         for (got, want) in model.coef.iter().zip(coef) {
             assert_abs_diff_eq!(*got, want, epsilon = 0.1);
@@ -783,7 +792,7 @@ mod tests {
         // Balanced weights and a real penalty: the gradient of the objective vanishes at the fit.
         let (x, y) = planted(3_000, &[0.7, -0.4, 0.0, 1.2], -1.5, 2);
         let params = LogisticParams { l2: 2.0, class_weight: ClassWeight::Balanced, ..Default::default() };
-        let model = params.fit(x.view(), &y).unwrap();
+        let model = params.fit((x.view(), &y)).unwrap();
         for g in gradient(&params, &model, &x, &y) {
             assert!(g.abs() < 1e-6, "gradient component {g}");
         }
@@ -793,7 +802,7 @@ mod tests {
     fn heavy_penalty_leaves_intercept_free() {
         // Coefficients shrink to ~0, while the unpenalised intercept still matches the base rate.
         let (x, y) = planted(2_000, &[1.0, 1.0], 0.8, 3);
-        let model = LogisticParams { l2: 1e9, ..Default::default() }.fit(x.view(), &y).unwrap();
+        let model = LogisticParams { l2: 1e9, ..Default::default() }.fit((x.view(), &y)).unwrap();
         let rate = y.iter().filter(|&&t| t).count() as f64 / y.len() as f64;
         assert!(model.coef.iter().all(|c| c.abs() < 1e-4), "coef {}", model.coef);
         assert_abs_diff_eq!(sigmoid(model.intercept), rate, epsilon = 1e-3);
@@ -805,7 +814,7 @@ mod tests {
         let (x, y) = planted(10_000, &[0.8, -0.5], -2.8, 4);
         let recall = |class_weight| {
             let params = LogisticParams { class_weight, ..Default::default() };
-            let p = params.fit(x.view(), &y).unwrap().predict_proba(x.view());
+            let p = params.fit((x.view(), &y)).unwrap().predict(x.view());
             metrics::cutoff_table(p.as_slice().unwrap(), &y, &[0.5])[0].recall
         };
         let (none, balanced) = (recall(ClassWeight::None), recall(ClassWeight::Balanced));
@@ -816,7 +825,7 @@ mod tests {
     fn uniform_sample_weights_scale_like_the_penalty() {
         // Doubling every weight doubles the data term; doubling l2 too gives the same optimum.
         let (x, y) = planted(1_000, &[0.5, -1.0], 0.2, 5);
-        let base = LogisticParams { l2: 3.0, ..Default::default() }.fit(x.view(), &y).unwrap();
+        let base = LogisticParams { l2: 3.0, ..Default::default() }.fit((x.view(), &y)).unwrap();
         let twice = LogisticParams { l2: 6.0, ..Default::default() }
             .fit_weighted(x.view(), &y, Some(&vec![2.0; 1_000]))
             .unwrap();
@@ -829,16 +838,16 @@ mod tests {
         let (x, y) = planted(500, &[0.5, -1.0], 0.2, 6);
         let params = LogisticParams::default();
         let dataset = DatasetBase::new(x.clone(), Array1::from(y.clone()));
-        let via_linfa = Fit::fit(&params, &dataset).unwrap();
-        assert_eq!(via_linfa, params.fit(x.view(), &y).unwrap());
+        let via_linfa = linfa::traits::Fit::fit(&params, &dataset).unwrap();
+        assert_eq!(via_linfa, params.fit((x.view(), &y)).unwrap());
     }
 
     #[test]
     fn separable_data_without_penalty_stays_finite() {
         let x = array![[-2.0], [-1.0], [1.0], [2.0]];
         let y = [false, false, true, true];
-        let model = LogisticParams { l2: 0.0, max_iter: 50, ..Default::default() }.fit(x.view(), &y).unwrap();
-        let p = model.predict_proba(x.view());
+        let model = LogisticParams { l2: 0.0, max_iter: 50, ..Default::default() }.fit((x.view(), &y)).unwrap();
+        let p = model.predict(x.view());
         assert!(p.iter().all(|v| v.is_finite()));
         assert!(p[0] < 0.01 && p[3] > 0.99);
     }
@@ -848,24 +857,24 @@ mod tests {
         // Singular Hessian: the ridge fallback must still produce a sensible model.
         let (x1, y) = planted(1_000, &[1.0], 0.0, 7);
         let x = ndarray::concatenate![Axis(1), x1, x1];
-        let model = LogisticParams { l2: 0.0, ..Default::default() }.fit(x.view(), &y).unwrap();
+        let model = LogisticParams { l2: 0.0, ..Default::default() }.fit((x.view(), &y)).unwrap();
         assert_abs_diff_eq!(model.coef[0] + model.coef[1], 1.0, epsilon = 0.2);
-        assert_abs_diff_eq!(model.predict_proba_row(x.row(0)), model.predict_proba(x.view())[0]);
+        assert_abs_diff_eq!(model.predict_row(x.row(0)), model.predict(x.view())[0]);
     }
 
     #[test]
     fn invalid_input_is_an_error() {
         let x = array![[0.0], [1.0], [2.0]];
         let p = LogisticParams::default();
-        assert!(matches!(p.fit(x.view(), &[true, true, true]), Err(MlError::InvalidInput(_))));
-        assert!(matches!(p.fit(x.view(), &[true, false]), Err(MlError::InvalidInput(_))));
+        assert!(matches!(p.fit((x.view(), &[true, true, true])), Err(MlError::InvalidInput(_))));
+        assert!(matches!(p.fit((x.view(), &[true, false])), Err(MlError::InvalidInput(_))));
         let nan = array![[0.0], [f64::NAN], [2.0]];
-        assert!(matches!(p.fit(nan.view(), &[true, false, true]), Err(MlError::InvalidInput(_))));
+        assert!(matches!(p.fit((nan.view(), &[true, false, true])), Err(MlError::InvalidInput(_))));
         let bad_l2 = LogisticParams { l2: -1.0, ..Default::default() };
-        assert!(matches!(bad_l2.fit(x.view(), &[true, false, true]), Err(MlError::InvalidParam { name: "l2", .. })));
+        assert!(matches!(bad_l2.fit((x.view(), &[true, false, true])), Err(MlError::InvalidParam { name: "l2", .. })));
         let bad_iter = LogisticParams { max_iter: 0, ..Default::default() };
         assert!(matches!(
-            bad_iter.fit(x.view(), &[true, false, true]),
+            bad_iter.fit((x.view(), &[true, false, true])),
             Err(MlError::InvalidParam { name: "max_iter", .. })
         ));
         assert!(p.fit_weighted(x.view(), &[true, false, true], Some(&[1.0, -1.0, 1.0])).is_err());

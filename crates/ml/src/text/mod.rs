@@ -65,6 +65,7 @@ pub(crate) fn sparse_dot(idx: &[u32], val: &[f32], w: &[f32]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Fit, Predict};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
@@ -107,8 +108,8 @@ mod tests {
         let (docs, y) = fixture(400, 1);
         let (test_docs, test_y) = fixture(200, 2);
         let v = TfidfParams::default().fit(&docs).unwrap();
-        let model = NaiveBayesParams::default().fit(&v.transform_counts(&docs), &y).unwrap();
-        let p = model.predict_proba(&v.transform_counts(&test_docs));
+        let model = NaiveBayesParams::default().fit((&v.transform_counts(&docs), &y)).unwrap();
+        let p = model.predict(&v.transform_counts(&test_docs));
         assert!(p.iter().all(|p| (0.0..=1.0).contains(p)));
         let acc = accuracy(&p, &test_y);
         assert!(acc > 0.8, "NB accuracy {acc}");
@@ -120,15 +121,15 @@ mod tests {
         let (test_docs, test_y) = fixture(200, 4);
         let (v, x) = TfidfParams::default().fit_transform(&docs).unwrap();
         let params = NbLogisticParams::default();
-        let model = params.fit(&x, &y).unwrap();
-        let p = model.predict_proba(&v.transform(&test_docs));
+        let model = params.fit((&x, &y)).unwrap();
+        let p = model.predict(&v.transform(&test_docs));
         let acc = accuracy(&p, &test_y);
         assert!(acc > 0.8, "NB-LR accuracy {acc}");
         assert_eq!(model.r.len(), v.n_features());
         // "not good" should carry negative weight, "not bad" positive.
         let id = |t: &str| v.vocabulary[t] as usize;
         assert!(model.r[id("not good")] < 0.0 && model.r[id("not bad")] > 0.0);
-        assert_eq!(params.fit(&x, &y).unwrap(), model, "deterministic for a seed");
+        assert_eq!(params.fit((&x, &y)).unwrap(), model, "deterministic for a seed");
     }
 
     #[test]
@@ -140,15 +141,15 @@ mod tests {
             Err(MlError::InvalidParam { name, .. }) => name,
             other => panic!("expected InvalidParam, got {other:?}"),
         };
-        assert_eq!(name(NaiveBayesParams { alpha: 0.0 }.fit(&x, &y).map(|_| ())), "alpha");
+        assert_eq!(name(NaiveBayesParams { alpha: 0.0 }.fit((&x, &y)).map(|_| ())), "alpha");
         let base = NbLogisticParams::default();
-        assert_eq!(name(NbLogisticParams { alpha: -1.0, ..base.clone() }.fit(&x, &y).map(|_| ())), "alpha");
-        assert_eq!(name(NbLogisticParams { l2: 0.0, ..base.clone() }.fit(&x, &y).map(|_| ())), "l2");
-        assert_eq!(name(NbLogisticParams { epochs: 0, ..base.clone() }.fit(&x, &y).map(|_| ())), "epochs");
-        assert!(matches!(base.fit(&x, &y[1..]), Err(MlError::InvalidInput(_))));
-        assert!(matches!(NaiveBayesParams::default().fit(&x, &vec![true; y.len()]), Err(MlError::InvalidInput(_))));
+        assert_eq!(name(NbLogisticParams { alpha: -1.0, ..base.clone() }.fit((&x, &y)).map(|_| ())), "alpha");
+        assert_eq!(name(NbLogisticParams { l2: 0.0, ..base.clone() }.fit((&x, &y)).map(|_| ())), "l2");
+        assert_eq!(name(NbLogisticParams { epochs: 0, ..base.clone() }.fit((&x, &y)).map(|_| ())), "epochs");
+        assert!(matches!(base.fit((&x, &y[1..])), Err(MlError::InvalidInput(_))));
+        assert!(matches!(NaiveBayesParams::default().fit((&x, &vec![true; y.len()])), Err(MlError::InvalidInput(_))));
         let mut neg = x.clone();
         neg.data[0] = -1.0;
-        assert!(matches!(base.fit(&neg, &y), Err(MlError::InvalidInput(_))));
+        assert!(matches!(base.fit((&neg, &y)), Err(MlError::InvalidInput(_))));
     }
 }

@@ -3,7 +3,7 @@
 use super::{check_positive, check_xy, class_sums, sparse_dot};
 use crate::logistic::sigmoid;
 use crate::sparse::CsrMatrix;
-use crate::Result;
+use crate::{Fit, Predict, Result};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,9 +26,12 @@ pub struct NaiveBayesModel {
     pub log_prob_neg: Vec<f32>,
 }
 
-impl NaiveBayesParams {
+impl Fit for NaiveBayesParams {
+    type Data<'a> = (&'a CsrMatrix, &'a [bool]);
+    type Model = NaiveBayesModel;
+
     /// Errors when alpha <= 0, shapes disagree, a class is missing, or a feature is negative.
-    pub fn fit(&self, x: &CsrMatrix, y: &[bool]) -> Result<NaiveBayesModel> {
+    fn fit(&self, (x, y): (&CsrMatrix, &[bool])) -> Result<NaiveBayesModel> {
         check_positive("alpha", self.alpha)?;
         check_xy(x, y)?;
         let (pos, neg) = class_sums(x, y, false);
@@ -48,9 +51,12 @@ impl NaiveBayesParams {
     }
 }
 
-impl NaiveBayesModel {
+impl Predict for NaiveBayesModel {
+    type Input<'a> = &'a CsrMatrix;
+    type Output = Vec<f64>;
+
     /// P(positive) per row.
-    pub fn predict_proba(&self, x: &CsrMatrix) -> Vec<f64> {
+    fn predict(&self, x: &CsrMatrix) -> Vec<f64> {
         (0..x.n_rows())
             .map(|i| {
                 let (idx, val) = x.row(i);

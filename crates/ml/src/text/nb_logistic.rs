@@ -5,7 +5,7 @@ use super::naive_bayes::log_count_ratio;
 use super::{check_positive, check_xy};
 use crate::logistic::sigmoid;
 use crate::sparse::CsrMatrix;
-use crate::{MlError, Result};
+use crate::{Fit, MlError, Predict, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -55,31 +55,6 @@ fn nb_feature(v: f32, r: f32) -> f32 {
         }
     } else {
         v * r
-    }
-}
-
-impl NbLogisticParams {
-    /// Errors when alpha <= 0, l2 <= 0, epochs == 0, shapes disagree, a class is missing, or a
-    /// feature is negative / non-finite.
-    pub fn fit(&self, x: &CsrMatrix, y: &[bool]) -> Result<NbLogisticModel> {
-        check_positive("alpha", self.alpha)?;
-        check_positive("l2", self.l2)?;
-        if self.epochs == 0 {
-            return Err(MlError::InvalidParam { name: "epochs", reason: "must be at least 1".into() });
-        }
-        check_xy(x, y)?;
-
-        let r = log_count_ratio(x, y, self.alpha);
-
-        let mut z = x.clone();
-        for i in 0..z.n_rows() {
-            let (a, b) = (z.indptr[i], z.indptr[i + 1]);
-            for k in a..b {
-                z.data[k] = nb_feature(z.data[k], r[z.indices[k] as usize]);
-            }
-        }
-        let (weights, bias) = dual_cd_logistic(&z, y, 1.0 / f64::from(self.l2), self.epochs, self.seed);
-        Ok(NbLogisticModel { r, weights, bias })
     }
 }
 
@@ -160,9 +135,40 @@ fn dual_cd_logistic(x: &CsrMatrix, y: &[bool], c: f64, epochs: usize, seed: u64)
     (w.into_iter().map(|v| v as f32).collect(), b as f32)
 }
 
-impl NbLogisticModel {
+impl Fit for NbLogisticParams {
+    type Data<'a> = (&'a CsrMatrix, &'a [bool]);
+    type Model = NbLogisticModel;
+
+    /// Errors when alpha <= 0, l2 <= 0, epochs == 0, shapes disagree, a class is missing, or a
+    /// feature is negative / non-finite.
+    fn fit(&self, (x, y): (&CsrMatrix, &[bool])) -> Result<NbLogisticModel> {
+        check_positive("alpha", self.alpha)?;
+        check_positive("l2", self.l2)?;
+        if self.epochs == 0 {
+            return Err(MlError::InvalidParam { name: "epochs", reason: "must be at least 1".into() });
+        }
+        check_xy(x, y)?;
+
+        let r = log_count_ratio(x, y, self.alpha);
+
+        let mut z = x.clone();
+        for i in 0..z.n_rows() {
+            let (a, b) = (z.indptr[i], z.indptr[i + 1]);
+            for k in a..b {
+                z.data[k] = nb_feature(z.data[k], r[z.indices[k] as usize]);
+            }
+        }
+        let (weights, bias) = dual_cd_logistic(&z, y, 1.0 / f64::from(self.l2), self.epochs, self.seed);
+        Ok(NbLogisticModel { r, weights, bias })
+    }
+}
+
+impl Predict for NbLogisticModel {
+    type Input<'a> = &'a CsrMatrix;
+    type Output = Vec<f64>;
+
     /// P(positive) per row.
-    pub fn predict_proba(&self, x: &CsrMatrix) -> Vec<f64> {
+    fn predict(&self, x: &CsrMatrix) -> Vec<f64> {
         (0..x.n_rows())
             .map(|i| {
                 let (idx, val) = x.row(i);
