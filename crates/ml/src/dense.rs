@@ -127,7 +127,7 @@ const ADD: u8 = 1;
 const SUBTRACT: u8 = 2;
 
 /// The Gram kernel: adds the upper block-triangle of `G^T G` to `gram` (`cols x cols` of rows
-/// `stride` apart), for `g` holding rows `stride` apart: one [`add_strip`] per 4 rows. The strips'
+/// `stride` apart), for `g` holding rows `stride` apart: one [`Tiles::add_strip`] per 4 rows. The strips'
 /// diagonal 4 x 4 blocks are computed whole, so their entries below the diagonal get their
 /// (symmetric) values too; entries further below are left alone.
 #[inline(always)]

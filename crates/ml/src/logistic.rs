@@ -368,7 +368,7 @@ struct ChunkSums {
 }
 
 /// A chunk of a [`Newton::pass`], compiled once per [`Simd`] level (`FMA`: the Gram kernel and
-/// the row dot products use fused multiply-add; `MAX_TILE`: the Gram kernel's widest tile; the
+/// the row dot products use fused multiply-add; `tiles`: the Gram kernel's widest tile; the
 /// rest of the arithmetic is the same at every level). Block by block: with `moving`, `z`,
 /// `e = exp(-|z|)` and the loss at the new parameters; with `DERIVATIVES`, each row's residual
 /// and Hessian weight, then the rows gathered (scaled) for the Gram kernel while they add to the

@@ -34,9 +34,9 @@ pub(crate) struct Avx512(());
 /// `mul_add` compiles to it there.
 pub(crate) const PLAIN_HAS_FMA: bool = cfg!(target_arch = "aarch64");
 
-/// The widest register tile the Gram and Cholesky kernels may use (see `dense::add_strip`).
+/// The widest register tile the Gram and Cholesky kernels may use (see `Narrow`'s implementation in `dense`).
 pub(crate) trait Tiles: Copy {
-    /// Adds (or stores, or subtracts: `MODE`) one 4-row strip of `G^T G`; see `dense::add_strip`.
+    /// Adds (or stores, or subtracts: `MODE`) one 4-row strip of `G^T G` (see `dense`).
     fn add_strip<const FMA: bool, const MODE: u8>(
         self,
         g: &[f64],
