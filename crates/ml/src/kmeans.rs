@@ -841,6 +841,33 @@ fn lloyd<const D: usize, const FMA: bool>(runs: &mut [Run], pts: &Points, max_it
     }
 }
 
+impl Predict for KMeansModel {
+    type Input<'a> = ArrayView2<'a, f64>;
+    type Output = Vec<usize>;
+
+    /// Index of the nearest centroid for each row.
+    ///
+    /// # Panics
+    /// When `data` and the centroids have different column counts.
+    fn predict(&self, data: ArrayView2<'_, f64>) -> Vec<usize> {
+        assert_eq!(
+            data.ncols(),
+            self.centroids.ncols(),
+            "k-means predict: `data` column count differs from the centroids'"
+        );
+        let d = self.centroids.ncols();
+        let centroids = self.centroids.as_standard_layout();
+        let flat = centroids.as_slice().expect("standard layout is contiguous");
+        let mut row = vec![0.0; d];
+        data.outer_iter()
+            .map(|x| {
+                row.iter_mut().zip(x.iter()).for_each(|(r, v)| *r = *v);
+                nearest(&row, flat, d).0
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -998,32 +1025,5 @@ mod tests {
         approx::assert_abs_diff_eq!(model.centroids, array![[1.0, 2.0]], epsilon = 1e-12);
         // 4 rows, each at squared distance 1 + 4 = 5.
         approx::assert_abs_diff_eq!(model.sse, 20.0, epsilon = 1e-9);
-    }
-}
-
-impl Predict for KMeansModel {
-    type Input<'a> = ArrayView2<'a, f64>;
-    type Output = Vec<usize>;
-
-    /// Index of the nearest centroid for each row.
-    ///
-    /// # Panics
-    /// When `data` and the centroids have different column counts.
-    fn predict(&self, data: ArrayView2<'_, f64>) -> Vec<usize> {
-        assert_eq!(
-            data.ncols(),
-            self.centroids.ncols(),
-            "k-means predict: `data` column count differs from the centroids'"
-        );
-        let d = self.centroids.ncols();
-        let centroids = self.centroids.as_standard_layout();
-        let flat = centroids.as_slice().expect("standard layout is contiguous");
-        let mut row = vec![0.0; d];
-        data.outer_iter()
-            .map(|x| {
-                row.iter_mut().zip(x.iter()).for_each(|(r, v)| *r = *v);
-                nearest(&row, flat, d).0
-            })
-            .collect()
     }
 }
