@@ -6,6 +6,7 @@ use marquee_ml::als::{AlsParams, RegScaling};
 use marquee_ml::kmeans::KMeansParams;
 use marquee_ml::logistic::LogisticParams;
 use marquee_ml::text::{NbLogisticParams, TfidfParams};
+use marquee_ml::Fit;
 use std::path::PathBuf;
 
 #[path = "../src/data.rs"]
@@ -52,7 +53,7 @@ fn bench_logistic(bencher: divan::Bencher, n: usize, d: usize, seed: u64) {
     let (x, y) = data::synth_logistic(n, d, seed);
     let x = ndarray::Array2::from_shape_vec((n, d), x).unwrap();
     let y: Vec<bool> = y.iter().map(|&v| v > 0.5).collect();
-    bencher.bench(|| LogisticParams::default().fit(x.view(), &y).unwrap());
+    bencher.bench(|| LogisticParams::default().fit((x.view(), &y)).unwrap());
 }
 
 #[divan::bench(sample_count = 3)]
@@ -61,6 +62,6 @@ fn tfidf_nblr_imdb_5k(bencher: divan::Bencher) {
     let (docs, y) = (&docs[..5000], &y[..5000]);
     bencher.bench(|| {
         let (_, x) = TfidfParams::default().fit_transform(docs).unwrap();
-        NbLogisticParams::default().fit(&x, y).unwrap()
+        NbLogisticParams::default().fit((&x, y)).unwrap()
     });
 }

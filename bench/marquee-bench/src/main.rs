@@ -19,6 +19,7 @@ use marquee_ml::kmeans::KMeansParams;
 use marquee_ml::logistic::LogisticParams;
 use marquee_ml::metrics::roc_auc;
 use marquee_ml::text::{NaiveBayesParams, NbLogisticParams, TfidfParams};
+use marquee_ml::{Fit, Predict};
 use ndarray::{Array2, ArrayView2};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -137,7 +138,7 @@ fn run_task(name: &str, o: &Opts) -> Res<Value> {
 // ---- ALS ----
 
 fn als_rmse(model: &marquee_ml::als::AlsModel, test: &[Rating]) -> f64 {
-    let se: f64 = test.iter().map(|r| f64::from(model.predict(Some(r.user), Some(r.item)) - r.value).powi(2)).sum();
+    let se: f64 = test.iter().map(|r| f64::from(model.predict((Some(r.user), Some(r.item))) - r.value).powi(2)).sum();
     (se / test.len() as f64).sqrt()
 }
 
@@ -395,14 +396,14 @@ fn logreg_telco(o: &Opts) -> Res<Value> {
     let reps = (o.reps * 20).max(20);
     let (times, (prep, model)) = timed(reps, || {
         let (prep, x) = TelcoPrep::fit_transform(&tr_cols, &features);
-        let model = params.fit(x.view(), &y_tr)?;
+        let model = params.fit((x.view(), &y_tr))?;
         Ok((prep, model))
     })?;
-    let p = model.predict_proba(prep.transform(&te_cols).view());
+    let p = model.predict(prep.transform(&te_cols).view());
     let auc = roc_auc(p.as_slice().expect("contiguous"), &y_te)?;
     // Split of one fit: preprocessing vs the Newton solve (CPU-noise aside, for the docs).
     let (t_prep, x) = timed(reps, || Ok(prep_once(&tr_cols, &features)))?;
-    let (t_fit, _) = timed(reps, || Ok(params.fit(x.view(), &y_tr)?))?;
+    let (t_fit, _) = timed(reps, || Ok(params.fit((x.view(), &y_tr))?))?;
     Ok(record(
         "logreg_telco",
         "marquee logistic (Newton)",
@@ -421,8 +422,8 @@ fn logreg_1m(o: &Opts) -> Res<Value> {
     let y: Vec<bool> = yv.iter().map(|&v| v > 0.5).collect();
     let (xtr, xte) = (x.slice(ndarray::s![..n, ..]), x.slice(ndarray::s![n.., ..]));
     let params = LogisticParams { l2: 1.0, ..Default::default() };
-    let (times, model) = timed(o.reps, || Ok(params.fit(xtr, &y[..n])?))?;
-    let p = model.predict_proba(xte);
+    let (times, model) = timed(o.reps, || Ok(params.fit((xtr, &y[..n]))?))?;
+    let p = model.predict(xte);
     let auc = roc_auc(p.as_slice().expect("contiguous"), &y[n..])?;
     Ok(record(
         "logreg_1m",
@@ -449,17 +450,17 @@ fn tfidf_imdb(o: &Opts, task: &str) -> Res<Value> {
     let (tool, times, accuracy) = if task == "tfidf_imdb_nblr" {
         let (times, (v, m)) = timed(o.reps, || {
             let (v, x) = tfidf.fit_transform(&tr_docs)?;
-            let m = NbLogisticParams::default().fit(&x, &tr_y)?;
+            let m = NbLogisticParams::default().fit((&x, &tr_y))?;
             Ok((v, m))
         })?;
-        ("marquee TF-IDF + NB-LR", times, acc(&m.predict_proba(&v.transform(&te_docs))))
+        ("marquee TF-IDF + NB-LR", times, acc(&m.predict(&v.transform(&te_docs))))
     } else {
         let (times, (v, m)) = timed(o.reps, || {
             let v = tfidf.fit(&tr_docs)?;
-            let m = NaiveBayesParams::default().fit(&v.transform_counts(&tr_docs), &tr_y)?;
+            let m = NaiveBayesParams::default().fit((&v.transform_counts(&tr_docs), &tr_y))?;
             Ok((v, m))
         })?;
-        ("marquee TF-IDF + NB", times, acc(&m.predict_proba(&v.transform_counts(&te_docs))))
+        ("marquee TF-IDF + NB", times, acc(&m.predict(&v.transform_counts(&te_docs))))
     };
     Ok(record("tfidf_imdb", tool, "accuracy", accuracy, &times, json!({"train": tr.len(), "test": te.len()})))
 }
@@ -481,10 +482,10 @@ fn scaling(o: &Opts) -> Res<Value> {
         let kx: ArrayView2<f64> = km.slice(ndarray::s![..n, ..]);
         let (t_km, _) = timed(reps, || Ok(KMeansParams { k: 8, n_init: 10, ..Default::default() }.fit(kx)?))?;
         let xx = lx.slice(ndarray::s![..n, ..]);
-        let (t_lr, _) = timed(reps, || Ok(LogisticParams::default().fit(xx, &ly[..n])?))?;
+        let (t_lr, _) = timed(reps, || Ok(LogisticParams::default().fit((xx, &ly[..n]))?))?;
         let (ratings, nu, ni) = data::synth_ratings(n, 5);
         let (t_als, _) =
-            timed(reps, || Ok(AlsParams { rank: 10, iterations: 10, lambda: 0.1, seed: 42 }.fit(&ratings, nu, ni)?))?;
+            timed(reps, || Ok(AlsParams { rank: 10, iterations: 10, lambda: 0.1, seed: 42 }.fit((&ratings, nu, ni))?))?;
         rows.push(json!({
             "rows": n,
             "kmeans_k8_x10_s": median(&t_km),

@@ -13,9 +13,10 @@
 
 use crate::dense::{
     add_gram_upper, block_rows, cholesky_solve_augmented, cholesky_solve_interleaved, line_stride, padded_width,
-    set_gram_upper, LineBuf, Simd, Width, NARROW_TILES, PLAIN_HAS_FMA, WIDE_TILES,
+    set_gram_upper, LineBuf, Width,
 };
-use crate::{MlError, Result};
+use crate::simd::{Kernel, Simd, Tiles};
+use crate::{parallel, Fit, MlError, Predict, Result};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -141,11 +142,6 @@ impl AlsParams {
         Ok(())
     }
 
-    /// Errors when rank == 0, iterations == 0, lambda < 0, no ratings, an index is out of range, or a value is non-finite.
-    pub fn fit(&self, ratings: &[Rating], n_users: usize, n_items: usize) -> Result<AlsModel> {
-        self.fit_with_scaling(ratings, n_users, n_items, RegScaling::Count)
-    }
-
     /// [`AlsParams::fit`] with a choice of how `lambda` scales with a row's rating count.
     pub fn fit_with_scaling(
         &self,
@@ -154,8 +150,7 @@ impl AlsParams {
         n_items: usize,
         scaling: RegScaling,
     ) -> Result<AlsModel> {
-        let threads = std::thread::available_parallelism().map_or(1, |c| c.get());
-        let threads = if ratings.len() < PARALLEL_MIN_RATINGS { 1 } else { threads.min(MAX_THREADS) };
+        let threads = if ratings.len() < PARALLEL_MIN_RATINGS { 1 } else { parallel::cores().min(MAX_THREADS) };
         self.fit_on_threads(ratings, n_users, n_items, scaling, threads)
     }
 
@@ -204,6 +199,16 @@ impl AlsParams {
             min_rating,
             max_rating,
         })
+    }
+}
+
+impl Fit for AlsParams {
+    type Data<'a> = (&'a [Rating], usize, usize);
+    type Model = AlsModel;
+
+    /// Errors when rank == 0, iterations == 0, lambda < 0, no ratings, an index is out of range, or a value is non-finite.
+    fn fit(&self, (ratings, n_users, n_items): (&[Rating], usize, usize)) -> Result<AlsModel> {
+        self.fit_with_scaling(ratings, n_users, n_items, RegScaling::Count)
     }
 }
 
@@ -310,36 +315,18 @@ impl RowSolver {
     /// `other_b`, writing each row's factors and bias into `own_f` / `own_b` (which start at row
     /// `first`). Rows without ratings get zero factors and zero bias.
     fn solve_rows(&mut self, fixed: &FixedSide, first: usize, own_f: &mut [f32], own_b: &mut [f32]) {
-        match self.simd {
-            Simd::Plain => self.solve_rows_with::<PLAIN_HAS_FMA, NARROW_TILES>(fixed, first, own_f, own_b),
-            // SAFETY: `detect` returned these variants only after checking that the CPU has AVX2
-            // and FMA (and AVX-512F for the second).
-            #[cfg(target_arch = "x86_64")]
-            Simd::Avx2Fma => unsafe { self.solve_rows_avx2_fma(fixed, first, own_f, own_b) },
-            #[cfg(target_arch = "x86_64")]
-            Simd::Avx512Fma => unsafe { self.solve_rows_avx512(fixed, first, own_f, own_b) },
-        }
+        // With 512-bit registers the Gram kernel's tiles up to 4 x 32 do more work per instruction
+        // than the 4 x 8 ones (the same sums in the same order: the same factors).
+        let simd = self.simd;
+        simd.dispatch(SolveRows { solver: self, fixed, first, own_f, own_b });
     }
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn solve_rows_avx2_fma(&mut self, fixed: &FixedSide, first: usize, own_f: &mut [f32], own_b: &mut [f32]) {
-        self.solve_rows_with::<true, NARROW_TILES>(fixed, first, own_f, own_b)
-    }
-
-    /// The row loop with 512-bit registers: the Gram kernel's tiles up to 4 x 32 do more work per
-    /// instruction of the 4 x 8 ones (the same sums in the same order: the same factors).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn solve_rows_avx512(&mut self, fixed: &FixedSide, first: usize, own_f: &mut [f32], own_b: &mut [f32]) {
-        self.solve_rows_with::<true, WIDE_TILES>(fixed, first, own_f, own_b)
-    }
-
-    /// The row loop, compiled once per [`Simd`] level (`FMA`: use fused multiply-add; `MAX_TILE`:
+    /// The row loop, compiled once per [`Simd`] level (`FMA`: use fused multiply-add; `tiles`:
     /// the Gram kernel's widest tile).
     #[inline(always)]
-    fn solve_rows_with<const FMA: bool, const MAX_TILE: usize>(
+    fn solve_rows_with<const FMA: bool, T: Tiles>(
         &mut self,
+        tiles: T,
         fixed: &FixedSide,
         first: usize,
         own_f: &mut [f32],
@@ -359,7 +346,7 @@ impl RowSolver {
                 own_b[local] = 0.0;
                 continue;
             }
-            self.build_system::<FMA, MAX_TILE>(fixed, s..e, filled);
+            self.build_system::<FMA, T>(tiles, fixed, s..e, filled);
             pending[filled] = local;
             filled += 1;
             if filled < SLOTS {
@@ -367,14 +354,15 @@ impl RowSolver {
             }
             let grams = self.gram.each_mut().map(|g| &mut g[..cols * stride]);
             let xs = self.x.each_mut().map(|x| &mut x[..cols]);
-            cholesky_solve_interleaved::<FMA, MAX_TILE, SLOTS>(grams, width, k + 1, xs);
+            cholesky_solve_interleaved::<FMA, T, SLOTS>(tiles, grams, width, k + 1, xs);
             for (slot, &local) in pending.iter().enumerate() {
                 self.write_solution(slot, local, own_f, own_b);
             }
             filled = 0;
         }
         for (slot, &local) in pending[..filled].iter().enumerate() {
-            cholesky_solve_augmented::<FMA, MAX_TILE>(
+            cholesky_solve_augmented::<FMA, T>(
+                tiles,
                 &mut self.gram[slot][..cols * stride],
                 width,
                 k + 1,
@@ -387,8 +375,9 @@ impl RowSolver {
     /// The normal equations of the row whose ratings are `fixed.rows`' entries `range`, into
     /// `gram[slot]`, with the ALS-WR penalty on the diagonal.
     #[inline(always)]
-    fn build_system<const FMA: bool, const MAX_TILE: usize>(
+    fn build_system<const FMA: bool, T: Tiles>(
         &mut self,
+        tiles: T,
         fixed: &FixedSide,
         range: std::ops::Range<usize>,
         slot: usize,
@@ -416,9 +405,9 @@ impl RowSolver {
             }
             let (g, gram) = (&self.g[..(end - start) * stride], &mut self.gram[slot][..cols * stride]);
             if start == s {
-                set_gram_upper::<FMA, MAX_TILE>(g, width, gram);
+                set_gram_upper::<FMA, T>(tiles, g, width, gram);
             } else {
-                add_gram_upper::<FMA, MAX_TILE>(g, width, gram);
+                add_gram_upper::<FMA, T>(tiles, g, width, gram);
             }
         }
         // ALS-WR: the penalty (on factors and bias alike) grows with the row's rating
@@ -442,6 +431,25 @@ impl RowSolver {
             *o = w as f32;
         }
         own_b[local] = self.x[slot][k] as f32;
+    }
+}
+
+/// [`RowSolver::solve_rows`] as a [`Kernel`].
+struct SolveRows<'a, 'f> {
+    solver: &'a mut RowSolver,
+    fixed: &'a FixedSide<'f>,
+    first: usize,
+    own_f: &'a mut [f32],
+    own_b: &'a mut [f32],
+}
+
+impl Kernel for SolveRows<'_, '_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<const FMA: bool, T: Tiles>(self, tiles: T) {
+        let SolveRows { solver, fixed, first, own_f, own_b } = self;
+        solver.solve_rows_with::<FMA, T>(tiles, fixed, first, own_f, own_b);
     }
 }
 
@@ -499,24 +507,15 @@ fn solve_side(
         bounds.push(n_rows);
     }
     bounds.push(n_rows);
-    std::thread::scope(|scope| {
-        let (mut f_rest, mut b_rest) = (own_f, own_b);
-        let mut jobs = Vec::with_capacity(solvers.len());
-        for (solver, w) in solvers.iter_mut().zip(bounds.windows(2)) {
-            let (f, fr) = f_rest.split_at_mut((w[1] - w[0]) * k);
-            let (b, br) = b_rest.split_at_mut(w[1] - w[0]);
-            (f_rest, b_rest) = (fr, br);
-            jobs.push((solver, w[0], f, b));
-        }
-        let mut jobs = jobs.into_iter();
-        let (s0, first0, f0, b0) = jobs.next().expect("at least two solvers");
-        let handles: Vec<_> =
-            jobs.map(|(solver, first, f, b)| scope.spawn(move || solver.solve_rows(fixed, first, f, b))).collect();
-        s0.solve_rows(fixed, first0, f0, b0);
-        for h in handles {
-            h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        }
-    });
+    let (mut f_rest, mut b_rest) = (own_f, own_b);
+    let mut jobs = Vec::with_capacity(solvers.len());
+    for (solver, w) in solvers.iter_mut().zip(bounds.windows(2)) {
+        let (f, fr) = f_rest.split_at_mut((w[1] - w[0]) * k);
+        let (b, br) = b_rest.split_at_mut(w[1] - w[0]);
+        (f_rest, b_rest) = (fr, br);
+        jobs.push((solver, w[0], f, b));
+    }
+    parallel::run_jobs(jobs, |(solver, first, f, b)| solver.solve_rows(fixed, first, f, b));
 }
 
 impl AlsModel {
@@ -526,23 +525,6 @@ impl AlsModel {
 
     fn known_item(&self, item: Option<u32>) -> Option<usize> {
         item.map(|i| i as usize).filter(|&i| i < self.item_bias.len())
-    }
-
-    /// Predicted rating; `None` for an unknown user/item falls back to the biases that are known.
-    /// Out-of-range ids are treated as unknown rather than panicking.
-    pub fn predict(&self, user: Option<u32>, item: Option<u32>) -> f32 {
-        let (u, i) = (self.known_user(user), self.known_item(item));
-        let mut p = self.global_mean;
-        if let Some(u) = u {
-            p += self.user_bias[u];
-        }
-        if let Some(i) = i {
-            p += self.item_bias[i];
-        }
-        if let (Some(u), Some(i)) = (u, i) {
-            p += self.user_factors.row(u).dot(&self.item_factors.row(i));
-        }
-        p.clamp(self.min_rating, self.max_rating)
     }
 
     /// Top `n` items for a known user by predicted rating, skipping `exclude` (sorted or not). Best first.
@@ -572,6 +554,28 @@ impl AlsModel {
             s.1 = s.1.clamp(self.min_rating, self.max_rating);
         }
         scores
+    }
+}
+
+impl Predict for AlsModel {
+    type Input<'a> = (Option<u32>, Option<u32>);
+    type Output = f32;
+
+    /// Predicted rating; `None` for an unknown user/item falls back to the biases that are known.
+    /// Out-of-range ids are treated as unknown rather than panicking.
+    fn predict(&self, (user, item): (Option<u32>, Option<u32>)) -> f32 {
+        let (u, i) = (self.known_user(user), self.known_item(item));
+        let mut p = self.global_mean;
+        if let Some(u) = u {
+            p += self.user_bias[u];
+        }
+        if let Some(i) = i {
+            p += self.item_bias[i];
+        }
+        if let (Some(u), Some(i)) = (u, i) {
+            p += self.user_factors.row(u).dot(&self.item_factors.row(i));
+        }
+        p.clamp(self.min_rating, self.max_rating)
     }
 }
 
@@ -615,7 +619,8 @@ mod tests {
     }
 
     fn rmse(model: &AlsModel, test: &[Rating]) -> f64 {
-        let se: f64 = test.iter().map(|r| f64::from(model.predict(Some(r.user), Some(r.item)) - r.value).powi(2)).sum();
+        let se: f64 =
+            test.iter().map(|r| f64::from(model.predict((Some(r.user), Some(r.item))) - r.value).powi(2)).sum();
         (se / test.len() as f64).sqrt()
     }
 
@@ -623,7 +628,7 @@ mod tests {
     fn als_recovers_planted_low_rank_matrix() {
         let (train, test) = planted(200, 150, 3, 0.3, 0.1, 1);
         let params = AlsParams { rank: 3, iterations: 15, lambda: 0.01, seed: 3 };
-        let model = params.fit(&train, 200, 150).unwrap();
+        let model = params.fit((&train, 200, 150)).unwrap();
         let err = rmse(&model, &test);
         // Bias-only baseline: same model with a single, tiny-variance factor is still dominated
         // by biases; simpler to measure the biases of the fitted model alone.
@@ -651,25 +656,25 @@ mod tests {
             ratings.push(Rating { user: u, item: 0, value: 4.0 + offset });
             ratings.push(Rating { user: u, item: 1, value: 2.0 + offset });
         }
-        let model = AlsParams { rank: 2, iterations: 5, lambda: 0.01, seed: 0 }.fit(&ratings, 30, 3).unwrap();
+        let model = AlsParams { rank: 2, iterations: 5, lambda: 0.01, seed: 0 }.fit((&ratings, 30, 3)).unwrap();
         assert!((model.global_mean - 3.0).abs() < 1e-6);
         // Factors can absorb part of an item effect (p_u constant), so only signs are identifiable.
         assert!(model.item_bias[0] > 0.2 && model.item_bias[1] < -0.2);
         assert!(model.user_bias[0] > 0.3 && model.user_bias[1] < -0.3);
         assert_eq!(model.item_bias[2], 0.0, "unrated item keeps a zero bias");
-        assert!((model.predict(Some(0), Some(0)) - 4.5).abs() < 0.1);
-        assert!((model.predict(None, Some(0)) - 4.0).abs() < 0.1);
-        assert!((model.predict(Some(1), None) - 2.5).abs() < 0.1);
-        assert_eq!(model.predict(None, None), model.global_mean);
-        assert_eq!(model.predict(Some(999), Some(999)), model.global_mean, "out of range is unknown");
+        assert!((model.predict((Some(0), Some(0))) - 4.5).abs() < 0.1);
+        assert!((model.predict((None, Some(0))) - 4.0).abs() < 0.1);
+        assert!((model.predict((Some(1), None)) - 2.5).abs() < 0.1);
+        assert_eq!(model.predict((None, None)), model.global_mean);
+        assert_eq!(model.predict((Some(999), Some(999))), model.global_mean, "out of range is unknown");
         // Clamped to the observed range.
-        assert!(model.predict(Some(0), Some(0)) <= 4.5 && model.predict(Some(1), Some(1)) >= 1.5);
+        assert!(model.predict((Some(0), Some(0))) <= 4.5 && model.predict((Some(1), Some(1))) >= 1.5);
     }
 
     #[test]
     fn als_recommend_excludes_seen_and_ranks_best_first() {
         let (train, _) = planted(50, 40, 2, 0.5, 0.05, 2);
-        let model = AlsParams { rank: 2, iterations: 10, lambda: 0.02, seed: 1 }.fit(&train, 50, 40).unwrap();
+        let model = AlsParams { rank: 2, iterations: 10, lambda: 0.02, seed: 1 }.fit((&train, 50, 40)).unwrap();
         let seen: HashSet<u32> = train.iter().filter(|r| r.user == 7).map(|r| r.item).collect();
         let recs = model.recommend(7, 10, &seen);
         assert_eq!(recs.len(), 10);
@@ -688,7 +693,7 @@ mod tests {
         assert_eq!(recs[0].0, best);
         // Fewer candidates than n: everything unseen comes back.
         let all_but_one: HashSet<u32> = (1..40).collect();
-        assert_eq!(model.recommend(7, 10, &all_but_one), vec![(0, model.predict(Some(7), Some(0)))]);
+        assert_eq!(model.recommend(7, 10, &all_but_one), vec![(0, model.predict((Some(7), Some(0))))]);
         assert!(model.recommend(7, 0, &seen).is_empty());
         assert_eq!(model.recommend(10_000, 3, &HashSet::new()).len(), 3, "unknown user falls back to biases");
     }
@@ -701,19 +706,19 @@ mod tests {
             Err(MlError::InvalidParam { name, .. }) => name,
             other => panic!("expected InvalidParam, got {other:?}"),
         };
-        assert_eq!(param_name(AlsParams { rank: 0, ..base.clone() }.fit(&ok, 1, 1)), "rank");
-        assert_eq!(param_name(AlsParams { iterations: 0, ..base.clone() }.fit(&ok, 1, 1)), "iterations");
-        assert_eq!(param_name(AlsParams { lambda: -0.1, ..base.clone() }.fit(&ok, 1, 1)), "lambda");
-        assert_eq!(param_name(AlsParams { lambda: f32::NAN, ..base.clone() }.fit(&ok, 1, 1)), "lambda");
-        assert!(matches!(base.fit(&[], 1, 1), Err(MlError::InvalidInput(_))));
-        assert!(matches!(base.fit(&ok, 0, 1), Err(MlError::InvalidInput(_))));
-        assert!(matches!(base.fit(&ok, 1, 0), Err(MlError::InvalidInput(_))));
+        assert_eq!(param_name(AlsParams { rank: 0, ..base.clone() }.fit((&ok, 1, 1))), "rank");
+        assert_eq!(param_name(AlsParams { iterations: 0, ..base.clone() }.fit((&ok, 1, 1))), "iterations");
+        assert_eq!(param_name(AlsParams { lambda: -0.1, ..base.clone() }.fit((&ok, 1, 1))), "lambda");
+        assert_eq!(param_name(AlsParams { lambda: f32::NAN, ..base.clone() }.fit((&ok, 1, 1))), "lambda");
+        assert!(matches!(base.fit((&[], 1, 1)), Err(MlError::InvalidInput(_))));
+        assert!(matches!(base.fit((&ok, 0, 1)), Err(MlError::InvalidInput(_))));
+        assert!(matches!(base.fit((&ok, 1, 0)), Err(MlError::InvalidInput(_))));
         let nan = vec![Rating { user: 0, item: 0, value: f32::NAN }];
-        assert!(matches!(base.fit(&nan, 1, 1), Err(MlError::InvalidInput(_))));
+        assert!(matches!(base.fit((&nan, 1, 1)), Err(MlError::InvalidInput(_))));
         // lambda = 0 is allowed and stays finite even for rank-deficient rows.
-        let m = AlsParams { lambda: 0.0, ..base }.fit(&ok, 2, 2).unwrap();
+        let m = AlsParams { lambda: 0.0, ..base }.fit((&ok, 2, 2)).unwrap();
         assert!(m.user_factors.iter().chain(m.item_factors.iter()).all(|v| v.is_finite()));
-        assert!(m.predict(Some(0), Some(0)).is_finite());
+        assert!(m.predict((Some(0), Some(0))).is_finite());
     }
 
     #[test]
@@ -734,10 +739,10 @@ mod tests {
     fn als_is_deterministic_for_a_seed() {
         let (train, _) = planted(40, 30, 2, 0.4, 0.1, 5);
         let p = AlsParams { rank: 4, iterations: 4, lambda: 0.05, seed: 9 };
-        let a = p.fit(&train, 40, 30).unwrap();
-        let b = p.fit(&train, 40, 30).unwrap();
+        let a = p.fit((&train, 40, 30)).unwrap();
+        let b = p.fit((&train, 40, 30)).unwrap();
         assert_eq!(a, b);
-        let c = AlsParams { seed: 10, ..p }.fit(&train, 40, 30).unwrap();
+        let c = AlsParams { seed: 10, ..p }.fit((&train, 40, 30)).unwrap();
         assert_ne!(a.user_factors, c.user_factors);
     }
 
@@ -747,19 +752,22 @@ mod tests {
         let p = AlsParams { rank: 3, iterations: 15, lambda: 0.1, seed: 3 };
         let sqrt = p.fit_with_scaling(&train, 200, 150, RegScaling::SqrtCount).unwrap();
         assert!(rmse(&sqrt, &test) < 0.2, "held-out RMSE {}", rmse(&sqrt, &test));
-        assert_eq!(p.fit(&train, 200, 150).unwrap(), p.fit_with_scaling(&train, 200, 150, RegScaling::Count).unwrap());
+        assert_eq!(
+            p.fit((&train, 200, 150)).unwrap(),
+            p.fit_with_scaling(&train, 200, 150, RegScaling::Count).unwrap()
+        );
     }
 
-    /// MovieLens-100K quality and speed check (run in release):
+    /// MovieLens-100K quality and speed check (run in release, with `MARQUEE_DATA_DIR` set):
     /// `cargo test --release -p marquee-ml als_movielens -- --ignored --nocapture`
     #[test]
     #[ignore]
     fn als_movielens_100k_quality() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/movielens_100k/ratings.csv");
-        let Ok(text) = std::fs::read_to_string(path) else {
-            eprintln!("skipping: {path} not found");
-            return;
-        };
+        let dir = std::env::var_os("MARQUEE_DATA_DIR")
+            .map(std::path::PathBuf::from)
+            .expect("set MARQUEE_DATA_DIR to the shared data folder (the one holding movielens_100k/)");
+        let path = dir.join("movielens_100k/ratings.csv");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let raw: Vec<(u32, u32, f32)> = text
             .lines()
             .skip(1)
@@ -791,12 +799,7 @@ mod tests {
             }
         }
         // Protocol fold 0 if present, to compare with the published peers.
-        let protocol = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/data/protocol/ml100k_fold_assignments.csv"
-        ))
-        .ok()
-        .map(|t| {
+        let protocol = std::fs::read_to_string(dir.join("protocol/ml100k_fold_assignments.csv")).ok().map(|t| {
             let folds: Vec<u8> = t.lines().skip(1).filter_map(|l| l.rsplit(',').next()?.parse().ok()).collect();
             let (mut tr, mut te) = (Vec::new(), Vec::new());
             for (r, &f) in ratings.iter().zip(&folds) {

@@ -1,9 +1,13 @@
 //! Small dense kernels shared by the models: a register-blocked Gram matrix (`X^T X`) and a
-//! Cholesky solve, each compiled with fused multiply-add where the CPU has it.
+//! Cholesky solve, each compiled with fused multiply-add where the CPU has it (see [`crate::simd`]).
 //!
 //! Why by hand: the systems are small (tens of columns) and many (one per ALS user or item, one
 //! per Newton step), where a BLAS call's set-up and its full (not triangular) product cost more
 //! than the arithmetic; ndarray's products do not use FMA on the baseline x86-64 target.
+
+#[cfg(target_arch = "x86_64")]
+use crate::simd::Wide;
+use crate::simd::{Narrow, Tiles};
 
 /// Row, column and value of the first non-finite value of `x` in row order, if any. Scans a
 /// contiguous array in vectorisable blocks (a value-by-value search with indices costs more than
@@ -91,118 +95,6 @@ pub(crate) fn block_rows(width: usize) -> usize {
     (2048 / width).max(16)
 }
 
-/// Which instructions the kernels may use: fused multiply-add where the CPU has it (chosen at
-/// run time on x86-64, where the baseline target lacks it; always on aarch64), and on x86-64
-/// 256- or 512-bit vectors (k-means, the ALS row loop and the logistic derivatives pass have
-/// 512-bit builds, whose Gram and Cholesky tiles are up to 4 x 32; the logistic loss-only pass runs its
-/// AVX2 build). The x86-64 builds run the same operations in the same order, so they give the
-/// same results; only the register width differs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Simd {
-    Plain,
-    #[cfg(target_arch = "x86_64")]
-    Avx2Fma,
-    #[cfg(target_arch = "x86_64")]
-    Avx512Fma,
-}
-
-/// Whether the [`Simd::Plain`] build has fused multiply-add anyway: aarch64 always does, and
-/// `mul_add` compiles to it there.
-pub(crate) const PLAIN_HAS_FMA: bool = cfg!(target_arch = "aarch64");
-
-impl Simd {
-    pub(crate) fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            return if std::arch::is_x86_feature_detected!("avx512f") { Self::Avx512Fma } else { Self::Avx2Fma };
-        }
-        Self::Plain
-    }
-
-    /// Every level this CPU can run, lowest first (for tests that compare them).
-    #[cfg(test)]
-    pub(crate) fn available() -> Vec<Self> {
-        let mut levels = vec![Self::Plain];
-        #[cfg(target_arch = "x86_64")]
-        {
-            let best = Self::detect();
-            if best != Self::Plain {
-                levels.push(Self::Avx2Fma);
-            }
-            if best == Self::Avx512Fma {
-                levels.push(Self::Avx512Fma);
-            }
-        }
-        levels
-    }
-
-    /// [`add_gram_upper`] at this level, as the models run it (they compile their whole loops
-    /// per level instead; the tests check every build of the kernel through this).
-    #[cfg(test)]
-    pub(crate) fn add_gram(self, g: &[f64], width: Width, gram: &mut [f64], overwrite: bool) {
-        match (self, overwrite) {
-            (Self::Plain, false) => add_gram_upper::<PLAIN_HAS_FMA, NARROW_TILES>(g, width, gram),
-            (Self::Plain, true) => set_gram_upper::<PLAIN_HAS_FMA, NARROW_TILES>(g, width, gram),
-            // SAFETY: `detect` returned these variants only after checking that the CPU has AVX2
-            // and FMA (and AVX-512F for the second).
-            #[cfg(target_arch = "x86_64")]
-            (Self::Avx2Fma, _) => unsafe { gram_avx2_fma(g, width, gram, overwrite) },
-            #[cfg(target_arch = "x86_64")]
-            (Self::Avx512Fma, _) => unsafe { gram_avx512(g, width, gram, overwrite) },
-        }
-    }
-
-    /// [`cholesky_solve_augmented`] at this level (for the tests, as [`Self::add_gram`]).
-    #[cfg(test)]
-    pub(crate) fn solve(self, a: &mut [f64], width: Width, d: usize, x: &mut [f64]) {
-        match self {
-            Self::Plain => cholesky_solve_augmented::<PLAIN_HAS_FMA, NARROW_TILES>(a, width, d, x),
-            // SAFETY: as in `add_gram`.
-            #[cfg(target_arch = "x86_64")]
-            Self::Avx2Fma => unsafe { solve_avx2_fma(a, width, d, x) },
-            #[cfg(target_arch = "x86_64")]
-            Self::Avx512Fma => unsafe { solve_avx512(a, width, d, x) },
-        }
-    }
-}
-
-#[cfg(all(test, target_arch = "x86_64"))]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn solve_avx2_fma(a: &mut [f64], width: Width, d: usize, x: &mut [f64]) {
-    cholesky_solve_augmented::<true, NARROW_TILES>(a, width, d, x)
-}
-
-#[cfg(all(test, target_arch = "x86_64"))]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn solve_avx512(a: &mut [f64], width: Width, d: usize, x: &mut [f64]) {
-    cholesky_solve_augmented::<true, WIDE_TILES>(a, width, d, x)
-}
-
-#[cfg(all(test, target_arch = "x86_64"))]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gram_avx2_fma(g: &[f64], width: Width, gram: &mut [f64], overwrite: bool) {
-    if overwrite {
-        set_gram_upper::<true, NARROW_TILES>(g, width, gram)
-    } else {
-        add_gram_upper::<true, NARROW_TILES>(g, width, gram)
-    }
-}
-
-#[cfg(all(test, target_arch = "x86_64"))]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn gram_avx512(g: &[f64], width: Width, gram: &mut [f64], overwrite: bool) {
-    if overwrite {
-        set_gram_upper::<true, WIDE_TILES>(g, width, gram)
-    } else {
-        add_gram_upper::<true, WIDE_TILES>(g, width, gram)
-    }
-}
-
-/// Widest tile of [`add_gram_upper`] for 256-bit registers (a 4 x 8 tile fills 8 of 16) and for
-/// 512-bit ones (a 4 x 32 tile fills 16 of 32).
-pub(crate) const NARROW_TILES: usize = 8;
-pub(crate) const WIDE_TILES: usize = 32;
-
 /// `a * b + c`, fused when `FMA` (one rounding), else a multiply and an add.
 #[inline(always)]
 pub(crate) fn fmadd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
@@ -235,59 +127,58 @@ const ADD: u8 = 1;
 const SUBTRACT: u8 = 2;
 
 /// The Gram kernel: adds the upper block-triangle of `G^T G` to `gram` (`cols x cols` of rows
-/// `stride` apart), for `g` holding rows `stride` apart: one [`add_strip`] per 4 rows. The strips'
+/// `stride` apart), for `g` holding rows `stride` apart: one [`Tiles::add_strip`] per 4 rows. The strips'
 /// diagonal 4 x 4 blocks are computed whole, so their entries below the diagonal get their
 /// (symmetric) values too; entries further below are left alone.
 #[inline(always)]
-pub(crate) fn add_gram_upper<const FMA: bool, const MAX_TILE: usize>(g: &[f64], width: Width, gram: &mut [f64]) {
-    gram_upper::<FMA, MAX_TILE, ADD>(g, width, gram);
+pub(crate) fn add_gram_upper<const FMA: bool, T: Tiles>(tiles: T, g: &[f64], width: Width, gram: &mut [f64]) {
+    gram_upper::<FMA, T, ADD>(tiles, g, width, gram);
 }
 
 /// [`add_gram_upper`] into a `gram` of any content: its upper block-triangle is overwritten, so a
 /// first block of rows needs no zeroed buffer (zeroing a rank-50 system cost a thirtieth of an ALS
 /// fit). The sums are the same: `0 + s` is `s`.
 #[inline(always)]
-pub(crate) fn set_gram_upper<const FMA: bool, const MAX_TILE: usize>(g: &[f64], width: Width, gram: &mut [f64]) {
-    gram_upper::<FMA, MAX_TILE, STORE>(g, width, gram);
+pub(crate) fn set_gram_upper<const FMA: bool, T: Tiles>(tiles: T, g: &[f64], width: Width, gram: &mut [f64]) {
+    gram_upper::<FMA, T, STORE>(tiles, g, width, gram);
 }
 
 #[inline(always)]
-fn gram_upper<const FMA: bool, const MAX_TILE: usize, const MODE: u8>(g: &[f64], width: Width, gram: &mut [f64]) {
+fn gram_upper<const FMA: bool, T: Tiles, const MODE: u8>(tiles: T, g: &[f64], width: Width, gram: &mut [f64]) {
     let Width { stride, cols } = width;
     for r0 in (0..cols).step_by(4) {
-        add_strip::<FMA, MAX_TILE, MODE>(g, width, r0, &mut gram[r0 * stride..(r0 + 3) * stride + cols]);
+        tiles.add_strip::<FMA, MODE>(g, width, r0, &mut gram[r0 * stride..(r0 + 3) * stride + cols]);
     }
 }
 
 /// Adds (or stores, or subtracts: `MODE`) `sum over g's rows of row[r0 + r] * row[c]` to
 /// `strip[r * stride + c]`, for the strip's four rows `r` and the columns `c` in `r0..cols`, in
-/// tiles of 4 rows by up to `MAX_TILE` columns, each accumulated in registers over all of `g`'s
-/// rows. Fully unrolled fixed-size loops, so the compiler keeps a tile in vector registers. Every
-/// entry sums the same products in the same order whatever the tiling, so `MAX_TILE` changes no
-/// result.
-#[inline(always)]
-fn add_strip<const FMA: bool, const MAX_TILE: usize, const MODE: u8>(
-    g: &[f64],
-    width: Width,
-    r0: usize,
-    strip: &mut [f64],
-) {
-    #[cfg(target_arch = "x86_64")]
-    if MAX_TILE >= 32 {
-        // SAFETY: only the AVX-512 builds pass `WIDE_TILES`, and only after `Simd::detect` found
-        // AVX-512F, AVX2 and FMA.
-        debug_assert!(Simd::detect() == Simd::Avx512Fma);
-        unsafe { add_strip_avx512::<MODE>(g, width, r0, strip) };
-        return;
+/// tiles of 4 rows by up to 8 columns (or up to 32 with [`Wide`]), each accumulated in registers
+/// over all of `g`'s rows. Fully unrolled fixed-size loops, so the compiler keeps a tile in vector
+/// registers. Every entry sums the same products in the same order whatever the tiling, so the
+/// tile width changes no result.
+impl Tiles for Narrow {
+    #[inline(always)]
+    fn add_strip<const FMA: bool, const MODE: u8>(self, g: &[f64], width: Width, r0: usize, strip: &mut [f64]) {
+        let (stride, cols) = (width.stride, width.cols);
+        let mut c0 = r0;
+        while c0 + 8 <= cols {
+            add_tile::<8, FMA, MODE>(g, stride, r0, c0, strip);
+            c0 += 8;
+        }
+        if c0 < cols {
+            add_tile::<4, FMA, MODE>(g, stride, r0, c0, strip);
+        }
     }
-    let (stride, cols) = (width.stride, width.cols);
-    let mut c0 = r0;
-    while c0 + 8 <= cols {
-        add_tile::<8, FMA, MODE>(g, stride, r0, c0, strip);
-        c0 += 8;
-    }
-    if c0 < cols {
-        add_tile::<4, FMA, MODE>(g, stride, r0, c0, strip);
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Tiles for Wide {
+    /// Always fused (AVX-512 implies FMA).
+    #[inline(always)]
+    fn add_strip<const FMA: bool, const MODE: u8>(self, g: &[f64], width: Width, r0: usize, strip: &mut [f64]) {
+        // SAFETY: a `Wide` holds an `Avx512`, made only where the CPU has AVX-512F, AVX2 and FMA.
+        unsafe { add_strip_avx512::<MODE>(g, width, r0, strip) }
     }
 }
 
@@ -321,13 +212,16 @@ fn add_tile<const C: usize, const FMA: bool, const MODE: u8>(
     }
 }
 
-/// [`add_strip`] with 512-bit registers (32 of them). Each FMA has a latency of 4 cycles and two
+/// [`Narrow`]'s strip with 512-bit registers (32 of them). Each FMA has a latency of 4 cycles and two
 /// issue per cycle, so a tile needs 8 independent vector sums to run at full rate: 4 x 16 has
 /// them, but a 4 x 8 or 4 x 4 tile has only 4 and takes as long per row as 4 x 16. So the columns
 /// that 16-wide tiles would leave over (4, 8 or 12) join one 16 in a 4 x 20, 24 or 28 tile, and
 /// 4 x 32 tiles cover the rest with fewer loads than two 4 x 16 (8 per 16 FMAs instead of 12): at
 /// rank 50, 102 FMA-cycles per gathered row instead of 124. Written with intrinsics: the portable tile loop of more than 64
 /// sums is not kept in registers by the compiler.
+///
+/// # Safety
+/// The CPU must have AVX-512F, AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 #[inline]
@@ -358,6 +252,9 @@ unsafe fn add_strip_avx512<const MODE: u8>(g: &[f64], width: Width, r0: usize, s
 /// One tile of [`add_strip_avx512`]: 4 rows by `8 Z + 4 Y` columns (`Y` 0 or 1), `Z` 512-bit and
 /// `Y` 256-bit sums per row; each lane sums the same fused products in the same order as
 /// [`add_tile`], so the results are bit for bit those of the 256-bit build.
+///
+/// # Safety
+/// The CPU must have AVX-512F, AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 #[inline]
@@ -418,7 +315,8 @@ unsafe fn add_tile_avx512<const Z: usize, const Y: usize, const MODE: u8>(
 /// (`width.cols` a multiple of 4, at least `d + 1`). `a` receives the Cholesky factor `U`
 /// (`A = U^T U`) and, in column `d`, `y` with `U^T y = b`; `x` (at least `width.cols` long)
 /// receives the solution in `0..d`. Non-positive pivots (rank-deficient rows with lambda = 0) are
-/// floored so the result stays finite.
+/// floored so the result stays finite; the smallest pivot before flooring is returned, for callers
+/// that would rather regularise and retry.
 ///
 /// Four rows at a time (a blocked, "up-looking" Cholesky): rows `i0..i0 + 4` first take the
 /// updates from all finished rows above at once, `a_i -= sum_{p < i0} u_p[i] u_p`, through the
@@ -428,27 +326,30 @@ unsafe fn add_tile_avx512<const Z: usize, const Y: usize, const MODE: u8>(
 /// below it in the block. Work on a row starts at column `i0`, so the entries left of the
 /// diagonal in the 4 x 4 diagonal block are scratch, never read as part of `U`.
 #[inline(always)]
-pub(crate) fn cholesky_solve_augmented<const FMA: bool, const MAX_TILE: usize>(
+pub(crate) fn cholesky_solve_augmented<const FMA: bool, T: Tiles>(
+    tiles: T,
     a: &mut [f64],
     width: Width,
     d: usize,
     x: &mut [f64],
-) {
-    cholesky_solve_interleaved::<FMA, MAX_TILE, 1>([a], width, d, [x]);
+) -> f64 {
+    let [min_pivot] = cholesky_solve_interleaved::<FMA, T, 1>(tiles, [a], width, d, [x]);
+    min_pivot
 }
 
 /// [`cholesky_solve_augmented`] for `N` independent systems of the same size, step by step in
 /// turn: each pivot is a chain of dependent operations (square root, division, scaling, the update
 /// of the next row's diagonal), ~40 cycles with nothing else to do, as is each step of the
 /// backward solve; with the other systems' steps in between, the CPU overlaps the chains. Each
-/// system gets exactly the operations it would get alone.
+/// system gets exactly the operations it would get alone. Returns each system's smallest pivot.
 #[inline(always)]
-pub(crate) fn cholesky_solve_interleaved<const FMA: bool, const MAX_TILE: usize, const N: usize>(
+pub(crate) fn cholesky_solve_interleaved<const FMA: bool, T: Tiles, const N: usize>(
+    tiles: T,
     mut a: [&mut [f64]; N],
     width: Width,
     d: usize,
     mut x: [&mut [f64]; N],
-) {
+) -> [f64; N] {
     let Width { stride, cols } = width;
     debug_assert!(
         cols.is_multiple_of(4)
@@ -457,20 +358,25 @@ pub(crate) fn cholesky_solve_interleaved<const FMA: bool, const MAX_TILE: usize,
             && a.iter().all(|a| a.len() >= (cols - 1) * stride + cols)
             && x.iter().all(|x| x.len() >= cols)
     );
+    let mut min_pivot = [f64::INFINITY; N];
     for i0 in (0..d).step_by(4) {
         if i0 > 0 {
             for a in a.iter_mut() {
                 let (done, rest) = a.split_at_mut(i0 * stride);
-                add_strip::<FMA, MAX_TILE, SUBTRACT>(done, width, i0, &mut rest[..3 * stride + cols]);
+                tiles.add_strip::<FMA, SUBTRACT>(done, width, i0, &mut rest[..3 * stride + cols]);
             }
         }
         let rows = 4.min(d - i0);
         for r in 0..rows {
             let i = i0 + r;
-            for a in a.iter_mut() {
+            for (a, min_pivot) in a.iter_mut().zip(&mut min_pivot) {
                 let strip = &mut a[i0 * stride..(i0 + 3) * stride + cols];
                 let (upto, below) = strip.split_at_mut(((r + 1) * stride).min(strip.len()));
                 let row = &mut upto[r * stride..r * stride + cols];
+                // A NaN pivot sticks, as `f64::min` would drop it.
+                if row[i].is_nan() || row[i] < *min_pivot {
+                    *min_pivot = row[i];
+                }
                 let pivot = row[i].max(1e-12).sqrt();
                 row[i] = pivot;
                 let inv = 1.0 / pivot;
@@ -505,11 +411,41 @@ pub(crate) fn cholesky_solve_interleaved<const FMA: bool, const MAX_TILE: usize,
             x[i] = (u[d] - dot) / u[i];
         }
     }
+    min_pivot
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simd::{Kernel, Simd, PLAIN_HAS_FMA};
+
+    /// [`add_gram_upper`] (or [`set_gram_upper`] when `overwrite`) at a level, as the models run it.
+    struct Gram<'a>(&'a [f64], Width, &'a mut [f64], bool);
+
+    impl Kernel for Gram<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn run<const FMA: bool, T: Tiles>(self, tiles: T) {
+            let Gram(g, width, gram, overwrite) = self;
+            if overwrite {
+                set_gram_upper::<FMA, T>(tiles, g, width, gram)
+            } else {
+                add_gram_upper::<FMA, T>(tiles, g, width, gram)
+            }
+        }
+    }
+
+    /// [`cholesky_solve_augmented`] at a level.
+    struct Solve<'a>(&'a mut [f64], Width, usize, &'a mut [f64]);
+
+    impl Kernel for Solve<'_> {
+        type Output = f64;
+        #[inline(always)]
+        fn run<const FMA: bool, T: Tiles>(self, tiles: T) -> f64 {
+            let Solve(a, width, d, x) = self;
+            cholesky_solve_augmented::<FMA, T>(tiles, a, width, d, x)
+        }
+    }
 
     #[test]
     fn first_non_finite_names_row_and_column() {
@@ -547,8 +483,8 @@ mod tests {
                     // adds to it.
                     let mut gram: Vec<f64> =
                         (0..cols * stride).map(|at| if at % stride < cols { 1e300 } else { f64::NAN }).collect();
-                    simd.add_gram(&strided, width, &mut gram, true);
-                    simd.add_gram(&strided, width, &mut gram, false);
+                    simd.dispatch(Gram(&strided, width, &mut gram, true));
+                    simd.dispatch(Gram(&strided, width, &mut gram, false));
                     for i in 0..cols {
                         for j in i..cols {
                             let (got, want) = (gram[i * stride + j], 2.0 * want[i * cols + j]);
@@ -591,7 +527,7 @@ mod tests {
         // A = [[4, 2], [2, 3]], b = [2, 1] -> x = [0.5, 0].
         let mut a = vec![4.0, 2.0, 2.0, 0.0, f64::NAN, 3.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
         let mut x = vec![0.0; 4];
-        cholesky_solve_augmented::<false, NARROW_TILES>(&mut a, Width::packed(4), 2, &mut x);
+        cholesky_solve_augmented::<false, _>(Narrow, &mut a, Width::packed(4), 2, &mut x);
         assert!((x[0] - 0.5).abs() < 1e-12 && x[1].abs() < 1e-12, "{x:?}");
         // The factor: U = [[2, 1], [0, sqrt 2]].
         assert_eq!((a[0], a[1]), (2.0, 1.0));
@@ -612,12 +548,12 @@ mod tests {
             let mut solutions = vec![];
             for simd in Simd::available() {
                 let (mut u, mut x) = (aug.clone(), vec![f64::NAN; cols]);
-                simd.solve(&mut u, Width::packed(cols), d, &mut x);
+                simd.dispatch(Solve(&mut u, Width::packed(cols), d, &mut x));
                 for (got, want) in x[..d].iter().zip(&x_true) {
                     assert!((got - want).abs() < 1e-8, "{simd:?} d={d}: {got} vs {want}");
                 }
                 let (mut u, mut x_strided) = (strided.clone(), vec![f64::NAN; cols]);
-                simd.solve(&mut u, Width { stride, cols }, d, &mut x_strided);
+                simd.dispatch(Solve(&mut u, Width { stride, cols }, d, &mut x_strided));
                 assert_eq!(x[..d], x_strided[..d], "{simd:?} d={d}: strided layout");
                 solutions.push((simd, x));
             }
@@ -644,7 +580,7 @@ mod tests {
                 .iter()
                 .map(|(aug, _, _)| {
                     let (mut u, mut x) = (aug.clone(), vec![f64::NAN; cols]);
-                    cholesky_solve_augmented::<true, NARROW_TILES>(&mut u, Width::packed(cols), d, &mut x);
+                    cholesky_solve_augmented::<true, _>(Narrow, &mut u, Width::packed(cols), d, &mut x);
                     x
                 })
                 .collect();
@@ -652,7 +588,8 @@ mod tests {
             let mut x = vec![vec![f64::NAN; cols]; 3];
             let [u0, u1, u2] = &mut u[..] else { unreachable!() };
             let [x0, x1, x2] = &mut x[..] else { unreachable!() };
-            cholesky_solve_interleaved::<true, NARROW_TILES, 3>(
+            cholesky_solve_interleaved::<true, _, 3>(
+                Narrow,
                 [&mut u0[..], &mut u1[..], &mut u2[..]],
                 Width::packed(cols),
                 d,
@@ -679,7 +616,7 @@ mod tests {
             a[i * width + d] = 1.0;
         }
         let mut x = vec![0.0; width];
-        cholesky_solve_augmented::<false, NARROW_TILES>(&mut a, Width::packed(width), d, &mut x);
+        cholesky_solve_augmented::<false, _>(Narrow, &mut a, Width::packed(width), d, &mut x);
         assert!(x[..d].iter().all(|v| v.is_finite()), "{x:?}");
     }
 }

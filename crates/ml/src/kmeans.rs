@@ -1,9 +1,9 @@
 //! k-means with k-means++ initialisation, several seeded restarts, best SSE kept.
 
-use crate::dense::{first_non_finite, fmadd, Lanes, Simd, PLAIN_HAS_FMA};
-use crate::{MlError, Result};
+use crate::dense::{first_non_finite, fmadd, Lanes};
+use crate::simd::{Kernel, Simd, Tiles};
+use crate::{parallel, Fit, MlError, Predict, Result};
 use linfa::dataset::DatasetBase;
-use linfa::traits::Fit;
 use ndarray::{Array2, ArrayView2};
 use rand::Rng;
 use rand::SeedableRng;
@@ -35,71 +35,25 @@ pub struct KMeansModel {
 }
 
 impl KMeansParams {
-    /// Errors when k == 0, k > rows, n_init == 0, or data has a non-finite value (also max_iter == 0, a
-    /// negative or non-finite tol, or no columns).
-    ///
-    /// Each restart draws from its own ChaCha stream of `seed`, so the result depends only on the
-    /// parameters and data, not on restart order or thread count. `iterations` is the best restart's.
-    pub fn fit(&self, data: ArrayView2<f64>) -> Result<KMeansModel> {
-        self.validate(data)?;
-        let points = Points::centred(data)?;
-        // Monomorphise the hot loops for common dimensions (CDNOW's RFM features, the 16-column benchmark).
-        let best = match points.d {
-            1 => self.restarts::<1>(&points),
-            2 => self.restarts::<2>(&points),
-            3 => self.restarts::<3>(&points),
-            4 => self.restarts::<4>(&points),
-            5 => self.restarts::<5>(&points),
-            6 => self.restarts::<6>(&points),
-            7 => self.restarts::<7>(&points),
-            8 => self.restarts::<8>(&points),
-            10 => self.restarts::<10>(&points),
-            12 => self.restarts::<12>(&points),
-            16 => self.restarts::<16>(&points),
-            _ => self.restarts::<0>(&points),
-        };
-        let (_, mut centers, iterations) = best;
-        // Exact SSE under the final centroids, each row at its nearest one (the running value is
-        // maintained incrementally and is the SSE before the last reassignment).
-        let sse = points.nearest_sse(&centers, self.k);
-        for c in centers.chunks_exact_mut(points.d) {
-            c.iter_mut().zip(&points.mean).for_each(|(v, m)| *v += m);
-        }
-        let centroids = Array2::from_shape_vec((self.k, points.d), centers).expect("k * d centroid values");
-        Ok(KMeansModel { centroids, sse, iterations })
-    }
-
     /// Runs every restart; returns (SSE, centres, iterations) of the best. `D` is the column count, or 0
     /// for "not specialised".
     ///
     /// Restarts are independent, so large fits spread them over the available cores; ties go to the
     /// lowest restart index, so the result does not depend on the thread count.
     fn restarts<const D: usize>(&self, points: &Points) -> (f64, Vec<f64>, usize) {
-        let cores = available_cores();
+        let cores = parallel::cores();
         let work = points.n.saturating_mul(points.d).saturating_mul(self.k).saturating_mul(self.n_init);
         let threads = if work < PARALLEL_MIN_WORK { 1 } else { cores.min(self.n_init) };
         self.restarts_on::<D>(points, threads)
     }
 
     fn restarts_on<const D: usize>(&self, points: &Points, threads: usize) -> (f64, Vec<f64>, usize) {
-        let run_share = |t: usize| match Simd::detect() {
-            Simd::Plain => self.run_share::<D, PLAIN_HAS_FMA>(points, t, threads),
-            // SAFETY: `detect` returned these variants only after checking that the CPU has AVX2
-            // and FMA (and AVX-512F for the second).
-            #[cfg(target_arch = "x86_64")]
-            Simd::Avx2Fma => unsafe { self.run_share_avx2::<D>(points, t, threads) },
-            #[cfg(target_arch = "x86_64")]
-            Simd::Avx512Fma => unsafe { self.run_share_avx512::<D>(points, t, threads) },
-        };
-        let shares: Vec<_> = if threads == 1 {
-            vec![run_share(0)]
-        } else {
-            let run_share = &run_share;
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..threads).map(|t| scope.spawn(move || run_share(t))).collect();
-                handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
-            })
-        };
+        // With AVX2 a block's eight rows fill two 256-bit registers and each score term is one
+        // fused multiply-add; with AVX-512 a block is one register (the same operations in the
+        // same order, so the same result).
+        let simd = Simd::detect();
+        let run_share = |t: usize| simd.dispatch(RunShare::<D> { params: self, points, t, threads });
+        let shares = parallel::run_jobs((0..threads).collect(), run_share);
         let (sse, _, centers, iterations) = shares
             .into_iter()
             .flatten()
@@ -142,32 +96,6 @@ impl KMeansParams {
         best
     }
 
-    /// [`run_share`](Self::run_share) compiled for AVX2 and FMA: a block's eight rows fill two
-    /// 256-bit registers, and each score term is one fused multiply-add.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_share_avx2<const D: usize>(
-        &self,
-        points: &Points,
-        t: usize,
-        threads: usize,
-    ) -> Option<(f64, usize, Vec<f64>, usize)> {
-        self.run_share::<D, true>(points, t, threads)
-    }
-
-    /// [`run_share`](Self::run_share) compiled for AVX-512: a block is one register. The same
-    /// operations in the same order as the AVX2 build, so the same result.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn run_share_avx512<const D: usize>(
-        &self,
-        points: &Points,
-        t: usize,
-        threads: usize,
-    ) -> Option<(f64, usize, Vec<f64>, usize)> {
-        self.run_share::<D, true>(points, t, threads)
-    }
-
     fn validate(&self, data: ArrayView2<f64>) -> Result<()> {
         let invalid = |name, reason: String| Err(MlError::InvalidParam { name, reason });
         if self.k == 0 {
@@ -192,12 +120,68 @@ impl KMeansParams {
     }
 }
 
+impl Fit for KMeansParams {
+    type Data<'a> = ArrayView2<'a, f64>;
+    type Model = KMeansModel;
+
+    /// Errors when k == 0, k > rows, n_init == 0, or data has a non-finite value (also max_iter == 0, a
+    /// negative or non-finite tol, or no columns).
+    ///
+    /// Each restart draws from its own ChaCha stream of `seed`, so the result depends only on the
+    /// parameters and data, not on restart order or thread count. `iterations` is the best restart's.
+    fn fit(&self, data: ArrayView2<'_, f64>) -> Result<KMeansModel> {
+        self.validate(data)?;
+        let points = Points::centred(data)?;
+        // Monomorphise the hot loops for common dimensions (CDNOW's RFM features, the 16-column benchmark).
+        let best = match points.d {
+            1 => self.restarts::<1>(&points),
+            2 => self.restarts::<2>(&points),
+            3 => self.restarts::<3>(&points),
+            4 => self.restarts::<4>(&points),
+            5 => self.restarts::<5>(&points),
+            6 => self.restarts::<6>(&points),
+            7 => self.restarts::<7>(&points),
+            8 => self.restarts::<8>(&points),
+            10 => self.restarts::<10>(&points),
+            12 => self.restarts::<12>(&points),
+            16 => self.restarts::<16>(&points),
+            _ => self.restarts::<0>(&points),
+        };
+        let (_, mut centers, iterations) = best;
+        // Exact SSE under the final centroids, each row at its nearest one (the running value is
+        // maintained incrementally and is the SSE before the last reassignment).
+        let sse = points.nearest_sse(&centers, self.k);
+        for c in centers.chunks_exact_mut(points.d) {
+            c.iter_mut().zip(&points.mean).for_each(|(v, m)| *v += m);
+        }
+        let centroids = Array2::from_shape_vec((self.k, points.d), centers).expect("k * d centroid values");
+        Ok(KMeansModel { centroids, sse, iterations })
+    }
+}
+
+/// [`KMeansParams::run_share`] as a [`Kernel`].
+struct RunShare<'a, const D: usize> {
+    params: &'a KMeansParams,
+    points: &'a Points,
+    t: usize,
+    threads: usize,
+}
+
+impl<const D: usize> Kernel for RunShare<'_, D> {
+    type Output = Option<(f64, usize, Vec<f64>, usize)>;
+
+    #[inline(always)]
+    fn run<const FMA: bool, T: Tiles>(self, _: T) -> Self::Output {
+        self.params.run_share::<D, FMA>(self.points, self.t, self.threads)
+    }
+}
+
 /// Lets k-means run inside linfa pipelines; targets are ignored.
-impl<T> Fit<Array2<f64>, T, MlError> for KMeansParams {
+impl<T> linfa::traits::Fit<Array2<f64>, T, MlError> for KMeansParams {
     type Object = KMeansModel;
 
     fn fit(&self, dataset: &DatasetBase<Array2<f64>, T>) -> Result<KMeansModel> {
-        KMeansParams::fit(self, dataset.records().view())
+        Fit::fit(self, dataset.records().view())
     }
 }
 
@@ -221,10 +205,6 @@ fn finite_column_means(data: ArrayView2<f64>) -> Result<Vec<f64>> {
         return Err(MlError::InvalidInput(format!("k-means: `data` has non-finite value {v} at row {r}, column {c}")));
     }
     Ok(sums.into_iter().map(|s| s / n as f64).collect())
-}
-
-fn available_cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |c| c.get())
 }
 
 /// Restarts run side by side in one pass over the rows. On data larger than the caches every pass
@@ -281,14 +261,10 @@ impl Points {
             }
         };
         // A copy of the data: worth both cores when large (each block is the same on any split).
-        let threads = if n * d >= PARALLEL_MIN_WORK { available_cores() } else { 1 };
+        let threads = if n * d >= PARALLEL_MIN_WORK { parallel::cores() } else { 1 };
         let per = n_blocks.div_ceil(threads).max(1);
-        std::thread::scope(|scope| {
-            let fill = &fill;
-            for (t, (blocked, sq_norms)) in blocked.chunks_mut(per * d).zip(sq_norms.chunks_mut(per)).enumerate() {
-                scope.spawn(move || fill(t * per, blocked, sq_norms));
-            }
-        });
+        let jobs = blocked.chunks_mut(per * d).zip(sq_norms.chunks_mut(per)).enumerate().collect();
+        parallel::run_jobs(jobs, |(t, (blocked, sq_norms))| fill(t * per, blocked, sq_norms));
         Ok(Self { blocked, sq_norms, mean, n, d })
     }
 
@@ -332,20 +308,11 @@ impl Points {
         const PARTS: usize = 16;
         let per = self.n_blocks().div_ceil(PARTS).max(1);
         let ranges: Vec<_> = (0..self.n_blocks()).step_by(per).map(|b| b..(b + per).min(self.n_blocks())).collect();
-        let threads = if self.n * self.d * k >= PARALLEL_MIN_WORK { available_cores().min(ranges.len()) } else { 1 };
+        let threads = if self.n * self.d * k >= PARALLEL_MIN_WORK { parallel::cores().min(ranges.len()) } else { 1 };
         let per_thread = ranges.len().div_ceil(threads.max(1)).max(1);
-        let sums: Vec<f64> = std::thread::scope(|scope| {
-            let part = &part;
-            let handles: Vec<_> = ranges
-                .chunks(per_thread)
-                .map(|mine| scope.spawn(move || mine.iter().map(|r| part(r.clone())).collect::<Vec<f64>>()))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-                .collect()
-        });
-        sums.iter().sum()
+        let jobs = ranges.chunks(per_thread).collect();
+        let sums = parallel::run_jobs(jobs, |mine| mine.iter().map(|r| part(r.clone())).collect::<Vec<f64>>());
+        sums.iter().flatten().sum()
     }
 }
 
@@ -874,12 +841,15 @@ fn lloyd<const D: usize, const FMA: bool>(runs: &mut [Run], pts: &Points, max_it
     }
 }
 
-impl KMeansModel {
+impl Predict for KMeansModel {
+    type Input<'a> = ArrayView2<'a, f64>;
+    type Output = Vec<usize>;
+
     /// Index of the nearest centroid for each row.
     ///
     /// # Panics
     /// When `data` and the centroids have different column counts.
-    pub fn predict(&self, data: ArrayView2<f64>) -> Vec<usize> {
+    fn predict(&self, data: ArrayView2<'_, f64>) -> Vec<usize> {
         assert_eq!(
             data.ncols(),
             self.centroids.ncols(),
@@ -953,7 +923,6 @@ mod tests {
 
     #[test]
     fn sse_no_worse_than_linfa_clustering() {
-        use linfa::traits::Fit as _;
         use linfa::DatasetBase;
         let (data, _) = planted(
             &[&[0.0, 0.0, 0.0], &[4.0, 0.0, 1.0], &[0.0, 4.0, -1.0], &[4.0, 4.0, 0.0], &[2.0, 2.0, 4.0]],
@@ -963,12 +932,8 @@ mod tests {
         );
         for k in [3, 5, 8] {
             let ours = KMeansParams { k, n_init: 10, ..KMeansParams::default() }.fit(data.view()).unwrap();
-            let theirs = linfa_clustering::KMeans::params(k)
-                .n_runs(10)
-                .tolerance(1e-4)
-                .max_n_iterations(300)
-                .fit(&DatasetBase::from(data.clone()))
-                .unwrap();
+            let params = linfa_clustering::KMeans::params(k).n_runs(10).tolerance(1e-4).max_n_iterations(300);
+            let theirs = linfa::traits::Fit::fit(&params, &DatasetBase::from(data.clone())).unwrap();
             let theirs = KMeansModel { centroids: theirs.centroids().clone(), sse: 0.0, iterations: 0 };
             let theirs_sse = metrics::sse(data.view(), theirs.centroids.view(), &theirs.predict(data.view()));
             assert!(ours.sse <= theirs_sse * 1.01, "k={k}: ours {} vs linfa {theirs_sse}", ours.sse);
@@ -993,23 +958,22 @@ mod tests {
     #[test]
     #[cfg(target_arch = "x86_64")]
     fn avx512_and_avx2_builds_agree() {
-        if Simd::detect() != Simd::Avx512Fma {
+        let simd = Simd::detect();
+        if simd == simd.narrowed() {
             return; // nothing to compare on this CPU
         }
         let (data, _) = planted(&[&[0.0; 5], &[3.0, 0.0, 1.0, 2.0, -1.0], &[0.0, 3.0, -1.0, 1.0, 1.0]], 333, 2.0, 5);
         let params = KMeansParams { k: 7, n_init: 3, seed: 8, ..KMeansParams::default() };
         let points = Points::centred(data.view()).unwrap();
-        // SAFETY: both features were detected above.
-        let (wide, narrow) =
-            unsafe { (params.run_share_avx512::<5>(&points, 0, 1), params.run_share_avx2::<5>(&points, 0, 1)) };
-        assert_eq!(wide, narrow);
+        let run = |simd: Simd| simd.dispatch(RunShare::<5> { params: &params, points: &points, t: 0, threads: 1 });
+        assert_eq!(run(simd), run(simd.narrowed()));
     }
 
     #[test]
     fn linfa_fit_trait_matches_inherent_fit() {
         let (data, _) = planted(&[&[0.0, 0.0], &[5.0, 5.0]], 50, 1.0, 2);
         let params = KMeansParams { k: 2, ..KMeansParams::default() };
-        let via_linfa = Fit::fit(&params, &linfa::DatasetBase::from(data.clone())).unwrap();
+        let via_linfa = linfa::traits::Fit::fit(&params, &linfa::DatasetBase::from(data.clone())).unwrap();
         assert_eq!(via_linfa, params.fit(data.view()).unwrap());
     }
 

@@ -1,12 +1,11 @@
 //! Binary logistic regression with L2 regularisation and class weights.
 
 use crate::dense::{
-    add_gram_upper, block_rows, first_non_finite, fmadd, padded_width, Simd, Width, NARROW_TILES, PLAIN_HAS_FMA,
-    WIDE_TILES,
+    add_gram_upper, block_rows, cholesky_solve_augmented, first_non_finite, fmadd, padded_width, Width,
 };
-use crate::{MlError, Result};
+use crate::simd::{Kernel, Narrow, Simd, Tiles, PLAIN_HAS_FMA};
+use crate::{parallel, Fit, MlError, Predict, Result};
 use linfa::dataset::DatasetBase;
-use linfa::traits::Fit;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, CowArray, Ix2};
 use serde::{Deserialize, Serialize};
 
@@ -43,18 +42,6 @@ pub struct LogisticModel {
 }
 
 impl LogisticParams {
-    /// Errors when y has a single class, lengths differ, or x has a non-finite value (found by
-    /// the first pass over the rows rather than a pass of its own).
-    ///
-    /// Minimises the penalised weighted log loss by Newton's method (IRLS): with tens to hundreds of
-    /// columns the (d+1)x(d+1) Hessian is cheap to form and solve, and Newton converges in a handful of
-    /// passes over the rows where gradient methods need hundreds. A backtracking line search keeps every
-    /// step a descent step. Hitting `max_iter` (e.g. separable data with `l2 == 0`) returns the current
-    /// fit rather than an error.
-    pub fn fit(&self, x: ArrayView2<f64>, y: &[bool]) -> Result<LogisticModel> {
-        self.fit_weighted(x, y, None)
-    }
-
     /// As [`fit`](Self::fit), with per-row weights multiplied into the class weights.
     pub fn fit_weighted(&self, x: ArrayView2<f64>, y: &[bool], sample_weight: Option<&[f64]>) -> Result<LogisticModel> {
         let weights = self.validate(x, y, sample_weight)?;
@@ -118,8 +105,25 @@ impl LogisticParams {
     }
 }
 
+impl Fit for LogisticParams {
+    type Data<'a> = (ArrayView2<'a, f64>, &'a [bool]);
+    type Model = LogisticModel;
+
+    /// Errors when y has a single class, lengths differ, or x has a non-finite value (found by
+    /// the first pass over the rows rather than a pass of its own).
+    ///
+    /// Minimises the penalised weighted log loss by Newton's method (IRLS): with tens to hundreds of
+    /// columns the (d+1)x(d+1) Hessian is cheap to form and solve, and Newton converges in a handful of
+    /// passes over the rows where gradient methods need hundreds. A backtracking line search keeps every
+    /// step a descent step. Hitting `max_iter` (e.g. separable data with `l2 == 0`) returns the current
+    /// fit rather than an error.
+    fn fit(&self, (x, y): (ArrayView2<'_, f64>, &[bool])) -> Result<LogisticModel> {
+        self.fit_weighted(x, y, None)
+    }
+}
+
 /// Lets logistic regression run inside linfa pipelines. Dataset weights, if any, become row weights.
-impl Fit<Array2<f64>, Array1<bool>, MlError> for LogisticParams {
+impl linfa::traits::Fit<Array2<f64>, Array1<bool>, MlError> for LogisticParams {
     type Object = LogisticModel;
 
     fn fit(&self, dataset: &DatasetBase<Array2<f64>, Array1<bool>>) -> Result<LogisticModel> {
@@ -154,8 +158,7 @@ impl<'a> Newton<'a> {
     fn new(x: ArrayView2<'a, f64>, y: Array1<f64>, w: Array1<f64>, l2: f64) -> Self {
         let (n, d) = x.dim();
         let width = padded_width(d + 1);
-        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-        let threads = if n.saturating_mul(d) < PARALLEL_MIN_CELLS { 1 } else { cores.min(MAX_THREADS) };
+        let threads = if n.saturating_mul(d) < PARALLEL_MIN_CELLS { 1 } else { parallel::cores().min(MAX_THREADS) };
         let x = if x.is_standard_layout() {
             CowArray::from(x)
         } else {
@@ -207,17 +210,14 @@ impl<'a> Newton<'a> {
         let (z, e) = (self.z.as_slice_mut().expect("owned"), self.e.as_slice_mut().expect("owned"));
         let moving = move_to.map(|beta| (&beta.as_slice().expect("owned")[..d], beta[d]));
         let input = PassInput { x, y, w, d, width, moving };
-        over_chunks(self.threads, z, e, |rows, z, e| match (simd, derivatives) {
-            (Simd::Plain, true) => chunk_pass::<PLAIN_HAS_FMA, true, NARROW_TILES>(&input, rows, z, e),
-            (Simd::Plain, false) => chunk_pass::<PLAIN_HAS_FMA, false, NARROW_TILES>(&input, rows, z, e),
-            // SAFETY: `detect` returned these variants only after checking that the CPU has AVX2
-            // and FMA (and AVX-512F for the third). A loss-only pass has no Gram kernel to widen.
-            #[cfg(target_arch = "x86_64")]
-            (Simd::Avx2Fma, true) => unsafe { chunk_pass_avx2_fma::<true>(&input, rows, z, e) },
-            #[cfg(target_arch = "x86_64")]
-            (Simd::Avx512Fma, true) => unsafe { chunk_pass_avx512(&input, rows, z, e) },
-            #[cfg(target_arch = "x86_64")]
-            (Simd::Avx2Fma | Simd::Avx512Fma, false) => unsafe { chunk_pass_avx2_fma::<false>(&input, rows, z, e) },
+        over_chunks(self.threads, z, e, |rows, z, e| {
+            let input = &input;
+            if derivatives {
+                simd.dispatch(ChunkPass::<true> { input, rows, z, e })
+            } else {
+                // A loss-only pass has no Gram kernel to widen.
+                simd.narrowed().dispatch(ChunkPass::<false> { input, rows, z, e })
+            }
         })
     }
 
@@ -368,14 +368,15 @@ struct ChunkSums {
 }
 
 /// A chunk of a [`Newton::pass`], compiled once per [`Simd`] level (`FMA`: the Gram kernel and
-/// the row dot products use fused multiply-add; `MAX_TILE`: the Gram kernel's widest tile; the
+/// the row dot products use fused multiply-add; `tiles`: the Gram kernel's widest tile; the
 /// rest of the arithmetic is the same at every level). Block by block: with `moving`, `z`,
 /// `e = exp(-|z|)` and the loss at the new parameters; with `DERIVATIVES`, each row's residual
 /// and Hessian weight, then the rows gathered (scaled) for the Gram kernel while they add to the
 /// gradient. Each step runs over the whole block, so the exponential, logarithm, division and
 /// square root run in vector lanes.
 #[inline(always)]
-fn chunk_pass<const FMA: bool, const DERIVATIVES: bool, const MAX_TILE: usize>(
+fn chunk_pass<const FMA: bool, const DERIVATIVES: bool, T: Tiles>(
+    tiles: T,
     input: &PassInput,
     rows: std::ops::Range<usize>,
     z: &mut [f64],
@@ -427,33 +428,27 @@ fn chunk_pass<const FMA: bool, const DERIVATIVES: bool, const MAX_TILE: usize>(
                 g[d] += r;
                 out[d] = root;
             }
-            add_gram_upper::<FMA, MAX_TILE>(&block[..n_block * width], Width::packed(width), &mut gram);
+            add_gram_upper::<FMA, T>(tiles, &block[..n_block * width], Width::packed(width), &mut gram);
         }
     }
     ChunkSums { data: (data[0] + data[1]) + (data[2] + data[3]), g, gram, finite }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn chunk_pass_avx2_fma<const DERIVATIVES: bool>(
-    input: &PassInput,
+/// [`chunk_pass`] as a [`Kernel`].
+struct ChunkPass<'a, 'x, const DERIVATIVES: bool> {
+    input: &'a PassInput<'x>,
     rows: std::ops::Range<usize>,
-    z: &mut [f64],
-    e: &mut [f64],
-) -> ChunkSums {
-    chunk_pass::<true, DERIVATIVES, NARROW_TILES>(input, rows, z, e)
+    z: &'a mut [f64],
+    e: &'a mut [f64],
 }
 
-/// A derivatives pass with 512-bit registers: the Gram kernel's wide tiles (same sums, same order).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn chunk_pass_avx512(
-    input: &PassInput,
-    rows: std::ops::Range<usize>,
-    z: &mut [f64],
-    e: &mut [f64],
-) -> ChunkSums {
-    chunk_pass::<true, true, WIDE_TILES>(input, rows, z, e)
+impl<const DERIVATIVES: bool> Kernel for ChunkPass<'_, '_, DERIVATIVES> {
+    type Output = ChunkSums;
+
+    #[inline(always)]
+    fn run<const FMA: bool, T: Tiles>(self, tiles: T) -> ChunkSums {
+        chunk_pass::<FMA, DERIVATIVES, T>(tiles, self.input, self.rows, self.z, self.e)
+    }
 }
 
 /// Adds `values` to four running sums, value `i` to sum `i % 4` (independent chains the compiler
@@ -496,50 +491,30 @@ fn solve_spd(mut a: Array2<f64>, b: &Array1<f64>) -> Array1<f64> {
         }
     }
     let rhs = b * &scale;
+    // `[a + ridge I | rhs]` in the layout of the dense Cholesky kernel (upper triangle).
+    let width = padded_width(p + 1);
+    let mut aug = vec![0.0; width * width];
+    let mut x = vec![0.0; width];
     let mut ridge = 0.0;
     loop {
-        if let Some(l) = cholesky(&a, ridge) {
-            return cholesky_solve(&l, &rhs) * &scale;
+        aug.fill(0.0);
+        for i in 0..p {
+            for j in i..p {
+                aug[i * width + j] = a[[i, j]];
+            }
+            aug[i * width + i] += ridge;
+            aug[i * width + p] = rhs[i];
+        }
+        let min_pivot = cholesky_solve_augmented::<PLAIN_HAS_FMA, _>(Narrow, &mut aug, Width::packed(width), p, &mut x);
+        // Numerically positive definite (a NaN pivot fails too).
+        if min_pivot > 1e-12 * (1.0 + ridge) {
+            return Array1::from_iter(x[..p].iter().zip(&scale).map(|(x, s)| x * s));
         }
         ridge = if ridge == 0.0 { 1e-10 } else { ridge * 100.0 };
         if ridge > 1e10 {
             return Array1::zeros(p);
         }
     }
-}
-
-/// Lower-triangular `l` with `l l^T = a + ridge I`, or `None` if that is not numerically positive definite.
-fn cholesky(a: &Array2<f64>, ridge: f64) -> Option<Array2<f64>> {
-    let p = a.nrows();
-    let mut l = Array2::<f64>::zeros((p, p));
-    for j in 0..p {
-        let row_j = l.row(j);
-        let diag = a[[j, j]] + ridge - row_j.slice(s![..j]).dot(&row_j.slice(s![..j]));
-        if diag.is_nan() || diag <= 1e-12 * (1.0 + ridge) {
-            return None;
-        }
-        let ljj = diag.sqrt();
-        l[[j, j]] = ljj;
-        for i in j + 1..p {
-            let dot = l.row(i).slice(s![..j]).dot(&l.row(j).slice(s![..j]));
-            l[[i, j]] = (a[[i, j]] - dot) / ljj;
-        }
-    }
-    Some(l)
-}
-
-fn cholesky_solve(l: &Array2<f64>, b: &Array1<f64>) -> Array1<f64> {
-    let p = b.len();
-    let mut y = Array1::zeros(p);
-    for i in 0..p {
-        y[i] = (b[i] - l.row(i).slice(s![..i]).dot(&y.slice(s![..i]))) / l[[i, i]];
-    }
-    let mut x = Array1::zeros(p);
-    for i in (0..p).rev() {
-        let tail = l.column(i).slice(s![i + 1..]).dot(&x.slice(s![i + 1..]));
-        x[i] = (y[i] - tail) / l[[i, i]];
-    }
-    x
 }
 
 /// Rows from which [`Newton::warm_start`] fits a sample of every [`WARM_START_STRIDE`]-th row first.
@@ -576,17 +551,8 @@ fn over_chunks<R: Send>(
         return run(0, z, e);
     }
     let span = n_chunks.div_ceil(threads.min(n_chunks)) * chunk;
-    std::thread::scope(|scope| {
-        let run = &run;
-        let handles: Vec<_> = z
-            .chunks_mut(span)
-            .zip(e.chunks_mut(span))
-            .enumerate()
-            .map(|(t, (z, e))| scope.spawn(move || run(t * span, z, e)))
-            .collect();
-        let joined = handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-        joined.flatten().collect()
-    })
+    let jobs = z.chunks_mut(span).zip(e.chunks_mut(span)).enumerate().collect();
+    parallel::run_jobs(jobs, |(t, (z, e))| run(t * span, z, e)).into_iter().flatten().collect()
 }
 
 /// `a . b` with four partial sums in one 4-lane vector (fused multiply-add when `FMA`): a plain
@@ -677,32 +643,32 @@ fn ln_1p_unit(e: f64) -> f64 {
     k * LN2_HI - ((half_f2 - (s * (half_f2 + t1 + t2) + k * LN2_LO)) - f)
 }
 
-/// Numerically stable logistic function.
+/// Logistic function `1 / (1 + e^-z)`, stable for large |z|.
 #[inline]
-fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
+pub fn sigmoid(z: f64) -> f64 {
+    probability(z, (-z.abs()).exp())
 }
 
 impl LogisticModel {
-    /// P(y = true | x) per row.
-    ///
-    /// # Panics
-    /// When `x` does not have one column per coefficient.
-    pub fn predict_proba(&self, x: ArrayView2<f64>) -> Array1<f64> {
-        (x.dot(&self.coef) + self.intercept).mapv_into(sigmoid)
-    }
-
     /// P(y = true | x) for one row.
     ///
     /// # Panics
     /// When `x` does not have one value per coefficient.
-    pub fn predict_proba_row(&self, x: ArrayView1<f64>) -> f64 {
+    pub fn predict_row(&self, x: ArrayView1<f64>) -> f64 {
         sigmoid(x.dot(&self.coef) + self.intercept)
+    }
+}
+
+impl Predict for LogisticModel {
+    type Input<'a> = ArrayView2<'a, f64>;
+    type Output = Array1<f64>;
+
+    /// P(y = true | x) per row.
+    ///
+    /// # Panics
+    /// When `x` does not have one column per coefficient.
+    fn predict(&self, x: ArrayView2<'_, f64>) -> Array1<f64> {
+        (x.dot(&self.coef) + self.intercept).mapv_into(sigmoid)
     }
 }
 
@@ -733,7 +699,7 @@ mod tests {
     /// Gradient of the penalised weighted loss (coefficients, then intercept), to check optimality.
     fn gradient(params: &LogisticParams, model: &LogisticModel, x: &Array2<f64>, y: &[bool]) -> Vec<f64> {
         let weights = params.validate(x.view(), y, None).unwrap();
-        let p = model.predict_proba(x.view());
+        let p = model.predict(x.view());
         let r: Array1<f64> = (0..y.len()).map(|i| weights[i] * (p[i] - if y[i] { 1.0 } else { 0.0 })).collect();
         let g = x.t().dot(&r) + &model.coef * params.l2;
         g.into_iter().chain([r.sum()]).collect()
@@ -813,7 +779,7 @@ mod tests {
         let coef = [1.0, -2.0, 0.5];
         let (x, y) = planted(20_000, &coef, -0.3, 1);
         let params = LogisticParams { l2: 1e-6, ..LogisticParams::default() };
-        let model = params.fit(x.view(), &y).unwrap();
+        let model = params.fit((x.view(), &y)).unwrap();
         // Standard errors here are about 0.02-0.03.
         for (got, want) in model.coef.iter().zip(coef) {
             assert_abs_diff_eq!(*got, want, epsilon = 0.1);
@@ -826,7 +792,7 @@ mod tests {
         // Balanced weights and a real penalty: the gradient of the objective vanishes at the fit.
         let (x, y) = planted(3_000, &[0.7, -0.4, 0.0, 1.2], -1.5, 2);
         let params = LogisticParams { l2: 2.0, class_weight: ClassWeight::Balanced, ..Default::default() };
-        let model = params.fit(x.view(), &y).unwrap();
+        let model = params.fit((x.view(), &y)).unwrap();
         for g in gradient(&params, &model, &x, &y) {
             assert!(g.abs() < 1e-6, "gradient component {g}");
         }
@@ -836,7 +802,7 @@ mod tests {
     fn heavy_penalty_leaves_intercept_free() {
         // Coefficients shrink to ~0, while the unpenalised intercept still matches the base rate.
         let (x, y) = planted(2_000, &[1.0, 1.0], 0.8, 3);
-        let model = LogisticParams { l2: 1e9, ..Default::default() }.fit(x.view(), &y).unwrap();
+        let model = LogisticParams { l2: 1e9, ..Default::default() }.fit((x.view(), &y)).unwrap();
         let rate = y.iter().filter(|&&t| t).count() as f64 / y.len() as f64;
         assert!(model.coef.iter().all(|c| c.abs() < 1e-4), "coef {}", model.coef);
         assert_abs_diff_eq!(sigmoid(model.intercept), rate, epsilon = 1e-3);
@@ -848,7 +814,7 @@ mod tests {
         let (x, y) = planted(10_000, &[0.8, -0.5], -2.8, 4);
         let recall = |class_weight| {
             let params = LogisticParams { class_weight, ..Default::default() };
-            let p = params.fit(x.view(), &y).unwrap().predict_proba(x.view());
+            let p = params.fit((x.view(), &y)).unwrap().predict(x.view());
             metrics::cutoff_table(p.as_slice().unwrap(), &y, &[0.5])[0].recall
         };
         let (none, balanced) = (recall(ClassWeight::None), recall(ClassWeight::Balanced));
@@ -859,7 +825,7 @@ mod tests {
     fn uniform_sample_weights_scale_like_the_penalty() {
         // Doubling every weight doubles the data term; doubling l2 too gives the same optimum.
         let (x, y) = planted(1_000, &[0.5, -1.0], 0.2, 5);
-        let base = LogisticParams { l2: 3.0, ..Default::default() }.fit(x.view(), &y).unwrap();
+        let base = LogisticParams { l2: 3.0, ..Default::default() }.fit((x.view(), &y)).unwrap();
         let twice = LogisticParams { l2: 6.0, ..Default::default() }
             .fit_weighted(x.view(), &y, Some(&vec![2.0; 1_000]))
             .unwrap();
@@ -872,16 +838,16 @@ mod tests {
         let (x, y) = planted(500, &[0.5, -1.0], 0.2, 6);
         let params = LogisticParams::default();
         let dataset = DatasetBase::new(x.clone(), Array1::from(y.clone()));
-        let via_linfa = Fit::fit(&params, &dataset).unwrap();
-        assert_eq!(via_linfa, params.fit(x.view(), &y).unwrap());
+        let via_linfa = linfa::traits::Fit::fit(&params, &dataset).unwrap();
+        assert_eq!(via_linfa, params.fit((x.view(), &y)).unwrap());
     }
 
     #[test]
     fn separable_data_without_penalty_stays_finite() {
         let x = array![[-2.0], [-1.0], [1.0], [2.0]];
         let y = [false, false, true, true];
-        let model = LogisticParams { l2: 0.0, max_iter: 50, ..Default::default() }.fit(x.view(), &y).unwrap();
-        let p = model.predict_proba(x.view());
+        let model = LogisticParams { l2: 0.0, max_iter: 50, ..Default::default() }.fit((x.view(), &y)).unwrap();
+        let p = model.predict(x.view());
         assert!(p.iter().all(|v| v.is_finite()));
         assert!(p[0] < 0.01 && p[3] > 0.99);
     }
@@ -891,24 +857,24 @@ mod tests {
         // Singular Hessian: the ridge fallback must still produce a sensible model.
         let (x1, y) = planted(1_000, &[1.0], 0.0, 7);
         let x = ndarray::concatenate![Axis(1), x1, x1];
-        let model = LogisticParams { l2: 0.0, ..Default::default() }.fit(x.view(), &y).unwrap();
+        let model = LogisticParams { l2: 0.0, ..Default::default() }.fit((x.view(), &y)).unwrap();
         assert_abs_diff_eq!(model.coef[0] + model.coef[1], 1.0, epsilon = 0.2);
-        assert_abs_diff_eq!(model.predict_proba_row(x.row(0)), model.predict_proba(x.view())[0]);
+        assert_abs_diff_eq!(model.predict_row(x.row(0)), model.predict(x.view())[0]);
     }
 
     #[test]
     fn invalid_input_is_an_error() {
         let x = array![[0.0], [1.0], [2.0]];
         let p = LogisticParams::default();
-        assert!(matches!(p.fit(x.view(), &[true, true, true]), Err(MlError::InvalidInput(_))));
-        assert!(matches!(p.fit(x.view(), &[true, false]), Err(MlError::InvalidInput(_))));
+        assert!(matches!(p.fit((x.view(), &[true, true, true])), Err(MlError::InvalidInput(_))));
+        assert!(matches!(p.fit((x.view(), &[true, false])), Err(MlError::InvalidInput(_))));
         let nan = array![[0.0], [f64::NAN], [2.0]];
-        assert!(matches!(p.fit(nan.view(), &[true, false, true]), Err(MlError::InvalidInput(_))));
+        assert!(matches!(p.fit((nan.view(), &[true, false, true])), Err(MlError::InvalidInput(_))));
         let bad_l2 = LogisticParams { l2: -1.0, ..Default::default() };
-        assert!(matches!(bad_l2.fit(x.view(), &[true, false, true]), Err(MlError::InvalidParam { name: "l2", .. })));
+        assert!(matches!(bad_l2.fit((x.view(), &[true, false, true])), Err(MlError::InvalidParam { name: "l2", .. })));
         let bad_iter = LogisticParams { max_iter: 0, ..Default::default() };
         assert!(matches!(
-            bad_iter.fit(x.view(), &[true, false, true]),
+            bad_iter.fit((x.view(), &[true, false, true])),
             Err(MlError::InvalidParam { name: "max_iter", .. })
         ));
         assert!(p.fit_weighted(x.view(), &[true, false, true], Some(&[1.0, -1.0, 1.0])).is_err());

@@ -1,12 +1,13 @@
 //! Linear SVMs for sparse text features: an L2-regularised, squared-hinge linear SVM by dual
 //! coordinate descent, and NBSVM (Wang & Manning 2012) on top of it.
 //!
-//! Both return margins (`decision`); their `predict_proba` is `sigmoid(margin)`, a monotone score
+//! Both predict margins; their `predict_proba` is `sigmoid(margin)`, a monotone score
 //! rather than a calibrated probability: use [`Platt`] on held-out margins for probabilities.
 
+use crate::logistic::sigmoid;
 use crate::sparse::CsrMatrix;
-use crate::text::{check_positive, check_xy, class_sums, sigmoid, sparse_dot};
-use crate::{MlError, Result};
+use crate::text::{check_positive, check_xy, log_count_ratio, sparse_dot};
+use crate::{Fit, MlError, Predict, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -41,15 +42,6 @@ impl LinearSvmParams {
             return Err(MlError::InvalidParam { name: "max_epochs", reason: "must be at least 1".into() });
         }
         Ok(())
-    }
-
-    /// Errors when c <= 0, max_epochs == 0, shapes disagree, a class is missing, or a feature
-    /// is negative / non-finite.
-    pub fn fit(&self, x: &CsrMatrix, y: &[bool]) -> Result<LinearSvmModel> {
-        self.validate()?;
-        check_xy(x, y)?;
-        let (weights, bias) = self.solve(x, y);
-        Ok(LinearSvmModel { weights, bias })
     }
 
     /// Dual coordinate descent for the L2-loss SVM (Hsieh et al. 2008, liblinear `-s 1`): each
@@ -99,20 +91,39 @@ impl LinearSvmParams {
     }
 }
 
+impl Fit for LinearSvmParams {
+    type Data<'a> = (&'a CsrMatrix, &'a [bool]);
+    type Model = LinearSvmModel;
+
+    /// Errors when c <= 0, max_epochs == 0, shapes disagree, a class is missing, or a feature
+    /// is negative / non-finite.
+    fn fit(&self, (x, y): (&CsrMatrix, &[bool])) -> Result<LinearSvmModel> {
+        self.validate()?;
+        check_xy(x, y)?;
+        let (weights, bias) = self.solve(x, y);
+        Ok(LinearSvmModel { weights, bias })
+    }
+}
+
 impl LinearSvmModel {
+    /// `sigmoid(margin)` per row: see the module note on calibration.
+    pub fn predict_proba(&self, x: &CsrMatrix) -> Vec<f64> {
+        self.predict(x).into_iter().map(sigmoid).collect()
+    }
+}
+
+impl Predict for LinearSvmModel {
+    type Input<'a> = &'a CsrMatrix;
+    type Output = Vec<f64>;
+
     /// Signed margin per row (> 0: positive); columns beyond the weights are ignored.
-    pub fn decision(&self, x: &CsrMatrix) -> Vec<f64> {
+    fn predict(&self, x: &CsrMatrix) -> Vec<f64> {
         (0..x.n_rows())
             .map(|i| {
                 let (idx, val) = x.row(i);
                 sparse_dot(idx, val, &self.weights) + f64::from(self.bias)
             })
             .collect()
-    }
-
-    /// `sigmoid(margin)` per row: see the module note on calibration.
-    pub fn predict_proba(&self, x: &CsrMatrix) -> Vec<f64> {
-        self.decision(x).into_iter().map(sigmoid).collect()
     }
 }
 
@@ -143,47 +154,19 @@ pub struct NbSvmModel {
     pub bias: f32,
 }
 
-impl NbSvmParams {
-    /// `x` holds term counts (any non-negative values; only non-zero matters). Errors as
-    /// [`LinearSvmParams::fit`], and when alpha <= 0 or beta is outside [0, 1].
-    pub fn fit(&self, x: &CsrMatrix, y: &[bool]) -> Result<NbSvmModel> {
-        check_positive("alpha", self.alpha)?;
-        if !(0.0..=1.0).contains(&self.beta) {
-            return Err(MlError::InvalidParam {
-                name: "beta",
-                reason: format!("must be in [0, 1], got {}", self.beta),
-            });
-        }
-        self.svm.validate()?;
-        check_xy(x, y)?;
-        let (p, q) = class_sums(x, y, true);
-        let alpha = f64::from(self.alpha);
-        let p_norm = p.iter().sum::<f64>() + alpha * p.len() as f64;
-        let q_norm = q.iter().sum::<f64>() + alpha * q.len() as f64;
-        let r: Vec<f32> = p
-            .iter()
-            .zip(&q)
-            .map(|(&pj, &qj)| (((pj + alpha) / p_norm) / ((qj + alpha) / q_norm)).ln() as f32)
-            .collect();
-        let mut z = x.clone();
-        for (v, &j) in z.data.iter_mut().zip(&x.indices) {
-            *v = r[j as usize];
-        }
-        let (w, bias) = self.svm.solve(&z, y);
-        let beta = f64::from(self.beta);
-        let mean = w.iter().map(|v| f64::from(v.abs())).sum::<f64>() / w.len().max(1) as f64;
-        let weights = w
-            .iter()
-            .zip(&r)
-            .map(|(&wj, &rj)| (((1.0 - beta) * mean + beta * f64::from(wj)) * f64::from(rj)) as f32)
-            .collect();
-        Ok(NbSvmModel { weights, bias })
+impl NbSvmModel {
+    /// `sigmoid(margin)` per row: see the module note on calibration.
+    pub fn predict_proba(&self, x: &CsrMatrix) -> Vec<f64> {
+        self.predict(x).into_iter().map(sigmoid).collect()
     }
 }
 
-impl NbSvmModel {
+impl Predict for NbSvmModel {
+    type Input<'a> = &'a CsrMatrix;
+    type Output = Vec<f64>;
+
     /// Signed margin per row of counts (> 0: positive); unknown columns are ignored.
-    pub fn decision(&self, x: &CsrMatrix) -> Vec<f64> {
+    fn predict(&self, x: &CsrMatrix) -> Vec<f64> {
         (0..x.n_rows())
             .map(|i| {
                 let (idx, val) = x.row(i);
@@ -197,10 +180,38 @@ impl NbSvmModel {
             })
             .collect()
     }
+}
 
-    /// `sigmoid(margin)` per row: see the module note on calibration.
-    pub fn predict_proba(&self, x: &CsrMatrix) -> Vec<f64> {
-        self.decision(x).into_iter().map(sigmoid).collect()
+impl Fit for NbSvmParams {
+    type Data<'a> = (&'a CsrMatrix, &'a [bool]);
+    type Model = NbSvmModel;
+
+    /// `x` holds term counts (any non-negative values; only non-zero matters). Errors as
+    /// [`LinearSvmParams::fit`], and when alpha <= 0 or beta is outside [0, 1].
+    fn fit(&self, (x, y): (&CsrMatrix, &[bool])) -> Result<NbSvmModel> {
+        check_positive("alpha", self.alpha)?;
+        if !(0.0..=1.0).contains(&self.beta) {
+            return Err(MlError::InvalidParam {
+                name: "beta",
+                reason: format!("must be in [0, 1], got {}", self.beta),
+            });
+        }
+        self.svm.validate()?;
+        check_xy(x, y)?;
+        let r = log_count_ratio(x, y, self.alpha);
+        let mut z = x.clone();
+        for (v, &j) in z.data.iter_mut().zip(&x.indices) {
+            *v = r[j as usize];
+        }
+        let (w, bias) = self.svm.solve(&z, y);
+        let beta = f64::from(self.beta);
+        let mean = w.iter().map(|v| f64::from(v.abs())).sum::<f64>() / w.len().max(1) as f64;
+        let weights = w
+            .iter()
+            .zip(&r)
+            .map(|(&wj, &rj)| (((1.0 - beta) * mean + beta * f64::from(wj)) * f64::from(rj)) as f32)
+            .collect();
+        Ok(NbSvmModel { weights, bias })
     }
 }
 
@@ -257,8 +268,13 @@ impl Platt {
         }
         Ok(Platt { a, b })
     }
+}
 
-    pub fn proba(&self, margin: f64) -> f64 {
+impl Predict for Platt {
+    type Input<'a> = f64;
+    type Output = f64;
+
+    fn predict(&self, margin: f64) -> f64 {
         sigmoid(self.a * margin + self.b)
     }
 }
@@ -304,12 +320,12 @@ mod tests {
         let (docs, y) = planted(400, 1);
         let (test, test_y) = planted(200, 2);
         let (v, x) = TfidfParams::default().fit_transform(&docs).unwrap();
-        let model = LinearSvmParams::default().fit(&x, &y).unwrap();
-        let acc = accuracy(&model.decision(&v.transform(&test)), &test_y);
+        let model = LinearSvmParams::default().fit((&x, &y)).unwrap();
+        let acc = accuracy(&model.predict(&v.transform(&test)), &test_y);
         assert!(acc > 0.85, "SVM accuracy {acc}");
         let p = model.predict_proba(&v.transform(&test));
         assert!(p.iter().all(|p| (0.0..=1.0).contains(p)));
-        assert_eq!(LinearSvmParams::default().fit(&x, &y).unwrap(), model, "deterministic");
+        assert_eq!(LinearSvmParams::default().fit((&x, &y)).unwrap(), model, "deterministic");
     }
 
     #[test]
@@ -318,8 +334,8 @@ mod tests {
         let (test, test_y) = planted(200, 4);
         let v = TfidfParams::default().fit(&docs).unwrap();
         let params = NbSvmParams::default();
-        let model = params.fit(&v.transform_counts(&docs), &y).unwrap();
-        let acc = accuracy(&model.decision(&v.transform_counts(&test)), &test_y);
+        let model = params.fit((&v.transform_counts(&docs), &y)).unwrap();
+        let acc = accuracy(&model.predict(&v.transform_counts(&test)), &test_y);
         assert!(acc > 0.85, "NBSVM accuracy {acc}");
         let w = |t: &str| model.weights[v.vocabulary[t] as usize];
         assert!(w("superb") > 0.0 && w("dreadful") < 0.0);
@@ -328,11 +344,11 @@ mod tests {
         let once = v.transform_counts(&["superb film"]);
         let mut thrice = once.clone();
         thrice.data.iter_mut().for_each(|c| *c *= 3.0);
-        assert_eq!(model.decision(&once), model.decision(&thrice));
-        assert_eq!(params.fit(&v.transform_counts(&docs), &y).unwrap(), model, "deterministic");
+        assert_eq!(model.predict(&once), model.predict(&thrice));
+        assert_eq!(params.fit((&v.transform_counts(&docs), &y)).unwrap(), model, "deterministic");
         // beta = 1 is the plain SVM on NB-scaled features: a different, still good model.
         let plain = NbSvmParams { beta: 1.0, ..params.clone() };
-        let plain = plain.fit(&v.transform_counts(&docs), &y).unwrap();
+        let plain = plain.fit((&v.transform_counts(&docs), &y)).unwrap();
         assert_ne!(plain, model);
     }
 
@@ -344,7 +360,7 @@ mod tests {
         let y: Vec<bool> = margins.iter().map(|&m| rng.gen_bool(sigmoid(2.0 * m - 0.5))).collect();
         let p = Platt::fit(&margins, &y).unwrap();
         assert!((p.a - 2.0).abs() < 0.1 && (p.b + 0.5).abs() < 0.1, "{p:?}");
-        assert!(p.proba(10.0) > 0.99 && p.proba(-10.0) < 0.01);
+        assert!(p.predict(10.0) > 0.99 && p.predict(-10.0) < 0.01);
         assert!(Platt::fit(&margins, &y[1..]).is_err());
         assert!(Platt::fit(&[1.0], &[true]).is_err());
     }
@@ -360,15 +376,15 @@ mod tests {
         };
         let svm = LinearSvmParams::default();
         let bad_c = LinearSvmParams { c: 0.0, ..svm.clone() };
-        assert_eq!(name(bad_c.fit(&x, &y).map(|_| ())), "c");
+        assert_eq!(name(bad_c.fit((&x, &y)).map(|_| ())), "c");
         let bad_epochs = LinearSvmParams { max_epochs: 0, ..svm.clone() };
-        assert_eq!(name(bad_epochs.fit(&x, &y).map(|_| ())), "max_epochs");
+        assert_eq!(name(bad_epochs.fit((&x, &y)).map(|_| ())), "max_epochs");
         let nb = NbSvmParams::default();
         let bad_beta = NbSvmParams { beta: 1.5, ..nb.clone() };
-        assert_eq!(name(bad_beta.fit(&x, &y).map(|_| ())), "beta");
+        assert_eq!(name(bad_beta.fit((&x, &y)).map(|_| ())), "beta");
         let bad_alpha = NbSvmParams { alpha: 0.0, ..nb.clone() };
-        assert_eq!(name(bad_alpha.fit(&x, &y).map(|_| ())), "alpha");
-        assert!(matches!(nb.fit(&x, &y[1..]), Err(MlError::InvalidInput(_))));
-        assert!(matches!(svm.fit(&x, &vec![true; y.len()]), Err(MlError::InvalidInput(_))));
+        assert_eq!(name(bad_alpha.fit((&x, &y)).map(|_| ())), "alpha");
+        assert!(matches!(nb.fit((&x, &y[1..])), Err(MlError::InvalidInput(_))));
+        assert!(matches!(svm.fit((&x, &vec![true; y.len()])), Err(MlError::InvalidInput(_))));
     }
 }

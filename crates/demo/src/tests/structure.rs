@@ -4,6 +4,7 @@ use super::*;
 use marquee_ml::als::{AlsParams, Rating};
 use marquee_ml::kmeans::KMeansParams;
 use marquee_ml::metrics::{precision_at_k, roc_auc, silhouette, sse};
+use marquee_ml::{Fit, Predict};
 use ndarray::Array2;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -170,9 +171,9 @@ fn ratings_reward_a_factor_model(seed: u64) {
     let train: Vec<Rating> = train_idx.iter().map(|&k| all[k]).collect();
     let test: Vec<Rating> = test_idx.iter().map(|&k| all[k]).collect();
     let (nu, ni) = (users.len(), items.len());
-    let model = AlsParams { rank: 10, iterations: 10, lambda: 0.1, seed: 42 }.fit(&train, nu, ni).unwrap();
+    let model = AlsParams { rank: 10, iterations: 10, lambda: 0.1, seed: 42 }.fit((&train, nu, ni)).unwrap();
     let se: f64 =
-        test.iter().map(|r| (model.predict(Some(r.user), Some(r.item)) as f64 - r.value as f64).powi(2)).sum();
+        test.iter().map(|r| (model.predict((Some(r.user), Some(r.item))) as f64 - r.value as f64).powi(2)).sum();
     let rmse = (se / test.len() as f64).sqrt();
     let mean = train.iter().map(|r| r.value as f64).sum::<f64>() / train.len() as f64;
     let rmse_mean = (test.iter().map(|r| (r.value as f64 - mean).powi(2)).sum::<f64>() / test.len() as f64).sqrt();

@@ -5,6 +5,7 @@
 use marquee_ml::logistic::{LogisticModel, LogisticParams};
 pub use marquee_ml::metrics::CutoffRow;
 use marquee_ml::metrics::{self, RocPoint};
+use marquee_ml::{Fit, Predict};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -278,7 +279,7 @@ fn train(spec: &Spec, files: &Files, fingerprint: &str) -> Result<Vec<u8>> {
     let x = encoder.transform(&train)?;
     let y = labels(&train, c)?;
     let params = LogisticParams { l2: c.l2, class_weight: c.class_weight, ..Default::default() };
-    let logistic = params.fit(x.view(), &y)?;
+    let logistic = params.fit((x.view(), &y))?;
     let model = ChurnModel {
         id_column: spec.table(&c.table)?.id.clone(),
         label: c.label.clone(),
@@ -306,7 +307,7 @@ fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evaluation
     let test = files.frame("test.csv")?;
     let x = model.encoder.transform(&test)?;
     let y: Vec<bool> = test.col(&model.label)?.iter().map(|v| v == &model.positive).collect();
-    let p = model.logistic.predict_proba(x.view()).to_vec();
+    let p = model.logistic.predict(x.view()).to_vec();
     let auc = metrics::roc_auc(&p, &y)?;
     let roc = metrics::roc_curve(&p, &y);
     let table = metrics::cutoff_table(&p, &y, &standard_cutoffs());
@@ -371,7 +372,7 @@ pub fn score(spec: &Spec, model_bytes: &[u8], tables: &Tables, version: &str, cu
         .as_ref()
         .ok_or_else(|| Error::spec(format!("tables.{}.id", c.table), "scoring churn needs a customer id column"))?;
     let x = model.encoder.transform(frame)?;
-    let p = model.logistic.predict_proba(x.view());
+    let p = model.logistic.predict(x.view());
     Ok(frame
         .col(id_col)?
         .iter()

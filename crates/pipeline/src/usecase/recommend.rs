@@ -7,6 +7,7 @@ use marquee_ml::metrics;
 use marquee_ml::similarity::top_k_cosine;
 use marquee_ml::sparse::CsrMatrix;
 use marquee_ml::text::TfidfParams;
+use marquee_ml::Predict;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -391,7 +392,7 @@ fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evaluation
     let predicted: Vec<f64> = tu
         .iter()
         .zip(ti)
-        .map(|(u, i)| model.als.predict(ui.get(u.as_str()).copied(), ii.get(i.as_str()).copied()) as f64)
+        .map(|(u, i)| model.als.predict((ui.get(u.as_str()).copied(), ii.get(i.as_str()).copied())) as f64)
         .collect();
     let rmse = metrics::rmse(&predicted, &actual)?;
     let mean_only = vec![model.als.global_mean as f64; actual.len()];

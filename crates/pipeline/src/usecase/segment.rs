@@ -3,6 +3,7 @@
 
 use marquee_ml::kmeans::{KMeansModel, KMeansParams};
 use marquee_ml::metrics;
+use marquee_ml::{Fit, Predict};
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 use serde_json::json;

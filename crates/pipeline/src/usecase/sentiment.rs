@@ -9,6 +9,7 @@ use marquee_ml::text::{
     NaiveBayesModel, NaiveBayesParams, NbLogisticModel, NbLogisticParams, TfidfParams, TfidfVectorizer,
 };
 use marquee_ml::trend::{self, Direction};
+use marquee_ml::{Fit, Predict};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -86,11 +87,11 @@ pub fn polarity(p: f64, band: [f64; 2]) -> Polarity {
 impl SentimentModel {
     pub fn predict_proba<S: AsRef<str>>(&self, texts: &[S]) -> Vec<f64> {
         match &self.classifier {
-            Classifier::NaiveBayes(m) => m.predict_proba(&self.vectorizer.transform_counts(texts)),
-            Classifier::NbLogistic(m) => m.predict_proba(&self.vectorizer.transform(texts)),
+            Classifier::NaiveBayes(m) => m.predict(&self.vectorizer.transform_counts(texts)),
+            Classifier::NbLogistic(m) => m.predict(&self.vectorizer.transform(texts)),
             Classifier::NbSvm { platt, .. } | Classifier::NbSvmChar { platt, .. } => {
                 let margins = svm_margins(&self.classifier, &self.vectorizer, texts);
-                margins.into_iter().map(|m| platt.proba(m)).collect()
+                margins.into_iter().map(|m| platt.predict(m)).collect()
             }
         }
     }
@@ -99,10 +100,10 @@ impl SentimentModel {
 /// Uncalibrated margins of the SVM classifiers (empty for the others).
 fn svm_margins<S: AsRef<str>>(c: &Classifier, v: &TfidfVectorizer, texts: &[S]) -> Vec<f64> {
     match c {
-        Classifier::NbSvm { words, .. } => words.decision(&v.transform_counts(texts)),
+        Classifier::NbSvm { words, .. } => words.predict(&v.transform_counts(texts)),
         Classifier::NbSvmChar { words, chars, char_svm, .. } => {
-            let w = words.decision(&v.transform_counts(texts));
-            let c = char_svm.decision(&chars.transform(texts));
+            let w = words.predict(&v.transform_counts(texts));
+            let c = char_svm.predict(&chars.transform(texts));
             w.iter().zip(&c).map(|(w, c)| w + c).collect()
         }
         _ => Vec::new(),
@@ -254,7 +255,7 @@ fn fit_classifier(
 ) -> Result<Classifier> {
     Ok(match kind {
         SentimentModelKind::NaiveBayes => {
-            Classifier::NaiveBayes(NaiveBayesParams::default().fit(&v.transform_counts(texts), y)?)
+            Classifier::NaiveBayes(NaiveBayesParams::default().fit((&v.transform_counts(texts), y))?)
         }
         SentimentModelKind::NbSvm | SentimentModelKind::NbSvmChar => {
             let mut c = fit_svm(kind, v, texts, y, seed)?;
@@ -266,7 +267,7 @@ fn fit_classifier(
             c
         }
         SentimentModelKind::NbLogistic | SentimentModelKind::Auto => {
-            Classifier::NbLogistic(NbLogisticParams { seed, ..Default::default() }.fit(&v.transform(texts), y)?)
+            Classifier::NbLogistic(NbLogisticParams { seed, ..Default::default() }.fit((&v.transform(texts), y))?)
         }
     })
 }
@@ -279,12 +280,12 @@ fn fit_svm(
     y: &[bool],
     seed: u64,
 ) -> Result<Classifier> {
-    let words = nb_svm(seed).fit(&v.transform_counts(texts), y)?;
+    let words = nb_svm(seed).fit((&v.transform_counts(texts), y))?;
     if kind == SentimentModelKind::NbSvm {
         return Ok(Classifier::NbSvm { words, platt: Platt::default() });
     }
     let chars = CharNgramParams::default().fit(texts)?;
-    let char_svm = LinearSvmParams { seed, ..Default::default() }.fit(&chars.transform(texts), y)?;
+    let char_svm = LinearSvmParams { seed, ..Default::default() }.fit((&chars.transform(texts), y))?;
     Ok(Classifier::NbSvmChar { words, chars, char_svm, platt: Platt::default() })
 }
 

@@ -1,0 +1,26 @@
+//! The one way the models split work over threads: the caller cuts the work into jobs (each
+//! owning its slices of the output), and [`run_jobs`] runs them on scoped threads and returns
+//! their results in job order, so that sums added up in that order do not depend on the split.
+
+/// Cores available to this process (1 when unknown).
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |c| c.get())
+}
+
+/// `f` on every job, each on a thread of its own except the first, which runs on the calling
+/// thread; results in job order. A panic in a job resumes on the caller.
+pub(crate) fn run_jobs<J: Send, R: Send>(jobs: Vec<J>, f: impl Fn(J) -> R + Sync) -> Vec<R> {
+    let mut jobs = jobs.into_iter();
+    let Some(first) = jobs.next() else { return Vec::new() };
+    if jobs.len() == 0 {
+        return vec![f(first)];
+    }
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> = jobs.map(|job| scope.spawn(move || f(job))).collect();
+        let mut results = Vec::with_capacity(handles.len() + 1);
+        results.push(f(first));
+        results.extend(handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))));
+        results
+    })
+}
