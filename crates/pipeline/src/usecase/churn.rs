@@ -207,16 +207,114 @@ impl UseCase for Churn {
         spec.churn.iter().map(|c| (c.table.clone(), c.label.clone())).collect()
     }
     fn prepare(&self, spec: &Spec, tables: &Tables) -> Result<Files> {
-        prepare(spec, tables)
+        let c = spec_of(spec)?;
+        let frame = tables.get(&c.table)?;
+        let y = labels(frame, c)?;
+        if !y.iter().any(|&v| v) {
+            return Err(Error::Input {
+                file: spec.table(&c.table)?.file.clone(),
+                line: 1,
+                column: c.label.clone(),
+                reason: format!("no row has the positive label `{}`", c.positive),
+            });
+        }
+        let (train, test) = stratified_split(&y, spec.pipeline.test_fraction, spec.pipeline.seed);
+        self.prepare_split(spec, tables, &train, &test)
     }
+    /// [`UseCase::prepare`] on a given split (row indices of the churn table, e.g. protocol folds). The
+    /// encoder (scaler, one-hot categories) is fitted on the `train` rows only.
     fn prepare_split(&self, spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
-        prepare_split(spec, tables, train, test)
+        let c = spec_of(spec)?;
+        let frame = tables.get(&c.table)?;
+        // Whole rows, not just this spec's features: a champion with other features must be able to
+        // score the same test split.
+        let train_frame = frame.select_rows(train);
+        let encoder = ChurnEncoder::fit(&train_frame, c)?;
+        let mut files = Files::new();
+        files.insert("train.csv".into(), train_frame.to_csv());
+        files.insert("test.csv".into(), frame.select_rows(test).to_csv());
+        files.insert("encoder.json".into(), to_json(&encoder));
+        Ok(files)
     }
     fn train(&self, spec: &Spec, files: &Files, _tables: &Tables, fingerprint: &str) -> Result<Vec<u8>> {
-        train(spec, files, fingerprint)
+        let c = spec_of(spec)?;
+        let train = files.frame("train.csv")?;
+        let encoder: ChurnEncoder = from_json(files.get("encoder.json")?, "churn encoder")?;
+        let x = encoder.transform(&train)?;
+        let y = labels(&train, c)?;
+        let params = LogisticParams { l2: c.l2, class_weight: c.class_weight, ..Default::default() };
+        let logistic = params.fit((x.view(), &y))?;
+        let model = ChurnModel {
+            id_column: spec.table(&c.table)?.id.clone(),
+            label: c.label.clone(),
+            positive: c.positive.clone(),
+            feature_names: encoder.feature_names(),
+            encoder,
+            logistic,
+            fingerprint: fingerprint.to_string(),
+        };
+        Ok(to_json(&model))
     }
-    fn evaluate(&self, spec: &Spec, model: &[u8], files: &Files) -> Result<Evaluation> {
-        evaluate(spec, model, files)
+    fn evaluate(&self, spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evaluation> {
+        let c = spec_of(spec)?;
+        let model: ChurnModel = from_json(model_bytes, "churn model")?;
+        let test = files.frame("test.csv")?;
+        let x = model.encoder.transform(&test)?;
+        let y: Vec<bool> = test.col(&model.label)?.iter().map(|v| v == &model.positive).collect();
+        let p = model.logistic.predict(x.view()).to_vec();
+        let auc = metrics::roc_auc(&p, &y)?;
+        let roc = metrics::roc_curve(&p, &y);
+        let table = metrics::cutoff_table(&p, &y, &standard_cutoffs());
+        let chosen = choose_cutoff(&table, c.criteria.min_recall).copied();
+        let base_rate = y.iter().filter(|&&v| v).count() as f64 / y.len().max(1) as f64;
+
+        let mut criteria = vec![
+            Criterion::check(CriterionKind::Technical, "AUC above chance", auc, Op::Gt, 0.5),
+            Criterion::check(CriterionKind::Business, "AUC", auc, Op::Ge, c.criteria.min_auc),
+        ];
+        match &chosen {
+            Some(row) => {
+                criteria.push(Criterion::check(
+                    CriterionKind::Business,
+                    &format!("recall at cutoff {:.2}", row.cutoff),
+                    row.recall,
+                    Op::Ge,
+                    c.criteria.min_recall,
+                ));
+                criteria.push(Criterion::check(
+                    CriterionKind::Business,
+                    &format!("precision at cutoff {:.2}", row.cutoff),
+                    row.precision,
+                    Op::Ge,
+                    c.criteria.min_precision,
+                ));
+            }
+            None => criteria.push(Criterion::check(
+                CriterionKind::Business,
+                "a cutoff reaching the minimum recall",
+                0.0,
+                Op::Ge,
+                1.0,
+            )),
+        }
+        let mut weights: Vec<(String, f64)> =
+            model.feature_names.iter().cloned().zip(model.logistic.coef.iter().copied()).collect();
+        weights.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+        let mut deploy_params = BTreeMap::new();
+        deploy_params.insert("cutoff".to_string(), chosen.map_or(0.5, |r| r.cutoff));
+        Ok(Evaluation {
+            primary: PrimaryMetric { name: "auc".into(), value: auc, higher_is_better: true },
+            criteria,
+            details: Details::Churn(ChurnDetails {
+                test_rows: y.len(),
+                positive_rate: base_rate,
+                roc,
+                cutoff_table: table,
+                chosen_cutoff: chosen,
+                top_coefficients: weights.into_iter().take(15).collect(),
+            }),
+            deploy_params,
+        })
     }
     /// At the cutoff evaluation chose (`deploy_params.cutoff`).
     fn score(
@@ -240,58 +338,6 @@ fn labels(frame: &Frame, c: &ChurnSpec) -> Result<Vec<bool>> {
     Ok(frame.col(&c.label)?.iter().map(|v| v == &c.positive).collect())
 }
 
-fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
-    let c = spec_of(spec)?;
-    let frame = tables.get(&c.table)?;
-    let y = labels(frame, c)?;
-    if !y.iter().any(|&v| v) {
-        return Err(Error::Input {
-            file: spec.table(&c.table)?.file.clone(),
-            line: 1,
-            column: c.label.clone(),
-            reason: format!("no row has the positive label `{}`", c.positive),
-        });
-    }
-    let (train, test) = stratified_split(&y, spec.pipeline.test_fraction, spec.pipeline.seed);
-    prepare_split(spec, tables, &train, &test)
-}
-
-/// [`prepare`] on a given split (row indices of the churn table, e.g. protocol folds). The
-/// encoder (scaler, one-hot categories) is fitted on the `train` rows only.
-fn prepare_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
-    let c = spec_of(spec)?;
-    let frame = tables.get(&c.table)?;
-    // Whole rows, not just this spec's features: a champion with other features must be able to
-    // score the same test split.
-    let train_frame = frame.select_rows(train);
-    let encoder = ChurnEncoder::fit(&train_frame, c)?;
-    let mut files = Files::new();
-    files.insert("train.csv".into(), train_frame.to_csv());
-    files.insert("test.csv".into(), frame.select_rows(test).to_csv());
-    files.insert("encoder.json".into(), to_json(&encoder));
-    Ok(files)
-}
-
-fn train(spec: &Spec, files: &Files, fingerprint: &str) -> Result<Vec<u8>> {
-    let c = spec_of(spec)?;
-    let train = files.frame("train.csv")?;
-    let encoder: ChurnEncoder = from_json(files.get("encoder.json")?, "churn encoder")?;
-    let x = encoder.transform(&train)?;
-    let y = labels(&train, c)?;
-    let params = LogisticParams { l2: c.l2, class_weight: c.class_weight, ..Default::default() };
-    let logistic = params.fit((x.view(), &y))?;
-    let model = ChurnModel {
-        id_column: spec.table(&c.table)?.id.clone(),
-        label: c.label.clone(),
-        positive: c.positive.clone(),
-        feature_names: encoder.feature_names(),
-        encoder,
-        logistic,
-        fingerprint: fingerprint.to_string(),
-    };
-    Ok(to_json(&model))
-}
-
 /// The business rule: among cutoffs reaching `min_recall`, the one with the best precision
 /// (ties: the higher cutoff, fewer customers contacted). None when no cutoff reaches the recall.
 pub fn choose_cutoff(table: &[CutoffRow], min_recall: f64) -> Option<&CutoffRow> {
@@ -299,68 +345,6 @@ pub fn choose_cutoff(table: &[CutoffRow], min_recall: f64) -> Option<&CutoffRow>
         .iter()
         .filter(|r| r.recall >= min_recall)
         .max_by(|a, b| a.precision.total_cmp(&b.precision).then(a.cutoff.total_cmp(&b.cutoff)))
-}
-
-fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evaluation> {
-    let c = spec_of(spec)?;
-    let model: ChurnModel = from_json(model_bytes, "churn model")?;
-    let test = files.frame("test.csv")?;
-    let x = model.encoder.transform(&test)?;
-    let y: Vec<bool> = test.col(&model.label)?.iter().map(|v| v == &model.positive).collect();
-    let p = model.logistic.predict(x.view()).to_vec();
-    let auc = metrics::roc_auc(&p, &y)?;
-    let roc = metrics::roc_curve(&p, &y);
-    let table = metrics::cutoff_table(&p, &y, &standard_cutoffs());
-    let chosen = choose_cutoff(&table, c.criteria.min_recall).copied();
-    let base_rate = y.iter().filter(|&&v| v).count() as f64 / y.len().max(1) as f64;
-
-    let mut criteria = vec![
-        Criterion::check(CriterionKind::Technical, "AUC above chance", auc, Op::Gt, 0.5),
-        Criterion::check(CriterionKind::Business, "AUC", auc, Op::Ge, c.criteria.min_auc),
-    ];
-    match &chosen {
-        Some(row) => {
-            criteria.push(Criterion::check(
-                CriterionKind::Business,
-                &format!("recall at cutoff {:.2}", row.cutoff),
-                row.recall,
-                Op::Ge,
-                c.criteria.min_recall,
-            ));
-            criteria.push(Criterion::check(
-                CriterionKind::Business,
-                &format!("precision at cutoff {:.2}", row.cutoff),
-                row.precision,
-                Op::Ge,
-                c.criteria.min_precision,
-            ));
-        }
-        None => criteria.push(Criterion::check(
-            CriterionKind::Business,
-            "a cutoff reaching the minimum recall",
-            0.0,
-            Op::Ge,
-            1.0,
-        )),
-    }
-    let mut weights: Vec<(String, f64)> =
-        model.feature_names.iter().cloned().zip(model.logistic.coef.iter().copied()).collect();
-    weights.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
-    let mut deploy_params = BTreeMap::new();
-    deploy_params.insert("cutoff".to_string(), chosen.map_or(0.5, |r| r.cutoff));
-    Ok(Evaluation {
-        primary: PrimaryMetric { name: "auc".into(), value: auc, higher_is_better: true },
-        criteria,
-        details: Details::Churn(ChurnDetails {
-            test_rows: y.len(),
-            positive_rate: base_rate,
-            roc,
-            cutoff_table: table,
-            chosen_cutoff: chosen,
-            top_coefficients: weights.into_iter().take(15).collect(),
-        }),
-        deploy_params,
-    })
 }
 
 pub fn score(spec: &Spec, model_bytes: &[u8], tables: &Tables, version: &str, cutoff: f64) -> Result<Vec<Item>> {

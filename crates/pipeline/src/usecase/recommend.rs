@@ -101,26 +101,192 @@ impl UseCase for Recommend {
         spec.recommend.iter().map(|r| r.titles.clone()).collect()
     }
     fn prepare(&self, spec: &Spec, tables: &Tables) -> Result<Files> {
-        prepare(spec, tables)
+        let r = spec_of(spec)?;
+        let ratings = tables.get(&r.ratings)?;
+        let slim = select_columns(ratings, &[r.user.clone(), r.item.clone(), r.rating.clone()])?;
+        let (train, test) = per_user_split(slim.col(&r.user)?, spec.pipeline.test_fraction, spec.pipeline.seed);
+        split_files(&slim, &train, &test)
     }
+    /// [`UseCase::prepare`] on a given split: `train` / `test` are row indices of the ratings table (e.g. the
+    /// folds of a published evaluation protocol).
     fn prepare_split(&self, spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
-        prepare_split(spec, tables, train, test)
+        let r = spec_of(spec)?;
+        let slim = select_columns(tables.get(&r.ratings)?, &[r.user.clone(), r.item.clone(), r.rating.clone()])?;
+        split_files(&slim, train, test)
     }
     fn train(&self, spec: &Spec, files: &Files, tables: &Tables, fingerprint: &str) -> Result<Vec<u8>> {
-        train(spec, files, tables, fingerprint)
+        let r = spec_of(spec)?;
+        let train = files.frame("train.csv")?;
+        let titles = tables.get(&r.titles)?;
+        let title_ids = titles.col(&r.title_id)?;
+        let user_ids = sorted_unique(train.col(&r.user)?.iter().cloned());
+        let item_ids = sorted_unique(train.col(&r.item)?.iter().chain(title_ids.iter()).cloned());
+        let (ui, ii) = (index_of(&user_ids), index_of(&item_ids));
+        let values = train.numeric(&r.rating)?;
+        let ratings: Vec<Rating> = train
+            .col(&r.user)?
+            .iter()
+            .zip(train.col(&r.item)?)
+            .zip(&values)
+            .map(|((u, i), &v)| Rating { user: ui[u.as_str()], item: ii[i.as_str()], value: v as f32 })
+            .collect();
+        let als = AlsParams { rank: r.rank, iterations: r.iterations, lambda: r.lambda, seed: spec.pipeline.seed }
+            .fit_with_scaling(&ratings, user_ids.len(), item_ids.len(), r.regularisation.into())?;
+
+        let mut counts = vec![0u32; item_ids.len()];
+        ratings.iter().for_each(|x| counts[x.item as usize] += 1);
+        let mut popularity: Vec<u32> = (0..item_ids.len() as u32).collect();
+        popularity.sort_by(|&a, &b| counts[b as usize].cmp(&counts[a as usize]).then(a.cmp(&b)));
+
+        let content = content_matrix(r, spec, titles)?;
+        let neighbours = top_k_cosine(&content, r.similar_n);
+        let similar = title_ids
+            .iter()
+            .zip(neighbours)
+            .map(|(id, nb)| (id.clone(), nb.into_iter().map(|(j, s)| (title_ids[j as usize].clone(), s)).collect()))
+            .collect();
+        let title_names = match &r.title_name {
+            Some(col) => title_ids.iter().cloned().zip(titles.col(col)?.iter().cloned()).collect(),
+            None => BTreeMap::new(),
+        };
+        let co_neighbours = match r.ranking {
+            RankingKind::Als => Vec::new(),
+            RankingKind::ItemKnn => co_rating_neighbours(&ratings, item_ids.len(), r.knn_neighbours),
+        };
+        let model = RecommendModel {
+            user_ids,
+            item_ids,
+            als,
+            popularity,
+            similar,
+            title_names,
+            fingerprint: fingerprint.to_string(),
+            ranking: r.ranking,
+            co_neighbours,
+        };
+        Ok(to_json(&model))
     }
-    fn evaluate(&self, spec: &Spec, model: &[u8], files: &Files) -> Result<Evaluation> {
-        evaluate(spec, model, files)
+    fn evaluate(&self, spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evaluation> {
+        let r = spec_of(spec)?;
+        let model: RecommendModel = from_json(model_bytes, "recommend model")?;
+        let train = files.frame("train.csv")?;
+        let test = files.frame("test.csv")?;
+        let (ui, ii) = (index_of(&model.user_ids), index_of(&model.item_ids));
+
+        let actual = test.numeric(&r.rating)?;
+        let (tu, ti) = (test.col(&r.user)?, test.col(&r.item)?);
+        let predicted: Vec<f64> = tu
+            .iter()
+            .zip(ti)
+            .map(|(u, i)| model.als.predict((ui.get(u.as_str()).copied(), ii.get(i.as_str()).copied())) as f64)
+            .collect();
+        let rmse = metrics::rmse(&predicted, &actual)?;
+        let mean_only = vec![model.als.global_mean as f64; actual.len()];
+        let rmse_global_mean = metrics::rmse(&mean_only, &actual)?;
+
+        let seen = seen_by_user(&model, &[(&train, &r.user, &r.item)])?;
+        let mut relevant: BTreeMap<u32, HashSet<u32>> = BTreeMap::new();
+        for ((u, i), &v) in tu.iter().zip(ti).zip(&actual) {
+            if v >= r.relevant_rating {
+                if let (Some(&u), Some(&i)) = (ui.get(u.as_str()), ii.get(i.as_str())) {
+                    relevant.entry(u).or_default().insert(i);
+                }
+            }
+        }
+        let empty = HashSet::new();
+        let (mut p_als, mut n_als, mut p_pop, mut n_pop) = (0.0, 0.0, 0.0, 0.0);
+        for (u, rel) in &relevant {
+            let exclude = seen.get(u).unwrap_or(&empty);
+            let recs: Vec<u32> = model.top_n(*u, RANK_K, exclude).into_iter().map(|x| x.0).collect();
+            let pop = model.popular(RANK_K, exclude);
+            p_als += metrics::precision_at_k(&recs, rel, RANK_K);
+            n_als += metrics::ndcg_at_k(&recs, rel, RANK_K);
+            p_pop += metrics::precision_at_k(&pop, rel, RANK_K);
+            n_pop += metrics::ndcg_at_k(&pop, rel, RANK_K);
+        }
+        let users = relevant.len().max(1) as f64;
+        let (p_als, n_als, p_pop, n_pop) = (p_als / users, n_als / users, p_pop / users, n_pop / users);
+
+        let mut criteria = vec![
+            Criterion::check(CriterionKind::Technical, "RMSE vs global-mean baseline", rmse, Op::Lt, rmse_global_mean),
+            Criterion::check(CriterionKind::Business, "RMSE", rmse, Op::Le, r.criteria.max_rmse),
+        ];
+        if r.criteria.beat_popularity {
+            criteria.push(Criterion::check(
+                CriterionKind::Business,
+                "precision@10 vs popularity",
+                p_als,
+                Op::Gt,
+                p_pop,
+            ));
+        }
+        let mut counts = BTreeMap::new();
+        for v in &actual {
+            *counts.entry(format!("{v}")).or_insert(0usize) += 1;
+        }
+        Ok(Evaluation {
+            primary: PrimaryMetric { name: "rmse".into(), value: rmse, higher_is_better: false },
+            criteria,
+            details: Details::Recommend(RecommendDetails {
+                test_ratings: actual.len(),
+                rmse,
+                rmse_global_mean,
+                ranking_users: relevant.len(),
+                precision_at_10: p_als,
+                ndcg_at_10: n_als,
+                popularity_precision_at_10: p_pop,
+                popularity_ndcg_at_10: n_pop,
+                test_rating_distribution: counts,
+            }),
+            deploy_params: BTreeMap::new(),
+        })
     }
     fn score(
         &self,
         spec: &Spec,
-        model: &[u8],
+        model_bytes: &[u8],
         _deploy: &DeployParams,
         tables: &Tables,
         version: &str,
     ) -> Result<Vec<Item>> {
-        score(spec, model, tables, version)
+        let r = spec_of(spec)?;
+        let model: RecommendModel = from_json(model_bytes, "recommend model")?;
+        let ratings = tables.get(&r.ratings)?;
+        let mut sources = vec![(ratings, r.user.as_str(), r.item.as_str())];
+        if let Some(v) = &r.viewing {
+            sources.push((tables.get(v)?, r.user.as_str(), r.item.as_str()));
+        }
+        let seen = seen_by_user(&model, &sources)?;
+        let empty = HashSet::new();
+        let name = |id: &str| model.title_names.get(id).cloned().unwrap_or_default();
+        let mut items = Vec::with_capacity(model.user_ids.len() + model.similar.len());
+        for (u, uid) in model.user_ids.iter().enumerate() {
+            let recs = model.top_n(u as u32, r.top_n, seen.get(&(u as u32)).unwrap_or(&empty));
+            let list: Vec<_> = recs
+                .iter()
+                .map(|&(i, s)| {
+                    let id = &model.item_ids[i as usize];
+                    json!({ "title_id": id, "title": name(id), "score": super::churn::round6(s as f64) })
+                })
+                .collect();
+            items.push(Item::new(
+                score::customer(uid),
+                score::RECS,
+                json!({ "items": list, "model_version": version }),
+            ));
+        }
+        for (tid, nb) in &model.similar {
+            let list: Vec<_> = nb
+                .iter()
+                .map(|(id, s)| json!({ "title_id": id, "title": name(id), "similarity": super::churn::round6(*s as f64) }))
+                .collect();
+            items.push(Item::new(
+                score::title(tid),
+                score::SIMILAR,
+                json!({ "title": name(tid), "items": list, "model_version": version }),
+            ));
+        }
+        Ok(items)
     }
 }
 
@@ -149,22 +315,6 @@ pub fn per_user_split(users: &[String], test_fraction: f64, seed: u64) -> (Vec<u
     train.sort_unstable();
     test.sort_unstable();
     (train, test)
-}
-
-fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
-    let r = spec_of(spec)?;
-    let ratings = tables.get(&r.ratings)?;
-    let slim = select_columns(ratings, &[r.user.clone(), r.item.clone(), r.rating.clone()])?;
-    let (train, test) = per_user_split(slim.col(&r.user)?, spec.pipeline.test_fraction, spec.pipeline.seed);
-    split_files(&slim, &train, &test)
-}
-
-/// [`prepare`] on a given split: `train` / `test` are row indices of the ratings table (e.g. the
-/// folds of a published evaluation protocol).
-fn prepare_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
-    let r = spec_of(spec)?;
-    let slim = select_columns(tables.get(&r.ratings)?, &[r.user.clone(), r.item.clone(), r.rating.clone()])?;
-    split_files(&slim, train, test)
 }
 
 fn split_files(slim: &Frame, train: &[usize], test: &[usize]) -> Result<Files> {
@@ -255,59 +405,6 @@ fn content_matrix(r: &RecommendSpec, spec: &Spec, titles: &Frame) -> Result<CsrM
     Ok(m)
 }
 
-fn train(spec: &Spec, files: &Files, tables: &Tables, fingerprint: &str) -> Result<Vec<u8>> {
-    let r = spec_of(spec)?;
-    let train = files.frame("train.csv")?;
-    let titles = tables.get(&r.titles)?;
-    let title_ids = titles.col(&r.title_id)?;
-    let user_ids = sorted_unique(train.col(&r.user)?.iter().cloned());
-    let item_ids = sorted_unique(train.col(&r.item)?.iter().chain(title_ids.iter()).cloned());
-    let (ui, ii) = (index_of(&user_ids), index_of(&item_ids));
-    let values = train.numeric(&r.rating)?;
-    let ratings: Vec<Rating> = train
-        .col(&r.user)?
-        .iter()
-        .zip(train.col(&r.item)?)
-        .zip(&values)
-        .map(|((u, i), &v)| Rating { user: ui[u.as_str()], item: ii[i.as_str()], value: v as f32 })
-        .collect();
-    let als = AlsParams { rank: r.rank, iterations: r.iterations, lambda: r.lambda, seed: spec.pipeline.seed }
-        .fit_with_scaling(&ratings, user_ids.len(), item_ids.len(), r.regularisation.into())?;
-
-    let mut counts = vec![0u32; item_ids.len()];
-    ratings.iter().for_each(|x| counts[x.item as usize] += 1);
-    let mut popularity: Vec<u32> = (0..item_ids.len() as u32).collect();
-    popularity.sort_by(|&a, &b| counts[b as usize].cmp(&counts[a as usize]).then(a.cmp(&b)));
-
-    let content = content_matrix(r, spec, titles)?;
-    let neighbours = top_k_cosine(&content, r.similar_n);
-    let similar = title_ids
-        .iter()
-        .zip(neighbours)
-        .map(|(id, nb)| (id.clone(), nb.into_iter().map(|(j, s)| (title_ids[j as usize].clone(), s)).collect()))
-        .collect();
-    let title_names = match &r.title_name {
-        Some(col) => title_ids.iter().cloned().zip(titles.col(col)?.iter().cloned()).collect(),
-        None => BTreeMap::new(),
-    };
-    let co_neighbours = match r.ranking {
-        RankingKind::Als => Vec::new(),
-        RankingKind::ItemKnn => co_rating_neighbours(&ratings, item_ids.len(), r.knn_neighbours),
-    };
-    let model = RecommendModel {
-        user_ids,
-        item_ids,
-        als,
-        popularity,
-        similar,
-        title_names,
-        fingerprint: fingerprint.to_string(),
-        ranking: r.ranking,
-        co_neighbours,
-    };
-    Ok(to_json(&model))
-}
-
 /// Item-item neighbours by co-rating: cosine between items' binary user vectors.
 fn co_rating_neighbours(ratings: &[Rating], n_items: usize, k: usize) -> Vec<Vec<(u32, f32)>> {
     let mut by_item: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n_items];
@@ -378,111 +475,4 @@ fn seen_by_user(model: &RecommendModel, frames: &[(&Frame, &str, &str)]) -> Resu
         }
     }
     Ok(seen)
-}
-
-fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evaluation> {
-    let r = spec_of(spec)?;
-    let model: RecommendModel = from_json(model_bytes, "recommend model")?;
-    let train = files.frame("train.csv")?;
-    let test = files.frame("test.csv")?;
-    let (ui, ii) = (index_of(&model.user_ids), index_of(&model.item_ids));
-
-    let actual = test.numeric(&r.rating)?;
-    let (tu, ti) = (test.col(&r.user)?, test.col(&r.item)?);
-    let predicted: Vec<f64> = tu
-        .iter()
-        .zip(ti)
-        .map(|(u, i)| model.als.predict((ui.get(u.as_str()).copied(), ii.get(i.as_str()).copied())) as f64)
-        .collect();
-    let rmse = metrics::rmse(&predicted, &actual)?;
-    let mean_only = vec![model.als.global_mean as f64; actual.len()];
-    let rmse_global_mean = metrics::rmse(&mean_only, &actual)?;
-
-    let seen = seen_by_user(&model, &[(&train, &r.user, &r.item)])?;
-    let mut relevant: BTreeMap<u32, HashSet<u32>> = BTreeMap::new();
-    for ((u, i), &v) in tu.iter().zip(ti).zip(&actual) {
-        if v >= r.relevant_rating {
-            if let (Some(&u), Some(&i)) = (ui.get(u.as_str()), ii.get(i.as_str())) {
-                relevant.entry(u).or_default().insert(i);
-            }
-        }
-    }
-    let empty = HashSet::new();
-    let (mut p_als, mut n_als, mut p_pop, mut n_pop) = (0.0, 0.0, 0.0, 0.0);
-    for (u, rel) in &relevant {
-        let exclude = seen.get(u).unwrap_or(&empty);
-        let recs: Vec<u32> = model.top_n(*u, RANK_K, exclude).into_iter().map(|x| x.0).collect();
-        let pop = model.popular(RANK_K, exclude);
-        p_als += metrics::precision_at_k(&recs, rel, RANK_K);
-        n_als += metrics::ndcg_at_k(&recs, rel, RANK_K);
-        p_pop += metrics::precision_at_k(&pop, rel, RANK_K);
-        n_pop += metrics::ndcg_at_k(&pop, rel, RANK_K);
-    }
-    let users = relevant.len().max(1) as f64;
-    let (p_als, n_als, p_pop, n_pop) = (p_als / users, n_als / users, p_pop / users, n_pop / users);
-
-    let mut criteria = vec![
-        Criterion::check(CriterionKind::Technical, "RMSE vs global-mean baseline", rmse, Op::Lt, rmse_global_mean),
-        Criterion::check(CriterionKind::Business, "RMSE", rmse, Op::Le, r.criteria.max_rmse),
-    ];
-    if r.criteria.beat_popularity {
-        criteria.push(Criterion::check(CriterionKind::Business, "precision@10 vs popularity", p_als, Op::Gt, p_pop));
-    }
-    let mut counts = BTreeMap::new();
-    for v in &actual {
-        *counts.entry(format!("{v}")).or_insert(0usize) += 1;
-    }
-    Ok(Evaluation {
-        primary: PrimaryMetric { name: "rmse".into(), value: rmse, higher_is_better: false },
-        criteria,
-        details: Details::Recommend(RecommendDetails {
-            test_ratings: actual.len(),
-            rmse,
-            rmse_global_mean,
-            ranking_users: relevant.len(),
-            precision_at_10: p_als,
-            ndcg_at_10: n_als,
-            popularity_precision_at_10: p_pop,
-            popularity_ndcg_at_10: n_pop,
-            test_rating_distribution: counts,
-        }),
-        deploy_params: BTreeMap::new(),
-    })
-}
-
-fn score(spec: &Spec, model_bytes: &[u8], tables: &Tables, version: &str) -> Result<Vec<Item>> {
-    let r = spec_of(spec)?;
-    let model: RecommendModel = from_json(model_bytes, "recommend model")?;
-    let ratings = tables.get(&r.ratings)?;
-    let mut sources = vec![(ratings, r.user.as_str(), r.item.as_str())];
-    if let Some(v) = &r.viewing {
-        sources.push((tables.get(v)?, r.user.as_str(), r.item.as_str()));
-    }
-    let seen = seen_by_user(&model, &sources)?;
-    let empty = HashSet::new();
-    let name = |id: &str| model.title_names.get(id).cloned().unwrap_or_default();
-    let mut items = Vec::with_capacity(model.user_ids.len() + model.similar.len());
-    for (u, uid) in model.user_ids.iter().enumerate() {
-        let recs = model.top_n(u as u32, r.top_n, seen.get(&(u as u32)).unwrap_or(&empty));
-        let list: Vec<_> = recs
-            .iter()
-            .map(|&(i, s)| {
-                let id = &model.item_ids[i as usize];
-                json!({ "title_id": id, "title": name(id), "score": super::churn::round6(s as f64) })
-            })
-            .collect();
-        items.push(Item::new(score::customer(uid), score::RECS, json!({ "items": list, "model_version": version })));
-    }
-    for (tid, nb) in &model.similar {
-        let list: Vec<_> = nb
-            .iter()
-            .map(|(id, s)| json!({ "title_id": id, "title": name(id), "similarity": super::churn::round6(*s as f64) }))
-            .collect();
-        items.push(Item::new(
-            score::title(tid),
-            score::SIMILAR,
-            json!({ "title": name(tid), "items": list, "model_version": version }),
-        ));
-    }
-    Ok(items)
 }

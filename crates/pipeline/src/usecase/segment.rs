@@ -115,26 +115,213 @@ impl UseCase for Segment {
         spec.segment.as_ref().map(|s| s.table.clone())
     }
     fn prepare(&self, spec: &Spec, tables: &Tables) -> Result<Files> {
-        prepare(spec, tables)
+        let s = spec_of(spec)?;
+        let frame = tables.get(&s.table)?;
+        let (train, test) = split_indices(frame.n_rows(), spec.pipeline.test_fraction, spec.pipeline.seed);
+        self.prepare_split(spec, tables, &train, &test)
     }
+    /// [`UseCase::prepare`] on a given split (row indices of the segment table); the scaler is fitted on the
+    /// `train` rows only. `train == test == all rows` measures in-sample SSE (as scikit-learn reports it).
     fn prepare_split(&self, spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
-        prepare_split(spec, tables, train, test)
+        let s = spec_of(spec)?;
+        let frame = tables.get(&s.table)?;
+        let id = spec
+            .table(&s.table)?
+            .id
+            .clone()
+            .ok_or_else(|| Error::spec(format!("tables.{}.id", s.table), "segmentation needs an id column"))?;
+        // Whole rows (id first): a champion with other features must be able to score the same split.
+        let mut cols = vec![id.clone()];
+        cols.extend(frame.headers.iter().filter(|h| **h != id).cloned());
+        let slim = select_columns(frame, &cols)?;
+        let train_frame = slim.select_rows(train);
+        let scaler = Standardiser::fit(&train_frame, &s.features)?;
+        let mut files = Files::new();
+        files.insert("train.csv".into(), train_frame.to_csv());
+        files.insert("test.csv".into(), slim.select_rows(test).to_csv());
+        files.insert("encoder.json".into(), to_json(&scaler));
+        Ok(files)
     }
     fn train(&self, spec: &Spec, files: &Files, _tables: &Tables, fingerprint: &str) -> Result<Vec<u8>> {
-        train(spec, files, fingerprint)
+        let s = spec_of(spec)?;
+        let train = files.frame("train.csv")?;
+        let scaler: Standardiser = from_json(files.get("encoder.json")?, "segment encoder")?;
+        let x = scaled_matrix(&scaler, &train)?;
+        let seed = spec.pipeline.seed;
+        let fit = |k: usize| -> Result<KMeansModel> {
+            Ok(KMeansParams { k, n_init: s.n_init, max_iter: s.max_iter, tol: s.tol, seed }.fit(x.view())?)
+        };
+
+        let mut sweep = Vec::new();
+        let mut models = BTreeMap::new();
+        for k in s.k_min..=s.k_max.min(x.nrows().saturating_sub(1)).max(s.k_min) {
+            let m = fit(k)?;
+            let assign = m.predict(x.view());
+            let silhouette = metrics::silhouette(x.view(), &assign, SILHOUETTE_SAMPLE, seed);
+            sweep.push(SweepPoint { k, sse: m.sse, silhouette });
+            models.insert(k, m);
+        }
+        let k = match s.k {
+            Some(k) => k,
+            None => sweep
+                .iter()
+                .max_by(|a, b| a.silhouette.total_cmp(&b.silhouette).then(b.k.cmp(&a.k)))
+                .map(|p| p.k)
+                .ok_or_else(|| Error::Invalid("segment: empty k range".into()))?,
+        };
+        let kmeans = match models.get(&k) {
+            Some(m) => m.clone(),
+            None => fit(k)?,
+        };
+        let baseline_k = s.baseline_bins * s.baseline_bins;
+        let kmeans_at_baseline_k = models.get(&baseline_k).cloned();
+
+        let assign = kmeans.predict(x.view());
+        let raw_cols = features_and_baseline(s);
+        let raw: Vec<Vec<f64>> = raw_cols.iter().map(|c| train.numeric(c)).collect::<Result<_>>()?;
+        let mut population_means = BTreeMap::new();
+        for (c, v) in raw_cols.iter().zip(&raw) {
+            population_means.insert(c.clone(), nan_mean(v.iter().copied()));
+        }
+        let n = assign.len() as f64;
+        let profiles = (0..k)
+            .map(|seg| {
+                let members: Vec<usize> = (0..assign.len()).filter(|&i| assign[i] == seg).collect();
+                let means: BTreeMap<String, f64> = raw_cols
+                    .iter()
+                    .zip(&raw)
+                    .map(|(c, v)| (c.clone(), nan_mean(members.iter().map(|&i| v[i]))))
+                    .collect();
+                let label = label_segment(&kmeans.centroids.row(seg).to_vec(), &s.features);
+                SegmentProfile { segment: seg, label, share: members.len() as f64 / n, means }
+            })
+            .collect();
+
+        let baseline = RuleBaseline {
+            columns: s.baseline_columns.clone(),
+            cuts: [
+                quantile_cuts(&train.numeric(&s.baseline_columns[0])?, s.baseline_bins),
+                quantile_cuts(&train.numeric(&s.baseline_columns[1])?, s.baseline_bins),
+            ],
+            bins: s.baseline_bins,
+        };
+        let model = SegmentModel {
+            id_column: train.headers[0].clone(),
+            scaler,
+            k,
+            kmeans,
+            kmeans_at_baseline_k,
+            sweep,
+            profiles,
+            population_means,
+            baseline,
+            fingerprint: fingerprint.to_string(),
+        };
+        Ok(to_json(&model))
     }
-    fn evaluate(&self, spec: &Spec, model: &[u8], files: &Files) -> Result<Evaluation> {
-        evaluate(spec, model, files)
+    fn evaluate(&self, spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evaluation> {
+        let s = spec_of(spec)?;
+        let model: SegmentModel = from_json(model_bytes, "segment model")?;
+        let test = files.frame("test.csv")?;
+        let x = scaled_matrix(&model.scaler, &test)?;
+        if x.nrows() < 2 {
+            return Err(Error::Invalid("segment: the test split has fewer than 2 rows".into()));
+        }
+        let assign = model.kmeans.predict(x.view());
+        let test_sse = metrics::sse(x.view(), model.kmeans.centroids.view(), &assign);
+        let silhouette = metrics::silhouette(x.view(), &assign, SILHOUETTE_SAMPLE, spec.pipeline.seed);
+        let mut counts = vec![0usize; model.k];
+        assign.iter().for_each(|&a| counts[a] += 1);
+        let shares: Vec<f64> = counts.iter().map(|&c| c as f64 / assign.len() as f64).collect();
+        let min_share = shares.iter().copied().fold(f64::INFINITY, f64::min);
+
+        // Baseline vs k-means with the same number of segments, on the test split.
+        let base_assign = model
+            .baseline
+            .assign(&test.numeric(&model.baseline.columns[0])?, &test.numeric(&model.baseline.columns[1])?);
+        let base_k = model.baseline.bins * model.baseline.bins;
+        let base_sse = metrics::sse(x.view(), group_centroids(x.view(), &base_assign, base_k).view(), &base_assign);
+        let km_base_sse = model.kmeans_at_baseline_k.as_ref().map(|m| {
+            let a = m.predict(x.view());
+            metrics::sse(x.view(), m.centroids.view(), &a)
+        });
+
+        let mut criteria = vec![
+            Criterion::check(CriterionKind::Technical, "silhouette (test)", silhouette, Op::Gt, 0.0),
+            Criterion::check(
+                CriterionKind::Business,
+                "min segment share (test)",
+                min_share,
+                Op::Ge,
+                s.criteria.min_segment_share,
+            ),
+            Criterion::check(
+                CriterionKind::Business,
+                "silhouette (test)",
+                silhouette,
+                Op::Ge,
+                s.criteria.min_silhouette,
+            ),
+        ];
+        if s.criteria.beat_baseline {
+            criteria.push(Criterion::check(
+                CriterionKind::Business,
+                &format!("k-means SSE at k={base_k} vs rule-based (test)"),
+                km_base_sse.unwrap_or(f64::INFINITY),
+                Op::Lt,
+                base_sse,
+            ));
+        }
+        Ok(Evaluation {
+            primary: PrimaryMetric { name: "silhouette".into(), value: silhouette, higher_is_better: true },
+            criteria,
+            details: Details::Segment(SegmentDetails {
+                k: model.k,
+                test_sse,
+                test_rows: x.nrows(),
+                segment_shares: shares,
+                sweep: model.sweep,
+                profiles: model.profiles,
+                population_means: model.population_means,
+                baseline: BaselineComparison {
+                    k: base_k,
+                    columns: model.baseline.columns,
+                    test_sse: base_sse,
+                    kmeans_test_sse: km_base_sse,
+                },
+            }),
+            deploy_params: BTreeMap::new(),
+        })
     }
     fn score(
         &self,
         spec: &Spec,
-        model: &[u8],
+        model_bytes: &[u8],
         _deploy: &DeployParams,
         tables: &Tables,
         version: &str,
     ) -> Result<Vec<Item>> {
-        score(spec, model, tables, version)
+        let s = spec_of(spec)?;
+        let model: SegmentModel = from_json(model_bytes, "segment model")?;
+        let frame = tables.get(&s.table)?;
+        let x = scaled_matrix(&model.scaler, frame)?;
+        let assign = model.kmeans.predict(x.view());
+        let ids = frame.col(&model.id_column)?;
+        Ok(ids
+            .iter()
+            .zip(assign)
+            .map(|(id, seg)| {
+                Item::new(
+                    score::customer(id),
+                    score::SEGMENT,
+                    json!({
+                        "segment": seg,
+                        "label": model.profiles[seg].label,
+                        "model_version": version,
+                    }),
+                )
+            })
+            .collect())
     }
 }
 
@@ -150,36 +337,6 @@ fn features_and_baseline(s: &SegmentSpec) -> Vec<String> {
         }
     }
     cols
-}
-
-fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
-    let s = spec_of(spec)?;
-    let frame = tables.get(&s.table)?;
-    let (train, test) = split_indices(frame.n_rows(), spec.pipeline.test_fraction, spec.pipeline.seed);
-    prepare_split(spec, tables, &train, &test)
-}
-
-/// [`prepare`] on a given split (row indices of the segment table); the scaler is fitted on the
-/// `train` rows only. `train == test == all rows` measures in-sample SSE (as scikit-learn reports it).
-fn prepare_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
-    let s = spec_of(spec)?;
-    let frame = tables.get(&s.table)?;
-    let id = spec
-        .table(&s.table)?
-        .id
-        .clone()
-        .ok_or_else(|| Error::spec(format!("tables.{}.id", s.table), "segmentation needs an id column"))?;
-    // Whole rows (id first): a champion with other features must be able to score the same split.
-    let mut cols = vec![id.clone()];
-    cols.extend(frame.headers.iter().filter(|h| **h != id).cloned());
-    let slim = select_columns(frame, &cols)?;
-    let train_frame = slim.select_rows(train);
-    let scaler = Standardiser::fit(&train_frame, &s.features)?;
-    let mut files = Files::new();
-    files.insert("train.csv".into(), train_frame.to_csv());
-    files.insert("test.csv".into(), slim.select_rows(test).to_csv());
-    files.insert("encoder.json".into(), to_json(&scaler));
-    Ok(files)
 }
 
 pub(crate) fn select_columns(frame: &Frame, cols: &[String]) -> Result<Frame> {
@@ -199,81 +356,6 @@ fn scaled_matrix(scaler: &Standardiser, frame: &Frame) -> Result<Array2<f64>> {
         scaler.transform_into(row, m.row_mut(r).as_slice_mut().expect("standard layout"));
     }
     Ok(m)
-}
-
-fn train(spec: &Spec, files: &Files, fingerprint: &str) -> Result<Vec<u8>> {
-    let s = spec_of(spec)?;
-    let train = files.frame("train.csv")?;
-    let scaler: Standardiser = from_json(files.get("encoder.json")?, "segment encoder")?;
-    let x = scaled_matrix(&scaler, &train)?;
-    let seed = spec.pipeline.seed;
-    let fit = |k: usize| -> Result<KMeansModel> {
-        Ok(KMeansParams { k, n_init: s.n_init, max_iter: s.max_iter, tol: s.tol, seed }.fit(x.view())?)
-    };
-
-    let mut sweep = Vec::new();
-    let mut models = BTreeMap::new();
-    for k in s.k_min..=s.k_max.min(x.nrows().saturating_sub(1)).max(s.k_min) {
-        let m = fit(k)?;
-        let assign = m.predict(x.view());
-        let silhouette = metrics::silhouette(x.view(), &assign, SILHOUETTE_SAMPLE, seed);
-        sweep.push(SweepPoint { k, sse: m.sse, silhouette });
-        models.insert(k, m);
-    }
-    let k = match s.k {
-        Some(k) => k,
-        None => sweep
-            .iter()
-            .max_by(|a, b| a.silhouette.total_cmp(&b.silhouette).then(b.k.cmp(&a.k)))
-            .map(|p| p.k)
-            .ok_or_else(|| Error::Invalid("segment: empty k range".into()))?,
-    };
-    let kmeans = match models.get(&k) {
-        Some(m) => m.clone(),
-        None => fit(k)?,
-    };
-    let baseline_k = s.baseline_bins * s.baseline_bins;
-    let kmeans_at_baseline_k = models.get(&baseline_k).cloned();
-
-    let assign = kmeans.predict(x.view());
-    let raw_cols = features_and_baseline(s);
-    let raw: Vec<Vec<f64>> = raw_cols.iter().map(|c| train.numeric(c)).collect::<Result<_>>()?;
-    let mut population_means = BTreeMap::new();
-    for (c, v) in raw_cols.iter().zip(&raw) {
-        population_means.insert(c.clone(), nan_mean(v.iter().copied()));
-    }
-    let n = assign.len() as f64;
-    let profiles = (0..k)
-        .map(|seg| {
-            let members: Vec<usize> = (0..assign.len()).filter(|&i| assign[i] == seg).collect();
-            let means: BTreeMap<String, f64> =
-                raw_cols.iter().zip(&raw).map(|(c, v)| (c.clone(), nan_mean(members.iter().map(|&i| v[i])))).collect();
-            let label = label_segment(&kmeans.centroids.row(seg).to_vec(), &s.features);
-            SegmentProfile { segment: seg, label, share: members.len() as f64 / n, means }
-        })
-        .collect();
-
-    let baseline = RuleBaseline {
-        columns: s.baseline_columns.clone(),
-        cuts: [
-            quantile_cuts(&train.numeric(&s.baseline_columns[0])?, s.baseline_bins),
-            quantile_cuts(&train.numeric(&s.baseline_columns[1])?, s.baseline_bins),
-        ],
-        bins: s.baseline_bins,
-    };
-    let model = SegmentModel {
-        id_column: train.headers[0].clone(),
-        scaler,
-        k,
-        kmeans,
-        kmeans_at_baseline_k,
-        sweep,
-        profiles,
-        population_means,
-        baseline,
-        fingerprint: fingerprint.to_string(),
-    };
-    Ok(to_json(&model))
 }
 
 fn nan_mean(v: impl Iterator<Item = f64>) -> f64 {
@@ -333,96 +415,4 @@ fn group_centroids(x: ArrayView2<f64>, assign: &[usize], k: usize) -> Array2<f64
         }
     }
     c
-}
-
-fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evaluation> {
-    let s = spec_of(spec)?;
-    let model: SegmentModel = from_json(model_bytes, "segment model")?;
-    let test = files.frame("test.csv")?;
-    let x = scaled_matrix(&model.scaler, &test)?;
-    if x.nrows() < 2 {
-        return Err(Error::Invalid("segment: the test split has fewer than 2 rows".into()));
-    }
-    let assign = model.kmeans.predict(x.view());
-    let test_sse = metrics::sse(x.view(), model.kmeans.centroids.view(), &assign);
-    let silhouette = metrics::silhouette(x.view(), &assign, SILHOUETTE_SAMPLE, spec.pipeline.seed);
-    let mut counts = vec![0usize; model.k];
-    assign.iter().for_each(|&a| counts[a] += 1);
-    let shares: Vec<f64> = counts.iter().map(|&c| c as f64 / assign.len() as f64).collect();
-    let min_share = shares.iter().copied().fold(f64::INFINITY, f64::min);
-
-    // Baseline vs k-means with the same number of segments, on the test split.
-    let base_assign =
-        model.baseline.assign(&test.numeric(&model.baseline.columns[0])?, &test.numeric(&model.baseline.columns[1])?);
-    let base_k = model.baseline.bins * model.baseline.bins;
-    let base_sse = metrics::sse(x.view(), group_centroids(x.view(), &base_assign, base_k).view(), &base_assign);
-    let km_base_sse = model.kmeans_at_baseline_k.as_ref().map(|m| {
-        let a = m.predict(x.view());
-        metrics::sse(x.view(), m.centroids.view(), &a)
-    });
-
-    let mut criteria = vec![
-        Criterion::check(CriterionKind::Technical, "silhouette (test)", silhouette, Op::Gt, 0.0),
-        Criterion::check(
-            CriterionKind::Business,
-            "min segment share (test)",
-            min_share,
-            Op::Ge,
-            s.criteria.min_segment_share,
-        ),
-        Criterion::check(CriterionKind::Business, "silhouette (test)", silhouette, Op::Ge, s.criteria.min_silhouette),
-    ];
-    if s.criteria.beat_baseline {
-        criteria.push(Criterion::check(
-            CriterionKind::Business,
-            &format!("k-means SSE at k={base_k} vs rule-based (test)"),
-            km_base_sse.unwrap_or(f64::INFINITY),
-            Op::Lt,
-            base_sse,
-        ));
-    }
-    Ok(Evaluation {
-        primary: PrimaryMetric { name: "silhouette".into(), value: silhouette, higher_is_better: true },
-        criteria,
-        details: Details::Segment(SegmentDetails {
-            k: model.k,
-            test_sse,
-            test_rows: x.nrows(),
-            segment_shares: shares,
-            sweep: model.sweep,
-            profiles: model.profiles,
-            population_means: model.population_means,
-            baseline: BaselineComparison {
-                k: base_k,
-                columns: model.baseline.columns,
-                test_sse: base_sse,
-                kmeans_test_sse: km_base_sse,
-            },
-        }),
-        deploy_params: BTreeMap::new(),
-    })
-}
-
-fn score(spec: &Spec, model_bytes: &[u8], tables: &Tables, version: &str) -> Result<Vec<Item>> {
-    let s = spec_of(spec)?;
-    let model: SegmentModel = from_json(model_bytes, "segment model")?;
-    let frame = tables.get(&s.table)?;
-    let x = scaled_matrix(&model.scaler, frame)?;
-    let assign = model.kmeans.predict(x.view());
-    let ids = frame.col(&model.id_column)?;
-    Ok(ids
-        .iter()
-        .zip(assign)
-        .map(|(id, seg)| {
-            Item::new(
-                score::customer(id),
-                score::SEGMENT,
-                json!({
-                    "segment": seg,
-                    "label": model.profiles[seg].label,
-                    "model_version": version,
-                }),
-            )
-        })
-        .collect())
 }

@@ -166,26 +166,208 @@ impl UseCase for Sentiment {
         spec.sentiment.iter().map(|s| (s.table.clone(), s.label.clone())).collect()
     }
     fn prepare(&self, spec: &Spec, tables: &Tables) -> Result<Files> {
-        prepare(spec, tables)
+        let s = spec_of(spec)?;
+        let frame = tables.get(&s.table)?;
+        let (rows, y) = labelled(frame, s)?;
+        if y.iter().all(|&v| v) || y.iter().all(|&v| !v) {
+            return Err(Error::Input {
+                file: spec.table(&s.table)?.file.clone(),
+                line: 1,
+                column: s.label.clone(),
+                reason: format!("need labelled rows of both `{}` and `{}`", s.positive, s.negative),
+            });
+        }
+        let (train, test) = stratified_split(&y, spec.pipeline.test_fraction, spec.pipeline.seed);
+        let to_rows = |idx: &[usize]| idx.iter().map(|&i| rows[i]).collect::<Vec<_>>();
+        self.prepare_split(spec, tables, &to_rows(&train), &to_rows(&test))
     }
+    /// [`UseCase::prepare`] on a given split (row indices of the posts table; rows should be labelled). The
+    /// TF-IDF vocabulary and idf are fitted on the `train` texts only.
     fn prepare_split(&self, spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
-        prepare_split(spec, tables, train, test)
+        let s = spec_of(spec)?;
+        let frame = tables.get(&s.table)?;
+        let slim = select_columns(frame, &[s.text.clone(), s.label.clone()])?;
+        let pick = |idx: &[usize]| slim.select_rows(idx);
+        let train_frame = pick(train);
+        let vectorizer = tfidf_params(s).fit(train_frame.col(&s.text)?)?;
+        let mut files = Files::new();
+        files.insert("train.csv".into(), train_frame.to_csv());
+        files.insert("test.csv".into(), pick(test).to_csv());
+        files.insert("encoder.json".into(), to_json(&vectorizer));
+        Ok(files)
     }
     fn train(&self, spec: &Spec, files: &Files, _tables: &Tables, fingerprint: &str) -> Result<Vec<u8>> {
-        train(spec, files, fingerprint)
+        let s = spec_of(spec)?;
+        let train = files.frame("train.csv")?;
+        let vectorizer: TfidfVectorizer = from_json(files.get("encoder.json")?, "sentiment vectorizer")?;
+        let texts = train.col(&s.text)?;
+        let y: Vec<bool> = train.col(&s.label)?.iter().map(|v| v == &s.positive).collect();
+        let seed = spec.pipeline.seed;
+        let mut validation = BTreeMap::new();
+        let kind = match s.model {
+            SentimentModelKind::Auto => {
+                // Choose on a validation split of the training data, never on the test split.
+                let (fit_idx, val_idx) = stratified_split(&y, 0.2, seed.wrapping_add(1));
+                let pick_t = |idx: &[usize]| idx.iter().map(|&i| texts[i].clone()).collect::<Vec<_>>();
+                let pick_y = |idx: &[usize]| idx.iter().map(|&i| y[i]).collect::<Vec<_>>();
+                let (vt, vy) = (pick_t(&val_idx), pick_y(&val_idx));
+                let mut best = (SentimentModelKind::NbLogistic, f64::NEG_INFINITY);
+                for kind in [SentimentModelKind::NaiveBayes, SentimentModelKind::NbLogistic] {
+                    let c = fit_classifier(kind, &vectorizer, &pick_t(&fit_idx), &pick_y(&fit_idx), seed)?;
+                    let m = SentimentModel {
+                        vectorizer: vectorizer.clone(),
+                        classifier: c,
+                        validation: BTreeMap::new(),
+                        fingerprint: String::new(),
+                    };
+                    let acc = binary_accuracy(&m.predict_proba(&vt), &vy);
+                    validation.insert(kind_name(kind).to_string(), acc);
+                    if acc > best.1 {
+                        best = (kind, acc);
+                    }
+                }
+                best.0
+            }
+            k => k,
+        };
+        let classifier = fit_classifier(kind, &vectorizer, texts, &y, seed)?;
+        Ok(to_json(&SentimentModel { vectorizer, classifier, validation, fingerprint: fingerprint.to_string() }))
     }
-    fn evaluate(&self, spec: &Spec, model: &[u8], files: &Files) -> Result<Evaluation> {
-        evaluate(spec, model, files)
+    fn evaluate(&self, spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evaluation> {
+        let s = spec_of(spec)?;
+        let model: SentimentModel = from_json(model_bytes, "sentiment model")?;
+        let test = files.frame("test.csv")?;
+        let y: Vec<bool> = test.col(&s.label)?.iter().map(|v| v == &s.positive).collect();
+        let p = model.predict_proba(test.col(&s.text)?);
+        let accuracy = binary_accuracy(&p, &y);
+        let actual: Vec<usize> = y.iter().map(|&v| usize::from(!v)).collect(); // 0 = positive, 1 = negative
+        let predicted: Vec<usize> = p.iter().map(|&p| usize::from(p < 0.5)).collect();
+        let macro_f1 = metrics::macro_f1(&actual, &predicted, 2);
+        // Actual (positive, negative) x predicted (positive, negative, neutral).
+        let mut confusion = [[0usize; 3]; 2];
+        let mut confident = (0usize, 0usize);
+        for (&a, &pp) in actual.iter().zip(&p) {
+            let col = match polarity(pp, s.neutral_band) {
+                Polarity::Positive => 0,
+                Polarity::Negative => 1,
+                Polarity::Neutral => 2,
+            };
+            confusion[a][col] += 1;
+            if col != 2 {
+                confident.0 += 1;
+                confident.1 += usize::from(col == a);
+            }
+        }
+        let majority =
+            y.iter().filter(|&&v| v).count().max(y.iter().filter(|&&v| !v).count()) as f64 / y.len().max(1) as f64;
+        let kind = model.classifier.name();
+        Ok(Evaluation {
+            primary: PrimaryMetric { name: "accuracy".into(), value: accuracy, higher_is_better: true },
+            criteria: vec![
+                Criterion::check(CriterionKind::Technical, "accuracy vs majority class", accuracy, Op::Gt, majority),
+                Criterion::check(CriterionKind::Business, "accuracy", accuracy, Op::Ge, s.criteria.min_accuracy),
+            ],
+            details: Details::Sentiment(SentimentDetails {
+                classifier: kind.into(),
+                validation_accuracy: model.validation,
+                test_rows: y.len(),
+                accuracy,
+                macro_f1,
+                confusion: Confusion {
+                    rows: ["positive".into(), "negative".into()],
+                    columns: ["positive".into(), "negative".into(), "neutral".into()],
+                    counts: confusion,
+                },
+                neutral_band: s.neutral_band,
+                neutral_share: confusion.iter().map(|r| r[2]).sum::<usize>() as f64 / y.len().max(1) as f64,
+                accuracy_outside_neutral_band: confident.1 as f64 / confident.0.max(1) as f64,
+                vocabulary: model.vectorizer.n_features(),
+            }),
+            deploy_params: BTreeMap::new(),
+        })
     }
     fn score(
         &self,
         spec: &Spec,
-        model: &[u8],
+        model_bytes: &[u8],
         _deploy: &DeployParams,
         tables: &Tables,
         version: &str,
     ) -> Result<Vec<Item>> {
-        score(spec, model, tables, version)
+        let s = spec_of(spec)?;
+        let model: SentimentModel = from_json(model_bytes, "sentiment model")?;
+        let frame = tables.get(&s.table)?;
+        let p = model.predict_proba(frame.col(&s.text)?);
+        let times = if s.timestamp.is_empty() { vec![None; frame.n_rows()] } else { frame.timestamps(&s.timestamp)? };
+        let as_of = times.iter().flatten().copied().max().unwrap_or(0);
+        let window = s.window_days as i64 * 86_400;
+        let n_windows = s.trend_windows;
+        let mentions = mentions(frame, s, spec)?;
+
+        // (kind, entity) -> per-window (newest first) [pos, neg, neu], plus totals.
+        type Counts = [usize; 3];
+        let mut agg: BTreeMap<(String, String), (Vec<Counts>, Counts)> = BTreeMap::new();
+        for (i, ents) in mentions.iter().enumerate() {
+            let cls = match polarity(p[i], s.neutral_band) {
+                Polarity::Positive => 0,
+                Polarity::Negative => 1,
+                Polarity::Neutral => 2,
+            };
+            let w = times[i].map(|t| ((as_of - t) / window) as usize);
+            for e in ents {
+                let entry = agg.entry(e.clone()).or_insert_with(|| (vec![[0; 3]; n_windows], [0; 3]));
+                entry.1[cls] += 1;
+                if let Some(w) = w.filter(|&w| w < n_windows) {
+                    entry.0[w][cls] += 1;
+                }
+            }
+        }
+        let mut items = Vec::new();
+        for ((kind, entity), (windows, total)) in agg {
+            if total.iter().sum::<usize>() < s.min_mentions {
+                continue;
+            }
+            // Oldest window first, so a positive slope means sentiment is improving.
+            let (mut xs, mut ys, mut series) = (Vec::new(), Vec::new(), Vec::new());
+            for w in (0..n_windows).rev() {
+                let [pos, neg, neu] = windows[w];
+                let start = chrono::DateTime::from_timestamp(as_of - (w as i64 + 1) * window, 0)
+                    .map(|t| t.format("%Y-%m-%d").to_string())
+                    .unwrap_or_default();
+                series.push(WindowCounts {
+                    start,
+                    positive: pos,
+                    negative: neg,
+                    neutral: neu,
+                    net: net(pos, neg, neu),
+                });
+                if pos + neg + neu > 0 {
+                    xs.push((n_windows - 1 - w) as f64);
+                    ys.push(net(pos, neg, neu));
+                }
+            }
+            let slope = trend::slope(&xs, &ys);
+            let direction = trend::direction(slope, s.flat_band);
+            items.push(Item::new(
+                score::entity(&kind, &entity),
+                score::SENTIMENT,
+                json!({
+                    "entity_kind": kind,
+                    "positive": total[0],
+                    "negative": total[1],
+                    "neutral": total[2],
+                    "mentions": total.iter().sum::<usize>(),
+                    "net_score": super::churn::round6(net(total[0], total[1], total[2])),
+                    "trend_slope": super::churn::round6(slope),
+                    "direction": match direction { Direction::Rising => "rising", Direction::Falling => "falling", Direction::Flat => "flat" },
+                    "window_days": s.window_days,
+                    "windows": series,
+                    "as_of": chrono::DateTime::from_timestamp(as_of, 0).map(|t| t.to_rfc3339()).unwrap_or_default(),
+                    "model_version": version,
+                }),
+            ));
+        }
+        Ok(items)
     }
 }
 
@@ -206,44 +388,11 @@ pub fn labelled(frame: &Frame, s: &SentimentSpec) -> Result<(Vec<usize>, Vec<boo
     Ok((rows, y))
 }
 
-fn prepare(spec: &Spec, tables: &Tables) -> Result<Files> {
-    let s = spec_of(spec)?;
-    let frame = tables.get(&s.table)?;
-    let (rows, y) = labelled(frame, s)?;
-    if y.iter().all(|&v| v) || y.iter().all(|&v| !v) {
-        return Err(Error::Input {
-            file: spec.table(&s.table)?.file.clone(),
-            line: 1,
-            column: s.label.clone(),
-            reason: format!("need labelled rows of both `{}` and `{}`", s.positive, s.negative),
-        });
-    }
-    let (train, test) = stratified_split(&y, spec.pipeline.test_fraction, spec.pipeline.seed);
-    let to_rows = |idx: &[usize]| idx.iter().map(|&i| rows[i]).collect::<Vec<_>>();
-    prepare_split(spec, tables, &to_rows(&train), &to_rows(&test))
-}
-
 /// Word n-gram features of the use case. The NBSVM models mark negation scopes ("not ... funny"
 /// becomes `neg_funny`): +0.3 points on rt-polarity; the other models keep the plain tokens.
 pub fn tfidf_params(s: &SentimentSpec) -> TfidfParams {
     let mark_negation = matches!(s.model, SentimentModelKind::NbSvm | SentimentModelKind::NbSvmChar);
     TfidfParams { mark_negation, ..TfidfParams::default() }
-}
-
-/// [`prepare`] on a given split (row indices of the posts table; rows should be labelled). The
-/// TF-IDF vocabulary and idf are fitted on the `train` texts only.
-fn prepare_split(spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
-    let s = spec_of(spec)?;
-    let frame = tables.get(&s.table)?;
-    let slim = select_columns(frame, &[s.text.clone(), s.label.clone()])?;
-    let pick = |idx: &[usize]| slim.select_rows(idx);
-    let train_frame = pick(train);
-    let vectorizer = tfidf_params(s).fit(train_frame.col(&s.text)?)?;
-    let mut files = Files::new();
-    files.insert("train.csv".into(), train_frame.to_csv());
-    files.insert("test.csv".into(), pick(test).to_csv());
-    files.insert("encoder.json".into(), to_json(&vectorizer));
-    Ok(files)
 }
 
 fn fit_classifier(
@@ -313,44 +462,6 @@ fn binary_accuracy(p: &[f64], y: &[bool]) -> f64 {
     p.iter().zip(y).filter(|(&p, &y)| (p >= 0.5) == y).count() as f64 / y.len().max(1) as f64
 }
 
-fn train(spec: &Spec, files: &Files, fingerprint: &str) -> Result<Vec<u8>> {
-    let s = spec_of(spec)?;
-    let train = files.frame("train.csv")?;
-    let vectorizer: TfidfVectorizer = from_json(files.get("encoder.json")?, "sentiment vectorizer")?;
-    let texts = train.col(&s.text)?;
-    let y: Vec<bool> = train.col(&s.label)?.iter().map(|v| v == &s.positive).collect();
-    let seed = spec.pipeline.seed;
-    let mut validation = BTreeMap::new();
-    let kind = match s.model {
-        SentimentModelKind::Auto => {
-            // Choose on a validation split of the training data, never on the test split.
-            let (fit_idx, val_idx) = stratified_split(&y, 0.2, seed.wrapping_add(1));
-            let pick_t = |idx: &[usize]| idx.iter().map(|&i| texts[i].clone()).collect::<Vec<_>>();
-            let pick_y = |idx: &[usize]| idx.iter().map(|&i| y[i]).collect::<Vec<_>>();
-            let (vt, vy) = (pick_t(&val_idx), pick_y(&val_idx));
-            let mut best = (SentimentModelKind::NbLogistic, f64::NEG_INFINITY);
-            for kind in [SentimentModelKind::NaiveBayes, SentimentModelKind::NbLogistic] {
-                let c = fit_classifier(kind, &vectorizer, &pick_t(&fit_idx), &pick_y(&fit_idx), seed)?;
-                let m = SentimentModel {
-                    vectorizer: vectorizer.clone(),
-                    classifier: c,
-                    validation: BTreeMap::new(),
-                    fingerprint: String::new(),
-                };
-                let acc = binary_accuracy(&m.predict_proba(&vt), &vy);
-                validation.insert(kind_name(kind).to_string(), acc);
-                if acc > best.1 {
-                    best = (kind, acc);
-                }
-            }
-            best.0
-        }
-        k => k,
-    };
-    let classifier = fit_classifier(kind, &vectorizer, texts, &y, seed)?;
-    Ok(to_json(&SentimentModel { vectorizer, classifier, validation, fingerprint: fingerprint.to_string() }))
-}
-
 fn kind_name(k: SentimentModelKind) -> &'static str {
     match k {
         SentimentModelKind::NaiveBayes => "naive_bayes",
@@ -359,60 +470,6 @@ fn kind_name(k: SentimentModelKind) -> &'static str {
         SentimentModelKind::NbSvmChar => "nb_svm_char",
         SentimentModelKind::Auto => "auto",
     }
-}
-
-fn evaluate(spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evaluation> {
-    let s = spec_of(spec)?;
-    let model: SentimentModel = from_json(model_bytes, "sentiment model")?;
-    let test = files.frame("test.csv")?;
-    let y: Vec<bool> = test.col(&s.label)?.iter().map(|v| v == &s.positive).collect();
-    let p = model.predict_proba(test.col(&s.text)?);
-    let accuracy = binary_accuracy(&p, &y);
-    let actual: Vec<usize> = y.iter().map(|&v| usize::from(!v)).collect(); // 0 = positive, 1 = negative
-    let predicted: Vec<usize> = p.iter().map(|&p| usize::from(p < 0.5)).collect();
-    let macro_f1 = metrics::macro_f1(&actual, &predicted, 2);
-    // Actual (positive, negative) x predicted (positive, negative, neutral).
-    let mut confusion = [[0usize; 3]; 2];
-    let mut confident = (0usize, 0usize);
-    for (&a, &pp) in actual.iter().zip(&p) {
-        let col = match polarity(pp, s.neutral_band) {
-            Polarity::Positive => 0,
-            Polarity::Negative => 1,
-            Polarity::Neutral => 2,
-        };
-        confusion[a][col] += 1;
-        if col != 2 {
-            confident.0 += 1;
-            confident.1 += usize::from(col == a);
-        }
-    }
-    let majority =
-        y.iter().filter(|&&v| v).count().max(y.iter().filter(|&&v| !v).count()) as f64 / y.len().max(1) as f64;
-    let kind = model.classifier.name();
-    Ok(Evaluation {
-        primary: PrimaryMetric { name: "accuracy".into(), value: accuracy, higher_is_better: true },
-        criteria: vec![
-            Criterion::check(CriterionKind::Technical, "accuracy vs majority class", accuracy, Op::Gt, majority),
-            Criterion::check(CriterionKind::Business, "accuracy", accuracy, Op::Ge, s.criteria.min_accuracy),
-        ],
-        details: Details::Sentiment(SentimentDetails {
-            classifier: kind.into(),
-            validation_accuracy: model.validation,
-            test_rows: y.len(),
-            accuracy,
-            macro_f1,
-            confusion: Confusion {
-                rows: ["positive".into(), "negative".into()],
-                columns: ["positive".into(), "negative".into(), "neutral".into()],
-                counts: confusion,
-            },
-            neutral_band: s.neutral_band,
-            neutral_share: confusion.iter().map(|r| r[2]).sum::<usize>() as f64 / y.len().max(1) as f64,
-            accuracy_outside_neutral_band: confident.1 as f64 / confident.0.max(1) as f64,
-            vocabulary: model.vectorizer.n_features(),
-        }),
-        deploy_params: BTreeMap::new(),
-    })
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -448,77 +505,6 @@ fn mentions(frame: &Frame, s: &SentimentSpec, spec: &Spec) -> Result<Vec<Vec<(St
         }
     }
     Ok(out)
-}
-
-fn score(spec: &Spec, model_bytes: &[u8], tables: &Tables, version: &str) -> Result<Vec<Item>> {
-    let s = spec_of(spec)?;
-    let model: SentimentModel = from_json(model_bytes, "sentiment model")?;
-    let frame = tables.get(&s.table)?;
-    let p = model.predict_proba(frame.col(&s.text)?);
-    let times = if s.timestamp.is_empty() { vec![None; frame.n_rows()] } else { frame.timestamps(&s.timestamp)? };
-    let as_of = times.iter().flatten().copied().max().unwrap_or(0);
-    let window = s.window_days as i64 * 86_400;
-    let n_windows = s.trend_windows;
-    let mentions = mentions(frame, s, spec)?;
-
-    // (kind, entity) -> per-window (newest first) [pos, neg, neu], plus totals.
-    type Counts = [usize; 3];
-    let mut agg: BTreeMap<(String, String), (Vec<Counts>, Counts)> = BTreeMap::new();
-    for (i, ents) in mentions.iter().enumerate() {
-        let cls = match polarity(p[i], s.neutral_band) {
-            Polarity::Positive => 0,
-            Polarity::Negative => 1,
-            Polarity::Neutral => 2,
-        };
-        let w = times[i].map(|t| ((as_of - t) / window) as usize);
-        for e in ents {
-            let entry = agg.entry(e.clone()).or_insert_with(|| (vec![[0; 3]; n_windows], [0; 3]));
-            entry.1[cls] += 1;
-            if let Some(w) = w.filter(|&w| w < n_windows) {
-                entry.0[w][cls] += 1;
-            }
-        }
-    }
-    let mut items = Vec::new();
-    for ((kind, entity), (windows, total)) in agg {
-        if total.iter().sum::<usize>() < s.min_mentions {
-            continue;
-        }
-        // Oldest window first, so a positive slope means sentiment is improving.
-        let (mut xs, mut ys, mut series) = (Vec::new(), Vec::new(), Vec::new());
-        for w in (0..n_windows).rev() {
-            let [pos, neg, neu] = windows[w];
-            let start = chrono::DateTime::from_timestamp(as_of - (w as i64 + 1) * window, 0)
-                .map(|t| t.format("%Y-%m-%d").to_string())
-                .unwrap_or_default();
-            series.push(WindowCounts { start, positive: pos, negative: neg, neutral: neu, net: net(pos, neg, neu) });
-            if pos + neg + neu > 0 {
-                xs.push((n_windows - 1 - w) as f64);
-                ys.push(net(pos, neg, neu));
-            }
-        }
-        let slope = trend::slope(&xs, &ys);
-        let direction = trend::direction(slope, s.flat_band);
-        items.push(Item::new(
-            score::entity(&kind, &entity),
-            score::SENTIMENT,
-            json!({
-                "entity_kind": kind,
-                "positive": total[0],
-                "negative": total[1],
-                "neutral": total[2],
-                "mentions": total.iter().sum::<usize>(),
-                "net_score": super::churn::round6(net(total[0], total[1], total[2])),
-                "trend_slope": super::churn::round6(slope),
-                "direction": match direction { Direction::Rising => "rising", Direction::Falling => "falling", Direction::Flat => "flat" },
-                "window_days": s.window_days,
-                "windows": series,
-                "as_of": chrono::DateTime::from_timestamp(as_of, 0).map(|t| t.to_rfc3339()).unwrap_or_default(),
-                "model_version": version,
-            }),
-        ));
-    }
-    Ok(items)
 }
 
 #[cfg(test)]
