@@ -145,6 +145,45 @@ async fn impossible_criteria_reject_and_write_no_scores() {
     assert!(ws.scores.scan_sk("TITLE#", score::SENTIMENT).await.unwrap().is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_use_case_failing_in_train_is_recorded_and_the_other_three_deploy() {
+    let ws = Workspace::new();
+    // More segments than training rows: k-means refuses, so segmentation's Train fails for good.
+    let spec = edited_spec("k_max = 8\n", "k_max = 8\nk = 100000\n").replacen(
+        "min_segment_share = 0.02",
+        "min_segment_share = 0.0",
+        1,
+    );
+    let spec_key = ws.upload_demo(800, 3, &spec).await;
+    let summary = ws.run("partial", &spec_key).await.expect("the run finishes and writes its summary");
+
+    let failed: Vec<_> = summary.failed().collect();
+    assert_eq!(failed.len(), 1, "{summary:?}");
+    assert_eq!(failed[0].use_case, UseCase::Segment);
+    let failure = failed[0].failure.as_ref().expect("the failure is recorded");
+    assert_eq!((failure.step.as_str(), failure.error.as_str()), ("train", "Marquee.StepFailed"));
+    assert!(
+        failure.cause.contains("step train (segment)") && failure.cause.contains("exceeds the number of rows"),
+        "{failure:?}"
+    );
+    assert!(failed[0].reasons.iter().any(|r| r.starts_with("train failed: Marquee.StepFailed")), "{:?}", failed[0]);
+    assert!(champion(&ws, UseCase::Segment).await.is_none());
+    assert!(ws.scores.scan_sk("CUSTOMER#", score::SEGMENT).await.unwrap().is_empty());
+
+    for uc in [UseCase::Churn, UseCase::Recommend, UseCase::Sentiment] {
+        let r = summary.results.iter().find(|r| r.use_case == uc).expect("a line per use case");
+        assert_eq!(r.verdict, Verdict::Deploy, "{uc}: {:?}", r.reasons);
+        assert_eq!(champion(&ws, uc).await.expect("champion").version, "partial");
+    }
+    let message = summary.failure_message.as_deref().expect("the run is failed");
+    assert!(
+        message.contains("segment failed in train (Marquee.StepFailed") && message.contains("other 3"),
+        "{message}"
+    );
+    let stored = ws.objects.get(&summary.summary_key).await.unwrap();
+    assert_eq!(serde_json::from_slice::<marquee_pipeline::steps::RunSummary>(&stored).unwrap(), summary);
+}
+
 /// Appends bad rows to the demo customers file; returns (good rows, bad rows).
 async fn corrupt_customers(ws: &Workspace, bad_rows: &[&str]) -> usize {
     let key = keys::raw("demo", "customers.csv");

@@ -699,6 +699,18 @@ impl Drop for RestoreConfiguration {
     }
 }
 
+/// The summary a failed run wrote (the UseCaseFailed cause names its key).
+async fn written_summary(stack: &Stack, outcome: &ExecutionOutcome) -> RunSummary {
+    let cause = outcome.cause.clone().unwrap_or_default();
+    let key = cause
+        .split("summary: ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("the cause names the summary: {cause}"));
+    let bytes = stack.objects.get(key).await.unwrap_or_else(|e| panic!("{key}: {e}"));
+    serde_json::from_slice(&bytes).expect("a run summary")
+}
+
 /// The function's log (stdout/stderr of all its instances) as written by the local Lambda service.
 fn function_log(function: &str) -> String {
     let dir = std::env::var("MARQUEE_LOCAL_AWS_LOGS").expect("the local stack exports MARQUEE_LOCAL_AWS_LOGS");
@@ -735,9 +747,10 @@ impl Stack {
 }
 
 /// Runs the demo spec with Train reconfigured (`changes`, and MARQUEE_INJECT_FAULT = `fault`), puts
-/// Train's configuration back, and checks what a limit hit must look like: the run FAILED through
-/// PipelineFailed with `error`, Train's invocations failed with it, the fault really ran (its
-/// marker in Train's log) and nothing was deployed.
+/// Train's configuration back, and checks what a limit hit must look like: every use case's Train
+/// failed with `error`, each caught in its Map iteration, the summary was written naming them,
+/// the run FAILED through UseCaseFailed, the fault really ran (its marker in Train's log) and
+/// nothing was deployed.
 async fn run_train_over_a_limit(
     stack: &Stack,
     changes: Value,
@@ -769,7 +782,13 @@ async fn run_train_over_a_limit(
     );
 
     assert_eq!(outcome.status, "FAILED", "{outcome:?}");
-    assert_eq!(outcome.error.as_deref(), Some(error), "PipelineFailed reports the step's error: {outcome:?}");
+    assert_eq!(outcome.error.as_deref(), Some("Marquee.UseCaseFailed"), "{outcome:?}");
+    let summary = written_summary(stack, &outcome).await;
+    assert_eq!(summary.results.len(), 4, "{summary:?}");
+    for r in &summary.results {
+        let f = r.failure.as_ref().unwrap_or_else(|| panic!("{} failed: {summary:?}", r.use_case));
+        assert_eq!((r.verdict, f.step.as_str(), f.error.as_str()), (Verdict::Failed, "train", error), "{r:?}");
+    }
     let failures = stack.lambda_failures(&outcome.execution_arn).await;
     let train_failures: Vec<_> = failures
         .iter()
@@ -785,6 +804,45 @@ async fn run_train_over_a_limit(
     assert_eq!(stack.objects.list("models/").await.unwrap(), models_before, "nothing deployed");
     assert_eq!(stack.champions().await, d.champions, "the champions keep serving");
     outcome
+}
+
+#[test]
+#[ignore = "needs the local AWS stack: scripts/localstack-checks runs it with --ignored"]
+fn a_use_case_failing_for_good_is_caught_in_its_iteration_and_the_others_finish() {
+    let (env, _serial, rt) = scenario();
+    rt.block_on(async {
+        let stack = Stack::connect(env).await;
+        let d = deployed(&stack).await;
+        // More segments than training rows: segmentation's Train fails with Marquee.StepFailed,
+        // which no retry fixes. The other use cases see the data of their champions: unchanged.
+        let spec = edited_spec("k_max = 8\n", "k_max = 8\nk = 100000\n").replacen(
+            "min_segment_share = 0.02",
+            "min_segment_share = 0.0",
+            1,
+        );
+        let outcome = stack.upload_and_run("demo", &[], &spec).await;
+        assert_eq!(outcome.status, "FAILED", "{outcome:?}");
+        assert_eq!(outcome.error.as_deref(), Some("Marquee.UseCaseFailed"), "{outcome:?}");
+        let cause = outcome.cause.clone().unwrap_or_default();
+        assert!(cause.contains("segment failed in train (Marquee.StepFailed"), "{cause}");
+
+        let summary = written_summary(&stack, &outcome).await;
+        let failed: Vec<_> = summary.failed().collect();
+        assert_eq!(failed.len(), 1, "{summary:?}");
+        let f = failed[0].failure.as_ref().expect("failure recorded");
+        assert_eq!(
+            (failed[0].use_case, f.step.as_str(), f.error.as_str()),
+            (UseCase::Segment, "train", "Marquee.StepFailed")
+        );
+        assert!(f.cause.contains("exceeds the number of rows"), "the cause is the step's message: {f:?}");
+        for uc in [UseCase::Churn, UseCase::Recommend, UseCase::Sentiment] {
+            let r = summary.results.iter().find(|r| r.use_case == uc).expect("a line per use case");
+            assert_eq!(r.verdict, Verdict::Unchanged, "{uc} finished: {r:?}");
+            let record = stack.scores.get_item(&score::model(uc), &score::version(&summary.run_id)).await.unwrap();
+            assert_eq!(record.and_then(|r| r.attr("status").cloned()), Some(json!("unchanged")), "{uc}");
+        }
+        assert_eq!(stack.champions().await, d.champions, "the champions keep serving");
+    });
 }
 
 #[test]

@@ -6,6 +6,8 @@ use std::fmt;
 pub const EXIT_NOT_FOUND: i32 = 4;
 /// Exit code when a request cannot be met (e.g. no cutoff reaches the asked precision).
 pub const EXIT_UNMET: i32 = 5;
+/// Exit code when a use case failed in a step while the others finished (`marquee run`).
+pub const EXIT_USE_CASE_FAILED: i32 = 6;
 
 #[derive(Debug)]
 pub struct Hinted {
@@ -28,6 +30,10 @@ pub fn not_found(message: impl Into<String>, hint: impl Into<String>) -> anyhow:
 
 pub fn unmet(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
     Hinted { message: message.into(), hint: hint.into(), code: EXIT_UNMET }.into()
+}
+
+pub fn use_case_failed(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
+    Hinted { message: message.into(), hint: hint.into(), code: EXIT_USE_CASE_FAILED }.into()
 }
 
 /// Failure (any code other than success and usage) with a hint.

@@ -424,7 +424,13 @@ async fn run(args: RunArgs, quiet: bool) -> Result<()> {
             println!("report:    {}   (open it: marquee report --open)", path.display());
         }
     }
-    Ok(())
+    match &summary.failure_message {
+        None => Ok(()),
+        Some(message) => Err(hint::use_case_failed(
+            message.clone(),
+            "fix the cause and run again: the use cases that finished stay deployed, and an unchanged one is not retrained",
+        )),
+    }
 }
 
 /// Fault injection for the crash-safety tests: `MARQUEE_ABORT_AFTER_STEPS=N` aborts the process
@@ -482,12 +488,19 @@ impl Progress {
             }
             Event::Started { .. } => {}
             Event::Finished { step, use_case, elapsed, note } => {
-                let line = format!("✓ {:<20} {:>7.2}s  {note}", Self::label(step, use_case), elapsed.as_secs_f64());
-                match self.bar.lock().expect("progress lock").take() {
-                    Some(bar) => bar.finish_with_message(line),
-                    None => eprintln!("{line}"),
-                }
+                self.line(format!("✓ {:<20} {:>7.2}s  {note}", Self::label(step, use_case), elapsed.as_secs_f64()));
             }
+            Event::Failed { step, use_case, elapsed, error } => {
+                self.line(format!("✗ {:<20} {:>7.2}s  {error}", Self::label(step, use_case), elapsed.as_secs_f64()));
+            }
+        }
+    }
+
+    /// Ends the step's spinner with `line` (or prints it where there is no spinner).
+    fn line(&self, line: String) {
+        match self.bar.lock().expect("progress lock").take() {
+            Some(bar) => bar.finish_with_message(line),
+            None => eprintln!("{line}"),
         }
     }
 
@@ -515,6 +528,7 @@ fn print_summary(summary: &RunSummary, objects: &DirObjectStore, elapsed: Durati
             Verdict::Deploy => "deployed",
             Verdict::Reject => "rejected",
             Verdict::Unchanged => "unchanged",
+            Verdict::Failed => "FAILED",
         };
         println!(
             "{:<10} {:<10} {:>8.4} {:>10}  {:<10} {:<26} {:>7}",

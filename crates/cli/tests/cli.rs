@@ -281,3 +281,40 @@ fn help_snapshots() {
         insta::assert_snapshot!(name, ok(&args));
     }
 }
+
+#[test]
+fn a_failed_use_case_exits_6_after_the_others_deploy_and_the_table_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, work) = (dir.path().join("data"), dir.path().join("work"));
+    ok(&["demo-data", "--out", data.to_str().unwrap(), "--customers", "500", "--seed", "3"]);
+    // More segments than training rows: segmentation's Train fails for good.
+    let spec_path = data.join("pipeline.toml");
+    let spec = std::fs::read_to_string(&spec_path).unwrap();
+    assert!(spec.contains("k_max = 8\n") && spec.contains("min_segment_share = 0.02"));
+    let spec = spec.replacen("k_max = 8\n", "k_max = 8\nk = 100000\n", 1).replacen(
+        "min_segment_share = 0.02",
+        "min_segment_share = 0.0",
+        1,
+    );
+    std::fs::write(&spec_path, spec).unwrap();
+    let out = marquee(&[
+        "run",
+        "--spec",
+        spec_path.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--workdir",
+        work.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(6), "{stdout}\n{stderr}");
+    assert!(stderr.contains("segment failed in train (Marquee.StepFailed"), "{stderr}");
+    assert!(stderr.contains("hint:"), "{stderr}");
+    let row = |uc: &str| stdout.lines().find(|l| l.starts_with(uc)).unwrap_or_else(|| panic!("no {uc} row: {stdout}"));
+    assert!(row("segment").contains("FAILED"), "{stdout}");
+    for uc in ["churn", "recommend", "sentiment"] {
+        assert!(row(uc).contains("deployed"), "{stdout}");
+    }
+    assert!(work.join("store/models/churn/champion.json").exists());
+    assert!(!work.join("store/models/segment/champion.json").exists());
+}

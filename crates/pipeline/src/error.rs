@@ -28,6 +28,14 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// Error type of a failure worth retrying (a backend hiccup that outlived the SDK's own retries,
+/// or an injected fault); the state machine retries it.
+pub const TRANSIENT: &str = "Marquee.Transient";
+/// A step failed for a reason a retry will not fix (bad spec, corrupt artifact, refused access).
+pub const STEP_FAILED: &str = "Marquee.StepFailed";
+/// A conditional write lost a race (e.g. another deployment flipped the champion first).
+pub const CONDITION_FAILED: &str = "Marquee.ConditionFailed";
+
 impl Error {
     pub fn in_step(self, run_id: &str, step: &str, use_case: Option<&str>) -> Self {
         match self {
@@ -38,6 +46,18 @@ impl Error {
                 use_case: use_case.map(str::to_string),
                 source: Box::new(e),
             },
+        }
+    }
+
+    /// The error type a failure is reported as (Lambda's `errorType`, what the state machine's
+    /// Retry and Catch match on, and a failed use case's `error` in the run summary).
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Error::Step { source, .. } => source.error_type(),
+            Error::Store { source: StoreError::Backend { .. }, .. } => TRANSIENT,
+            Error::Store { source: StoreError::ConditionFailed { .. }, .. } => CONDITION_FAILED,
+            // Refused (AccessDenied, no such bucket/table, ...) and everything else: a retry cannot help.
+            _ => STEP_FAILED,
         }
     }
 

@@ -1,6 +1,9 @@
 //! The embedded orchestrator: the Step Functions flow of docs/design.md, in one process.
 //!
 //! Ingest -> QualityGate -> Prepare -> for each use case { Train -> Evaluate -> Deploy | Reject } -> Summary
+//!
+//! As in the state machine, a use case whose step fails is recorded as failed in the summary
+//! (step, error type, message) and the others go on; the summary is always written.
 
 use std::time::{Duration, Instant};
 
@@ -11,11 +14,27 @@ use crate::steps::{self, RunRequest, RunSummary, Stores, UseCaseResult, Verdict}
 /// Progress events, for progress bars and logs.
 #[derive(Debug, Clone)]
 pub enum Event {
-    Started { step: &'static str, use_case: Option<UseCase> },
-    Finished { step: &'static str, use_case: Option<UseCase>, elapsed: Duration, note: String },
+    Started {
+        step: &'static str,
+        use_case: Option<UseCase>,
+    },
+    Finished {
+        step: &'static str,
+        use_case: Option<UseCase>,
+        elapsed: Duration,
+        note: String,
+    },
+    /// A use case's step failed; the run goes on with the other use cases.
+    Failed {
+        step: &'static str,
+        use_case: Option<UseCase>,
+        elapsed: Duration,
+        error: String,
+    },
 }
 
-/// Runs the whole flow. The quality gate failing is an error that names the file and line.
+/// Runs the whole flow. The quality gate failing is an error that names the file and line; a
+/// failed use case is in the summary's `failure_message` (the caller decides the exit status).
 pub async fn run(stores: Stores<'_>, req: &RunRequest, on_event: &(dyn Fn(Event) + Sync)) -> Result<RunSummary> {
     let run_id = req.run_id.as_str();
     let timed = |step: &'static str, uc: Option<UseCase>| {
@@ -48,25 +67,36 @@ pub async fn run(stores: Stores<'_>, req: &RunRequest, on_event: &(dyn Fn(Event)
     let mut results = Vec::new();
     for task in &prepared.tasks {
         let uc = Some(task.use_case);
-        let t = timed("train", uc);
-        let trained = steps::train(stores, task).await?;
-        done(t, format!("fit {:.2}s", trained.fit_seconds));
+        let result = async {
+            let t = timed("train", uc);
+            let trained = steps::train(stores, task).await.map_err(|e| (t, e))?;
+            done(t, format!("fit {:.2}s", trained.fit_seconds));
 
-        let t = timed("evaluate", uc);
-        let eval = steps::evaluate(stores, task).await?;
-        done(t, format!("{} = {:.4}, {:?}", eval.metric, eval.value, eval.verdict));
+            let t = timed("evaluate", uc);
+            let eval = steps::evaluate(stores, task).await.map_err(|e| (t, e))?;
+            done(t, format!("{} = {:.4}, {:?}", eval.metric, eval.value, eval.verdict));
 
-        if eval.verdict == Verdict::Deploy {
-            let t = timed("deploy", uc);
-            let deployed = steps::deploy(stores, &eval).await?;
-            done(t, format!("{} scores", deployed.scores_written));
-            results.push(UseCaseResult::from_outputs(&eval, Some(&deployed)));
-        } else {
-            let t = timed("reject", uc);
-            steps::reject(stores, &eval).await?;
-            done(t, eval.reasons.join("; "));
-            results.push(UseCaseResult::from_outputs(&eval, None));
-        }
+            if eval.verdict == Verdict::Deploy {
+                let t = timed("deploy", uc);
+                let deployed = steps::deploy(stores, &eval).await.map_err(|e| (t, e))?;
+                done(t, format!("{} scores", deployed.scores_written));
+                Ok(UseCaseResult::from_outputs(&eval, Some(&deployed)))
+            } else {
+                let t = timed("reject", uc);
+                steps::reject(stores, &eval).await.map_err(|e| (t, e))?;
+                done(t, eval.reasons.join("; "));
+                Ok(UseCaseResult::from_outputs(&eval, None))
+            }
+        };
+        results.push(match result.await {
+            Ok(r) => r,
+            Err(((started, step, uc), e)) => {
+                let error = e.to_string();
+                on_event(Event::Failed { step, use_case: uc, elapsed: started.elapsed(), error: error.clone() });
+                tracing::error!(run_id, use_case = %task.use_case, step, error = %error, "use case failed");
+                UseCaseResult::failed(task.use_case, step, e.error_type(), &error)
+            }
+        });
     }
     steps::summarize(stores, run_id, &ingest, results).await
 }

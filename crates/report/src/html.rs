@@ -61,6 +61,7 @@ fn verdict_badge(v: Verdict, is_champion: bool) -> String {
         Verdict::Deploy => ("deploy", "PASSED (since replaced)"),
         Verdict::Reject => ("reject", "REJECTED"),
         Verdict::Unchanged => ("unchanged", "UNCHANGED"),
+        Verdict::Failed => ("reject", "FAILED"),
     };
     format!("<span class=\"badge {class}\">{text}</span>")
 }
@@ -156,7 +157,21 @@ fn overview(h: &mut String, d: &ReportData) {
             now = u.champion.as_ref().map_or("none".into(), |c| esc(&c.version)),
         );
     }
-    h.push_str("</table>\n</section>\n");
+    h.push_str("</table>\n");
+    // A use case that failed in a step has no evaluation to show: the summary says where and why.
+    for r in d.summary.iter().flat_map(|s| s.failed()) {
+        let f = r.failure.as_ref();
+        let _ = write!(
+            h,
+            "<p>{} <b>{}</b> failed in {}: <span class=\"mono\">{}</span> {}</p>\n",
+            verdict_badge(Verdict::Failed, false),
+            r.use_case,
+            esc(f.map_or("?", |f| f.step.as_str())),
+            esc(f.map_or("", |f| f.error.as_str())),
+            esc(f.map_or("", |f| f.cause.as_str()))
+        );
+    }
+    h.push_str("</section>\n");
 }
 
 /// Verdict, why, each criterion, champion vs challenger.
@@ -183,7 +198,7 @@ fn decision(h: &mut String, u: &UseCaseReport) {
     match r.verdict {
         Verdict::Deploy => h.push_str("<p><b>Why:</b> every criterion below holds, so the model was deployed and its scores written to the score store.</p>\n"),
         Verdict::Unchanged => h.push_str("<p><b>Why:</b> same data and parameters as the champion: nothing new to deploy.</p>\n"),
-        Verdict::Reject => h.push_str("<p><b>Why not deployed:</b></p>\n"),
+        Verdict::Reject | Verdict::Failed => h.push_str("<p><b>Why not deployed:</b></p>\n"),
     }
     if !r.reasons.is_empty() {
         h.push_str("<ul class=\"reasons\">");

@@ -1,15 +1,9 @@
 //! Handler errors and the Lambda error types the state machine's Retry/Catch match on.
 
-use marquee_pipeline::store::StoreError;
 use marquee_pipeline::Error as StepError;
 
-/// `errorType` of a failure worth retrying (a backend hiccup that outlived the SDK's own
-/// retries, or an injected fault). statemachines/pipeline.asl.json retries it.
-pub const TRANSIENT: &str = "Marquee.Transient";
-/// A step failed for a reason a retry will not fix (bad spec, corrupt artifact, ...).
-pub const STEP_FAILED: &str = "Marquee.StepFailed";
-/// A conditional write lost a race (e.g. another deployment flipped the champion first).
-pub const CONDITION_FAILED: &str = "Marquee.ConditionFailed";
+/// The step errors' types (statemachines/pipeline.asl.json retries `Marquee.Transient`).
+pub use marquee_pipeline::error::{CONDITION_FAILED, STEP_FAILED, TRANSIENT};
 /// The event could not be read, or the function is misconfigured.
 pub const BAD_REQUEST: &str = "Marquee.BadRequest";
 
@@ -35,18 +29,8 @@ impl HandlerError {
         match self {
             Self::BadRequest { .. } | Self::Output { .. } => BAD_REQUEST,
             Self::InjectedFault { .. } => TRANSIENT,
-            Self::Step(e) => classify(e),
+            Self::Step(e) => e.error_type(),
         }
-    }
-}
-
-fn classify(e: &StepError) -> &'static str {
-    match e {
-        StepError::Step { source, .. } => classify(source),
-        StepError::Store { source: StoreError::Backend { .. }, .. } => TRANSIENT,
-        StepError::Store { source: StoreError::ConditionFailed { .. }, .. } => CONDITION_FAILED,
-        // Refused (AccessDenied, no such bucket/table, ...) and everything else: a retry cannot help.
-        _ => STEP_FAILED,
     }
 }
 
@@ -59,7 +43,7 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use marquee_pipeline::store::Refusal;
+    use marquee_pipeline::store::{Refusal, StoreError};
 
     #[test]
     fn store_failures_map_to_retryable_or_not() {

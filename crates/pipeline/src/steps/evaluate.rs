@@ -21,6 +21,8 @@ pub enum Verdict {
     Reject,
     /// Same data and parameters as the champion: nothing to deploy.
     Unchanged,
+    /// A step of the use case failed before a verdict (only in run summaries).
+    Failed,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

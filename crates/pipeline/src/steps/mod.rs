@@ -28,7 +28,7 @@ pub use io::load_run_spec;
 pub use prepare::{prepare, PrepareOutput, UseCaseTask};
 pub use reject::reject;
 pub use scoring::publish_scores;
-pub use summary::{summarize, RunSummary, UseCaseResult};
+pub use summary::{summarize, RunSummary, UseCaseFailure, UseCaseResult};
 pub use train::{train, TrainOutput};
 
 /// Starts a run: which spec, and the run id every key of the run is written under.

@@ -8,19 +8,71 @@ use crate::error::Result;
 use crate::keys;
 use crate::spec::UseCase;
 
+/// One use case's line of the run summary. A use case whose step failed has the verdict `failed`,
+/// its [`UseCaseFailure`], and nothing else (the state machine's catch writes only those fields).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UseCaseResult {
     pub use_case: UseCase,
     pub verdict: Verdict,
+    #[serde(default)]
     pub metric: String,
+    #[serde(default)]
     pub value: f64,
+    #[serde(default)]
     pub champion_version: Option<String>,
+    #[serde(default)]
     pub deployed_version: Option<String>,
+    #[serde(default)]
     pub scores_written: usize,
+    #[serde(default)]
     pub reasons: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<UseCaseFailure>,
+}
+
+/// Where and how a use case failed: the step, the error type (e.g. `Marquee.StepFailed`,
+/// `States.Timeout`, `Sandbox.Timedout`) and its message. Also read in the shape the state
+/// machine's Catch gives it (`Error`, `Cause`, which some errors leave out).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UseCaseFailure {
+    pub step: String,
+    #[serde(alias = "Error")]
+    pub error: String,
+    #[serde(alias = "Cause", default)]
+    pub cause: String,
+}
+
+impl UseCaseFailure {
+    fn reason(&self) -> String {
+        format!("{} failed: {}: {}", self.step, self.error, self.cause)
+    }
 }
 
 impl UseCaseResult {
+    /// The line of a use case whose `step` failed; its siblings go on.
+    pub fn failed(use_case: UseCase, step: &str, error: &str, cause: &str) -> Self {
+        Self {
+            use_case,
+            verdict: Verdict::Failed,
+            metric: String::new(),
+            value: 0.0,
+            champion_version: None,
+            deployed_version: None,
+            scores_written: 0,
+            reasons: Vec::new(),
+            failure: Some(UseCaseFailure { step: step.into(), error: error.into(), cause: cause.into() }),
+        }
+        .with_reason()
+    }
+
+    /// A failed use case's reason is its failure (the state machine's catch records no reasons).
+    fn with_reason(mut self) -> Self {
+        if let (Some(f), true) = (&self.failure, self.reasons.is_empty()) {
+            self.reasons.push(f.reason());
+        }
+        self
+    }
+
     pub fn from_outputs(eval: &EvaluateOutput, deployed: Option<&DeployOutput>) -> Self {
         Self {
             use_case: eval.use_case,
@@ -31,6 +83,7 @@ impl UseCaseResult {
             deployed_version: deployed.map(|d| d.version.clone()),
             scores_written: deployed.map_or(0, |d| d.scores_written),
             reasons: eval.reasons.clone(),
+            failure: None,
         }
     }
 }
@@ -42,6 +95,37 @@ pub struct RunSummary {
     pub rows_ok: usize,
     pub rows_quarantined: usize,
     pub summary_key: String,
+    /// Set when a use case failed: which, in which step, and why. The run is then failed (the
+    /// state machine ends in `UseCaseFailed`, `marquee run` exits non-zero) after every other use
+    /// case has finished and deployed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_message: Option<String>,
+}
+
+impl RunSummary {
+    /// The failed use cases.
+    pub fn failed(&self) -> impl Iterator<Item = &UseCaseResult> {
+        self.results.iter().filter(|r| r.verdict == Verdict::Failed)
+    }
+}
+
+/// "run R: churn failed in train (Marquee.StepFailed: ...); ..." when a use case failed.
+fn failure_message(run_id: &str, results: &[UseCaseResult]) -> Option<String> {
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|r| {
+            let f = r.failure.as_ref()?;
+            Some(format!("{} failed in {} ({}: {})", r.use_case, f.step, f.error, f.cause))
+        })
+        .collect();
+    (!failed.is_empty()).then(|| {
+        let others = results.len() - failed.len();
+        format!(
+            "run {run_id}: {}; the other {others} use case(s) finished (summary: {})",
+            failed.join("; "),
+            keys::summary(run_id)
+        )
+    })
 }
 
 pub async fn summarize(
@@ -50,8 +134,10 @@ pub async fn summarize(
     ingest: &IngestOutput,
     results: Vec<UseCaseResult>,
 ) -> Result<RunSummary> {
+    let results: Vec<UseCaseResult> = results.into_iter().map(UseCaseResult::with_reason).collect();
     let summary = RunSummary {
         run_id: run_id.into(),
+        failure_message: failure_message(run_id, &results),
         results,
         rows_ok: ingest.rows_ok,
         rows_quarantined: ingest.rows_quarantined,
