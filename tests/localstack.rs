@@ -445,6 +445,103 @@ fn a_malformed_upload_fails_the_quality_gate_naming_file_and_line_and_deploys_no
     });
 }
 
+/// One AWS query-protocol call (SQS, SNS) to LocalStack, as the stack's administrator. LocalStack
+/// reads service and region from the credential scope and does not verify the signature.
+fn aws_query(endpoint: &str, service: &str, params: &[(&str, &str)]) -> String {
+    let enc = |v: &str| {
+        v.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    let body = params.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect::<Vec<_>>().join("&");
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+    let addr = endpoint.trim_start_matches("http://");
+    let mut conn = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    conn.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        conn,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/{region}/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{service} {params:?}: {reply}");
+    reply
+}
+
+fn xml_text<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
+    let start = xml.find(&format!("<{tag}>"))? + tag.len() + 2;
+    Some(&xml[start..start + xml[start..].find(&format!("</{tag}>"))?])
+}
+
+#[test]
+#[ignore = "needs the local AWS stack: scripts/localstack-checks runs it with --ignored"]
+fn a_failed_run_sends_a_readable_message_to_the_alert_topic() {
+    let (env, _serial, rt) = scenario();
+    let topic = std::env::var("MARQUEE_TOPIC_ALERTTOPIC").expect("the local stack exports MARQUEE_TOPIC_ALERTTOPIC");
+    rt.block_on(async {
+        let stack = Stack::connect(env.clone()).await;
+        deployed(&stack).await;
+        // A queue subscribed to the alert topic stands in for the e-mail subscription.
+        let name = format!("alerts-probe-{}", std::process::id());
+        let created = aws_query(&env.localstack, "sqs", &[("Action", "CreateQueue"), ("QueueName", &name)]);
+        let queue_url = xml_text(&created, "QueueUrl").expect("QueueUrl").to_string();
+        let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+        let queue_arn = format!("arn:aws:sqs:{region}:000000000000:{name}");
+        aws_query(
+            &env.localstack,
+            "sns",
+            &[
+                ("Action", "Subscribe"),
+                ("TopicArn", &topic),
+                ("Protocol", "sqs"),
+                ("Endpoint", &queue_arn),
+                ("Attributes.entry.1.key", "RawMessageDelivery"),
+                ("Attributes.entry.1.value", "true"),
+            ],
+        );
+
+        let mut files = demo_files();
+        let (_, customers) = files.iter_mut().find(|(name, _)| name == "customers.csv").expect("customers.csv");
+        for i in 0..40 {
+            customers
+                .extend_from_slice(format!("CB{i},N/A,US,basic,2025-01-01,3,9.99,2,10,1,0,0,3,Drama,no\n").as_bytes());
+        }
+        let spec = edited_spec("dataset = \"demo\"", "dataset = \"alerted\"");
+        let outcome = stack.upload_and_run("alerted", &files, &spec).await;
+        assert_eq!(outcome.status, "FAILED", "{outcome:?}");
+        let execution = outcome.execution_arn.rsplit(':').next().unwrap().to_string();
+
+        // The run-failed rule (Step Functions status change -> input transformer -> topic).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let message = loop {
+            let reply = aws_query(
+                &env.localstack,
+                "sqs",
+                &[("Action", "ReceiveMessage"), ("QueueUrl", &queue_url), ("WaitTimeSeconds", "2")],
+            );
+            if let Some(body) = xml_text(&reply, "Body").filter(|b| b.contains(&execution)) {
+                break body.replace("&quot;", "\"").replace("&amp;", "&");
+            }
+            assert!(Instant::now() < deadline, "no message about {execution} on the alert topic within 60 s");
+        };
+        for part in [
+            format!("marquee pipeline execution {execution} ended FAILED"),
+            "Error: Marquee.QualityGateFailed".to_string(),
+            "customers.csv".to_string(),
+            format!("#/v2/executions/details/{}", outcome.execution_arn),
+        ] {
+            assert!(message.contains(&part), "the message lacks `{part}`: {message}");
+        }
+    });
+}
+
 #[test]
 #[ignore = "needs the local AWS stack: scripts/localstack-checks runs it with --ignored"]
 fn an_upload_missing_a_file_fails_the_quality_gate_naming_the_file_not_access_denied() {

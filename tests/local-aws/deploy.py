@@ -19,8 +19,17 @@ are the translator's.
   AWS::StepFunctions::StateMachine -> LocalStack Step Functions with the definition file and its
                                DefinitionSubstitutions; as on AWS, creating it with Logging is
                                refused unless its role may deliver logs (checked by the gateway)
-  AWS::Events::Rule         -> LocalStack EventBridge rules and targets
+  AWS::Events::Rule         -> LocalStack EventBridge rules and targets (input transformers, retry
+                               policies and dead-letter queues included)
+  AWS::KMS::Key             -> LocalStack KMS (the key and its key policy; the policy is stored, not
+                               evaluated)
+  AWS::SNS::Topic(+Policy), AWS::SNS::Subscription -> LocalStack SNS (an e-mail subscription is
+                               recorded, pending confirmation; no mail leaves the machine)
+  AWS::SQS::Queue(+Policy)  -> LocalStack SQS
+  AWS::CloudWatch::Alarm    -> LocalStack CloudWatch (created as on AWS; the local Lambda service and
+                               Step Functions publish no metrics, so the alarms on them never fire)
 
+Resources whose Condition is false are skipped, as CloudFormation does (and named on stderr).
 Any other resource type stops the deployment. Parameters take the template's defaults, overridden
 like `sam deploy --parameter-overrides K=V`. Prints the stack outputs as shell assignments.
 """
@@ -80,13 +89,47 @@ class Stack:
         for k, p in params.items():
             if "AllowedValues" in p and self.params[k] not in map(str, p["AllowedValues"]):
                 sys.exit(f"deploy.py: parameter {k}={self.params[k]} is not one of {p['AllowedValues']}")
-        self.resources = self.template["Resources"]
+        self.conditions = {}
+        for name in self.template.get("Conditions", {}):
+            self.condition(name)
+        skipped = sorted(k for k, r in self.template["Resources"].items()
+                         if "Condition" in r and not self.condition(r["Condition"]))
+        if skipped:
+            print(f"deploy.py: skipped (condition false): {', '.join(skipped)}", file=sys.stderr)
+        self.resources = {k: r for k, r in self.template["Resources"].items() if k not in skipped}
+        self.created = {}  # logical id -> the Ref value a service chose (queue URL, KMS key id)
         supported = {"AWS::IAM::Role", "AWS::Lambda::Function", "AWS::S3::Bucket", "AWS::S3::BucketPolicy",
                      "AWS::DynamoDB::Table", "AWS::Logs::LogGroup", "AWS::StepFunctions::StateMachine",
-                     "AWS::Events::Rule"}
+                     "AWS::Events::Rule", "AWS::KMS::Key", "AWS::SNS::Topic", "AWS::SNS::TopicPolicy",
+                     "AWS::SNS::Subscription", "AWS::SQS::Queue", "AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm"}
         other = sorted(f"{k} ({r['Type']})" for k, r in self.resources.items() if r["Type"] not in supported)
         if other:
             sys.exit(f"deploy.py: no local deployment for {', '.join(other)}")
+
+    def condition(self, name):
+        """A Conditions entry, evaluated as CloudFormation does (Equals, Not, And, Or, Condition)."""
+        if name not in self.conditions:
+            self.conditions[name] = bool(self.evaluate(self.template["Conditions"][name]))
+        return self.conditions[name]
+
+    def evaluate(self, v):
+        if isinstance(v, dict) and len(v) == 1:
+            (k, arg), = v.items()
+            if k == "Fn::Equals":
+                a, b = (self.evaluate(x) for x in arg)
+                return str(a) == str(b)
+            if k == "Fn::Not":
+                return not self.evaluate(arg[0])
+            if k == "Fn::And":
+                return all(self.evaluate(x) for x in arg)
+            if k == "Fn::Or":
+                return any(self.evaluate(x) for x in arg)
+            if k == "Condition":
+                return self.condition(arg)
+            if k == "Ref" and arg in self.params:
+                return self.params[arg]
+            sys.exit(f"deploy.py: condition function {k} is not supported locally")
+        return v
 
     def of_type(self, kind):
         return {k: r for k, r in self.resources.items() if r["Type"] == kind}
@@ -98,7 +141,9 @@ class Stack:
             return f"{self.name}-{self.binary(logical)}"
         if kind == "AWS::Logs::LogGroup":
             return self.resolve(self.resources[logical]["Properties"]["LogGroupName"])
-        if kind in ("AWS::IAM::Role", "AWS::Events::Rule"):
+        if kind == "AWS::Events::Rule" and "Name" in self.resources[logical].get("Properties", {}):
+            return self.resolve(self.resources[logical]["Properties"]["Name"])
+        if kind in ("AWS::IAM::Role", "AWS::Events::Rule", "AWS::SNS::Topic", "AWS::SQS::Queue"):
             return f"{self.name}-{logical}"
         return f"{self.name}-{logical}".lower()
 
@@ -112,8 +157,12 @@ class Stack:
             return pseudo[logical]
         if logical in self.params:
             return self.params[logical]
-        if self.resources[logical]["Type"] == "AWS::StepFunctions::StateMachine":
+        if logical in self.created:
+            return self.created[logical]
+        if self.resources[logical]["Type"] in ("AWS::StepFunctions::StateMachine", "AWS::SNS::Topic"):
             return self.get_att(logical, "Arn")
+        if self.resources[logical]["Type"] in ("AWS::SQS::Queue", "AWS::KMS::Key"):
+            sys.exit(f"deploy.py: !Ref {logical} before it was created")
         return self.physical(logical)
 
     def get_att(self, logical, attr):
@@ -125,7 +174,14 @@ class Stack:
             "AWS::Logs::LogGroup": f"arn:aws:logs:{self.region}:{ACCOUNT}:log-group:{name}:*",
             "AWS::StepFunctions::StateMachine": f"arn:aws:states:{self.region}:{ACCOUNT}:stateMachine:{name}",
             "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT}:role/{name}",
+            "AWS::Events::Rule": f"arn:aws:events:{self.region}:{ACCOUNT}:rule/{name}",
+            "AWS::SNS::Topic": f"arn:aws:sns:{self.region}:{ACCOUNT}:{name}",
+            "AWS::SQS::Queue": f"arn:aws:sqs:{self.region}:{ACCOUNT}:{name}",
         }
+        if kind == "AWS::KMS::Key" and attr == "Arn" and logical in self.created:
+            return f"arn:aws:kms:{self.region}:{ACCOUNT}:key/{self.created[logical]}"
+        if (kind, attr) in (("AWS::SQS::Queue", "QueueName"), ("AWS::SNS::Topic", "TopicName")):
+            return name
         if attr != "Arn" or kind not in arns:
             sys.exit(f"deploy.py: !GetAtt {logical}.{attr} ({kind}) is not supported locally")
         return arns[kind]
@@ -269,11 +325,14 @@ def deploy_bucket(stack, s3):
         rules = []
         for r in props["LifecycleConfiguration"]["Rules"]:
             rule = {"ID": r["Id"], "Status": r["Status"], "Filter": {"Prefix": r.get("Prefix", "")}}
+            # Parameters resolve to strings; the API wants numbers.
             for k in ("AbortIncompleteMultipartUpload", "NoncurrentVersionExpiration"):
                 if k in r:
-                    rule[k] = r[k]
+                    rule[k] = {f: int(v) for f, v in r[k].items()}
             if "ExpirationInDays" in r:
-                rule["Expiration"] = {"Days": r["ExpirationInDays"]}
+                rule["Expiration"] = {"Days": int(r["ExpirationInDays"])}
+            if r.get("ExpiredObjectDeleteMarker"):
+                rule["Expiration"] = {**rule.get("Expiration", {}), "ExpiredObjectDeleteMarker": True}
             rules.append(rule)
         s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
     if props.get("NotificationConfiguration", {}).get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
@@ -290,7 +349,8 @@ def deploy_table(stack, dynamodb):
     props = stack.props(logical)
     table = stack.physical(logical)
     dynamodb.create_table(TableName=table, AttributeDefinitions=props["AttributeDefinitions"],
-                          KeySchema=props["KeySchema"], BillingMode=props.get("BillingMode", "PROVISIONED"))
+                          KeySchema=props["KeySchema"], BillingMode=props.get("BillingMode", "PROVISIONED"),
+                          DeletionProtectionEnabled=bool(props.get("DeletionProtectionEnabled", False)))
     return table
 
 
@@ -358,6 +418,53 @@ def deploy_rules(stack, events):
     return rules
 
 
+def deploy_alerting(stack, c):
+    """KMS keys, SQS queues, SNS topics (before the rules that target them)."""
+    for logical in stack.of_type("AWS::KMS::Key"):
+        props = stack.props(logical)
+        key = c["kms"].create_key(Description=props.get("Description", logical), Policy=json.dumps(props["KeyPolicy"]))
+        stack.created[logical] = key["KeyMetadata"]["KeyId"]
+        if props.get("EnableKeyRotation"):
+            c["kms"].enable_key_rotation(KeyId=stack.created[logical])
+    for logical in stack.of_type("AWS::SQS::Queue"):
+        props = stack.props(logical)
+        attrs = {k: str(props[k]).lower() if isinstance(props[k], bool) else str(props[k])
+                 for k in ("MessageRetentionPeriod", "SqsManagedSseEnabled", "VisibilityTimeout") if k in props}
+        stack.created[logical] = c["sqs"].create_queue(QueueName=stack.physical(logical), Attributes=attrs)["QueueUrl"]
+    for logical in stack.of_type("AWS::SNS::Topic"):
+        props = stack.props(logical)
+        attrs = {k: str(props[k]) for k in ("DisplayName", "KmsMasterKeyId") if k in props}
+        arn = c["sns"].create_topic(Name=stack.physical(logical), Attributes=attrs)["TopicArn"]
+        if arn != stack.get_att(logical, "Arn"):
+            sys.exit(f"deploy.py: topic ARN {arn} differs from the expected {stack.get_att(logical, 'Arn')}")
+
+
+def deploy_alerting_policies(stack, c):
+    """Topic and queue policies, subscriptions, alarms (after the rules their conditions name)."""
+    for logical in stack.of_type("AWS::SNS::TopicPolicy"):
+        props = stack.props(logical)
+        for topic in props["Topics"]:
+            c["sns"].set_topic_attributes(TopicArn=topic, AttributeName="Policy",
+                                          AttributeValue=json.dumps(props["PolicyDocument"]))
+    for logical in stack.of_type("AWS::SQS::QueuePolicy"):
+        props = stack.props(logical)
+        for url in props["Queues"]:
+            c["sqs"].set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
+    for logical in stack.of_type("AWS::SNS::Subscription"):
+        props = stack.props(logical)
+        c["sns"].subscribe(TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"])
+        print(f"deploy.py: {logical}: {props['Protocol']} subscription recorded (pending; no mail is sent locally)",
+              file=sys.stderr)
+    alarms = stack.of_type("AWS::CloudWatch::Alarm")
+    for logical in alarms:
+        props = stack.props(logical)
+        kw = {k: v for k, v in props.items() if k != "AlarmName"}
+        c["cloudwatch"].put_metric_alarm(AlarmName=props.get("AlarmName", f"{stack.name}-{logical}"), **kw)
+    if alarms:
+        print(f"deploy.py: {len(alarms)} CloudWatch alarms created; the local Lambda service and Step Functions "
+              "publish no AWS/Lambda or AWS/States metrics, so the alarms on them never fire here", file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--template", required=True)
@@ -382,7 +489,8 @@ def main():
         with open(args.functions_out, "w") as f:
             json.dump(fns, f, indent=2)
         return
-    c = {s: client(s, args.endpoint, args.region) for s in ("s3", "stepfunctions", "events", "iam", "logs")}
+    c = {s: client(s, args.endpoint, args.region)
+         for s in ("s3", "stepfunctions", "events", "iam", "logs", "kms", "sns", "sqs", "cloudwatch")}
     deploy_roles(stack, [c["iam"]])
     bucket = deploy_bucket(stack, c["s3"])
     table = deploy_table(stack, client("dynamodb", args.dynamodb_endpoint, args.region))
@@ -391,12 +499,18 @@ def main():
         days = stack.props(logical).get("RetentionInDays")
         if days:
             c["logs"].put_retention_policy(logGroupName=stack.physical(logical), retentionInDays=int(days))
+    deploy_alerting(stack, c)
     sm_logical, sm_arn = deploy_state_machine(stack, c, args.iam_gateway)
     rules = deploy_rules(stack, c["events"])
+    deploy_alerting_policies(stack, c)
     print(f"MARQUEE_BUCKET={bucket}")
     print(f"MARQUEE_TABLE={table}")
     print(f"MARQUEE_STATE_MACHINE_ARN={sm_arn}")
     print(f"MARQUEE_STATE_MACHINE_ROLE_ARN={stack.props(sm_logical)['RoleArn']}")
+    for logical in stack.of_type("AWS::SNS::Topic"):
+        print(f"MARQUEE_TOPIC_{re.sub(r'[^A-Z0-9]', '_', logical.upper())}={stack.ref(logical)}")
+    for logical in stack.of_type("AWS::SQS::Queue"):
+        print(f"MARQUEE_QUEUE_{re.sub(r'[^A-Z0-9]', '_', logical.upper())}={stack.ref(logical)}")
     for logical, rule in rules:
         event_id = logical[len(sm_logical):] if logical.startswith(sm_logical) else logical
         print(f"MARQUEE_RULE_{re.sub(r'[^A-Z0-9]', '_', event_id.upper())}={rule}")

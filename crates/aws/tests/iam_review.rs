@@ -8,7 +8,11 @@
 //! - S3 actions only on the data bucket: `s3:ListBucket` on the bucket ARN, object actions under
 //!   its `raw/`, `runs/` or `models/` prefixes;
 //! - DynamoDB actions only on the score table;
-//! - the bucket encrypts at rest, blocks public access, and denies requests without TLS.
+//! - the bucket encrypts at rest, blocks public access, and denies requests without TLS;
+//! - resource policies (the alert topic's, the dead-letter queue's) grant only AWS services, each
+//!   scoped by `aws:SourceArn` or `aws:SourceAccount` (no confused deputy), and a KMS key policy
+//!   gives services only `kms:GenerateDataKey*` / `kms:Decrypt`, scoped the same way (EventBridge's
+//!   grant excepted: its KMS requests carry no source keys).
 //!
 //! A second test scans every tracked text file (`git ls-files`) for AWS account ids (12-digit
 //! numbers; AWS's documentation placeholder `123456789012` excepted) and secret-looking strings.
@@ -170,6 +174,70 @@ fn review(template: &Value) -> Vec<String> {
         }
     }
     problems.extend(review_bucket(template));
+    problems.extend(review_resource_policies(template));
+    problems
+}
+
+/// The condition keys that tie a service principal's grant to this account or resource.
+fn scoped(st: &Value) -> bool {
+    let Some(Value::Mapping(ops)) = st.get("Condition") else { return false };
+    ops.values().any(|keys| {
+        keys.as_mapping()
+            .is_some_and(|k| k.keys().any(|k| matches!(text(k).as_str(), "aws:SourceArn" | "aws:SourceAccount")))
+    })
+}
+
+fn review_resource_policies(template: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Some(Value::Mapping(resources)) = template.get("Resources") else { return problems };
+    for (name, res) in resources {
+        let name = text(name);
+        let kind = res.get("Type").map(text).unwrap_or_default();
+        let props = res.get("Properties");
+        let (doc, key_policy) = match kind.as_str() {
+            "AWS::SNS::TopicPolicy" | "AWS::SQS::QueuePolicy" => (props.and_then(|p| p.get("PolicyDocument")), false),
+            "AWS::KMS::Key" => (props.and_then(|p| p.get("KeyPolicy")), true),
+            _ => continue,
+        };
+        let statements: Vec<&Value> = match doc.and_then(|d| d.get("Statement")) {
+            Some(Value::Sequence(s)) => s.iter().collect(),
+            Some(other) => vec![other],
+            None => Vec::new(),
+        };
+        for (j, st) in statements.into_iter().enumerate() {
+            if st.get("Effect").map(text).as_deref() != Some("Allow") {
+                continue;
+            }
+            let at = format!("{name}: Statement[{j}]");
+            let principal = st.get("Principal");
+            let services = list(principal.and_then(|p| p.get("Service")));
+            let aws = list(principal.and_then(|p| p.get("AWS")));
+            let root = aws.len() == 1 && aws[0].ends_with(":root");
+            if services.is_empty() && !(key_policy && root) {
+                problems.push(format!("{at}: grants {principal:?}, not an AWS service principal"));
+                continue;
+            }
+            if services.is_empty() {
+                continue; // the key's own account administers it (the default key policy)
+            }
+            if !aws.is_empty() {
+                problems.push(format!("{at}: mixes service and account principals"));
+            }
+            // EventBridge's KMS requests for an encrypted SNS target carry no source keys (a condition
+            // on them would drop every message): its key grant is the one allowed without.
+            let eventbridge_key_grant = key_policy && services == ["events.amazonaws.com"];
+            if !scoped(st) && !eventbridge_key_grant {
+                problems.push(format!("{at}: service grant without an aws:SourceArn / aws:SourceAccount condition"));
+            }
+            if key_policy {
+                for a in list(st.get("Action")) {
+                    if !matches!(a.as_str(), "kms:GenerateDataKey*" | "kms:Decrypt") {
+                        problems.push(format!("{at}: services may only use the key to encrypt for it, not `{a}`"));
+                    }
+                }
+            }
+        }
+    }
     problems
 }
 
@@ -268,6 +336,34 @@ Resources:
             - Effect: Allow
               Action: xray:PutTraceSegments
               Resource: "*"
+  OpenTopicPolicy:
+    Type: AWS::SNS::TopicPolicy
+    Properties:
+      Topics: [!Ref Topic]
+      PolicyDocument:
+        Statement:
+          - Effect: Allow
+            Principal: "*"
+            Action: sns:Publish
+            Resource: !Ref Topic
+          - Effect: Allow
+            Principal: {Service: events.amazonaws.com}
+            Action: sns:Publish
+            Resource: !Ref Topic
+  LooseKey:
+    Type: AWS::KMS::Key
+    Properties:
+      KeyPolicy:
+        Statement:
+          - Effect: Allow
+            Principal: {AWS: !Sub "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+            Action: "kms:*"
+            Resource: "*"
+          - Effect: Allow
+            Principal: {Service: cloudwatch.amazonaws.com}
+            Action: ["kms:Decrypt", "kms:CreateGrant"]
+            Resource: "*"
+            Condition: {StringEquals: {"aws:SourceAccount": !Ref AWS::AccountId}}
 "#;
     let problems = review(&serde_yaml::from_str(bad).unwrap());
     let has = |s: &str| problems.iter().any(|p| p.contains(s));
@@ -282,6 +378,10 @@ Resources:
     assert!(has("DataBucket: no default server-side encryption"), "{problems:#?}");
     assert!(has("PublicAccessBlockConfiguration.BlockPublicAcls"), "{problems:#?}");
     assert!(has("no bucket policy denying s3:* without TLS"), "{problems:#?}");
+    assert!(has("OpenTopicPolicy: Statement[0]: grants"), "{problems:#?}");
+    assert!(has("OpenTopicPolicy: Statement[1]: service grant without an aws:SourceArn"), "{problems:#?}");
+    assert!(!has("LooseKey: Statement[0]"), "the account administers its key: {problems:#?}");
+    assert!(has("LooseKey: Statement[1]: services may only use the key to encrypt for it, not `kms:CreateGrant`"), "{problems:#?}");
 }
 
 /// Where `text` has an AWS account id or something that looks like a credential.
