@@ -74,13 +74,29 @@ async fn demo_run_deploys_all_four_use_cases_then_unchanged_rerun_keeps_champion
         assert!(ws.objects.get_opt(&key).await.unwrap().is_some(), "missing {key}");
     }
 
-    // Same data, same spec: nothing to deploy, champions and scores untouched.
+    // Same data, same spec: the run stops after ingest (nothing prepared, trained or evaluated),
+    // records no new version, and leaves champions and scores untouched.
     let before = ws.scores.get_item(&churn[0].pk, score::CHURN).await.unwrap();
     let again = ws.run("run-2", &spec_key).await.expect("second run succeeds");
+    assert_eq!(again.results.len(), 4, "a line per use case: {:?}", again.results);
     for r in &again.results {
         assert_eq!(r.verdict, Verdict::Unchanged, "{:?}: {:?}", r.use_case, r.reasons);
+        assert_eq!(r.champion_version.as_deref(), Some("run-1"));
         assert_eq!(champion(&ws, r.use_case).await.unwrap().version, "run-1");
-        let rec = ws.scores.get_item(&score::model(r.use_case), &score::version("run-2")).await.unwrap().unwrap();
+        let rec = ws.scores.get_item(&score::model(r.use_case), &score::version("run-2")).await.unwrap();
+        assert_eq!(rec, None, "an unchanged use case is not a new version");
+    }
+    let written = ws.objects.list(&keys::run_prefix("run-2")).await.unwrap();
+    assert!(
+        written.iter().all(|k| k.contains("/ingested/") || k.ends_with("/spec.toml") || k.ends_with("/summary.json")),
+        "only ingest and the summary wrote: {written:?}"
+    );
+    // Asked to retrain anyway, every use case trains and evaluates, and still ends unchanged.
+    let forced = ws.run_with("run-3", &spec_key, true).await.expect("retrain run succeeds");
+    for r in &forced.results {
+        assert_eq!(r.verdict, Verdict::Unchanged, "{:?}: {:?}", r.use_case, r.reasons);
+        assert!(ws.objects.get_opt(&keys::run_model("run-3", r.use_case, "model.json")).await.unwrap().is_some());
+        let rec = ws.scores.get_item(&score::model(r.use_case), &score::version("run-3")).await.unwrap().unwrap();
         assert_eq!(rec.attr("status").unwrap(), "unchanged");
     }
     assert_eq!(ws.scores.get_item(&churn[0].pk, score::CHURN).await.unwrap(), before);
@@ -249,7 +265,7 @@ use marquee_pipeline::store::{Condition, Item, StoreResult};
 
 /// Ingest, prepare, train and evaluate one use case of a run (no deploy).
 async fn evaluated(stores: Stores<'_>, run_id: &str, spec_key: &str, uc: UseCase) -> EvaluateOutput {
-    let req = RunRequest { run_id: run_id.into(), spec_key: spec_key.into(), trigger: Some("test".into()) };
+    let req = RunRequest { run_id: run_id.into(), spec_key: spec_key.into(), trigger: Some("test".into()), retrain: false };
     let ingest = steps::ingest(stores, &req).await.unwrap();
     assert!(ingest.quality_passed, "{run_id}: {:?}", ingest.quality_message);
     let prepared = steps::prepare(stores, run_id).await.unwrap();

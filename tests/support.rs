@@ -41,7 +41,12 @@ impl Workspace {
     }
 
     pub async fn run(&self, run_id: &str, spec_key: &str) -> marquee_pipeline::Result<RunSummary> {
-        let req = RunRequest { run_id: run_id.into(), spec_key: spec_key.into(), trigger: Some("test".into()) };
+        self.run_with(run_id, spec_key, false).await
+    }
+
+    /// A run; with `retrain`, use cases whose data and spec are unchanged train too.
+    pub async fn run_with(&self, run_id: &str, spec_key: &str, retrain: bool) -> marquee_pipeline::Result<RunSummary> {
+        let req = RunRequest { run_id: run_id.into(), spec_key: spec_key.into(), trigger: Some("test".into()), retrain };
         flow::run(self.stores(), &req, &|_| {}).await
     }
 }

@@ -143,6 +143,8 @@ class Stack:
             return self.resolve(self.resources[logical]["Properties"]["LogGroupName"])
         if kind == "AWS::Events::Rule" and "Name" in self.resources[logical].get("Properties", {}):
             return self.resolve(self.resources[logical]["Properties"]["Name"])
+        if kind == "AWS::StepFunctions::StateMachine" and "StateMachineName" in self.resources[logical]["Properties"]:
+            return self.resolve(self.resources[logical]["Properties"]["StateMachineName"])
         if kind in ("AWS::IAM::Role", "AWS::Events::Rule", "AWS::SNS::Topic", "AWS::SQS::Queue"):
             return f"{self.name}-{logical}"
         return f"{self.name}-{logical}".lower()

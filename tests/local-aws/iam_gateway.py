@@ -12,6 +12,8 @@ explicit Deny over Allow, wildcards, conditions), against the real resource ARN:
                              arn:aws:s3:::bucket[/key]; allowed ones go on to LocalStack
   DynamoDB requests       -> action from X-Amz-Target, resource the table ARN (every table of a batch);
                              allowed ones go on to the moto server that holds the table
+  Step Functions requests -> action from X-Amz-Target, resource the execution or state machine ARN
+                             of the request; allowed ones go on to LocalStack
   GET /_marquee/decisions -> every decision so far (JSON lines, also written to --log)
   POST /_marquee/authorize {"principal": role ARN, "action", "resource"} -> {"allowed": bool}:
                              the same engine for calls that do not pass through here (the state
@@ -91,6 +93,14 @@ def dynamodb_action_resources(target, body, region):
     return f"dynamodb:{op}", arns
 
 
+def states_action_resource(target, body):
+    """IAM action and resource of a Step Functions JSON request (X-Amz-Target: AWSStepFunctions.Op)."""
+    op = target.split(".", 1)[1]
+    doc = json.loads(body or b"{}")
+    resource = doc.get("executionArn") or doc.get("stateMachineArn") or "*"
+    return f"states:{op}", [resource]
+
+
 class Decisions:
     def __init__(self, path):
         self.lock = threading.Lock()
@@ -156,7 +166,8 @@ def denied_message(session_arn, action, resource):
 
 class Gateway:
     def __init__(self, s3_upstream, dynamodb_upstream, admin_key, decisions):
-        self.upstreams = {"s3": urllib.parse.urlsplit(s3_upstream), "dynamodb": urllib.parse.urlsplit(dynamodb_upstream)}
+        self.upstreams = {"s3": urllib.parse.urlsplit(s3_upstream), "dynamodb": urllib.parse.urlsplit(dynamodb_upstream),
+                          "states": urllib.parse.urlsplit(s3_upstream)}
         self.admin_key = admin_key
         self.decisions = decisions
         self.moto = DomainDispatcherApplication(create_backend_app)
@@ -170,7 +181,7 @@ class Gateway:
         if service in ("iam", "sts"):
             return self.moto(environ, start_response)
         if service not in self.upstreams:
-            return self.error_json(400, "UnknownService", f"the local IAM gateway serves s3 and dynamodb, not {service}")(
+            return self.error_json(400, "UnknownService", f"the local IAM gateway serves s3, dynamodb and states, not {service}")(
                 environ, start_response)
         return self.enforce(Request(environ), scope)(environ, start_response)
 
@@ -192,11 +203,13 @@ class Gateway:
     def enforce(self, req, scope):
         access_key, region, service = scope
         body = req.get_data()
+        bucket = key = None
         if service == "s3":
             action, resources, bucket, key = s3_action_resource(req.method, req.path, req.args)
+        elif service == "states":
+            action, resources = states_action_resource(req.headers.get("X-Amz-Target", ""), body)
         else:
             action, resources = dynamodb_action_resources(req.headers.get("X-Amz-Target", ""), body, region)
-            bucket = key = None
         if access_key == self.admin_key:
             return self.forward(req, service, body)
         session = role_of_session(access_key, req.headers.get("X-Amz-Security-Token"))
@@ -250,13 +263,15 @@ class Gateway:
             xml = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
                    f"<Message>{message}</Message><RequestId>local</RequestId></Error>")
             return Response(xml, status=status, mimetype="application/xml")
+        if service == "states":
+            return self.error_json(status, code, message)
         return self.error_json(status, f"com.amazonaws.dynamodb.v20120810#{code}", message)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--listen", required=True, help="host:port")
-    ap.add_argument("--s3-upstream", required=True, help="LocalStack gateway URL")
+    ap.add_argument("--s3-upstream", required=True, help="LocalStack gateway URL (S3 and Step Functions)")
     ap.add_argument("--dynamodb-upstream", required=True, help="moto server URL")
     ap.add_argument("--admin-key", default="test", help="access key id that is not checked")
     ap.add_argument("--log", help="append every decision to this JSON-lines file")

@@ -9,7 +9,8 @@ the integration tests, whose every AWS call the IAM gateway decided and logged).
    IAM evaluator, with the role's managed policies). A statement is needed when the variant denies
    at least one call: that call (function, action, resource) is reported. A statement no call needs
    fails the check: remove it from the template.
-3. A removed statement fails the run: for each function that runs in a retraining run, the
+3. A removed statement fails the run: for each function that runs in a retraining run (started
+   with "retrain": true, so that unchanged data is trained again), the
    statement behind its first call is removed from the live role (through the gateway's IAM API),
    an execution is started, and it must fail at that function with Marquee.StepFailed (no retry),
    its cause naming the action and the resource; the statement is then put back.
@@ -147,7 +148,7 @@ def real_runs(roles, needed_by, decisions, env, timeout):
         t0 = time.time()
         try:
             arn = sfn.start_execution(stateMachineArn=env["MARQUEE_STATE_MACHINE_ARN"],
-                                      input=json.dumps({"spec_key": "raw/demo/pipeline.toml"}))["executionArn"]
+                                      input=json.dumps({"spec_key": "raw/demo/pipeline.toml", "retrain": True}))["executionArn"]
             while (d := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
                 if time.time() - t0 > timeout:
                     raise SystemExit(f"least_privilege.py: execution {arn} still running after {timeout}s")

@@ -20,19 +20,24 @@ pub struct StartOptions {
     pub run_id: Option<String>,
     /// How often to poll the execution history.
     pub poll: Duration,
+    /// Train use cases whose data and spec are unchanged too.
+    pub retrain: bool,
 }
 
 impl StartOptions {
     pub fn new(spec_key: impl Into<String>) -> Self {
-        Self { state_machine_arn: None, spec_key: spec_key.into(), run_id: None, poll: Duration::from_secs(2) }
+        Self { state_machine_arn: None, spec_key: spec_key.into(), run_id: None, poll: Duration::from_secs(2), retrain: false }
     }
 }
 
 /// The execution input the Normalize step accepts from the CLI (same shape as a schedule).
-pub fn execution_input(spec_key: &str, run_id: Option<&str>) -> serde_json::Value {
+pub fn execution_input(spec_key: &str, run_id: Option<&str>, retrain: bool) -> serde_json::Value {
     let mut input = json!({ "spec_key": spec_key, "trigger": "cli" });
     if let Some(id) = run_id {
         input["run_id"] = json!(id);
+    }
+    if retrain {
+        input["retrain"] = json!(true);
     }
     input
 }
@@ -51,7 +56,7 @@ pub async fn start_and_follow(
     };
     let sdk = config::load(None).await;
     let executions = Executions::new(config::sfn_client(&sdk));
-    let input = execution_input(&opts.spec_key, opts.run_id.as_deref());
+    let input = execution_input(&opts.spec_key, opts.run_id.as_deref(), opts.retrain);
     let execution_arn = executions.start(&arn, opts.run_id.as_deref(), &input).await?;
     tracing::info!(execution_arn, "execution started");
     executions
@@ -67,9 +72,9 @@ mod tests {
     #[test]
     fn cli_input_is_what_normalize_reads() {
         assert_eq!(
-            execution_input("raw/demo/pipeline.toml", None),
+            execution_input("raw/demo/pipeline.toml", None, false),
             json!({"spec_key": "raw/demo/pipeline.toml", "trigger": "cli"})
         );
-        assert_eq!(execution_input("k", Some("r1"))["run_id"], json!("r1"));
+        assert_eq!(execution_input("k", Some("r1"), false)["run_id"], json!("r1"));
     }
 }

@@ -177,3 +177,34 @@ fn progress_kind(event: &HistoryEvent) -> Option<ProgressKind> {
         }
     })
 }
+
+/// [`marquee_pipeline::guard::ExecutionStatus`] over DescribeExecution: a dataset's hold passes
+/// on once its holder's execution has ended.
+#[derive(Clone, Debug)]
+pub struct SfnExecutionStatus {
+    client: Client,
+}
+
+impl SfnExecutionStatus {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait::async_trait]
+impl marquee_pipeline::guard::ExecutionStatus for SfnExecutionStatus {
+    async fn is_running(&self, execution: &str) -> marquee_pipeline::store::StoreResult<bool> {
+        match self.client.describe_execution().execution_arn(execution).send().await {
+            Ok(d) => Ok(*d.status() == ExecutionStatus::Running),
+            // Its history expired (90 days) or it never existed: nothing runs under that name.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_execution_does_not_exist()) => Ok(false),
+            Err(e) => Err(crate::error::store_error(
+                "describe execution",
+                execution,
+                "states:DescribeExecution",
+                || execution.to_string(),
+                e,
+            )),
+        }
+    }
+}

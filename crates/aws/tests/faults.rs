@@ -364,7 +364,7 @@ async fn the_pipeline_survives_a_flaky_network_with_the_same_scores() {
         }
         let spec_key = keys::raw("demo", "pipeline.toml");
         objects.put(&spec_key, DEMO_SPEC.as_bytes().to_vec()).await.expect("upload spec");
-        let req = RunRequest { run_id: "r1".into(), spec_key, trigger: Some("test".into()) };
+        let req = RunRequest { run_id: "r1".into(), spec_key, trigger: Some("test".into()), retrain: false };
         let summary =
             flow::run(Stores { objects: &objects, scores: &scores }, &req, &|_| {}).await.expect("run completes");
         assert!(summary.results.iter().any(|r| r.deployed_version.is_some()), "{summary:?}");

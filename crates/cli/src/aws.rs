@@ -28,15 +28,19 @@ pub enum AwsCmd {
         /// Run id (also the execution name); default: derived by the Normalize step.
         #[arg(long)]
         run_id: Option<String>,
+        /// Train every use case even when its data and spec are its champion's.
+        #[arg(long)]
+        retrain: bool,
     },
 }
 
 pub async fn run(cmd: AwsCmd, quiet: bool) -> Result<()> {
     match cmd {
-        AwsCmd::Start { spec_key, state_machine, run_id } => {
+        AwsCmd::Start { spec_key, state_machine, run_id, retrain } => {
             let mut opts = StartOptions::new(spec_key);
             opts.state_machine_arn = state_machine;
             opts.run_id = run_id;
+            opts.retrain = retrain;
             let outcome = start_and_follow(&opts, &mut |p| {
                 if !quiet {
                     eprintln!("{p}");

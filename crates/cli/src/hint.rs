@@ -8,6 +8,8 @@ pub const EXIT_NOT_FOUND: i32 = 4;
 pub const EXIT_UNMET: i32 = 5;
 /// Exit code when a use case failed in a step while the others finished (`marquee run`).
 pub const EXIT_USE_CASE_FAILED: i32 = 6;
+/// Exit code when another process is writing to the working folder.
+pub const EXIT_BUSY: i32 = 7;
 
 #[derive(Debug)]
 pub struct Hinted {
@@ -34,6 +36,10 @@ pub fn unmet(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Err
 
 pub fn use_case_failed(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
     Hinted { message: message.into(), hint: hint.into(), code: EXIT_USE_CASE_FAILED }.into()
+}
+
+pub fn busy(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
+    Hinted { message: message.into(), hint: hint.into(), code: EXIT_BUSY }.into()
 }
 
 /// Failure (any code other than success and usage) with a hint.

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use marquee_demo::{self as demo, DemoConfig};
-use marquee_embedded::{DirObjectStore, SqliteScoreStore};
+use marquee_embedded::{DirObjectStore, SqliteScoreStore, WorkdirLock};
 use marquee_pipeline::flow::{self, Event};
 use marquee_pipeline::keys;
 use marquee_pipeline::spec::Spec;
@@ -44,7 +44,8 @@ Every command takes --workdir (or MARQUEE_WORKDIR); query commands take --json.
 
 Exit codes: 0 success, 1 failure, 2 usage error, 3 quality gate failed (see the quality report),
 4 not found (no such run, customer or title; nothing deployed), 5 request cannot be met
-(e.g. no cutoff reaches the asked precision).")]
+(e.g. no cutoff reaches the asked precision), 6 a use case failed (the others finished),
+7 the working folder is busy (another run writes to it; `marquee run --wait` waits).")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -225,6 +226,14 @@ struct RunArgs {
     /// Do not write the HTML report at the end of the run.
     #[arg(long)]
     no_report: bool,
+    /// When another run is writing to the working folder, wait for it to finish (default: stop
+    /// with exit code 7, naming the run that holds it).
+    #[arg(long)]
+    wait: bool,
+    /// Train every use case even when its data and spec section are its champion's (by default
+    /// such a use case is not retrained and the run records it as unchanged).
+    #[arg(long)]
+    retrain: bool,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -293,6 +302,10 @@ async fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Churn { cmd: churn::ChurnCmd::Cutoff(args), store } => {
+            let _lock = match args.apply {
+                true => Some(lock_workdir(&store.workdir, "churn cutoff --apply", false, cli.quiet)?),
+                false => None,
+            };
             let (objects, scores) = open_existing(&store.workdir)?;
             churn::cutoff(Stores { objects: &objects, scores: &scores }, args, cli.quiet).await
         }
@@ -362,6 +375,23 @@ fn open_scores(workdir: &Path) -> Result<SqliteScoreStore> {
     SqliteScoreStore::open(&path).with_context(|| format!("opening score store {}", path.display()))
 }
 
+/// Holds the working folder for a command that writes to it (one writer at a time).
+fn lock_workdir(workdir: &Path, holder: &str, wait: bool, quiet: bool) -> Result<WorkdirLock> {
+    let taken = if wait {
+        WorkdirLock::acquire_waiting(workdir, holder, |other| {
+            if !quiet {
+                eprintln!("waiting for {other} to finish with {}", workdir.display());
+            }
+        })
+    } else {
+        WorkdirLock::try_acquire(workdir, holder)
+    };
+    taken.map_err(|e| match e {
+        marquee_pipeline::Error::Busy { what, holder, hint } => hint::busy(format!("{what} is busy: {holder}"), hint),
+        e => e.into(),
+    })
+}
+
 /// Puts the spec and its input files under raw/<dataset>/ of the object store, as an S3 upload would.
 async fn upload_inputs(objects: &DirObjectStore, spec_path: &Path, data_dir: &Path) -> Result<String> {
     let text = std::fs::read_to_string(spec_path).with_context(|| format!("reading spec {}", spec_path.display()))?;
@@ -379,6 +409,8 @@ async fn upload_inputs(objects: &DirObjectStore, spec_path: &Path, data_dir: &Pa
 
 async fn run(args: RunArgs, quiet: bool) -> Result<()> {
     let workdir = &args.store.workdir;
+    let run_id = args.run_id.clone().unwrap_or_else(steps::new_run_id);
+    let _lock = lock_workdir(workdir, &format!("run {run_id}"), args.wait, quiet)?;
     let objects = DirObjectStore::new(workdir.join("store"));
     let scores = open_scores(workdir)?;
     let spec_key = match &args.spec {
@@ -396,9 +428,10 @@ async fn run(args: RunArgs, quiet: bool) -> Result<()> {
         }
     };
     let req = RunRequest {
-        run_id: args.run_id.clone().unwrap_or_else(steps::new_run_id),
+        run_id,
         spec_key,
         trigger: Some("cli".into()),
+        retrain: args.retrain,
     };
     let stores = Stores { objects: &objects, scores: &scores };
     let progress = Progress::new(quiet);
@@ -489,6 +522,9 @@ impl Progress {
             Event::Started { .. } => {}
             Event::Finished { step, use_case, elapsed, note } => {
                 self.line(format!("✓ {:<20} {:>7.2}s  {note}", Self::label(step, use_case), elapsed.as_secs_f64()));
+            }
+            Event::Skipped { use_case, note } => {
+                self.line(format!("- {:<20} {:>8}  {note}", Self::label("skip", Some(use_case)), ""));
             }
             Event::Failed { step, use_case, elapsed, error } => {
                 self.line(format!("✗ {:<20} {:>7.2}s  {error}", Self::label(step, use_case), elapsed.as_secs_f64()));

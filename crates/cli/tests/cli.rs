@@ -318,3 +318,32 @@ fn a_failed_use_case_exits_6_after_the_others_deploy_and_the_table_names_it() {
     assert!(work.join("store/models/churn/champion.json").exists());
     assert!(!work.join("store/models/segment/champion.json").exists());
 }
+
+#[test]
+fn a_busy_working_folder_stops_a_second_run_with_exit_7_or_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().to_str().unwrap();
+    let holder = marquee_embedded::WorkdirLock::try_acquire(dir.path(), "run first").unwrap();
+    let out = marquee(&["run", "--customers", "300", "--workdir", w, "--quiet", "--no-report"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    assert!(stderr.contains(&format!("working folder {w} is busy: run first (pid {}", std::process::id())), "{stderr}");
+    assert!(stderr.contains("hint:") && stderr.contains("--wait"), "{stderr}");
+    assert!(!dir.path().join("scores.db").exists(), "nothing was written while the folder was busy");
+
+    // --wait: the second run starts once the first lets go.
+    let waiting = Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .args(["run", "--customers", "300", "--workdir", w, "--no-report", "--wait", "--run-id", "second"])
+        .env_remove("MARQUEE_WORKDIR")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    drop(holder);
+    let out = waiting.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("waiting for run first"), "{stderr}");
+    assert!(dir.path().join("store/runs/second/summary.json").exists());
+}

@@ -22,6 +22,9 @@ pub enum Error {
     Step { run_id: String, step: String, use_case: Option<String>, source: Box<Error> },
     #[error("corrupt artifact `{key}`: {message}")]
     Artifact { key: String, message: String },
+    /// Another run holds the working folder (embedded mode).
+    #[error("{what} is busy: {holder}; {hint}")]
+    Busy { what: String, holder: String, hint: String },
     #[error("{0}")]
     Invalid(String),
 }

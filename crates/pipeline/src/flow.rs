@@ -1,6 +1,9 @@
 //! The embedded orchestrator: the Step Functions flow of docs/design.md, in one process.
 //!
-//! Ingest -> QualityGate -> Prepare -> for each use case { Train -> Evaluate -> Deploy | Reject } -> Summary
+//! Ingest -> QualityGate -> Prepare -> for each changed use case { Train -> Evaluate -> Deploy | Reject } -> Summary
+//!
+//! Use cases whose data and spec section are their champion's are not prepared or trained; when
+//! none changed, the run goes from ingest to the summary.
 //!
 //! As in the state machine, a use case whose step fails is recorded as failed in the summary
 //! (step, error type, message) and the others go on; the summary is always written.
@@ -22,6 +25,11 @@ pub enum Event {
         step: &'static str,
         use_case: Option<UseCase>,
         elapsed: Duration,
+        note: String,
+    },
+    /// A use case not retrained: its data and spec section are its champion's.
+    Skipped {
+        use_case: UseCase,
         note: String,
     },
     /// A use case's step failed; the run goes on with the other use cases.
@@ -60,12 +68,19 @@ pub async fn run(stores: Stores<'_>, req: &RunRequest, on_event: &(dyn Fn(Event)
         });
     }
 
-    let t = timed("prepare", None);
-    let prepared = steps::prepare(stores, run_id).await?;
-    done(t, format!("{} use cases", prepared.tasks.len()));
-
+    for r in &ingest.unchanged {
+        on_event(Event::Skipped { use_case: r.use_case, note: r.reasons.join("; ") });
+    }
     let mut results = Vec::new();
-    for task in &prepared.tasks {
+    let tasks = if ingest.train_needed {
+        let t = timed("prepare", None);
+        let prepared = steps::prepare(stores, run_id).await?;
+        done(t, format!("{} use cases", prepared.tasks.len()));
+        prepared.tasks
+    } else {
+        Vec::new()
+    };
+    for task in &tasks {
         let uc = Some(task.use_case);
         let result = async {
             let t = timed("train", uc);

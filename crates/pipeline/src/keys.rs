@@ -71,4 +71,14 @@ pub mod score {
     pub const SIMILAR: &str = "SIMILAR";
     pub const SENTIMENT: &str = "SENTIMENT";
     pub const CHAMPION: &str = "CHAMPION";
+    /// `TRIGGER#<hash>` / `CLAIM`: the execution that runs an upload or event ([`crate::guard`]).
+    pub fn trigger(hash: &str) -> String {
+        format!("TRIGGER#{hash}")
+    }
+    pub const CLAIM: &str = "CLAIM";
+    /// `DATASET#<dataset>` / `HOLDER`: the execution running a dataset ([`crate::guard`]).
+    pub fn dataset(name: &str) -> String {
+        format!("DATASET#{name}")
+    }
+    pub const HOLDER: &str = "HOLDER";
 }

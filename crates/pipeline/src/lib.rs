@@ -7,6 +7,7 @@
 pub mod error;
 pub mod flow;
 pub mod frame;
+pub mod guard;
 pub mod ingest;
 pub mod keys;
 pub mod spec;

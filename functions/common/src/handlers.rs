@@ -1,7 +1,9 @@
 //! One handler per Lambda: `async fn(stores, request) -> Result<response>`. They hold no AWS
 //! code, so tests call them in-process over embedded stores with the files in events/.
 
+use marquee_pipeline::guard::{self, ExecutionStatus};
 use marquee_pipeline::spec::UseCase;
+use marquee_pipeline::Error as StepError;
 use marquee_pipeline::steps::{
     self, DeployOutput, EvaluateOutput, IngestOutput, PrepareOutput, RunRequest, RunSummary, Stores, TrainOutput,
     UseCaseResult, UseCaseTask,
@@ -86,10 +88,50 @@ impl Traced for SummarizeRequest {
     }
 }
 
-pub async fn normalize(_stores: Stores<'_>, req: NormalizeRequest) -> Result<RunRequest> {
+/// Output of Normalize: the run and its dataset; for a duplicate delivery, the run the trigger
+/// already started (the state machine then ends as `DuplicateTrigger`); while another run of the
+/// dataset executes, who that is (the state machine waits and asks again).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NormalizeOutput {
+    #[serde(flatten)]
+    pub run: RunRequest,
+    pub dataset: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
+}
+
+/// Inside an execution, the run claims its trigger (a duplicate delivery ends as a duplicate)
+/// and holds its dataset (while another run of the dataset executes, it waits). Invoked outside
+/// an execution (`sam local invoke`), neither.
+pub async fn normalize(
+    stores: Stores<'_>,
+    executions: &dyn ExecutionStatus,
+    req: NormalizeRequest,
+) -> Result<NormalizeOutput> {
     let run = crate::normalize::normalize(&req)?;
+    let dataset = crate::normalize::dataset_of(&run.spec_key).to_string();
     tracing::info!(run_id = %run.run_id, spec_key = %run.spec_key, trigger = ?run.trigger, "run requested");
-    Ok(run)
+    let mut out = NormalizeOutput { run, dataset, duplicate_of: None, waiting_for: None };
+    let Some(execution) = req.execution_id.as_deref() else { return Ok(out) };
+    let me = guard::Holder::new(&out.run.run_id, execution);
+    let in_step = |e: StepError| e.in_step(&out.run.run_id, "normalize", None);
+    if let Some(trigger) = crate::normalize::trigger_of(&req) {
+        if let guard::Claim::Duplicate(first) =
+            guard::claim_trigger(stores.scores, &trigger, &me).await.map_err(in_step)?
+        {
+            tracing::warn!(trigger, first_run = %first.run_id, first_execution = %first.execution, "duplicate trigger: not run again");
+            out.duplicate_of = Some(first.run_id);
+            return Ok(out);
+        }
+    }
+    if let Some(holder) = guard::hold_dataset(stores.scores, executions, &out.dataset, &me).await.map_err(in_step)? {
+        let waiting_for = format!("run {} (execution {}, since {})", holder.run_id, holder.execution, holder.since);
+        tracing::info!(dataset = %out.dataset, holder = %waiting_for, "dataset busy: waiting");
+        out.waiting_for = Some(waiting_for);
+    }
+    Ok(out)
 }
 
 /// A failed quality gate is a normal result (`quality_passed: false`); the state machine's

@@ -19,4 +19,4 @@ pub mod normalize;
 mod runtime;
 
 pub use error::HandlerError;
-pub use runtime::{function_memory_mb, serve, Error};
+pub use runtime::{execution_status, function_memory_mb, serve, Error};

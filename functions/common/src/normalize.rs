@@ -1,7 +1,8 @@
 //! The Normalize step: turns whatever started the execution into a [`RunRequest`].
 //!
 //! Accepted execution inputs (the state machine wraps them as
-//! `{"event": <input>, "execution_name": $$.Execution.Name, "start_time": $$.Execution.StartTime}`;
+//! `{"event": <input>, "execution_name": $$.Execution.Name, "execution_id": $$.Execution.Id,
+//! "start_time": $$.Execution.StartTime}`;
 //! a bare input works too, e.g. `cargo lambda invoke --data-file events/s3-object-created.json`):
 //! - an EventBridge S3 "Object Created" event: the uploaded spec itself when the key ends in
 //!   `/pipeline.toml` (the template's rule fires only for those), else `raw/<dataset>/pipeline.toml`
@@ -9,6 +10,9 @@
 //! - a schedule rule's input `{"spec_key": "raw/demo/pipeline.toml"}` (also under `detail`):
 //!   trigger "schedule", run id from the execution's start time and name;
 //! - the CLI's input `{"spec_key": ..., "run_id": ..., "trigger": "cli"}`.
+//!
+//! A schedule or CLI input may add `"retrain": true` to train use cases whose data and spec are
+//! unchanged.
 
 use chrono::{DateTime, Utc};
 use marquee_pipeline::keys;
@@ -27,6 +31,9 @@ pub struct NormalizeRequest {
     pub event: Value,
     /// `$$.Execution.Name`.
     pub execution_name: Option<String>,
+    /// `$$.Execution.Id`, the execution's ARN: present inside an execution, where the run claims
+    /// its trigger and holds its dataset ([`marquee_pipeline::guard`]).
+    pub execution_id: Option<String>,
     /// `$$.Execution.StartTime` (RFC 3339).
     pub start_time: Option<String>,
 }
@@ -37,10 +44,15 @@ impl From<Value> for NormalizeRequest {
             && v.get("detail-type").is_none()
             && v.get("spec_key").is_none();
         if !wrapped {
-            return Self { event: v, execution_name: None, start_time: None };
+            return Self { event: v, execution_name: None, execution_id: None, start_time: None };
         }
         let text = |name: &str| v.get(name).and_then(Value::as_str).map(str::to_string);
-        Self { execution_name: text("execution_name"), start_time: text("start_time"), event: v["event"].clone() }
+        Self {
+            execution_name: text("execution_name"),
+            execution_id: text("execution_id"),
+            start_time: text("start_time"),
+            event: v["event"].clone(),
+        }
     }
 }
 
@@ -97,6 +109,7 @@ pub fn normalize(req: &NormalizeRequest) -> Result<RunRequest, HandlerError> {
                 keys::raw(dataset, "pipeline.toml")
             },
             trigger: Some("upload".into()),
+            retrain: false,
         });
     }
     let spec_key = str_at(ev, "/spec_key").or_else(|| str_at(ev, "/detail/spec_key")).ok_or_else(|| {
@@ -113,7 +126,36 @@ pub fn normalize(req: &NormalizeRequest) -> Result<RunRequest, HandlerError> {
         None => run_id_from(str_at(ev, "/time").or(exec_time), str_at(ev, "/id").or(exec_name)),
     };
     let trigger = str_at(ev, "/trigger").unwrap_or("schedule").to_string();
-    Ok(RunRequest { run_id, spec_key: spec_key.to_string(), trigger: Some(trigger) })
+    let retrain = ev.pointer("/retrain").or_else(|| ev.pointer("/detail/retrain")).and_then(Value::as_bool) == Some(true);
+    Ok(RunRequest { run_id, spec_key: spec_key.to_string(), trigger: Some(trigger), retrain })
+}
+
+/// What makes two deliveries the same trigger: an upload's bucket, key and version id (or S3's
+/// sequencer where the bucket is not versioned); an explicit run id; an EventBridge event id.
+/// None for an input without any (a schedule rule's constant input): such a run is not
+/// deduplicated, and a second one waits for the dataset, then finds its data unchanged.
+pub fn trigger_of(req: &NormalizeRequest) -> Option<String> {
+    let ev = &req.event;
+    if str_at(ev, "/source") == Some("aws.s3") {
+        let bucket = str_at(ev, "/detail/bucket/name").unwrap_or_default();
+        let key = str_at(ev, "/detail/object/key")?;
+        if let Some(v) = str_at(ev, "/detail/object/version-id") {
+            return Some(format!("s3://{bucket}/{key}?versionId={v}"));
+        }
+        if let Some(seq) = str_at(ev, "/detail/object/sequencer") {
+            return Some(format!("s3://{bucket}/{key}#{seq}"));
+        }
+    }
+    if let Some(run_id) = str_at(ev, "/run_id") {
+        return Some(format!("run:{run_id}"));
+    }
+    str_at(ev, "/id").map(|id| format!("event:{id}"))
+}
+
+/// The dataset a spec key belongs to (`raw/<dataset>/...`): what at most one run executes at a
+/// time. A spec elsewhere is its own dataset.
+pub fn dataset_of(spec_key: &str) -> &str {
+    spec_key.strip_prefix("raw/").and_then(|rest| rest.split_once('/')).map_or(spec_key, |(dataset, _)| dataset)
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -166,7 +208,8 @@ mod tests {
             RunRequest {
                 run_id: "20261103T060000Z-c0ffee00".into(),
                 spec_key: "raw/demo/pipeline.toml".into(),
-                trigger: Some("schedule".into())
+                trigger: Some("schedule".into()),
+                retrain: false,
             }
         );
     }
@@ -179,6 +222,32 @@ mod tests {
         .unwrap();
         assert_eq!((r.run_id.as_str(), r.trigger.as_deref()), ("my-run.1", Some("cli")));
         assert!(normalize(&NormalizeRequest::from(json!({"spec_key": "k", "run_id": "../etc"}))).is_err());
+    }
+
+    #[test]
+    fn a_trigger_is_an_upload_version_a_run_id_or_an_event_id() {
+        let mut ev = s3_event("raw/demo/pipeline.toml");
+        assert_eq!(trigger_of(&NormalizeRequest::from(ev.clone())), Some("event:17793124-05d4-b198-2fde-7ededc63b103".into()));
+        ev["detail"]["object"]["sequencer"] = json!("0062E99A88DC407460");
+        assert_eq!(
+            trigger_of(&NormalizeRequest::from(ev.clone())),
+            Some("s3://b/raw/demo/pipeline.toml#0062E99A88DC407460".into())
+        );
+        ev["detail"]["object"]["version-id"] = json!("3HL4kqtJlcpXroDTDmJ");
+        assert_eq!(
+            trigger_of(&NormalizeRequest::from(ev)),
+            Some("s3://b/raw/demo/pipeline.toml?versionId=3HL4kqtJlcpXroDTDmJ".into())
+        );
+        let cli = json!({"spec_key": "raw/x/pipeline.toml", "run_id": "r1", "trigger": "cli"});
+        assert_eq!(trigger_of(&NormalizeRequest::from(cli)), Some("run:r1".into()));
+        assert_eq!(trigger_of(&NormalizeRequest::from(json!({"spec_key": "raw/x/pipeline.toml"}))), None);
+    }
+
+    #[test]
+    fn the_dataset_is_the_folder_under_raw() {
+        assert_eq!(dataset_of("raw/demo/pipeline.toml"), "demo");
+        assert_eq!(dataset_of("raw/studio/q4/pipeline.toml"), "studio");
+        assert_eq!(dataset_of("specs/churn.toml"), "specs/churn.toml");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::future::Future;
 
 use lambda_runtime::{service_fn, LambdaEvent};
+use marquee_aws::sfn::SfnExecutionStatus;
 use marquee_aws::AwsStores;
 use marquee_pipeline::steps::Stores;
 use serde::de::DeserializeOwned;
@@ -19,6 +20,15 @@ pub use lambda_runtime::Error;
 
 /// S3 + DynamoDB clients, created on the first invocation and reused by the container.
 static STORES: OnceCell<AwsStores> = OnceCell::const_new();
+/// Step Functions' view of executions (Normalize's dataset hold), created once per container.
+static EXECUTIONS: OnceCell<SfnExecutionStatus> = OnceCell::const_new();
+
+/// Whether an execution still runs, from Step Functions (DescribeExecution).
+pub async fn execution_status() -> &'static SfnExecutionStatus {
+    EXECUTIONS
+        .get_or_init(|| async { SfnExecutionStatus::new(marquee_aws::config::sfn_client(&marquee_aws::config::load(None).await)) })
+        .await
+}
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -10,10 +10,11 @@ use std::path::PathBuf;
 use marquee_demo::{self as demo, DemoConfig, DEMO_SPEC};
 use marquee_embedded::{DirObjectStore, SqliteScoreStore};
 use marquee_lambda::handlers::{self, NormalizeRequest, PrepareRequest, SummarizeRequest};
+use marquee_pipeline::guard::ExecutionStatus;
 use marquee_pipeline::keys::{self, score};
 use marquee_pipeline::spec::UseCase;
 use marquee_pipeline::steps::{EvaluateOutput, RunRequest, Stores, UseCaseTask, Verdict};
-use marquee_pipeline::store::{ObjectStore, ScoreStore};
+use marquee_pipeline::store::{ObjectStore, ScoreStore, StoreResult};
 use serde::de::DeserializeOwned;
 
 fn events_dir() -> PathBuf {
@@ -62,26 +63,71 @@ impl Local {
     }
 }
 
+/// The executions Step Functions would report running (DescribeExecution).
+struct Running(&'static [&'static str]);
+
+#[async_trait::async_trait]
+impl ExecutionStatus for Running {
+    async fn is_running(&self, execution: &str) -> StoreResult<bool> {
+        Ok(self.0.contains(&execution))
+    }
+}
+
 #[tokio::test]
 async fn trigger_events_normalize_to_run_requests() {
     let local = Local::new();
-    let upload =
-        handlers::normalize(local.stores(), event::<NormalizeRequest>("s3-object-created.json")).await.unwrap();
-    let wrapped = handlers::normalize(local.stores(), event::<NormalizeRequest>("normalize.json")).await.unwrap();
+    let none = Running(&[]);
+    let upload = handlers::normalize(local.stores(), &none, event::<NormalizeRequest>("s3-object-created.json"))
+        .await
+        .unwrap();
+    let wrapped =
+        handlers::normalize(local.stores(), &none, event::<NormalizeRequest>("normalize.json")).await.unwrap();
     // Normalize's output is Ingest's input.
-    assert_eq!(upload, event::<RunRequest>("ingest.json"));
+    assert_eq!(upload.run, event::<RunRequest>("ingest.json"));
+    assert_eq!((upload.dataset.as_str(), upload.duplicate_of.as_deref()), ("demo", None));
     assert_eq!(wrapped, upload);
 
     let scheduled: NormalizeRequest = serde_json::from_value(serde_json::json!({
         "event": event::<serde_json::Value>("schedule.json"), "execution_name": "5d1f0a", "start_time": "2026-11-09T06:00:00Z"
     }))
     .unwrap();
-    let run = handlers::normalize(local.stores(), scheduled).await.unwrap();
+    let run = handlers::normalize(local.stores(), &none, scheduled).await.unwrap().run;
     assert_eq!((run.spec_key.as_str(), run.trigger.as_deref()), ("raw/demo/pipeline.toml", Some("schedule")));
     assert_eq!(run.run_id, "20261109T060000Z-5d1f0a");
     // A bare schedule input (as `cargo lambda invoke --data-file events/schedule.json` sends it) works too.
-    let bare = handlers::normalize(local.stores(), event::<NormalizeRequest>("schedule.json")).await.unwrap();
-    assert_eq!(bare.spec_key, "raw/demo/pipeline.toml");
+    let bare = handlers::normalize(local.stores(), &none, event::<NormalizeRequest>("schedule.json")).await.unwrap();
+    assert_eq!(bare.run.spec_key, "raw/demo/pipeline.toml");
+}
+
+/// The upload event as the state machine passes it, inside execution `arn`.
+fn in_execution(arn: &str) -> NormalizeRequest {
+    let mut v: serde_json::Value = event("normalize.json");
+    v["execution_id"] = serde_json::json!(arn);
+    serde_json::from_value(v).unwrap()
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_is_not_run_and_a_busy_dataset_makes_a_run_wait() {
+    let local = Local::new();
+    let running = Running(&["arn:exec:first"]);
+    let first = handlers::normalize(local.stores(), &running, in_execution("arn:exec:first")).await.unwrap();
+    assert_eq!(first.duplicate_of, None);
+    // The same event delivered again starts a second execution: it ends as a duplicate.
+    let again = handlers::normalize(local.stores(), &running, in_execution("arn:exec:again")).await.unwrap();
+    assert_eq!(again.duplicate_of.as_deref(), Some(first.run.run_id.as_str()));
+
+    // Another upload of the dataset while the first execution runs: busy, naming the holder.
+    let mut other: serde_json::Value = event("normalize.json");
+    other["event"]["id"] = serde_json::json!("5b0e1c2d-0000-4000-8000-000000000002");
+    other["event"]["detail"]["object"]["sequencer"] = serde_json::json!("00617F0829932FFFFF");
+    other["execution_id"] = serde_json::json!("arn:exec:second");
+    let second: NormalizeRequest = serde_json::from_value(other).unwrap();
+    let busy = handlers::normalize(local.stores(), &running, second.clone()).await.unwrap();
+    let waiting_for = busy.waiting_for.expect("waits for the first run");
+    assert!(waiting_for.starts_with(&format!("run {} (execution arn:exec:first", first.run.run_id)), "{waiting_for}");
+    // Once the first execution has ended, the waiting run takes the dataset.
+    let out = handlers::normalize(local.stores(), &Running(&[]), second).await.unwrap();
+    assert_eq!((out.duplicate_of, out.waiting_for), (None, None));
 }
 
 #[tokio::test]

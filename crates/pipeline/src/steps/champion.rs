@@ -40,8 +40,27 @@ impl Champion {
     }
 }
 
-/// The current champion of `uc`, if any. `run_id` names the run asking, in logs.
+/// The current champion of `uc`, if any, repairing a lagging pointer (ingest, before a run
+/// compares anything with it). `run_id` names the run asking, in logs.
 pub async fn read_champion(stores: Stores<'_>, run_id: &str, uc: UseCase) -> Result<Option<Champion>> {
+    let (champion, lagging) = resolve_champion(stores, uc).await?;
+    if let (Some(champion), true) = (&champion, lagging) {
+        put_json(stores, &keys::champion(uc), champion).await?;
+        tracing::warn!(run_id, use_case = %uc, version = %champion.version, "champion pointer lagged the champion item: rolled forward");
+    }
+    Ok(champion)
+}
+
+/// The current champion of `uc`, read only: for a step that may not write models/ (evaluate).
+pub(super) async fn peek_champion(stores: Stores<'_>, uc: UseCase) -> Result<Option<Champion>> {
+    Ok(resolve_champion(stores, uc).await?.0)
+}
+
+/// The champion, and whether the pointer lags the score store's item. The `MODEL#<uc> /
+/// CHAMPION` item is the authority (it is the conditional write). When it names another version
+/// than the pointer, that deployment stopped between flipping the item and writing the pointer:
+/// the champion is the version the item names, read from its deployed evaluation.
+async fn resolve_champion(stores: Stores<'_>, uc: UseCase) -> Result<(Option<Champion>, bool)> {
     let key = keys::champion(uc);
     let pointer: Option<Champion> = match stores
         .objects
@@ -52,19 +71,13 @@ pub async fn read_champion(stores: Stores<'_>, run_id: &str, uc: UseCase) -> Res
         None => None,
         Some(bytes) => Some(parse_json(&bytes, &key)?),
     };
-    // The score store's CHAMPION item is the authority (it is the conditional write). When it
-    // names another version than the pointer, that deployment stopped between flipping the item
-    // and writing the pointer: roll the pointer forward from the version's deployed evaluation.
-    let Some(version) = champion_item_version(stores, uc).await? else { return Ok(pointer) };
+    let Some(version) = champion_item_version(stores, uc).await? else { return Ok((pointer, false)) };
     if pointer.as_ref().is_some_and(|p| p.version == version) {
-        return Ok(pointer);
+        return Ok((pointer, false));
     }
     let evaluation_key = keys::deployed(uc, &version, "evaluation.json");
     let rec: EvaluationRecord = get_json(stores, &evaluation_key).await?;
-    let champion = Champion::of(&rec, keys::deployed(uc, &version, "model.json"), evaluation_key);
-    put_json(stores, &key, &champion).await?;
-    tracing::warn!(run_id, use_case = %uc, version, "champion pointer lagged the champion item: rolled forward");
-    Ok(Some(champion))
+    Ok((Some(Champion::of(&rec, keys::deployed(uc, &version, "model.json"), evaluation_key)), true))
 }
 
 /// The version named by the `MODEL#<uc> / CHAMPION` item.

@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::io::{get, load_files, load_run_spec, parse_json, put, put_json};
-use super::{read_champion, Champion, Stores, UseCaseTask};
+use super::champion::peek_champion;
+use super::{Champion, Stores, UseCaseTask};
 use crate::error::Result;
 use crate::keys;
 use crate::spec::UseCase;
@@ -81,7 +82,7 @@ async fn run(stores: Stores<'_>, task: &UseCaseTask) -> Result<EvaluateOutput> {
     let mut challenger = model.evaluate(&spec, &artifact, &files)?;
     let primary = challenger.primary.clone();
 
-    let champion = read_champion(stores, run_id, uc).await?;
+    let champion = peek_champion(stores, uc).await?;
     let unchanged = champion.as_ref().is_some_and(|ch| ch.fingerprint == fp && !fp.is_empty());
     let comparison = match &champion {
         None => None,

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::io::{get, put, put_file, put_json};
-use super::{RunRequest, Stores};
+use super::unchanged::unchanged_use_cases;
+use super::{RunRequest, Stores, UseCaseResult};
 use crate::error::{Error, Result};
 use crate::ingest::{self, QualityReport, QuarantinedRow, TableProfile};
 use crate::keys;
@@ -29,6 +30,14 @@ pub struct IngestOutput {
     pub quality_key: String,
     pub quarantine_key: String,
     pub use_cases: Vec<UseCase>,
+    /// The use cases whose data and spec section are their champion's: not prepared, trained or
+    /// evaluated again (their summary lines, verdict `unchanged`).
+    #[serde(default)]
+    pub unchanged: Vec<UseCaseResult>,
+    /// False when the gate failed or every use case is unchanged: the run goes straight to the
+    /// summary.
+    #[serde(default)]
+    pub train_needed: bool,
 }
 
 /// Written last by ingest: the validated tables of a run and their fingerprints.
@@ -38,6 +47,9 @@ pub struct Manifest {
     pub dataset: String,
     pub tables: BTreeMap<String, ManifestTable>,
     pub ingested_at: String,
+    /// Use cases prepare skips: their fingerprint is their champion's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unchanged: Vec<UseCase>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +107,7 @@ async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Re
         dataset: spec.pipeline.dataset.clone(),
         tables: BTreeMap::new(),
         ingested_at: chrono::Utc::now().to_rfc3339(),
+        unchanged: Vec::new(),
     };
 
     // Ratings and viewing rows must name a known title: the titles table goes first, and its ids
@@ -203,6 +216,12 @@ async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Re
     put_json(stores, &keys::profile(run_id), &profiles).await?;
     put_json(stores, &keys::quality(run_id), &report).await?;
     put_file(stores, &keys::quarantine(run_id), &quarantine_path).await?;
+    let unchanged = if report.passed && !req.retrain {
+        unchanged_use_cases(stores, &spec, &manifest).await?
+    } else {
+        Vec::new()
+    };
+    manifest.unchanged = unchanged.iter().map(|r| r.use_case).collect();
     if report.passed {
         put_json(stores, &keys::ingest_manifest(run_id), &manifest).await?;
     }
@@ -211,6 +230,7 @@ async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Re
         rows_ok = report.tables.iter().map(|t| t.rows_ok).sum::<usize>(),
         quarantined = rows_quarantined,
         passed = report.passed,
+        unchanged = ?manifest.unchanged,
         "ingest done"
     );
     Ok(IngestOutput {
@@ -223,7 +243,9 @@ async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Re
         profile_key: keys::profile(run_id),
         quality_key: keys::quality(run_id),
         quarantine_key: keys::quarantine(run_id),
+        train_needed: report.passed && unchanged.len() < spec.use_cases().len(),
         use_cases: spec.use_cases(),
+        unchanged,
     })
 }
 

@@ -15,6 +15,7 @@ mod reject;
 mod scoring;
 mod summary;
 mod train;
+mod unchanged;
 
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +41,10 @@ pub struct RunRequest {
     /// What started the run ("upload", "schedule", "cli"), for the record.
     #[serde(default)]
     pub trigger: Option<String>,
+    /// Train every use case, even one whose data and spec section are its champion's (after a
+    /// marquee upgrade, say). Such a use case still ends `unchanged` unless its model differs.
+    #[serde(default)]
+    pub retrain: bool,
 }
 
 /// A new run id: UTC time plus a short random suffix, sortable and unique enough for humans.

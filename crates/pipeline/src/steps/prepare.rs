@@ -30,12 +30,14 @@ pub async fn prepare(stores: Stores<'_>, run_id: &str) -> Result<PrepareOutput> 
 async fn run(stores: Stores<'_>, run_id: &str) -> Result<PrepareOutput> {
     let spec = load_run_spec(stores, run_id).await?;
     let manifest = load_manifest(stores, run_id).await?;
-    let mut names: Vec<String> = usecase::enabled(&spec).flat_map(|model| model.needed_tables(&spec)).collect();
+    // Use cases ingest found unchanged are not prepared (nor trained: they get no task).
+    let to_prepare = || usecase::enabled(&spec).filter(|model| !manifest.unchanged.contains(&model.id()));
+    let mut names: Vec<String> = to_prepare().flat_map(|model| model.needed_tables(&spec)).collect();
     names.sort();
     names.dedup();
     let tables = load_tables(stores, &manifest, &names).await?;
     let mut tasks = Vec::new();
-    for model in usecase::enabled(&spec) {
+    for model in to_prepare() {
         let uc = model.id();
         // A use case's own failure names it (the wrapper above leaves a wrapped error as it is).
         prepare_one(stores, run_id, &spec, &tables, model)

@@ -73,6 +73,24 @@ impl UseCaseResult {
         self
     }
 
+    /// The line of a use case not retrained: its data and spec section are its champion's.
+    pub fn unchanged(champion: &super::Champion) -> Self {
+        Self {
+            use_case: champion.use_case,
+            verdict: Verdict::Unchanged,
+            metric: champion.metric.clone(),
+            value: champion.value,
+            champion_version: Some(champion.version.clone()),
+            deployed_version: None,
+            scores_written: 0,
+            reasons: vec![format!(
+                "unchanged: same data and parameters as champion {}; not retrained",
+                champion.version
+            )],
+            failure: None,
+        }
+    }
+
     pub fn from_outputs(eval: &EvaluateOutput, deployed: Option<&DeployOutput>) -> Self {
         Self {
             use_case: eval.use_case,
@@ -134,7 +152,10 @@ pub async fn summarize(
     ingest: &IngestOutput,
     results: Vec<UseCaseResult>,
 ) -> Result<RunSummary> {
-    let results: Vec<UseCaseResult> = results.into_iter().map(UseCaseResult::with_reason).collect();
+    // The use cases ingest found unchanged never reached the Map: their lines come from ingest.
+    let mut results: Vec<UseCaseResult> =
+        ingest.unchanged.iter().cloned().chain(results).map(UseCaseResult::with_reason).collect();
+    results.sort_by_key(|r| r.use_case);
     let summary = RunSummary {
         run_id: run_id.into(),
         failure_message: failure_message(run_id, &results),
