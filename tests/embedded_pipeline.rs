@@ -392,3 +392,72 @@ async fn streamed_scoring_in_small_chunks_writes_the_same_scores() {
     assert_eq!(runs[0].len(), 2 * CUSTOMERS, "every customer scored by both models");
     assert!(runs[0] == runs[1], "chunked scoring changed a score");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_restores_the_previous_champions_scores_and_promote_goes_forward_again() {
+    let ws = Workspace::new();
+    let uc = UseCase::Churn;
+    // A generous champion tolerance, so that the model of the second data set deploys too.
+    let spec = edited_spec("[churn.champion]\ntolerance = 0.005", "[churn.champion]\ntolerance = 1.0");
+    let spec_key = ws.upload_demo(CUSTOMERS, 7, &spec).await;
+    ws.run("run-1", &spec_key).await.expect("first run");
+    let scores = || async { ws.scores.scan_sk("CUSTOMER#", score::CHURN).await.unwrap() };
+    let first = scores().await;
+    ws.upload_demo(CUSTOMERS, 11, &spec).await;
+    let second_run = ws.run("run-2", &spec_key).await.expect("second run");
+    let churn = second_run.results.iter().find(|r| r.use_case == uc).unwrap();
+    assert_eq!(churn.verdict, Verdict::Deploy, "{:?}", churn.reasons);
+    let second = scores().await;
+    assert_ne!(first, second, "the two versions score differently");
+
+    let listed = steps::versions(ws.stores(), uc).await.unwrap();
+    let names: Vec<(&str, &str, bool)> =
+        listed.iter().map(|v| (v.version.as_str(), v.status.as_str(), v.champion)).collect();
+    assert_eq!(names, [("run-1", "deployed", false), ("run-2", "deployed", true)]);
+
+    let back = steps::rollback(ws.stores(), uc).await.expect("rollback");
+    assert_eq!((back.version.as_str(), back.previous.as_deref()), ("run-1", Some("run-2")));
+    assert_eq!(scores().await, first, "run-1's scores, item by item");
+    assert_eq!(champion(&ws, uc).await.unwrap().version, "run-1");
+    let item = ws.scores.get_item(&score::model(uc), score::CHAMPION).await.unwrap().unwrap();
+    assert_eq!(item.attr("version").unwrap(), "run-1");
+    let err = steps::rollback(ws.stores(), uc).await.expect_err("nothing before run-1").to_string();
+    assert!(err.contains("first deployed version"), "{err}");
+
+    let forward = steps::promote(ws.stores(), uc, "run-2").await.expect("promote");
+    assert_eq!(forward.previous.as_deref(), Some("run-1"));
+    assert_eq!(scores().await, second, "run-2's scores again");
+    assert_eq!(champion(&ws, uc).await.unwrap().version, "run-2");
+    let again = steps::promote(ws.stores(), uc, "run-2").await.expect("already champion");
+    assert_eq!(again.scores_written, 0);
+    let err = steps::promote(ws.stores(), uc, "run-9").await.expect_err("never deployed").to_string();
+    assert!(err.contains("was never deployed"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_racing_a_deployment_leaves_one_champion_and_its_scores() {
+    let ws = Workspace::new();
+    let uc = UseCase::Churn;
+    let spec_key = ws.upload_demo(CUSTOMERS, 7, DEMO_SPEC).await;
+    let a = to_deploy(ws.stores(), "run-a", &spec_key, uc).await;
+    steps::deploy(ws.stores(), &a).await.expect("run-a deploys");
+    // Later data sets deploy over it (a tolerance no model misses).
+    let tolerant = edited_spec("[churn.champion]\ntolerance = 0.005", "[churn.champion]\ntolerance = 1.0");
+    ws.upload_demo(CUSTOMERS, 11, &tolerant).await;
+    let b = to_deploy(ws.stores(), "run-b", &spec_key, uc).await;
+    steps::deploy(ws.stores(), &b).await.expect("run-b deploys");
+    ws.upload_demo(CUSTOMERS, 13, &tolerant).await;
+    let c = to_deploy(ws.stores(), "run-c", &spec_key, uc).await;
+
+    // Rolling back to run-a while run-c deploys: both expect run-b as champion; one wins.
+    let racing = FlipTogether { inner: &ws.scores, barrier: tokio::sync::Barrier::new(2) };
+    let stores = Stores { objects: &ws.objects, scores: &racing };
+    let (promoted, deployed) = tokio::join!(steps::promote(stores, uc, "run-a"), steps::deploy(stores, &c));
+    let (winner, loser_err) = match (promoted, deployed) {
+        (Ok(p), Err(e)) => (p.version, e.to_string()),
+        (Err(e), Ok(d)) => (d.version, e.to_string()),
+        (p, d) => panic!("exactly one of the promotion and the deployment must win: {p:?} / {d:?}"),
+    };
+    assert!(loser_err.contains("won the race") && loser_err.contains("re-published"), "{loser_err}");
+    assert_everything_names(&ws, &winner).await;
+}

@@ -26,7 +26,7 @@ use marquee_demo::{self as demo, DemoConfig, DEMO_SPEC};
 use marquee_e2e::{edited_spec, Workspace};
 use marquee_pipeline::keys::{self, score};
 use marquee_pipeline::spec::UseCase;
-use marquee_pipeline::steps::{Champion, RunSummary, Verdict};
+use marquee_pipeline::steps::{self, Champion, RunSummary, Stores, Verdict};
 use marquee_pipeline::store::{Item, ObjectStore, ScoreStore};
 use serde_json::{json, Value};
 
@@ -1135,5 +1135,53 @@ fn two_uploads_of_one_dataset_back_to_back_run_one_after_the_other() {
         assert!(second.0 >= first.1, "the second run ingested only after the first had ended: {windows:?}");
         assert!(second.2, "the second run waited for the dataset: {windows:?}");
         assert_eq!(stack.champions().await, d.champions, "same data: the champions stay");
+    });
+}
+
+/// The demo spec with only `keep` of the four use case sections, reading dataset `dataset`.
+fn spec_with_only(keep: &str, dataset: &str) -> String {
+    let mut out = String::new();
+    let mut dropping = false;
+    for line in DEMO_SPEC.lines() {
+        if let Some(header) = line.strip_prefix('[') {
+            let section = header.split(['.', ']']).next().unwrap_or_default();
+            dropping = ["segment", "churn", "recommend", "sentiment"].contains(&section) && section != keep;
+        }
+        if !dropping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert!(out.contains("dataset = \"demo\""), "demo spec changed: update this test");
+    out.replacen("dataset = \"demo\"", &format!("dataset = \"{dataset}\""), 1)
+}
+
+#[test]
+#[ignore = "needs the local AWS stack: scripts/localstack-checks runs it with --ignored"]
+fn models_rollback_on_aws_restores_the_previous_champions_scores() {
+    let (env, _serial, rt) = scenario();
+    rt.block_on(async {
+        let stack = Stack::connect(env).await;
+        let d = deployed(&stack).await;
+        let uc = UseCase::Churn;
+        let churn_scores = || async { stack.scores.scan_sk("CUSTOMER#", score::CHURN).await.unwrap() };
+        let before = churn_scores().await;
+        // Other data, churn only, and a tolerance that lets its model replace the champion.
+        let spec = spec_with_only("churn", "registry").replacen("tolerance = 0.005", "tolerance = 1.0", 1);
+        let other = demo::generate(&DemoConfig { customers: CUSTOMERS, seed: SEED + 1 });
+        let outcome = stack.upload_and_run("registry", &other, &spec).await;
+        assert!(outcome.succeeded(), "{outcome:?}");
+        let summary = run_summary(&outcome);
+        assert_eq!(summary.results.len(), 1, "{summary:?}");
+        assert_eq!(summary.results[0].verdict, Verdict::Deploy, "{:?}", summary.results[0].reasons);
+        assert_ne!(churn_scores().await, before, "the new champion's scores");
+
+        let stores = Stores { objects: &stack.objects, scores: &stack.scores };
+        let listed = steps::versions(stores, uc).await.unwrap();
+        assert!(listed.iter().any(|v| v.champion && v.version == summary.run_id), "{listed:?}");
+        let back = steps::rollback(stores, uc).await.expect("rollback");
+        assert_eq!((back.version.as_str(), back.previous.as_deref()), (d.champions["churn"].as_str(), Some(summary.run_id.as_str())));
+        assert_eq!(churn_scores().await, before, "the previous champion's scores, item by item");
+        assert_eq!(stack.champions().await, d.champions, "the previous champion serves again");
     });
 }

@@ -12,7 +12,7 @@ use marquee_demo::{self as demo, DemoConfig};
 use marquee_embedded::{DirObjectStore, SqliteScoreStore, WorkdirLock};
 use marquee_pipeline::flow::{self, Event};
 use marquee_pipeline::keys;
-use marquee_pipeline::spec::Spec;
+use marquee_pipeline::spec::{Spec, UseCase};
 use marquee_pipeline::steps::{self, RunRequest, RunSummary, Stores, Verdict};
 use marquee_pipeline::store::{ObjectStore, ScoreStore};
 
@@ -20,6 +20,7 @@ mod aws;
 mod churn;
 mod eval;
 mod hint;
+mod models;
 mod query;
 mod report;
 mod show;
@@ -55,6 +56,9 @@ struct Cli {
     /// Print debug logs (MARQUEE_LOG=<filter> for finer control).
     #[arg(long, short, global = true)]
     verbose: bool,
+    /// Working folder: object store in WORKDIR/store, scores in WORKDIR/scores.db.
+    #[arg(long, env = "MARQUEE_WORKDIR", default_value = "marquee-work", global = true)]
+    workdir: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -96,8 +100,6 @@ enum Command {
     Show {
         #[command(subcommand)]
         what: show::ShowWhat,
-        #[command(flatten)]
-        store: StoreArgs,
         /// Print JSON (for scripts) instead of a table.
         #[arg(long, global = true)]
         json: bool,
@@ -123,8 +125,6 @@ enum Command {
         /// Open the report in the browser (xdg-open).
         #[arg(long)]
         open: bool,
-        #[command(flatten)]
-        store: StoreArgs,
     },
     /// Churn business levers: choose and apply the cutoff that flags customers at risk
     ///
@@ -135,8 +135,6 @@ enum Command {
     Churn {
         #[command(subcommand)]
         cmd: churn::ChurnCmd,
-        #[command(flatten)]
-        store: StoreArgs,
     },
     /// List the deployed customer segments: id, label, size and share
     ///
@@ -151,8 +149,6 @@ enum Command {
         /// Read the deployed stack's DynamoDB table and S3 bucket instead of the workdir.
         #[arg(long)]
         aws: bool,
-        #[command(flatten)]
-        store: StoreArgs,
     },
     /// List the customers with the highest churn probability
     ///
@@ -173,8 +169,20 @@ enum Command {
         /// Read the deployed stack's DynamoDB table instead of the workdir.
         #[arg(long)]
         aws: bool,
-        #[command(flatten)]
-        store: StoreArgs,
+    },
+    /// The model registry: list versions, promote a deployed version, roll back a champion
+    ///
+    /// Examples:
+    ///   marquee models list churn
+    ///   marquee models rollback churn
+    ///   marquee models promote churn 20261201T060000Z-1a2b3c4d --aws
+    #[command(verbatim_doc_comment)]
+    Models {
+        #[command(subcommand)]
+        cmd: models::ModelsCmd,
+        /// Act on the deployed stack's DynamoDB table and S3 bucket instead of the workdir.
+        #[arg(long, global = true)]
+        aws: bool,
     },
     /// Drive a pipeline deployed on AWS (see docs/aws.md)
     Aws {
@@ -197,13 +205,6 @@ enum Command {
         /// The shell to generate completions for.
         shell: clap_complete::Shell,
     },
-}
-
-#[derive(Args, Clone)]
-struct StoreArgs {
-    /// Working folder: object store in WORKDIR/store, scores in WORKDIR/scores.db.
-    #[arg(long, env = "MARQUEE_WORKDIR", default_value = "marquee-work", global = true)]
-    workdir: PathBuf,
 }
 
 #[derive(Args)]
@@ -234,8 +235,6 @@ struct RunArgs {
     /// such a use case is not retrained and the run records it as unchanged).
     #[arg(long)]
     retrain: bool,
-    #[command(flatten)]
-    store: StoreArgs,
 }
 
 fn main() {
@@ -277,7 +276,7 @@ fn init_logging(quiet: bool, verbose: bool) {
 
 async fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Run(args) => run(args, cli.quiet).await,
+        Command::Run(args) => run(args, &cli.workdir, cli.quiet).await,
         Command::DemoData { out, customers, seed } => {
             write_demo(&out, customers, seed)?;
             if !cli.quiet {
@@ -285,12 +284,12 @@ async fn dispatch(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Show { what, store, json, top, aws } => {
-            let (objects, scores) = open_query_stores(&store.workdir, aws).await?;
+        Command::Show { what, json, top, aws } => {
+            let (objects, scores) = open_query_stores(&cli.workdir, aws).await?;
             show::show(&*scores, &*objects, what, top, json).await
         }
-        Command::Report { run, open, store } => {
-            let (objects, scores) = open_existing(&store.workdir)?;
+        Command::Report { run, open } => {
+            let (objects, scores) = open_existing(&cli.workdir)?;
             let run_id = report::resolve_run(&objects, run).await?;
             let path = report::write(Stores { objects: &objects, scores: &scores }, &objects, &run_id).await?;
             if !cli.quiet {
@@ -301,16 +300,16 @@ async fn dispatch(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Churn { cmd: churn::ChurnCmd::Cutoff(args), store } => {
+        Command::Churn { cmd: churn::ChurnCmd::Cutoff(args) } => {
             let _lock = match args.apply {
-                true => Some(lock_workdir(&store.workdir, "churn cutoff --apply", false, cli.quiet)?),
+                true => Some(lock_workdir(&cli.workdir, "churn cutoff --apply", false, cli.quiet)?),
                 false => None,
             };
-            let (objects, scores) = open_existing(&store.workdir)?;
+            let (objects, scores) = open_existing(&cli.workdir)?;
             churn::cutoff(Stores { objects: &objects, scores: &scores }, args, cli.quiet).await
         }
-        Command::Segments { json, store, aws } => {
-            let (objects, scores) = open_query_stores(&store.workdir, aws).await?;
+        Command::Segments { json, aws } => {
+            let (objects, scores) = open_query_stores(&cli.workdir, aws).await?;
             let rows = query::segments(&*scores, &*objects).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -319,8 +318,8 @@ async fn dispatch(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::AtRisk { top, flagged, json, store, aws } => {
-            let (_, scores) = open_query_stores(&store.workdir, aws).await?;
+        Command::AtRisk { top, flagged, json, aws } => {
+            let (_, scores) = open_query_stores(&cli.workdir, aws).await?;
             let rows = query::at_risk(&*scores, top, flagged).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -328,6 +327,14 @@ async fn dispatch(cli: Cli) -> Result<()> {
                 query::print_at_risk(&rows);
             }
             Ok(())
+        }
+        Command::Models { cmd, aws } => {
+            let _lock = match cmd.writes() && !aws {
+                true => Some(lock_workdir(&cli.workdir, "models", false, cli.quiet)?),
+                false => None,
+            };
+            let (objects, scores) = open_query_stores(&cli.workdir, aws).await?;
+            models::run(Stores { objects: &*objects, scores: &*scores }, cmd, cli.quiet).await
         }
         Command::Aws { cmd } => aws::run(cmd, cli.quiet).await,
         Command::Eval(args) => eval::run(args, cli.quiet),
@@ -407,8 +414,7 @@ async fn upload_inputs(objects: &DirObjectStore, spec_path: &Path, data_dir: &Pa
     Ok(spec_key)
 }
 
-async fn run(args: RunArgs, quiet: bool) -> Result<()> {
-    let workdir = &args.store.workdir;
+async fn run(args: RunArgs, workdir: &Path, quiet: bool) -> Result<()> {
     let run_id = args.run_id.clone().unwrap_or_else(steps::new_run_id);
     let _lock = lock_workdir(workdir, &format!("run {run_id}"), args.wait, quiet)?;
     let objects = DirObjectStore::new(workdir.join("store"));
@@ -581,7 +587,32 @@ fn print_summary(summary: &RunSummary, objects: &DirObjectStore, elapsed: Durati
         }
     }
     println!("\nartifacts: {}", objects.uri(&keys::run_prefix(&summary.run_id)));
-    println!("try:       marquee show customer <id>  |  marquee show title <id>  |  marquee segments  |  marquee at-risk --top 20");
+    let tries = suggestions(&summary.results);
+    if !tries.is_empty() {
+        println!("try:       {}", tries.join("  |  "));
+    }
+}
+
+/// Query commands worth trying after a run: those with something to show, from the use cases
+/// that have a champion now (deployed by this run or an earlier one).
+fn suggestions(results: &[steps::UseCaseResult]) -> Vec<&'static str> {
+    let serving = |uc: UseCase| {
+        results.iter().any(|r| r.use_case == uc && (r.deployed_version.is_some() || r.champion_version.is_some()))
+    };
+    let mut out = Vec::new();
+    if serving(UseCase::Segment) || serving(UseCase::Churn) || serving(UseCase::Recommend) {
+        out.push("marquee show customer <id>");
+    }
+    if serving(UseCase::Recommend) || serving(UseCase::Sentiment) {
+        out.push("marquee show title <id>");
+    }
+    if serving(UseCase::Segment) {
+        out.push("marquee segments");
+    }
+    if serving(UseCase::Churn) {
+        out.push("marquee at-risk --top 20");
+    }
+    out
 }
 
 #[cfg(test)]
@@ -591,5 +622,16 @@ mod tests {
     #[test]
     fn cli_definition_is_valid() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn suggestions_follow_what_serves() {
+        let line = |uc, deployed: Option<&str>| steps::UseCaseResult {
+            deployed_version: deployed.map(str::to_string),
+            ..steps::UseCaseResult::failed(uc, "train", "Marquee.StepFailed", "x")
+        };
+        assert_eq!(suggestions(&[line(UseCase::Sentiment, Some("r"))]), ["marquee show title <id>"]);
+        assert_eq!(suggestions(&[line(UseCase::Churn, Some("r"))]), ["marquee show customer <id>", "marquee at-risk --top 20"]);
+        assert!(suggestions(&[line(UseCase::Segment, None)]).is_empty(), "a failed use case with no champion");
     }
 }

@@ -347,3 +347,17 @@ fn a_busy_working_folder_stops_a_second_run_with_exit_7_or_waits_for_it() {
     assert!(stderr.contains("waiting for run first"), "{stderr}");
     assert!(dir.path().join("store/runs/second/summary.json").exists());
 }
+
+#[test]
+fn models_lists_versions_with_the_champion_and_refuses_a_rollback_with_nothing_before() {
+    // Global options go before or after the command.
+    let out = ok(&["--workdir", wd(), "-q", "models", "list", "churn"]);
+    let row = out.lines().find(|l| l.starts_with("churn")).unwrap_or_else(|| panic!("no churn row: {out}"));
+    assert!(row.contains(&format!("* {RUN}")) && row.contains("deployed"), "{out}");
+    let json: Value = serde_json::from_str(&ok(&["models", "list", "--json", "--workdir", wd()])).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 4, "one version per use case: {json}");
+    let out = marquee(&["models", "rollback", "churn", "--workdir", wd()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("first deployed version") && stderr.contains("hint:"), "{stderr}");
+}

@@ -118,7 +118,7 @@ async fn a_duplicate_delivery_is_not_run_and_a_busy_dataset_makes_a_run_wait() {
 
     // Another upload of the dataset while the first execution runs: busy, naming the holder.
     let mut other: serde_json::Value = event("normalize.json");
-    other["event"]["id"] = serde_json::json!("5b0e1c2d-0000-4000-8000-000000000002");
+    other["event"]["id"] = serde_json::json!("5b0e1c2d-7e1f-4a2b-9c3d-4e5f6a7b8c9d");
     other["event"]["detail"]["object"]["sequencer"] = serde_json::json!("00617F0829932FFFFF");
     other["execution_id"] = serde_json::json!("arn:exec:second");
     let second: NormalizeRequest = serde_json::from_value(other).unwrap();

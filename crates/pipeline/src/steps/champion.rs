@@ -2,12 +2,15 @@
 //! by a conditional write) and the `models/<uc>/champion.json` pointer written after it.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use super::io::{get_json, parse_json, put_json};
+use super::scoring::publish_scores;
 use super::{EvaluationRecord, Stores};
 use crate::error::{Error, Result};
 use crate::keys::{self, score};
 use crate::spec::UseCase;
+use crate::store::{Condition, Item, StoreError};
 
 /// The champion pointer, `models/<use_case>/champion.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,4 +91,44 @@ pub(super) async fn champion_item_version(stores: Stores<'_>, uc: UseCase) -> Re
         .await
         .map_err(Error::store(format!("reading the champion item of {uc}")))?;
     Ok(item.as_ref().and_then(|i| i.attr("version")).and_then(|v| v.as_str()).map(str::to_string))
+}
+
+/// Makes `rec`'s version champion: the `MODEL#<uc> / CHAMPION` item, written only if it still
+/// names `expected` (two deployments or promotions racing cannot both win). Its scores must be
+/// written already. A loser's scores overwrote the winner's: the winner's are re-published before
+/// the error (ConditionFailed) is returned. The caller writes the pointer after this.
+pub(super) async fn flip_champion(
+    stores: Stores<'_>,
+    rec: &EvaluationRecord,
+    artifact_uri: &str,
+    expected: Option<String>,
+) -> Result<()> {
+    let uc = rec.use_case;
+    let item = Item::new(
+        score::model(uc),
+        score::CHAMPION,
+        json!({ "version": rec.version, "run_id": rec.run_id, "artifact_uri": artifact_uri, "metric": rec.challenger.primary.name, "value": rec.challenger.primary.value }),
+    );
+    let flip = stores
+        .scores
+        .put_conditional(item, Condition::AttrEquals { name: "version".into(), value: expected.map(Value::String) })
+        .await;
+    let Err(lost) = flip else { return Ok(()) };
+    let why = match lost {
+        StoreError::ConditionFailed { .. } => "another deployment won the race",
+        _ => "the conditional write failed",
+    };
+    let winner = champion_item_version(stores, uc).await?;
+    let restored = match &winner {
+        Some(w) => publish_scores(stores, uc, w).await?,
+        None => 0,
+    };
+    tracing::warn!(run_id = %rec.run_id, use_case = %uc, winner = ?winner, restored, "lost the champion race");
+    Err(Error::Store {
+        context: format!(
+            "flipping the champion: {why} (champion is now {}; its {restored} scores were re-published)",
+            winner.as_deref().unwrap_or("none")
+        ),
+        source: lost,
+    })
 }

@@ -5,14 +5,14 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::champion::champion_item_version;
+use super::champion::{champion_item_version, flip_champion};
 use super::io::{get, get_json, load_run_spec, put, put_json};
-use super::scoring::{publish_scores, score_and_write};
+use super::scoring::score_and_write;
 use super::{Champion, EvaluateOutput, EvaluationRecord, Stores, Verdict};
 use crate::error::{Error, Result};
 use crate::keys::{self, score};
 use crate::spec::UseCase;
-use crate::store::{Condition, Item, StoreError};
+use crate::store::{Item, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeployOutput {
@@ -74,39 +74,7 @@ async fn run(stores: Stores<'_>, eval: &EvaluateOutput) -> Result<DeployOutput> 
 
     // The champion flips last. The condition stops two deployments racing from both winning.
     if current.as_deref() != Some(version.as_str()) {
-        let item = Item::new(
-            score::model(uc),
-            score::CHAMPION,
-            json!({ "version": version, "run_id": run_id, "artifact_uri": artifact_uri, "metric": rec.challenger.primary.name, "value": rec.challenger.primary.value }),
-        );
-        let flip = stores
-            .scores
-            .put_conditional(
-                item,
-                Condition::AttrEquals { name: "version".into(), value: expected.map(serde_json::Value::String) },
-            )
-            .await;
-        if let Err(lost) = flip {
-            // Lost the race (or the write failed): this run's scores overwrote the champion's.
-            // Put the champion's back; a failed write is then retried as a whole by the caller.
-            let why = match lost {
-                StoreError::ConditionFailed { .. } => "another deployment won the race",
-                _ => "the conditional write failed",
-            };
-            let winner = champion_item_version(stores, uc).await?;
-            let restored = match &winner {
-                Some(w) => publish_scores(stores, uc, w).await?,
-                None => 0,
-            };
-            tracing::warn!(run_id, use_case = %uc, winner = ?winner, restored, "lost the champion race");
-            return Err(Error::Store {
-                context: format!(
-                    "flipping the champion: {why} (champion is now {}; its {restored} scores were re-published)",
-                    winner.as_deref().unwrap_or("none")
-                ),
-                source: lost,
-            });
-        }
+        flip_champion(stores, &rec, &artifact_uri, expected).await?;
     }
     let champion = Champion::of(&rec, model_key, evaluation_key);
     put_json(stores, &keys::champion(uc), &champion).await?;

@@ -11,6 +11,7 @@ mod evaluate;
 mod ingest;
 mod io;
 mod prepare;
+mod registry;
 mod reject;
 mod scoring;
 mod summary;
@@ -27,6 +28,7 @@ pub use evaluate::{evaluate, ChampionComparison, EvaluateOutput, EvaluationRecor
 pub use ingest::{ingest, ingest_with_memory, IngestOutput, Manifest, ManifestTable};
 pub use io::load_run_spec;
 pub use prepare::{prepare, PrepareOutput, UseCaseTask};
+pub use registry::{promote, rollback, versions, Promotion, VersionRecord};
 pub use reject::reject;
 pub use scoring::publish_scores;
 pub use summary::{summarize, RunSummary, UseCaseFailure, UseCaseResult};
