@@ -414,6 +414,14 @@ async fn rollback_restores_the_previous_champions_scores_and_promote_goes_forwar
     let names: Vec<(&str, &str, bool)> =
         listed.iter().map(|v| (v.version.as_str(), v.status.as_str(), v.champion)).collect();
     assert_eq!(names, [("run-1", "deployed", false), ("run-2", "deployed", true)]);
+    // Lineage: the data, spec section and champion each version came from.
+    let (l1, l2) = (listed[0].lineage.as_ref().expect("lineage"), listed[1].lineage.as_ref().expect("lineage"));
+    assert_eq!((l1.parent.as_deref(), l2.parent.as_deref()), (None, Some("run-1")));
+    assert_eq!(l1.spec_section_sha256, l2.spec_section_sha256, "same spec section");
+    let customers = |l: &steps::Lineage| l.inputs.iter().find(|f| f.table == "customers").cloned().expect("customers");
+    let (c1, c2) = (customers(l1), customers(l2));
+    assert!(c1.rows > 0 && c1.bytes > 0 && c1.sha256.len() == 64, "{c1:?}");
+    assert_ne!(c1.sha256, c2.sha256, "other data, another hash");
 
     let back = steps::rollback(ws.stores(), uc).await.expect("rollback");
     assert_eq!((back.version.as_str(), back.previous.as_deref()), ("run-1", Some("run-2")));

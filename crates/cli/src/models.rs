@@ -24,6 +24,18 @@ pub enum ModelsCmd {
         #[arg(long)]
         json: bool,
     },
+    /// One version: status, metric, reasons, and its lineage (input files with sha256 and size,
+    /// spec section and its hash, code version, run, the champion it was compared with)
+    ///
+    /// Example: marquee models show churn 20261201T060000Z-1a2b3c4d
+    #[command(verbatim_doc_comment)]
+    Show {
+        use_case: UseCase,
+        version: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Make a version that was deployed once champion again: its scores are re-published from
     /// its artifact and the data it was trained on, then the champion flips
     ///
@@ -64,6 +76,21 @@ pub async fn run(stores: Stores<'_>, cmd: ModelsCmd, quiet: bool) -> Result<()> 
             }
             Ok(())
         }
+        ModelsCmd::Show { use_case, version, json } => {
+            let all = steps::versions(stores, use_case).await?;
+            let Some(v) = all.iter().find(|v| v.version == version) else {
+                return Err(hint::not_found(
+                    format!("{use_case} has no version {version}"),
+                    format!("`marquee models list {use_case}` lists its versions"),
+                ));
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(v)?);
+            } else {
+                print_version(v);
+            }
+            Ok(())
+        }
         ModelsCmd::Promote { use_case, version } => {
             let done = steps::promote(stores, use_case, &version).await.map_err(unmet)?;
             report(&done, quiet);
@@ -99,6 +126,26 @@ fn report(p: &Promotion, quiet: bool) {
             p.version,
             prev.as_deref().unwrap_or("none")
         ),
+    }
+}
+
+fn print_version(v: &VersionRecord) {
+    println!("{} {}{}", v.use_case, v.version, if v.champion { "  (champion)" } else { "" });
+    println!("status:    {}  ({} = {:.4}), recorded {}", v.status, v.metric, v.value, v.recorded_at);
+    for reason in &v.reasons {
+        println!("           - {reason}");
+    }
+    let Some(l) = &v.lineage else {
+        println!("lineage:   not recorded");
+        return;
+    };
+    println!("run:       {}", l.run_id);
+    println!("parent:    {}", l.parent.as_deref().unwrap_or("none (first champion)"));
+    println!("code:      {}", l.code_version);
+    println!("spec:      section sha256 {}", l.spec_section_sha256);
+    println!("inputs:");
+    for f in &l.inputs {
+        println!("  {:<10} {}  {} bytes, {} rows, sha256 {}", f.table, f.key, f.bytes, f.rows, f.sha256);
     }
 }
 

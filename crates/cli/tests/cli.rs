@@ -46,6 +46,11 @@ fn demo() -> &'static Path {
     })
 }
 
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 fn wd() -> &'static str {
     demo().to_str().unwrap()
 }
@@ -356,6 +361,15 @@ fn models_lists_versions_with_the_champion_and_refuses_a_rollback_with_nothing_b
     assert!(row.contains(&format!("* {RUN}")) && row.contains("deployed"), "{out}");
     let json: Value = serde_json::from_str(&ok(&["models", "list", "--json", "--workdir", wd()])).unwrap();
     assert_eq!(json.as_array().unwrap().len(), 4, "one version per use case: {json}");
+    let shown = ok(&["models", "show", "churn", RUN, "--workdir", wd()]);
+    assert!(shown.contains("(champion)") && shown.contains("parent:    none"), "{shown}");
+    let customers = std::fs::read(demo().join("demo-data/customers.csv")).unwrap();
+    let digest = sha256_hex(&customers);
+    assert!(
+        shown.lines().any(|l| l.contains("customers") && l.contains(&digest) && l.contains(&format!("{} bytes", customers.len()))),
+        "lineage names the input file's sha256 and size: {shown}"
+    );
+    assert!(shown.contains(&format!("code:      marquee {}", env!("CARGO_PKG_VERSION"))), "{shown}");
     let out = marquee(&["models", "rollback", "churn", "--workdir", wd()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(5), "{stderr}");

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::champion::{champion_item_version, flip_champion};
 use super::io::{get, get_json, load_run_spec, put, put_json};
+use super::registry::{lineage, Lineage};
 use super::scoring::score_and_write;
 use super::{Champion, EvaluateOutput, EvaluationRecord, Stores, Verdict};
 use crate::error::{Error, Result};
@@ -68,7 +69,7 @@ async fn run(stores: Stores<'_>, eval: &EvaluateOutput) -> Result<DeployOutput> 
     let artifact_uri = stores.objects.uri(&model_key);
     stores
         .scores
-        .put_items(vec![version_item(&rec, "deployed", &artifact_uri)])
+        .put_items(vec![version_item(&rec, "deployed", &artifact_uri, &lineage(stores, &rec).await?)])
         .await
         .map_err(Error::store("recording the version"))?;
 
@@ -83,7 +84,7 @@ async fn run(stores: Stores<'_>, eval: &EvaluateOutput) -> Result<DeployOutput> 
 }
 
 /// The `MODEL#<uc> / VERSION#<v>` record of a deployed, rejected or unchanged version.
-pub(super) fn version_item(rec: &EvaluationRecord, status: &str, artifact_uri: &str) -> Item {
+pub(super) fn version_item(rec: &EvaluationRecord, status: &str, artifact_uri: &str, lineage: &Lineage) -> Item {
     Item::new(
         score::model(rec.use_case),
         score::version(&rec.version),
@@ -99,6 +100,7 @@ pub(super) fn version_item(rec: &EvaluationRecord, status: &str, artifact_uri: &
             "artifact_uri": artifact_uri,
             "data_fingerprint": rec.fingerprint,
             "recorded_at": chrono::Utc::now().to_rfc3339(),
+            "lineage": lineage,
         }),
     )
 }

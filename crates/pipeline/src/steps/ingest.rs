@@ -59,6 +59,9 @@ pub struct ManifestTable {
     pub rows: usize,
     /// sha256 of the uploaded file: same bytes, same fingerprint, same model.
     pub sha256: String,
+    /// Size of the uploaded file.
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 /// Data understanding: validate and profile every table of the spec, quarantine bad rows, and
@@ -188,7 +191,13 @@ async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Re
         }
         manifest.tables.insert(
             name.clone(),
-            ManifestTable { key: keys::ingested(run_id, name), source_key, rows: t.quality.rows_ok, sha256: t.sha256 },
+            ManifestTable {
+                key: keys::ingested(run_id, name),
+                source_key,
+                rows: t.quality.rows_ok,
+                sha256: t.sha256,
+                bytes: t.bytes_read,
+            },
         );
         if let Some(f) = t.first_quarantined {
             first_bad.insert(name.clone(), f);

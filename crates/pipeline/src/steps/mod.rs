@@ -28,7 +28,7 @@ pub use evaluate::{evaluate, ChampionComparison, EvaluateOutput, EvaluationRecor
 pub use ingest::{ingest, ingest_with_memory, IngestOutput, Manifest, ManifestTable};
 pub use io::load_run_spec;
 pub use prepare::{prepare, PrepareOutput, UseCaseTask};
-pub use registry::{promote, rollback, versions, Promotion, VersionRecord};
+pub use registry::{code_version, promote, rollback, versions, InputFile, Lineage, Promotion, VersionRecord};
 pub use reject::reject;
 pub use scoring::publish_scores;
 pub use summary::{summarize, RunSummary, UseCaseFailure, UseCaseResult};

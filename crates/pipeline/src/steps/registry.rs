@@ -5,14 +5,16 @@
 //! writes the pointer last: a promotion racing a deployment leaves exactly one champion.
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::champion::{champion_item_version, flip_champion};
-use super::io::{get_json, put_json};
+use super::io::{get_json, load_manifest, load_run_spec, put_json};
 use super::scoring::publish_scores;
 use super::{Champion, EvaluationRecord, Stores};
 use crate::error::{Error, Result};
 use crate::keys::{self, score};
 use crate::spec::UseCase;
+use crate::usecase;
 
 /// One recorded version: what deploy or reject wrote (`MODEL#<uc> / VERSION#<v>`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,9 +34,65 @@ pub struct VersionRecord {
     pub data_fingerprint: String,
     /// RFC 3339; the order versions were recorded in.
     pub recorded_at: String,
+    /// Where it came from (versions recorded before lineage was kept have none).
+    #[serde(default)]
+    pub lineage: Option<Lineage>,
     /// Set by the listing: the version the champion item names.
     #[serde(default)]
     pub champion: bool,
+}
+
+/// Where a version came from, recorded with it: the data (each input file's key, sha256, size and
+/// validated rows), the spec section and its hash, the code, the run and the champion it was
+/// compared with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lineage {
+    pub run_id: String,
+    /// The champion it was evaluated against (None: there was none).
+    pub parent: Option<String>,
+    pub inputs: Vec<InputFile>,
+    pub spec_section_sha256: String,
+    pub spec_section: serde_json::Value,
+    /// `marquee <crate version> (<git commit>)` of the code that trained it.
+    pub code_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputFile {
+    pub table: String,
+    pub key: String,
+    pub sha256: String,
+    pub bytes: u64,
+    pub rows: usize,
+}
+
+/// The version of this code, as lineage records it.
+pub fn code_version() -> String {
+    format!("marquee {} ({})", env!("CARGO_PKG_VERSION"), env!("MARQUEE_GIT_COMMIT"))
+}
+
+/// The lineage of an evaluated version, from its run's spec and ingest manifest.
+pub(super) async fn lineage(stores: Stores<'_>, rec: &EvaluationRecord) -> Result<Lineage> {
+    let spec = load_run_spec(stores, &rec.run_id).await?;
+    let manifest = load_manifest(stores, &rec.run_id).await?;
+    let model = usecase::of(rec.use_case);
+    let section = usecase::spec_section(&spec, model);
+    let inputs = model
+        .needed_tables(&spec)
+        .into_iter()
+        .filter_map(|table| {
+            let t = manifest.tables.get(&table)?;
+            Some(InputFile { key: t.source_key.clone(), sha256: t.sha256.clone(), bytes: t.bytes, rows: t.rows, table })
+        })
+        .collect();
+    Ok(Lineage {
+        run_id: rec.run_id.clone(),
+        parent: rec.champion.as_ref().map(|c| c.version.clone()),
+        inputs,
+        spec_section_sha256: hex::encode(Sha256::digest(section.to_string().as_bytes())),
+        spec_section: section,
+        code_version: code_version(),
+    })
 }
 
 /// Every recorded version of `uc`, oldest first, the champion marked.

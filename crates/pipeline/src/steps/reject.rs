@@ -3,6 +3,7 @@
 
 use super::deploy::version_item;
 use super::io::get_json;
+use super::registry::lineage;
 use super::{EvaluateOutput, EvaluationRecord, Stores, Verdict};
 use crate::error::{Error, Result};
 use crate::keys;
@@ -21,7 +22,7 @@ async fn run(stores: Stores<'_>, eval: &EvaluateOutput) -> Result<EvaluateOutput
     let uri = stores.objects.uri(&keys::run_model(run_id, uc, "model.json"));
     stores
         .scores
-        .put_items(vec![version_item(&rec, status, &uri)])
+        .put_items(vec![version_item(&rec, status, &uri, &lineage(stores, &rec).await?)])
         .await
         .map_err(Error::store("recording the rejection"))?;
     tracing::info!(run_id, use_case = %uc, status, reasons = ?rec.reasons, "not deployed");
