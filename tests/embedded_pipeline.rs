@@ -5,11 +5,16 @@ use marquee_demo::DEMO_SPEC;
 use marquee_e2e::{edited_spec, Workspace};
 use marquee_pipeline::keys::{self, score};
 use marquee_pipeline::spec::UseCase;
-use marquee_pipeline::steps::{Champion, Verdict};
+use marquee_pipeline::steps::{Champion, EvaluationRecord, Verdict};
 use marquee_pipeline::store::{ObjectStore, ScoreStore};
 use marquee_pipeline::Error;
 
 const CUSTOMERS: usize = 1500;
+
+async fn evaluation(ws: &Workspace, run_id: &str, uc: UseCase) -> EvaluationRecord {
+    let bytes = ws.objects.get(&keys::run_model(run_id, uc, "evaluation.json")).await.unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
 
 async fn champion(ws: &Workspace, uc: UseCase) -> Option<Champion> {
     let bytes = ws.objects.get_opt(&keys::champion(uc)).await.unwrap()?;
@@ -98,6 +103,12 @@ async fn demo_run_deploys_all_four_use_cases_then_unchanged_rerun_keeps_champion
         assert!(ws.objects.get_opt(&keys::run_model("run-3", r.use_case, "model.json")).await.unwrap().is_some());
         let rec = ws.scores.get_item(&score::model(r.use_case), &score::version("run-3")).await.unwrap().unwrap();
         assert_eq!(rec.attr("status").unwrap(), "unchanged");
+        // The same data drifts nowhere: every feature, label and score PSI or rate change is 0.
+        assert!(r.drift.is_empty(), "{:?}: {:?}", r.use_case, r.drift);
+        let drift = evaluation(&ws, "run-3", r.use_case).await.drift.expect("compared with run-1");
+        assert_eq!(drift.reference, "run-1");
+        assert!(drift.shifts.iter().any(|s| s.what == "score"), "{:?}: scores compared", r.use_case);
+        assert!(drift.shifts.iter().all(|s| s.value == 0.0), "{:?}: {:?}", r.use_case, drift.shifts);
     }
     assert_eq!(ws.scores.get_item(&churn[0].pk, score::CHURN).await.unwrap(), before);
 }
@@ -403,12 +414,14 @@ async fn rollback_restores_the_previous_champions_scores_and_promote_goes_forwar
     ws.run("run-1", &spec_key).await.expect("first run");
     let scores = || async { ws.scores.scan_sk("CUSTOMER#", score::CHURN).await.unwrap() };
     let first = scores().await;
-    ws.upload_demo(CUSTOMERS, 11, &spec).await;
+    // The second data set lacks the last 300 customers: their run-1 scores are stale.
+    ws.upload_demo(CUSTOMERS - 300, 11, &spec).await;
     let second_run = ws.run("run-2", &spec_key).await.expect("second run");
     let churn = second_run.results.iter().find(|r| r.use_case == uc).unwrap();
     assert_eq!(churn.verdict, Verdict::Deploy, "{:?}", churn.reasons);
     let second = scores().await;
     assert_ne!(first, second, "the two versions score differently");
+    assert_eq!((first.len(), second.len()), (CUSTOMERS, CUSTOMERS - 300), "deploy removed the stale scores");
 
     let listed = steps::versions(ws.stores(), uc).await.unwrap();
     let names: Vec<(&str, &str, bool)> =
@@ -423,6 +436,18 @@ async fn rollback_restores_the_previous_champions_scores_and_promote_goes_forwar
     assert!(c1.rows > 0 && c1.bytes > 0 && c1.sha256.len() == 64, "{c1:?}");
     assert_ne!(c1.sha256, c2.sha256, "other data, another hash");
 
+    // What changed between the two: the customers file and what deploy chose from it (the
+    // cutoff), not the spec.
+    let diff = steps::diff(ws.stores(), uc, "run-1", "run-2").await.expect("diff");
+    assert!(diff.parameters.iter().all(|p| p.name.starts_with("deploy.")), "same spec: {:?}", diff.parameters);
+    let changed = diff.inputs.iter().find(|i| i.table == "customers").expect("customers");
+    assert!(!changed.same && changed.to.as_ref().unwrap().rows == CUSTOMERS - 300, "{changed:?}");
+    let auc = diff.metrics.iter().find(|m| m.name == "AUC").expect("AUC");
+    assert!(auc.from.is_some() && auc.to.is_some() && auc.from != auc.to, "{auc:?}");
+    let drift = diff.drift.expect("both versions recorded a profile");
+    assert_eq!(drift.reference, "run-1");
+    assert!(drift.shifts.iter().any(|s| s.what == "score" && s.value > 0.0), "other data, other scores");
+
     let back = steps::rollback(ws.stores(), uc).await.expect("rollback");
     assert_eq!((back.version.as_str(), back.previous.as_deref()), ("run-1", Some("run-2")));
     assert_eq!(scores().await, first, "run-1's scores, item by item");
@@ -434,6 +459,7 @@ async fn rollback_restores_the_previous_champions_scores_and_promote_goes_forwar
 
     let forward = steps::promote(ws.stores(), uc, "run-2").await.expect("promote");
     assert_eq!(forward.previous.as_deref(), Some("run-1"));
+    assert_eq!(forward.stale_removed, 300, "run-1's customers that run-2 never saw");
     assert_eq!(scores().await, second, "run-2's scores again");
     assert_eq!(champion(&ws, uc).await.unwrap().version, "run-2");
     let again = steps::promote(ws.stores(), uc, "run-2").await.expect("already champion");
@@ -468,4 +494,69 @@ async fn a_promotion_racing_a_deployment_leaves_one_champion_and_its_scores() {
     };
     assert!(loser_err.contains("won the race") && loser_err.contains("re-published"), "{loser_err}");
     assert_everything_names(&ws, &winner).await;
+}
+
+/// Multiplies one numeric column of the demo customers file by `factor`.
+async fn scale_customer_column(ws: &Workspace, column: &str, factor: f64) {
+    let key = keys::raw("demo", "customers.csv");
+    let text = String::from_utf8(ws.objects.get(&key).await.unwrap()).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let at = header.split(',').position(|c| c == column).expect("column in the header");
+    let mut out = format!("{header}\n");
+    for line in lines {
+        let mut fields: Vec<String> = line.split(',').map(str::to_string).collect();
+        let v: f64 = fields[at].parse().expect("a plain numeric field");
+        fields[at] = format!("{:.1}", v * factor);
+        out.push_str(&fields.join(","));
+        out.push('\n');
+    }
+    ws.objects.put(&key, out.into_bytes()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_of_a_planted_shift_warns_and_past_the_block_threshold_rejects() {
+    let ws = Workspace::new();
+    let spec_key = ws.upload_demo(CUSTOMERS, 7, DEMO_SPEC).await;
+    ws.run("run-1", &spec_key).await.expect("first run");
+    let churn_before = ws.scores.scan_sk("CUSTOMER#", score::CHURN).await.unwrap();
+
+    // Same customers, but everyone now watches three times as much.
+    scale_customer_column(&ws, "watch_hours_month", 3.0).await;
+    let warned = ws.run("run-2", &spec_key).await.expect("second run");
+    for uc in [UseCase::Churn, UseCase::Segment] {
+        let r = warned.results.iter().find(|r| r.use_case == uc).unwrap();
+        assert!(
+            r.drift.iter().any(|d| d.starts_with("feature customers.watch_hours_month PSI")),
+            "{uc:?}: {:?}",
+            r.drift
+        );
+        let drift = evaluation(&ws, "run-2", uc).await.drift.expect("compared with run-1");
+        let shifted = drift.at_least(marquee_pipeline::drift::Level::Warn);
+        assert_eq!(shifted[0].name, "customers.watch_hours_month", "{uc:?}: the worst shift is the planted one");
+        // Columns nobody touched stay below the warn threshold.
+        for s in drift.shifts.iter().filter(|s| s.what == "feature" && s.name != "customers.watch_hours_month") {
+            assert!(s.value < 0.1, "{uc:?}: {} PSI {}", s.name, s.value);
+        }
+    }
+    let churn = warned.results.iter().find(|r| r.use_case == UseCase::Churn).unwrap();
+    assert!(churn.reasons.iter().all(|r| !r.contains("drift")), "warn only: {:?}", churn.reasons);
+
+    // With a block threshold the same shift rejects the challenger and the champion keeps serving.
+    let blocking = edited_spec("psi_warn = 0.1 ", "psi_warn = 0.1\npsi_block = 0.5 ");
+    let spec_key = ws.put_spec(&blocking).await;
+    scale_customer_column(&ws, "watch_hours_month", 2.0).await;
+    let blocked = ws.run("run-3", &spec_key).await.expect("third run");
+    let churn = blocked.results.iter().find(|r| r.use_case == UseCase::Churn).unwrap();
+    assert_eq!(churn.verdict, Verdict::Reject, "{:?}", churn.reasons);
+    assert!(
+        churn.reasons.iter().any(|r| r.contains("drift") && r.contains("customers.watch_hours_month")),
+        "{:?}",
+        churn.reasons
+    );
+    let serving = champion(&ws, UseCase::Churn).await.unwrap().version;
+    assert_ne!(serving, "run-3");
+    if serving == "run-1" {
+        assert_eq!(ws.scores.scan_sk("CUSTOMER#", score::CHURN).await.unwrap(), churn_before);
+    }
 }

@@ -1168,13 +1168,16 @@ fn models_rollback_on_aws_restores_the_previous_champions_scores() {
         let before = churn_scores().await;
         // Other data, churn only, and a tolerance that lets its model replace the champion.
         let spec = spec_with_only("churn", "registry").replacen("tolerance = 0.005", "tolerance = 1.0", 1);
-        let other = demo::generate(&DemoConfig { customers: CUSTOMERS, seed: SEED + 1 });
+        // Other data without the last 100 customers: their scores are stale once it deploys.
+        let other = demo::generate(&DemoConfig { customers: CUSTOMERS - 100, seed: SEED + 1 });
         let outcome = stack.upload_and_run("registry", &other, &spec).await;
         assert!(outcome.succeeded(), "{outcome:?}");
         let summary = run_summary(&outcome);
         assert_eq!(summary.results.len(), 1, "{summary:?}");
         assert_eq!(summary.results[0].verdict, Verdict::Deploy, "{:?}", summary.results[0].reasons);
-        assert_ne!(churn_scores().await, before, "the new champion's scores");
+        let after = churn_scores().await;
+        assert_ne!(after, before, "the new champion's scores");
+        assert_eq!(after.len(), CUSTOMERS - 100, "deploy removed the previous champion's stale scores");
 
         let stores = Stores { objects: &stack.objects, scores: &stack.scores };
         let listed = steps::versions(stores, uc).await.unwrap();

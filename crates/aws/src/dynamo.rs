@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValuesOnConditionCheckFailure, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, ReturnValuesOnConditionCheckFailure, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use marquee_pipeline::store::{Condition, Item, ScoreStore, StoreError, StoreResult};
 use rand::Rng;
@@ -123,6 +123,32 @@ impl DynamoScoreStore {
         &self.table
     }
 
+    /// Sends write requests (puts or deletes) in batches of 25, a few batches at a time, retrying
+    /// unprocessed ones with backoff.
+    async fn write_requests(&self, requests: Vec<WriteRequest>) -> StoreResult<()> {
+        let mut in_flight = tokio::task::JoinSet::new();
+        let mut result = Ok(());
+        for chunk in requests.chunks(BATCH_SIZE) {
+            if in_flight.len() >= CONCURRENT_BATCHES {
+                if let Some(joined) = in_flight.join_next().await {
+                    result = result.and(self.joined(joined));
+                }
+            }
+            if result.is_err() {
+                break;
+            }
+            let (client, table, backoff, batch) =
+                (self.client.clone(), self.table.clone(), self.backoff, chunk.to_vec());
+            in_flight.spawn(async move {
+                write_batch_with_retry(batch, backoff, request_keys, |b| Self::send_batch(&client, &table, b)).await
+            });
+        }
+        while let Some(joined) = in_flight.join_next().await {
+            result = result.and(self.joined(joined));
+        }
+        result
+    }
+
     fn joined(&self, joined: Result<StoreResult<()>, tokio::task::JoinError>) -> StoreResult<()> {
         joined.map_err(|e| backend("batch write task", &self.table, e))?
     }
@@ -179,7 +205,7 @@ fn condition_failed_reason(
 /// `pk/sk` of the first few requests, for error messages.
 fn request_keys(requests: &[WriteRequest]) -> String {
     let key = |r: &WriteRequest| {
-        let item = r.put_request().map(|p| p.item());
+        let item = r.put_request().map(|p| p.item()).or_else(|| r.delete_request().map(|d| d.key()));
         let part = |name: &str| item.and_then(|i| i.get(name)).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
         format!("{}/{}", part("pk"), part("sk"))
     };
@@ -194,27 +220,23 @@ fn request_keys(requests: &[WriteRequest]) -> String {
 impl ScoreStore for DynamoScoreStore {
     async fn put_items(&self, items: Vec<Item>) -> StoreResult<()> {
         let requests = dedupe_last_wins(items).iter().map(put_request).collect::<StoreResult<Vec<_>>>()?;
-        let mut in_flight = tokio::task::JoinSet::new();
-        let mut result = Ok(());
-        for chunk in requests.chunks(BATCH_SIZE) {
-            if in_flight.len() >= CONCURRENT_BATCHES {
-                if let Some(joined) = in_flight.join_next().await {
-                    result = result.and(self.joined(joined));
-                }
-            }
-            if result.is_err() {
-                break;
-            }
-            let (client, table, backoff, batch) =
-                (self.client.clone(), self.table.clone(), self.backoff, chunk.to_vec());
-            in_flight.spawn(async move {
-                write_batch_with_retry(batch, backoff, request_keys, |b| Self::send_batch(&client, &table, b)).await
-            });
-        }
-        while let Some(joined) = in_flight.join_next().await {
-            result = result.and(self.joined(joined));
-        }
-        result
+        self.write_requests(requests).await
+    }
+
+    async fn delete_items(&self, keys: Vec<(String, String)>) -> StoreResult<()> {
+        let mut seen = std::collections::HashSet::new();
+        let requests = keys
+            .into_iter()
+            .filter(|k| seen.insert(k.clone()))
+            .map(|(pk, sk)| {
+                let delete = DeleteRequest::builder()
+                    .set_key(Some(Self::key(&pk, &sk)))
+                    .build()
+                    .map_err(|e| backend("build delete request", &key_of(&pk, &sk), e))?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.write_requests(requests).await
     }
 
     async fn put_conditional(&self, item: Item, condition: Condition) -> StoreResult<()> {

@@ -8,7 +8,7 @@ use crate::error::store_error;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
-use marquee_pipeline::store::{ObjectBody, ObjectStore, StoreError, StoreResult};
+use marquee_pipeline::store::{ObjectBody, ObjectMeta, ObjectStore, StoreError, StoreResult};
 use std::path::Path;
 
 /// Objects larger than this go up as a multipart upload.
@@ -233,6 +233,21 @@ impl ObjectStore for S3ObjectStore {
     async fn size(&self, key: &str) -> StoreResult<Option<u64>> {
         match self.client.head_object().bucket(&self.bucket).key(key).send().await {
             Ok(out) => Ok(Some(out.content_length().unwrap_or(0).max(0) as u64)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(self.object_error("head", key, "s3:GetObject", key, e)),
+        }
+    }
+
+    async fn head(&self, key: &str) -> StoreResult<Option<ObjectMeta>> {
+        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => Ok(Some(ObjectMeta {
+                bytes: out.content_length().unwrap_or(0).max(0) as u64,
+                version: match (out.version_id(), out.e_tag()) {
+                    (Some(v), _) if v != "null" => Some(format!("version {v}")),
+                    (_, Some(etag)) => Some(format!("etag {}", etag.trim_matches('"'))),
+                    _ => None,
+                },
+            })),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(self.object_error("head", key, "s3:GetObject", key, e)),
         }

@@ -577,13 +577,16 @@ fn print_summary(summary: &RunSummary, objects: &DirObjectStore, elapsed: Durati
             r.use_case.as_str(),
             r.metric,
             r.value,
-            r.champion_version.as_deref().map(|v| v.get(..10).unwrap_or(v)).unwrap_or("-"),
+            r.champion_value.map_or("-".to_string(), |v| format!("{v:.4}")),
             verdict,
             r.deployed_version.as_deref().unwrap_or("-"),
             r.scores_written
         );
         for reason in &r.reasons {
             println!("           - {reason}");
+        }
+        for shift in &r.drift {
+            println!("           ! drift: {shift}");
         }
     }
     println!("\nartifacts: {}", objects.uri(&keys::run_prefix(&summary.run_id)));

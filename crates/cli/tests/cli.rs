@@ -370,6 +370,13 @@ fn models_lists_versions_with_the_champion_and_refuses_a_rollback_with_nothing_b
         "lineage names the input file's sha256 and size: {shown}"
     );
     assert!(shown.contains(&format!("code:      marquee {}", env!("CARGO_PKG_VERSION"))), "{shown}");
+    let same = ok(&["models", "diff", "churn", RUN, RUN, "--workdir", wd()]);
+    assert!(same.contains("parameters: the same") && same.contains("0 of "), "{same}");
+    assert!(same.lines().any(|l| l.contains("customers") && l.contains(" same ")), "{same}");
+    let out = marquee(&["models", "diff", "churn", RUN, "v-none", "--workdir", wd()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("no version v-none") && stderr.contains("marquee models list churn"), "{stderr}");
     let out = marquee(&["models", "rollback", "churn", "--workdir", wd()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(5), "{stderr}");

@@ -199,6 +199,23 @@ impl ScoreStore for SqliteScoreStore {
             .map_err(|e| backend("delete_item", &key, e))?;
         Ok(())
     }
+
+    async fn delete_items(&self, keys: Vec<(String, String)>) -> StoreResult<()> {
+        let what = format!("{} items", keys.len());
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| backend("delete_items", &what, e))?;
+        {
+            let mut stmt = tx
+                .prepare_cached("DELETE FROM scores WHERE pk = ?1 AND sk = ?2")
+                .map_err(|e| backend("delete_items", &what, e))?;
+            for (pk, sk) in &keys {
+                stmt.execute(params![pk, sk]).map_err(|e| backend("delete_items", key_of(pk, sk), e))?;
+            }
+        }
+        tx.commit().map_err(|e| backend("delete_items", &what, e))
+    }
 }
 
 #[cfg(test)]

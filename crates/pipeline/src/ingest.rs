@@ -39,6 +39,10 @@ pub struct ColumnProfile {
     pub std: Option<f64>,
     /// Most frequent values (categorical and id columns), for class balance of labels.
     pub top: Vec<(String, usize)>,
+    /// The distribution of numeric and categorical columns, for drift between runs
+    /// ([`crate::drift`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<crate::drift::Distribution>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -675,6 +679,7 @@ struct ColumnStats {
     m2: f64,
     min: Option<f64>,
     max: Option<f64>,
+    reservoir: Option<crate::drift::Reservoir>,
 }
 
 impl ProfileBuilder {
@@ -694,6 +699,7 @@ impl ProfileBuilder {
                 m2: 0.0,
                 min: None,
                 max: None,
+                reservoir: (*kind == ColumnKind::Numeric).then(|| crate::drift::Reservoir::new(name)),
             })
             .collect();
         Self { columns }
@@ -733,6 +739,9 @@ impl ProfileBuilder {
                     c.m2 += delta * (x - c.mean);
                     c.min = Some(c.min.map_or(x, |m| m.min(x)));
                     c.max = Some(c.max.map_or(x, |m| m.max(x)));
+                    if let Some(r) = c.reservoir.as_mut() {
+                        r.push(x);
+                    }
                 }
             }
         }
@@ -762,6 +771,7 @@ impl ProfileBuilder {
                     mean: None,
                     std: None,
                     top: Vec::new(),
+                    distribution: None,
                 });
                 continue;
             };
@@ -779,6 +789,13 @@ impl ProfileBuilder {
             } else {
                 Vec::new()
             };
+            let distribution = match kind {
+                Some(ColumnKind::Numeric) => c.reservoir.as_ref().and_then(crate::drift::Reservoir::summary),
+                Some(ColumnKind::Categorical) => {
+                    crate::drift::Distribution::categorical(c.counts.iter().map(|(k, v)| (k.as_str(), *v)))
+                }
+                _ => None,
+            };
             columns.push(ColumnProfile {
                 name: name.clone(),
                 kind,
@@ -790,6 +807,7 @@ impl ProfileBuilder {
                 mean,
                 std,
                 top,
+                distribution,
             });
         }
         TableProfile { table: table.into(), file: file.into(), rows_read, rows_ok, columns }

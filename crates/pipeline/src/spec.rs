@@ -15,6 +15,8 @@ pub struct Spec {
     pub quality: QualitySection,
     #[serde(default, skip_serializing_if = "IngestSection::is_unset")]
     pub ingest: IngestSection,
+    #[serde(default)]
+    pub drift: DriftSection,
     /// Input tables by name. Files are read from `raw/<pipeline.dataset>/<file>`.
     pub tables: BTreeMap<String, TableSpec>,
     pub segment: Option<SegmentSpec>,
@@ -65,6 +67,52 @@ fn default_min_rows() -> usize {
 impl Default for QualitySection {
     fn default() -> Self {
         Self { max_bad_row_share: default_max_bad_share(), min_rows: default_min_rows() }
+    }
+}
+
+/// Drift thresholds: how far a challenger's data and scores may move from its champion's before
+/// the run warns (summary, report) or, where a `*_block` threshold is set, rejects the challenger.
+/// Defaults follow the usual PSI reading: below 0.1 stable, 0.1-0.25 a moderate shift, above 0.25
+/// a significant one. Nothing blocks unless the spec says so: retraining on moved data is usually
+/// the point of a scheduled run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriftSection {
+    /// Population stability index of a feature or of the model's scores that warns.
+    #[serde(default = "default_psi_warn")]
+    pub psi_warn: f64,
+    /// PSI that rejects the challenger (unset: never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psi_block: Option<f64>,
+    /// Absolute change of a feature's share of missing values that warns.
+    #[serde(default = "default_rate_warn")]
+    pub missing_warn: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_block: Option<f64>,
+    /// Absolute change of a label class's share (e.g. the churn rate) that warns.
+    #[serde(default = "default_rate_warn")]
+    pub label_warn: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_block: Option<f64>,
+}
+
+fn default_psi_warn() -> f64 {
+    0.1
+}
+fn default_rate_warn() -> f64 {
+    0.05
+}
+
+impl Default for DriftSection {
+    fn default() -> Self {
+        Self {
+            psi_warn: default_psi_warn(),
+            psi_block: None,
+            missing_warn: default_rate_warn(),
+            missing_block: None,
+            label_warn: default_rate_warn(),
+            label_block: None,
+        }
     }
 }
 
@@ -618,6 +666,19 @@ impl Spec {
         let q = &self.quality;
         check((0.0..=1.0).contains(&q.max_bad_row_share), "quality.max_bad_row_share", "must be in [0, 1]")?;
         check(self.ingest.max_input_bytes != Some(0), "ingest.max_input_bytes", "must be positive")?;
+        let d = &self.drift;
+        for (field, warn, block) in [
+            ("psi", d.psi_warn, d.psi_block),
+            ("missing", d.missing_warn, d.missing_block),
+            ("label", d.label_warn, d.label_block),
+        ] {
+            check(warn > 0.0, &format!("drift.{field}_warn"), "must be positive")?;
+            check(
+                block.map_or(true, |b| b >= warn),
+                &format!("drift.{field}_block"),
+                &format!("must be at least drift.{field}_warn ({warn})"),
+            )?;
+        }
         check(!self.tables.is_empty(), "tables", "at least one table is required")?;
         let sections: Vec<&str> = UseCase::ALL.iter().map(UseCase::as_str).collect();
         check(!self.use_cases().is_empty(), &sections.join("/"), "the spec enables no use case")?;

@@ -51,6 +51,14 @@ pub struct Stores<'a> {
     pub scores: &'a dyn ScoreStore,
 }
 
+/// What [`ObjectStore::head`] tells of an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub bytes: u64,
+    /// `version <id>` or `etag <etag>`: which stored object this was.
+    pub version: Option<String>,
+}
+
 /// Keys -> bytes. Writes are all-or-nothing per key (no reader ever sees half an object).
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
@@ -74,6 +82,12 @@ pub trait ObjectStore: Send + Sync {
     /// The default reads the object: stores that can, answer from metadata.
     async fn size(&self, key: &str) -> StoreResult<Option<u64>> {
         Ok(self.get_opt(key).await?.map(|b| b.len() as u64))
+    }
+
+    /// The object's size and, where the store keeps them, its version (S3: the version id of a
+    /// versioned bucket, else the ETag), or None when absent. The default has no version.
+    async fn head(&self, key: &str) -> StoreResult<Option<ObjectMeta>> {
+        Ok(self.size(key).await?.map(|bytes| ObjectMeta { bytes, version: None }))
     }
 
     /// The object as a stream (`NotFound` when absent). The default reads it whole first: stores
@@ -148,4 +162,12 @@ pub trait ScoreStore: Send + Sync {
     /// A scan in DynamoDB: for CLI queries and tests, never on a hot path.
     async fn scan_sk(&self, pk_prefix: &str, sk: &str) -> StoreResult<Vec<Item>>;
     async fn delete_item(&self, pk: &str, sk: &str) -> StoreResult<()>;
+    /// Deletes many items (absent ones are no error). The default deletes one by one; stores
+    /// batch (DynamoDB: 25 per BatchWriteItem, SQLite: one transaction).
+    async fn delete_items(&self, keys: Vec<(String, String)>) -> StoreResult<()> {
+        for (pk, sk) in keys {
+            self.delete_item(&pk, &sk).await?;
+        }
+        Ok(())
+    }
 }

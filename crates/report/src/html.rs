@@ -126,6 +126,7 @@ pub fn render(d: &ReportData) -> String {
         );
         decision(&mut h, u);
         sections::render(&mut h, u, d);
+        crate::provenance::render(&mut h, u);
         h.push_str("</section>\n");
     }
     data_understanding(&mut h, d);

@@ -8,6 +8,7 @@
 
 mod charts;
 mod html;
+mod provenance;
 mod sections;
 
 use anyhow::{Context, Result};
@@ -18,7 +19,7 @@ use std::collections::BTreeMap;
 use marquee_pipeline::ingest::{QualityReport, QuarantinedRow, TableProfile};
 use marquee_pipeline::keys::{self, score};
 use marquee_pipeline::spec::UseCase;
-use marquee_pipeline::steps::{Champion, EvaluationRecord, Manifest, RunSummary, Stores};
+use marquee_pipeline::steps::{Champion, EvaluationRecord, Lineage, Manifest, RunSummary, Stores, VersionRecord};
 use marquee_pipeline::store::{Item, ObjectStore, ScoreStore};
 
 pub use html::render;
@@ -73,6 +74,9 @@ pub struct UseCaseReport {
     /// Churn: the cutoff in effect when this run is the champion (it may have been moved with
     /// `marquee churn cutoff --apply` after deployment).
     pub deployed_cutoff: Option<f64>,
+    /// Where this run's version came from, as the registry recorded it.
+    #[serde(default)]
+    pub lineage: Option<Lineage>,
 }
 
 impl UseCaseReport {
@@ -282,7 +286,11 @@ pub async fn collect(stores: Stores<'_>, run_id: &str) -> Result<ReportData> {
             }
             _ => None,
         };
-        use_cases.push(UseCaseReport { use_case: uc, record, champion, deployed_cutoff });
+        let lineage = match stores.scores.get_item(&score::model(uc), &score::version(&record.version)).await? {
+            Some(item) => serde_json::from_value::<VersionRecord>(Value::Object(item.attrs)).ok().and_then(|v| v.lineage),
+            None => None,
+        };
+        use_cases.push(UseCaseReport { use_case: uc, record, champion, deployed_cutoff, lineage });
     }
     let examples = collect_examples(stores.scores).await?;
     Ok(ReportData {

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use super::io::{get_json, parse_json, put_json};
 use super::scoring::publish_scores;
+use super::stale::retire_stale;
 use super::{EvaluationRecord, Stores};
 use crate::error::{Error, Result};
 use crate::keys::{self, score};
@@ -120,7 +121,12 @@ pub(super) async fn flip_champion(
     };
     let winner = champion_item_version(stores, uc).await?;
     let restored = match &winner {
-        Some(w) => publish_scores(stores, uc, w).await?,
+        Some(w) => {
+            let restored = publish_scores(stores, uc, w).await?;
+            // The loser's items of customers or titles the winner does not score go too.
+            retire_stale(stores, uc, &rec.version, w).await?;
+            restored
+        }
         None => 0,
     };
     tracing::warn!(run_id = %rec.run_id, use_case = %uc, winner = ?winner, restored, "lost the champion race");

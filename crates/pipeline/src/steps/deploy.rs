@@ -9,6 +9,7 @@ use super::champion::{champion_item_version, flip_champion};
 use super::io::{get, get_json, load_run_spec, put, put_json};
 use super::registry::{lineage, Lineage};
 use super::scoring::score_and_write;
+use super::stale::retire_stale;
 use super::{Champion, EvaluateOutput, EvaluationRecord, Stores, Verdict};
 use crate::error::{Error, Result};
 use crate::keys::{self, score};
@@ -22,6 +23,10 @@ pub struct DeployOutput {
     pub version: String,
     pub scores_written: usize,
     pub champion_key: String,
+    /// Score items of the previous champion deleted: its customers or titles absent from this
+    /// version's data.
+    #[serde(default)]
+    pub stale_removed: usize,
 }
 
 pub async fn deploy(stores: Stores<'_>, eval: &EvaluateOutput) -> Result<DeployOutput> {
@@ -75,12 +80,25 @@ async fn run(stores: Stores<'_>, eval: &EvaluateOutput) -> Result<DeployOutput> 
 
     // The champion flips last. The condition stops two deployments racing from both winning.
     if current.as_deref() != Some(version.as_str()) {
-        flip_champion(stores, &rec, &artifact_uri, expected).await?;
+        flip_champion(stores, &rec, &artifact_uri, expected.clone()).await?;
     }
     let champion = Champion::of(&rec, model_key, evaluation_key);
     put_json(stores, &keys::champion(uc), &champion).await?;
-    tracing::info!(run_id, use_case = %uc, version, scores_written, "deployed");
-    Ok(DeployOutput { run_id: run_id.into(), use_case: uc, version, scores_written, champion_key: keys::champion(uc) })
+    // After the flip: until then the old champion serves its items. On a retry of this step the
+    // champion already is this version, so the champion it was evaluated against names them.
+    let stale_removed = match &expected {
+        Some(previous) => retire_stale(stores, uc, previous, &version).await?,
+        None => 0,
+    };
+    tracing::info!(run_id, use_case = %uc, version, scores_written, stale_removed, "deployed");
+    Ok(DeployOutput {
+        run_id: run_id.into(),
+        use_case: uc,
+        version,
+        scores_written,
+        champion_key: keys::champion(uc),
+        stale_removed,
+    })
 }
 
 /// The `MODEL#<uc> / VERSION#<v>` record of a deployed, rejected or unchanged version.
@@ -96,11 +114,13 @@ pub(super) fn version_item(rec: &EvaluationRecord, status: &str, artifact_uri: &
             "metric": rec.challenger.primary.name,
             "value": rec.challenger.primary.value,
             "criteria": rec.challenger.criteria,
+            "deploy_params": rec.challenger.deploy_params,
             "reasons": rec.reasons,
             "artifact_uri": artifact_uri,
             "data_fingerprint": rec.fingerprint,
             "recorded_at": chrono::Utc::now().to_rfc3339(),
             "lineage": lineage,
+            "drift": rec.drift,
         }),
     )
 }

@@ -4,10 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::io::{get, load_files, load_run_spec, parse_json, put, put_json};
 use super::champion::peek_champion;
+use super::io::{get, get_json, load_files, load_run_spec, parse_json, put, put_json};
 use super::{Champion, Stores, UseCaseTask};
+use crate::drift::{self, DriftReport, Level, Profile};
 use crate::error::Result;
+use crate::ingest::TableProfile;
 use crate::keys;
 use crate::spec::UseCase;
 use crate::usecase;
@@ -37,6 +39,9 @@ pub struct EvaluateOutput {
     pub champion_value: Option<f64>,
     pub reasons: Vec<String>,
     pub evaluation_key: String,
+    /// Drift at or past the spec's warn thresholds, one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<String>,
 }
 
 /// The evaluation document of a challenger, `runs/<run>/models/<uc>/evaluation.json`.
@@ -50,6 +55,12 @@ pub struct EvaluationRecord {
     pub reasons: Vec<String>,
     pub challenger: Evaluation,
     pub champion: Option<ChampionComparison>,
+    /// This version's data and scores in summary, the reference for the next challenger's drift.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
+    /// Drift against the champion (None: no champion, or one recorded without a profile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,8 +93,33 @@ async fn run(stores: Stores<'_>, task: &UseCaseTask) -> Result<EvaluateOutput> {
     let mut challenger = model.evaluate(&spec, &artifact, &files)?;
     let primary = challenger.primary.clone();
 
+    let tables: Vec<TableProfile> = get_json(stores, &keys::profile(run_id)).await?;
+    let profile =
+        Profile::of(&tables, &model.needed_tables(&spec), &model.label_columns(&spec), challenger.scores.clone());
+
     let champion = peek_champion(stores, uc).await?;
     let unchanged = champion.as_ref().is_some_and(|ch| ch.fingerprint == fp && !fp.is_empty());
+    let drift = match &champion {
+        // Measured on unchanged data too: a re-run must find no drift, which is a check of its own.
+        Some(ch) => reference_profile(stores, ch)
+            .await?
+            .map(|reference| drift::compare(&ch.version, &reference, &profile, &spec.drift)),
+        _ => None,
+    };
+    for shift in drift.iter().flat_map(|d| d.at_least(Level::Block)) {
+        let block = match shift.what.as_str() {
+            "missing" => spec.drift.missing_block,
+            "label" => spec.drift.label_block,
+            _ => spec.drift.psi_block,
+        };
+        challenger.criteria.push(Criterion::check(
+            CriterionKind::Drift,
+            &format!("{} {} vs champion {}", shift.what, shift.name, champion.as_ref().map_or("", |c| c.version.as_str())),
+            shift.value,
+            Op::Lt,
+            block.unwrap_or(f64::INFINITY),
+        ));
+    }
     let comparison = match &champion {
         None => None,
         Some(ch) if unchanged => Some(ChampionComparison {
@@ -124,6 +160,8 @@ async fn run(stores: Stores<'_>, task: &UseCaseTask) -> Result<EvaluateOutput> {
         reasons: reasons.clone(),
         challenger,
         champion: comparison.clone(),
+        profile: Some(profile),
+        drift,
     };
     let evaluation_key = keys::run_model(run_id, uc, "evaluation.json");
     put_json(stores, &evaluation_key, &record).await?;
@@ -142,6 +180,7 @@ async fn run(stores: Stores<'_>, task: &UseCaseTask) -> Result<EvaluateOutput> {
         champion_value: comparison.and_then(|c| c.value),
         reasons,
         evaluation_key,
+        drift: record.drift.as_ref().map(|d| d.warnings(&spec.drift)).unwrap_or_default(),
     })
 }
 
@@ -172,6 +211,19 @@ async fn compare_with_champion(
         threshold,
     );
     Ok((ChampionComparison { version: ch.version.clone(), value: Some(value), note }, criterion))
+}
+
+/// The champion's recorded profile (None when it was recorded before profiles were kept).
+async fn reference_profile(stores: Stores<'_>, ch: &Champion) -> Result<Option<Profile>> {
+    let Some(bytes) = stores
+        .objects
+        .get_opt(&ch.evaluation_key)
+        .await
+        .map_err(crate::Error::store(format!("reading {}", stores.objects.uri(&ch.evaluation_key))))?
+    else {
+        return Ok(None);
+    };
+    Ok(parse_json::<EvaluationRecord>(&bytes, &ch.evaluation_key)?.profile)
 }
 
 /// The fingerprint a model artifact records (every use case's model has a `fingerprint` field).

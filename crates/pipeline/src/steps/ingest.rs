@@ -62,6 +62,9 @@ pub struct ManifestTable {
     /// Size of the uploaded file.
     #[serde(default)]
     pub bytes: u64,
+    /// Which stored object was read (S3: `version <id>` or `etag <etag>`; None in a folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_version: Option<String>,
 }
 
 /// Data understanding: validate and profile every table of the spec, quarantine bad rows, and
@@ -135,8 +138,8 @@ async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Re
             reasons: BTreeMap::new(),
             problems: vec![problem],
         };
-        let size = stores.objects.size(&source_key).await.map_err(Error::store(format!("reading {file_label}")))?;
-        let Some(size) = size else {
+        let head = stores.objects.head(&source_key).await.map_err(Error::store(format!("reading {file_label}")))?;
+        let Some(crate::store::ObjectMeta { bytes: size, version: object_version }) = head else {
             quality.push(refused(format!("{file_label}: input file not found")));
             continue;
         };
@@ -197,6 +200,7 @@ async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Re
                 rows: t.quality.rows_ok,
                 sha256: t.sha256,
                 bytes: t.bytes_read,
+                object_version,
             },
         );
         if let Some(f) = t.first_quarantined {

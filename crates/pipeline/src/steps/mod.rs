@@ -14,6 +14,7 @@ mod prepare;
 mod registry;
 mod reject;
 mod scoring;
+mod stale;
 mod summary;
 mod train;
 mod unchanged;
@@ -28,7 +29,10 @@ pub use evaluate::{evaluate, ChampionComparison, EvaluateOutput, EvaluationRecor
 pub use ingest::{ingest, ingest_with_memory, IngestOutput, Manifest, ManifestTable};
 pub use io::load_run_spec;
 pub use prepare::{prepare, PrepareOutput, UseCaseTask};
-pub use registry::{code_version, promote, rollback, versions, InputFile, Lineage, Promotion, VersionRecord};
+pub use registry::{
+    code_version, diff, promote, rollback, versions, Change, InputChange, InputFile, Lineage, Promotion, VersionDiff,
+    VersionRecord,
+};
 pub use reject::reject;
 pub use scoring::publish_scores;
 pub use summary::{summarize, RunSummary, UseCaseFailure, UseCaseResult};

@@ -5,16 +5,21 @@
 //! writes the pointer last: a promotion racing a deployment leaves exactly one champion.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::champion::{champion_item_version, flip_champion};
 use super::io::{get_json, load_manifest, load_run_spec, put_json};
 use super::scoring::publish_scores;
+use super::stale::retire_stale;
 use super::{Champion, EvaluationRecord, Stores};
+use crate::drift::{self, DriftReport};
 use crate::error::{Error, Result};
 use crate::keys::{self, score};
 use crate::spec::UseCase;
 use crate::usecase;
+use crate::usecase::common::{Criterion, CriterionKind};
 
 /// One recorded version: what deploy or reject wrote (`MODEL#<uc> / VERSION#<v>`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +33,12 @@ pub struct VersionRecord {
     pub value: f64,
     #[serde(default)]
     pub reasons: Vec<String>,
+    /// Every criterion it was judged by, with its value and threshold.
+    #[serde(default)]
+    pub criteria: Vec<Criterion>,
+    /// Parameters its evaluation chose for deployment (e.g. the churn cutoff).
+    #[serde(default)]
+    pub deploy_params: BTreeMap<String, f64>,
     #[serde(default)]
     pub artifact_uri: String,
     #[serde(default)]
@@ -37,6 +48,9 @@ pub struct VersionRecord {
     /// Where it came from (versions recorded before lineage was kept have none).
     #[serde(default)]
     pub lineage: Option<Lineage>,
+    /// Its drift against the champion it was compared with.
+    #[serde(default)]
+    pub drift: Option<DriftReport>,
     /// Set by the listing: the version the champion item names.
     #[serde(default)]
     pub champion: bool,
@@ -64,6 +78,9 @@ pub struct InputFile {
     pub sha256: String,
     pub bytes: u64,
     pub rows: usize,
+    /// S3 version id or ETag of the file read (None in a folder, or recorded before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_version: Option<String>,
 }
 
 /// The version of this code, as lineage records it.
@@ -82,7 +99,14 @@ pub(super) async fn lineage(stores: Stores<'_>, rec: &EvaluationRecord) -> Resul
         .into_iter()
         .filter_map(|table| {
             let t = manifest.tables.get(&table)?;
-            Some(InputFile { key: t.source_key.clone(), sha256: t.sha256.clone(), bytes: t.bytes, rows: t.rows, table })
+            Some(InputFile {
+                key: t.source_key.clone(),
+                sha256: t.sha256.clone(),
+                bytes: t.bytes,
+                rows: t.rows,
+                object_version: t.object_version.clone(),
+                table,
+            })
         })
         .collect();
     Ok(Lineage {
@@ -120,6 +144,10 @@ pub struct Promotion {
     pub previous: Option<String>,
     /// Score items re-published (0 when the version already was champion).
     pub scores_written: usize,
+    /// Score items of the previous champion deleted: customers or titles absent from the data
+    /// of the promoted version.
+    #[serde(default)]
+    pub stale_removed: usize,
 }
 
 /// Makes `version`, a version of `uc` that was deployed once, champion again.
@@ -140,7 +168,13 @@ pub async fn promote(stores: Stores<'_>, uc: UseCase, version: &str) -> Result<P
     let rec: EvaluationRecord = get_json(stores, &evaluation_key).await?;
     let current = champion_item_version(stores, uc).await?;
     if current.as_deref() == Some(version) {
-        return Ok(Promotion { use_case: uc, version: version.into(), previous: current, scores_written: 0 });
+        return Ok(Promotion {
+            use_case: uc,
+            version: version.into(),
+            previous: current,
+            scores_written: 0,
+            stale_removed: 0,
+        });
     }
     let manifest = keys::ingest_manifest(&rec.run_id);
     let data = stores.objects.size(&manifest).await.map_err(Error::store(format!("reading {manifest}")))?;
@@ -156,8 +190,12 @@ pub async fn promote(stores: Stores<'_>, uc: UseCase, version: &str) -> Result<P
     let model_key = keys::deployed(uc, version, "model.json");
     flip_champion(stores, &rec, &stores.objects.uri(&model_key), current.clone()).await?;
     put_json(stores, &keys::champion(uc), &Champion::of(&rec, model_key, evaluation_key)).await?;
-    tracing::info!(use_case = %uc, version, previous = ?current, scores_written, "promoted");
-    Ok(Promotion { use_case: uc, version: version.into(), previous: current, scores_written })
+    let stale_removed = match &current {
+        Some(previous) => retire_stale(stores, uc, previous, version).await?,
+        None => 0,
+    };
+    tracing::info!(use_case = %uc, version, previous = ?current, scores_written, stale_removed, "promoted");
+    Ok(Promotion { use_case: uc, version: version.into(), previous: current, scores_written, stale_removed })
 }
 
 /// Promotes the deployed version recorded before the current champion.
@@ -174,4 +212,145 @@ pub async fn rollback(stores: Stores<'_>, uc: UseCase) -> Result<Promotion> {
         )));
     };
     promote(stores, uc, &previous.version).await
+}
+
+/// What differs between two versions of a use case: metrics, parameters (spec section and the
+/// deployment parameters evaluation chose), input files, code, and the drift of the second's data
+/// and scores against the first's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionDiff {
+    pub use_case: UseCase,
+    pub from: String,
+    pub to: String,
+    /// The primary metric and every criterion, by name (None: the version was not judged by it).
+    pub metrics: Vec<Change<f64>>,
+    /// Spec-section values (dotted paths) and deployment parameters that differ.
+    pub parameters: Vec<Change<Value>>,
+    /// Every input table, with whether its file's sha256 is the same.
+    pub inputs: Vec<InputChange>,
+    pub code: Change<String>,
+    /// Drift of `to` against `from`, under `to`'s run's thresholds (None: a profile is missing,
+    /// e.g. a version recorded before profiles were kept, or a rejected one whose run expired).
+    pub drift: Option<DriftReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change<T> {
+    pub name: String,
+    pub from: Option<T>,
+    pub to: Option<T>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputChange {
+    pub table: String,
+    pub same: bool,
+    pub from: Option<InputFile>,
+    pub to: Option<InputFile>,
+}
+
+/// Compares version `from` of `uc` with version `to`.
+pub async fn diff(stores: Stores<'_>, uc: UseCase, from: &str, to: &str) -> Result<VersionDiff> {
+    let all = versions(stores, uc).await?;
+    let find = |v: &str| {
+        all.iter().find(|r| r.version == v).cloned().ok_or_else(|| {
+            Error::Invalid(format!("{uc} has no version {v}: `marquee models list {uc}` lists its versions"))
+        })
+    };
+    let (a, b) = (find(from)?, find(to)?);
+    let metrics = changes(&metric_values(&a), &metric_values(&b));
+    let mut parameters = changes(&spec_values(&a), &spec_values(&b));
+    let params = |v: &VersionRecord| -> BTreeMap<String, Value> {
+        v.deploy_params.iter().map(|(k, x)| (format!("deploy.{k}"), Value::from(*x))).collect()
+    };
+    parameters.extend(changes(&params(&a), &params(&b)));
+    parameters.retain(|c| c.from != c.to);
+    let files = |v: &VersionRecord| -> BTreeMap<String, InputFile> {
+        v.lineage.iter().flat_map(|l| l.inputs.iter()).map(|f| (f.table.clone(), f.clone())).collect()
+    };
+    let (fa, fb) = (files(&a), files(&b));
+    let tables: BTreeSet<&String> = fa.keys().chain(fb.keys()).collect();
+    let inputs = tables
+        .into_iter()
+        .map(|t| {
+            let (from, to) = (fa.get(t).cloned(), fb.get(t).cloned());
+            let same = matches!((&from, &to), (Some(x), Some(y)) if x.sha256 == y.sha256);
+            InputChange { table: t.clone(), same, from, to }
+        })
+        .collect();
+    let code = |v: &VersionRecord| v.lineage.as_ref().map(|l| l.code_version.clone());
+    let drift = match (recorded_evaluation(stores, &a).await?, recorded_evaluation(stores, &b).await?) {
+        (Some(ea), Some(eb)) => match (ea.profile, eb.profile) {
+            (Some(pa), Some(pb)) => {
+                let thresholds = super::io::load_run_spec(stores, &b.run_id).await.map(|s| s.drift).unwrap_or_default();
+                Some(drift::compare(from, &pa, &pb, &thresholds))
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    Ok(VersionDiff {
+        use_case: uc,
+        from: from.into(),
+        to: to.into(),
+        metrics,
+        parameters,
+        inputs,
+        code: Change { name: "code".into(), from: code(&a), to: code(&b) },
+        drift,
+    })
+}
+
+fn changes<T: Clone + PartialEq>(a: &BTreeMap<String, T>, b: &BTreeMap<String, T>) -> Vec<Change<T>> {
+    let names: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    names.into_iter().map(|n| Change { name: n.clone(), from: a.get(n).cloned(), to: b.get(n).cloned() }).collect()
+}
+
+/// A version's headline metric and the values of its own criteria. Champion and drift criteria
+/// compare it with whichever version was champion then, so they do not line up across versions.
+fn metric_values(v: &VersionRecord) -> BTreeMap<String, f64> {
+    let mut out: BTreeMap<String, f64> = v
+        .criteria
+        .iter()
+        .filter(|c| matches!(c.kind, CriterionKind::Technical | CriterionKind::Business))
+        .map(|c| (c.name.clone(), c.value))
+        .collect();
+    if !out.keys().any(|k| k.eq_ignore_ascii_case(&v.metric)) {
+        out.insert(v.metric.clone(), v.value);
+    }
+    out
+}
+
+/// The spec section of a version's lineage as dotted paths (`section.k`, `seed`, ...).
+fn spec_values(v: &VersionRecord) -> BTreeMap<String, Value> {
+    fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    flatten(&path, x, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), other.clone());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if let Some(l) = &v.lineage {
+        flatten("", &l.spec_section, &mut out);
+    }
+    out
+}
+
+/// A version's evaluation record: beside its deployed artifact, else in its run (which may have
+/// expired); None when neither is there.
+async fn recorded_evaluation(stores: Stores<'_>, v: &VersionRecord) -> Result<Option<EvaluationRecord>> {
+    for key in [keys::deployed(v.use_case, &v.version, "evaluation.json"), keys::run_model(&v.run_id, v.use_case, "evaluation.json")] {
+        let found = stores.objects.get_opt(&key).await.map_err(Error::store(format!("reading {}", stores.objects.uri(&key))))?;
+        if let Some(bytes) = found {
+            return Ok(Some(super::io::parse_json(&bytes, &key)?));
+        }
+    }
+    Ok(None)
 }

@@ -20,6 +20,9 @@ pub struct UseCaseResult {
     pub value: f64,
     #[serde(default)]
     pub champion_version: Option<String>,
+    /// The champion's value of the same metric, on the same test split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub champion_value: Option<f64>,
     #[serde(default)]
     pub deployed_version: Option<String>,
     #[serde(default)]
@@ -28,6 +31,9 @@ pub struct UseCaseResult {
     pub reasons: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<UseCaseFailure>,
+    /// Drift past the spec's thresholds against the champion, one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<String>,
 }
 
 /// Where and how a use case failed: the step, the error type (e.g. `Marquee.StepFailed`,
@@ -57,10 +63,12 @@ impl UseCaseResult {
             metric: String::new(),
             value: 0.0,
             champion_version: None,
+            champion_value: None,
             deployed_version: None,
             scores_written: 0,
             reasons: Vec::new(),
             failure: Some(UseCaseFailure { step: step.into(), error: error.into(), cause: cause.into() }),
+            drift: Vec::new(),
         }
         .with_reason()
     }
@@ -81,6 +89,7 @@ impl UseCaseResult {
             metric: champion.metric.clone(),
             value: champion.value,
             champion_version: Some(champion.version.clone()),
+            champion_value: Some(champion.value),
             deployed_version: None,
             scores_written: 0,
             reasons: vec![format!(
@@ -88,6 +97,7 @@ impl UseCaseResult {
                 champion.version
             )],
             failure: None,
+            drift: Vec::new(),
         }
     }
 
@@ -98,10 +108,12 @@ impl UseCaseResult {
             metric: eval.metric.clone(),
             value: eval.value,
             champion_version: eval.champion_version.clone(),
+            champion_value: eval.champion_value,
             deployed_version: deployed.map(|d| d.version.clone()),
             scores_written: deployed.map_or(0, |d| d.scores_written),
             reasons: eval.reasons.clone(),
             failure: None,
+            drift: eval.drift.clone(),
         }
     }
 }

@@ -314,6 +314,7 @@ impl UseCase for Churn {
                 top_coefficients: weights.into_iter().take(15).collect(),
             }),
             deploy_params,
+            scores: crate::drift::Distribution::numeric(&p),
         })
     }
     /// At the cutoff evaluation chose (`deploy_params.cutoff`).

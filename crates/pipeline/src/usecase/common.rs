@@ -138,6 +138,8 @@ pub enum CriterionKind {
     Technical,
     Business,
     Champion,
+    /// The data moved past a `[drift]` block threshold.
+    Drift,
 }
 
 impl CriterionKind {
@@ -146,6 +148,7 @@ impl CriterionKind {
             CriterionKind::Technical => "technical",
             CriterionKind::Business => "business",
             CriterionKind::Champion => "champion",
+            CriterionKind::Drift => "drift",
         }
     }
 }
@@ -238,6 +241,10 @@ pub struct Evaluation {
     pub details: super::Details,
     /// Parameters deploy needs that evaluation decides (e.g. the churn cutoff).
     pub deploy_params: DeployParams,
+    /// The distribution of the model's scores on the test split (churn probabilities, segment
+    /// shares by size rank, predicted ratings, positive-sentiment probabilities), for drift.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scores: Option<crate::drift::Distribution>,
 }
 
 pub fn to_json<T: Serialize>(v: &T) -> Vec<u8> {

@@ -239,6 +239,7 @@ impl UseCase for Recommend {
                 test_rating_distribution: counts,
             }),
             deploy_params: BTreeMap::new(),
+            scores: crate::drift::Distribution::numeric(&predicted),
         })
     }
     fn score(

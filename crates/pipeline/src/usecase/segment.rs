@@ -291,6 +291,7 @@ impl UseCase for Segment {
                 },
             }),
             deploy_params: BTreeMap::new(),
+            scores: segment_size_ranks(&counts),
         })
     }
     fn score(
@@ -415,4 +416,13 @@ fn group_centroids(x: ArrayView2<f64>, assign: &[usize], k: usize) -> Array2<f64
         }
     }
     c
+}
+
+/// Segment shares keyed by size rank ("size rank 01", ...): k-means numbers its clusters
+/// arbitrarily, so a retrained model's segment 0 is not the champion's; ranks compare.
+fn segment_size_ranks(counts: &[usize]) -> Option<crate::drift::Distribution> {
+    let mut sorted = counts.to_vec();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    let names: Vec<String> = (1..=sorted.len()).map(|r| format!("size rank {r:02}")).collect();
+    crate::drift::Distribution::categorical(names.iter().map(String::as_str).zip(sorted))
 }

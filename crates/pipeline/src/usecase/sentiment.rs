@@ -284,6 +284,7 @@ impl UseCase for Sentiment {
                 vocabulary: model.vectorizer.n_features(),
             }),
             deploy_params: BTreeMap::new(),
+            scores: crate::drift::Distribution::numeric(&p),
         })
     }
     fn score(
