@@ -155,19 +155,27 @@ async fn worse_challenger_is_rejected_and_champion_keeps_serving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn impossible_criteria_reject_and_write_no_scores() {
     let ws = Workspace::new();
-    let spec =
-        edited_spec("min_auc = 0.80", "min_auc = 0.999").replacen("min_accuracy = 0.80", "min_accuracy = 0.999", 1);
+    let spec = edited_spec("min_auc = 0.80", "min_auc = 0.999")
+        .replacen("min_accuracy = 0.80", "min_accuracy = 0.999", 1)
+        .replacen("min_precision = 0.50", "min_precision = 0.97", 1);
     let spec_key = ws.upload_demo(800, 3, &spec).await;
     let summary = ws.run("strict", &spec_key).await.expect("run completes");
     for uc in [UseCase::Churn, UseCase::Sentiment] {
         let r = summary.results.iter().find(|r| r.use_case == uc).unwrap();
         assert_eq!(r.verdict, Verdict::Reject);
         assert!(r.reasons.iter().any(|m| m.contains("business criterion failed")), "{:?}", r.reasons);
+        assert!(r.reasons.iter().all(|m| m.contains("; next: ")), "each failure says what would pass: {:?}", r.reasons);
         assert!(champion(&ws, uc).await.is_none());
         let rec = ws.scores.get_item(&score::model(uc), &score::version("strict")).await.unwrap().unwrap();
         assert_eq!(rec.attr("status").unwrap(), "rejected");
         assert!(!rec.attr("reasons").unwrap().as_array().unwrap().is_empty());
     }
+    let churn = summary.results.iter().find(|r| r.use_case == UseCase::Churn).unwrap();
+    assert!(
+        churn.reasons.iter().any(|m| m.contains("next: the best precision reaching recall 0.60 is")),
+        "the precision reachable at the required recall: {:?}",
+        churn.reasons
+    );
     assert!(ws.scores.scan_sk("CUSTOMER#", score::CHURN).await.unwrap().is_empty());
     assert!(ws.scores.scan_sk("TITLE#", score::SENTIMENT).await.unwrap().is_empty());
 }

@@ -244,7 +244,7 @@ fn main() {
     match rt.block_on(dispatch(cli)) {
         Ok(()) => {}
         Err(e) => {
-            let gate = e.chain().any(|c| {
+            let gate = e.chain().find(|c| {
                 matches!(c.downcast_ref::<marquee_pipeline::Error>(), Some(marquee_pipeline::Error::QualityGate { .. }))
             });
             eprintln!("error: {e:#}");
@@ -252,8 +252,8 @@ fn main() {
                 eprintln!("hint: {}", h.hint);
                 std::process::exit(h.code);
             }
-            if gate {
-                eprintln!("hint: fix the rows listed in the quarantine file, or raise [quality] max_bad_row_share in the spec");
+            if gate.is_some() {
+                eprintln!("hint: do what each failing table's `next:` says; the quarantine file lists every rejected row (line, column, reason)");
                 std::process::exit(EXIT_QUALITY_GATE);
             }
             std::process::exit(1);

@@ -330,6 +330,9 @@ pub fn ingest_stream<S: IngestSink + ?Sized>(
     let mut gzip = false;
     let mut header: Vec<String> = Vec::new();
     let mut rdr = None;
+    // What to add to the csv reader's record line to get the file line: with CRLF line ends the
+    // reader ends a record at `\r` and counts its `\n` as part of the next record, one line early.
+    let mut line_shift = 0;
     match peek(raw, 2) {
         Err(e) => problems.push(format!("{file}: reading failed: {e}")),
         Ok((magic, raw)) => {
@@ -360,7 +363,10 @@ pub fn ingest_stream<S: IngestSink + ?Sized>(
                             _ => problems.push(format!("{file}:1: unreadable header: {e}")),
                         },
                         Ok(true) => {
-                            header = first.iter().map(|f| String::from_utf8_lossy(f).trim().to_string()).collect()
+                            header = first.iter().map(|f| String::from_utf8_lossy(f).trim().to_string()).collect();
+                            // The first record starts on the line after the header's last one.
+                            let header_lines = 1 + first.iter().flatten().filter(|&&b| b == b'\n').count() as u64;
+                            line_shift = (header_lines + 1).saturating_sub(r.position().line());
                         }
                     }
                     rdr = Some(r);
@@ -429,7 +435,7 @@ pub fn ingest_stream<S: IngestSink + ?Sized>(
                 Ok(false) => break,
                 Ok(true) => {}
                 Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
+                    let line = e.position().map_or(0, |p| p.line() + line_shift);
                     if let csv::ErrorKind::Io(io) = e.kind() {
                         // The stream itself failed (broken gzip, over budget, network): stop here.
                         problems.push(read_problem(file, line, gzip, opts.budget, io));
@@ -453,7 +459,7 @@ pub fn ingest_stream<S: IngestSink + ?Sized>(
             if generated_id.is_some() {
                 rec.push_field((rows_read - 1).to_string().as_bytes());
             }
-            let line = rec.position().map_or(0, |p| p.line());
+            let line = rec.position().map_or(0, |p| p.line() + line_shift);
             let reject = |column: &str, reason: String| QuarantinedRow {
                 table: table.into(),
                 file: file.into(),
@@ -572,14 +578,33 @@ fn fingerprint(id: &str) -> u128 {
     u128::from_le_bytes(d[..16].try_into().expect("16 bytes"))
 }
 
-/// Applies the spec's thresholds to a table's quality record (adds problems; never removes).
+/// Applies the table's thresholds (`[quality]`, or the table's own `max_bad_row_share`) to its
+/// quality record (adds problems; never removes). A problem names the table and its file, the
+/// commonest reason, the first bad row, and the next step that would pass.
 pub fn apply_gate(q: &mut TableQuality, gate: &QualitySection, first_bad: Option<&QuarantinedRow>) {
     if q.bad_share > gate.max_bad_row_share {
         let first = first_bad
             .map(|r| format!("; first: line {}, column `{}`: {}", r.line, r.column, r.reason))
             .unwrap_or_default();
+        let commonest = q.reasons.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)));
+        let most = commonest.map(|(r, n)| format!("; commonest reason: {r} ({n} rows)")).unwrap_or_default();
+        let next = match commonest {
+            // Most rows share an id with an earlier row: the table holds events, not one row per id.
+            Some((r, &n)) if r == "duplicate id" && 2 * n > q.rows_quarantined => format!(
+                "next: the id column is not unique in this file: if it holds several rows per id (events, ratings), \
+                 remove `id` from [tables.{}]; else fix the duplicates listed in the quarantine file",
+                q.table
+            ),
+            _ => format!(
+                "next: fix the rows listed in the quarantine file, or accept losing them for this table only with \
+                 `max_bad_row_share = {}` under [tables.{}]",
+                share_that_passes(q.bad_share),
+                q.table
+            ),
+        };
         q.problems.push(format!(
-            "{}: {} of {} rows ({:.2}%) rejected, above max_bad_row_share {:.2}%{first}",
+            "table `{}` ({}): {} of {} rows ({:.2}%) rejected, above max_bad_row_share {:.2}%{most}{first}; {next}",
+            q.table,
             q.file,
             q.rows_quarantined,
             q.rows_read,
@@ -588,9 +613,17 @@ pub fn apply_gate(q: &mut TableQuality, gate: &QualitySection, first_bad: Option
         ));
     }
     if q.problems.is_empty() && q.rows_ok < gate.min_rows {
-        q.problems
-            .push(format!("{}: only {} good rows, below quality.min_rows = {}", q.file, q.rows_ok, gate.min_rows));
+        q.problems.push(format!(
+            "table `{}` ({}): only {} good rows, below [quality] min_rows = {}; next: supply at least {} valid rows, \
+             or lower min_rows",
+            q.table, q.file, q.rows_ok, gate.min_rows, gate.min_rows
+        ));
     }
+}
+
+/// The smallest three-decimal share at or above `share` (a threshold the same data passes).
+fn share_that_passes(share: f64) -> String {
+    format!("{:.3}", ((share * 1000.0) - 1e-9).ceil().max(0.0) / 1000.0)
 }
 
 fn check_row<'a>(
@@ -923,6 +956,34 @@ mod tests {
         apply_gate(&mut t.quality, &QualitySection { max_bad_row_share: 0.01, min_rows: 1 }, t.quarantined.first());
         let p = &t.quality.problems[0];
         assert!(p.contains("1 of 2 rows") && p.contains("line 3, column `age`"), "{p}");
+        assert!(p.starts_with("table `c` (c.csv)") && p.contains("commonest reason: not a number (1 rows)"), "{p}");
+        assert!(p.contains("`max_bad_row_share = 0.500` under [tables.c]"), "{p}");
+        // The suggested share passes the same data.
+        let mut again = ingest_table("c", &spec(), "c.csv", data.as_bytes(), &[], 1_800_000_000);
+        apply_gate(&mut again.quality, &QualitySection { max_bad_row_share: 0.5, min_rows: 1 }, None);
+        assert!(again.quality.problems.is_empty(), "{:?}", again.quality.problems);
+    }
+
+    #[test]
+    fn quarantine_lines_are_file_lines_from_the_first_record_on() {
+        let data = "id,age,plan,at\nb,zz,x,2024-01-01\nc,zz,x,2024-01-01\nd,1,x,2024-01-01\ne,zz,x,2024-01-01\n";
+        let t = ingest_table("c", &spec(), "c.csv", data.as_bytes(), &[], 1_800_000_000);
+        let lines: Vec<u64> = t.quarantined.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 3, 5]);
+        // Windows line ends (CRLF, as Excel and Python's csv module write): the same lines.
+        let crlf = data.replace('\n', "\r\n");
+        let t = ingest_table("c", &spec(), "c.csv", crlf.as_bytes(), &[], 1_800_000_000);
+        let lines: Vec<u64> = t.quarantined.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 3, 5], "CRLF");
+    }
+
+    #[test]
+    fn a_table_of_events_declared_with_an_id_is_told_to_drop_the_id() {
+        let data = "id,age,plan,at\na,1,x,2024-01-01\na,2,x,2024-01-01\na,3,y,2024-01-01\n";
+        let mut t = ingest_table("c", &spec(), "c.csv", data.as_bytes(), &[], 1_800_000_000);
+        apply_gate(&mut t.quality, &QualitySection { max_bad_row_share: 0.01, min_rows: 1 }, t.quarantined.first());
+        let p = &t.quality.problems[0];
+        assert!(p.contains("commonest reason: duplicate id (2 rows)") && p.contains("remove `id` from [tables.c]"), "{p}");
     }
 
     #[test]

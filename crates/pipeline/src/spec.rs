@@ -64,6 +64,13 @@ fn default_min_rows() -> usize {
     20
 }
 
+impl QualitySection {
+    /// The thresholds that apply to one table: its own `max_bad_row_share` when it sets one.
+    pub fn for_table(&self, table: &TableSpec) -> QualitySection {
+        QualitySection { max_bad_row_share: table.max_bad_row_share.unwrap_or(self.max_bad_row_share), ..self.clone() }
+    }
+}
+
 impl Default for QualitySection {
     fn default() -> Self {
         Self { max_bad_row_share: default_max_bad_share(), min_rows: default_min_rows() }
@@ -169,6 +176,10 @@ pub struct TableSpec {
     /// Rows with a timestamp later than ingest time plus this many days are quarantined.
     #[serde(default)]
     pub max_future_days: Option<f64>,
+    /// This table's own `[quality] max_bad_row_share` (e.g. a noisy event log beside clean
+    /// master data); unset: the `[quality]` one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bad_row_share: Option<f64>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -691,6 +702,11 @@ impl Spec {
                 "must be a file name under the dataset folder",
             )?;
             check(t.list_separator.chars().count() == 1, &f("list_separator"), "must be one character")?;
+            check(
+                t.max_bad_row_share.map_or(true, |s| (0.0..=1.0).contains(&s)),
+                &f("max_bad_row_share"),
+                "must be in [0, 1]",
+            )?;
             let cols = t.columns();
             let mut seen = std::collections::HashSet::new();
             for (c, _) in &cols {

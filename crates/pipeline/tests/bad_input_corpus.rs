@@ -152,7 +152,8 @@ fn corpus() -> Vec<(&'static str, Vec<u8>, Expect)> {
             "too many bad rows trip the gate",
             with_rows(&["d,x,1,basic,no,x,2025-01-01", "e,y,1,basic,no,x,2025-01-01"]),
             Problem(
-                "t.csv: 2 of 5 rows (40.00%) rejected, above max_bad_row_share 1.00%; first: line 6, column `rating`",
+                "table `t` (t.csv): 2 of 5 rows (40.00%) rejected, above max_bad_row_share 1.00%; commonest reason: \
+                 not a number (2 rows); first: line 6, column `rating`",
             ),
         ),
     ]

@@ -3,15 +3,23 @@
 
 use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 
-/// MARQUEE_MOTO_ENDPOINT, or None with a message (the test then returns early).
+/// MARQUEE_MOTO_ENDPOINT, or None with a message (the test then returns early). Under CI (`CI`
+/// set, as `.ci/run` does) a missing endpoint fails the test instead: CI never passes a test that
+/// did not run.
 pub fn endpoint() -> Option<String> {
     let ep = std::env::var("MARQUEE_MOTO_ENDPOINT").ok().filter(|e| !e.is_empty());
     if ep.is_none() {
+        assert!(!in_ci(), "MARQUEE_MOTO_ENDPOINT is not set, and CI requires this test to run (run: scripts/test)");
         // Straight to stderr: libtest hides eprintln! output of passing tests.
         use std::io::Write;
         let _ = writeln!(std::io::stderr(), "skipping: MARQUEE_MOTO_ENDPOINT is not set (run: scripts/test)");
     }
     ep
+}
+
+/// Whether CI runs the tests (`CI` set and not `false`): then a test's data or service must be there.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
 pub fn unique(prefix: &str) -> String {

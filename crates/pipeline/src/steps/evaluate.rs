@@ -118,7 +118,8 @@ async fn run(stores: Stores<'_>, task: &UseCaseTask) -> Result<EvaluateOutput> {
             shift.value,
             Op::Lt,
             block.unwrap_or(f64::INFINITY),
-        ));
+        )
+        .next("check the data against the champion's (models diff); if the change is real, retrain with the block threshold raised in [drift]"));
     }
     let comparison = match &champion {
         None => None,
@@ -209,7 +210,11 @@ async fn compare_with_champion(
         primary.value,
         op,
         threshold,
-    );
+    )
+    .next(format!(
+        "the champion stays; to let a model this close replace it, raise [{uc}.champion] tolerance to at least {:.4}",
+        (primary.value - value).abs()
+    ));
     Ok((ChampionComparison { version: ch.version.clone(), value: Some(value), note }, criterion))
 }
 

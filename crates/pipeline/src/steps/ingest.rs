@@ -214,7 +214,8 @@ async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Re
     quality.sort_by(|a, b| a.table.cmp(&b.table));
 
     for q in quality.iter_mut() {
-        ingest::apply_gate(q, &spec.quality, first_bad.get(&q.table));
+        let gate = spec.tables.get(&q.table).map_or_else(|| spec.quality.clone(), |t| spec.quality.for_table(t));
+        ingest::apply_gate(q, &gate, first_bad.get(&q.table));
         if let Some(t) = manifest.tables.get_mut(&q.table) {
             t.rows = q.rows_ok;
         }

@@ -19,7 +19,7 @@ use super::{Details, Files, Tables, UseCase};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::keys::score;
-use crate::spec::{ChurnSpec, Spec, UseCaseSection};
+use crate::spec::{ChurnCriteria, ChurnSpec, Spec, UseCaseSection};
 use crate::store::Item;
 
 /// Cutoffs offered in the table: 0.05, 0.10, ..., 0.95.
@@ -270,7 +270,7 @@ impl UseCase for Churn {
 
         let mut criteria = vec![
             Criterion::check(CriterionKind::Technical, "AUC above chance", auc, Op::Gt, 0.5),
-            Criterion::check(CriterionKind::Business, "AUC", auc, Op::Ge, c.criteria.min_auc),
+            Criterion::check(CriterionKind::Business, "AUC", auc, Op::Ge, c.criteria.min_auc).relax("churn.criteria.min_auc"),
         ];
         match &chosen {
             Some(row) => {
@@ -281,21 +281,29 @@ impl UseCase for Churn {
                     Op::Ge,
                     c.criteria.min_recall,
                 ));
-                criteria.push(Criterion::check(
-                    CriterionKind::Business,
-                    &format!("precision at cutoff {:.2}", row.cutoff),
-                    row.precision,
-                    Op::Ge,
-                    c.criteria.min_precision,
-                ));
+                criteria.push(
+                    Criterion::check(
+                        CriterionKind::Business,
+                        &format!("precision at cutoff {:.2}", row.cutoff),
+                        row.precision,
+                        Op::Ge,
+                        c.criteria.min_precision,
+                    )
+                    .next(precision_trade(&table, row, &c.criteria)),
+                );
             }
-            None => criteria.push(Criterion::check(
-                CriterionKind::Business,
-                "a cutoff reaching the minimum recall",
-                0.0,
-                Op::Ge,
-                1.0,
-            )),
+            None => {
+                let best = table.iter().map(|r| r.recall).fold(0.0, f64::max);
+                criteria.push(
+                    Criterion::check(CriterionKind::Business, "a cutoff reaching the minimum recall", 0.0, Op::Ge, 1.0)
+                        .next(format!(
+                            "no cutoff reaches recall {:.2}; the highest is {best:.4}: lower churn.criteria.min_recall to \
+                             {:.2}",
+                            c.criteria.min_recall,
+                            (best * 100.0).floor() / 100.0
+                        )),
+                );
+            }
         }
         let mut weights: Vec<(String, f64)> =
             model.feature_names.iter().cloned().zip(model.logistic.coef.iter().copied()).collect();
@@ -341,6 +349,32 @@ fn labels(frame: &Frame, c: &ChurnSpec) -> Result<Vec<bool>> {
 
 /// The business rule: among cutoffs reaching `min_recall`, the one with the best precision
 /// (ties: the higher cutoff, fewer customers contacted). None when no cutoff reaches the recall.
+/// What would pass when the best precision at the required recall (`chosen`) is short of the
+/// required precision: the recall reachable at that precision, or lowering the precision bar.
+fn precision_trade(table: &[CutoffRow], chosen: &CutoffRow, criteria: &ChurnCriteria) -> String {
+    let at_precision = table
+        .iter()
+        .filter(|r| r.precision >= criteria.min_precision && r.tp > 0)
+        .max_by(|a, b| a.recall.total_cmp(&b.recall).then(a.cutoff.total_cmp(&b.cutoff)));
+    let lower = format!(
+        "the best precision reaching recall {:.2} is {:.4} (cutoff {:.2}): lower churn.criteria.min_precision to {:.2}",
+        criteria.min_recall,
+        chosen.precision,
+        chosen.cutoff,
+        (chosen.precision * 100.0).floor() / 100.0
+    );
+    match at_precision {
+        Some(r) => format!(
+            "{lower}, or precision {:.2} is reached at recall {:.4} (cutoff {:.2}): lower churn.criteria.min_recall to {:.2}",
+            criteria.min_precision,
+            r.recall,
+            r.cutoff,
+            (r.recall * 100.0).floor() / 100.0
+        ),
+        None => format!("{lower} (no cutoff reaches precision {:.2} at any recall)", criteria.min_precision),
+    }
+}
+
 pub fn choose_cutoff(table: &[CutoffRow], min_recall: f64) -> Option<&CutoffRow> {
     table
         .iter()

@@ -209,15 +209,39 @@ pub struct Criterion {
     pub threshold: f64,
     pub passed: bool,
     pub kind: CriterionKind,
+    /// For a failed criterion, what would pass, from numbers the evaluation already has (e.g. the
+    /// precision reachable at the required recall).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 impl Criterion {
     pub fn check(kind: CriterionKind, name: &str, value: f64, op: Op, threshold: f64) -> Self {
-        Self { name: name.into(), value, op, threshold, passed: op.holds(value, threshold), kind }
+        Self { name: name.into(), value, op, threshold, passed: op.holds(value, threshold), kind, next: None }
+    }
+
+    /// The next step shown when the criterion fails.
+    pub fn next(mut self, next: impl Into<String>) -> Self {
+        if !self.passed {
+            self.next = Some(next.into());
+        }
+        self
+    }
+
+    /// For a failed criterion set by the spec field `field`: the value of that field the model
+    /// would pass at (three decimals, rounded the passing way).
+    pub fn relax(self, field: &str) -> Self {
+        let at = match self.op {
+            Op::Ge | Op::Gt => (self.value * 1000.0).floor() / 1000.0,
+            Op::Le | Op::Lt => (self.value * 1000.0).ceil() / 1000.0,
+        };
+        let text = format!("the model passes with {field} = {at:.3}, or needs more signal in its data or features");
+        self.next(text)
     }
 
     pub fn describe(&self) -> String {
-        format!("{} = {:.4} (needs {} {:.4})", self.name, self.value, self.op, self.threshold)
+        let next = self.next.as_ref().map(|n| format!("; next: {n}")).unwrap_or_default();
+        format!("{} = {:.4} (needs {} {:.4}){next}", self.name, self.value, self.op, self.threshold)
     }
 }
 

@@ -254,14 +254,16 @@ impl UseCase for Segment {
                 min_share,
                 Op::Ge,
                 s.criteria.min_segment_share,
-            ),
+            )
+            .relax("segment.criteria.min_segment_share"),
             Criterion::check(
                 CriterionKind::Business,
                 "silhouette (test)",
                 silhouette,
                 Op::Ge,
                 s.criteria.min_silhouette,
-            ),
+            )
+            .relax("segment.criteria.min_silhouette"),
         ];
         if s.criteria.beat_baseline {
             criteria.push(Criterion::check(
@@ -270,7 +272,8 @@ impl UseCase for Segment {
                 km_base_sse.unwrap_or(f64::INFINITY),
                 Op::Lt,
                 base_sse,
-            ));
+            )
+            .next("the rule-based segments are as tight: segment on other features, or set segment.criteria.beat_baseline = false"));
         }
         Ok(Evaluation {
             primary: PrimaryMetric { name: "silhouette".into(), value: silhouette, higher_is_better: true },
