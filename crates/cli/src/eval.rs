@@ -38,11 +38,11 @@ pub struct EvalArgs {
     #[arg(long, default_value = "eval-out")]
     pub out: PathBuf,
     /// Folds: the first N protocol folds (movielens, telco), or k of the stratified k-fold (rt, imdb).
-    #[arg(long)]
+    #[arg(long, value_parser = at_least::<2>)]
     pub folds: Option<usize>,
     /// Use only ROWS rows of each task's main table (quick slices): the first ROWS, or a seeded
     /// random ROWS for the review sets (their files are sorted by label).
-    #[arg(long, value_name = "ROWS")]
+    #[arg(long, value_name = "ROWS", value_parser = at_least::<1>)]
     pub limit: Option<usize>,
     /// Read the specs from this folder instead of the copies built into the binary (see specs/).
     #[arg(long)]
@@ -94,4 +94,13 @@ pub fn run(args: EvalArgs, quiet: bool) -> Result<()> {
         println!("wrote {0}/eval.md, {0}/eval.json and one <task>.json per task", args.out.display());
     }
     Ok(())
+}
+
+/// A count of at least `MIN` (clap names the flag and the value on failure).
+fn at_least<const MIN: usize>(s: &str) -> std::result::Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{e}"))?;
+    if n < MIN {
+        return Err(format!("must be at least {MIN}"));
+    }
+    Ok(n)
 }

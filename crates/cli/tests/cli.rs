@@ -267,6 +267,13 @@ fn churn_cutoff_apply_rescores_the_champion_without_retraining() {
 #[test]
 fn usage_errors_exit_2_and_missing_workdir_hints() {
     assert_eq!(marquee(&["churn", "cutoff", "--min-precision", "1.5"]).status.code(), Some(2));
+    // Counts that would give no number or a false pass are refused before anything runs.
+    for (flag, value, says) in [("--folds", "0", "at least 2"), ("--folds", "1", "at least 2"), ("--limit", "0", "at least 1")] {
+        let out = marquee(&["eval", "--task", "telco", "--data-dir", "/nonexistent", flag, value]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(flag) && stderr.contains(says), "{flag} {value}: {stderr}");
+    }
     let out = marquee(&["segments", "--workdir", "/nonexistent/marquee"]);
     assert_eq!(out.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&out.stderr).contains("hint: pass --workdir"));

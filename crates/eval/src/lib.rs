@@ -255,6 +255,13 @@ pub struct TaskReport {
 
 /// Runs one task. `progress` receives one line per fold / phase.
 pub fn run(task: Task, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
+    // A mean over fewer than two folds is no cross-validation (and over none, no number at all).
+    if let Some(k) = opts.folds.filter(|&k| k < 2) {
+        return Err(Error::Invalid(format!("--folds {k}: cross-validation needs at least 2 folds")));
+    }
+    if opts.limit == Some(0) {
+        return Err(Error::Invalid("--limit 0: a slice needs at least one row".into()));
+    }
     let started = Instant::now();
     let mut report = match task {
         Task::Movielens => recommend::run(opts, progress)?,

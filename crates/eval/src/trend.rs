@@ -139,6 +139,13 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
             neg.push(texts[i].clone());
         }
     }
+    if pos.is_empty() || neg.is_empty() {
+        return Err(Error::Invalid(format!(
+            "trend: the held-out fifth has {} positive and {} negative reviews; planting a trend needs both (use a larger --limit)",
+            pos.len(),
+            neg.len()
+        )));
+    }
     let planted = planted_entities();
     let flat_band = 0.03;
     let tspec = trend_spec(&spec, flat_band)?;

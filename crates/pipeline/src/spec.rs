@@ -734,14 +734,16 @@ impl Spec {
             for c in s.features.iter().chain(s.baseline_columns.iter()) {
                 self.expect_kind(t, "segment.features", &s.table, c, &[ColumnKind::Numeric])?;
             }
-            check(s.k_min >= 2, "segment.k_min", "must be at least 2")?;
+            check_range(s.k_min, 2, 100, "segment.k_min")?;
+            check_range(s.k_max, 2, 100, "segment.k_max")?;
             check(s.k_max >= s.k_min, "segment.k_max", "must be >= k_min")?;
             if let Some(k) = s.k {
-                check(k >= 2, "segment.k", "must be at least 2")?;
+                check_range(k, 2, 100, "segment.k")?;
             }
-            check(s.n_init >= 1, "segment.n_init", "must be at least 1")?;
+            check_range(s.n_init, 1, 1000, "segment.n_init")?;
+            check_range(s.max_iter, 1, 100_000, "segment.max_iter")?;
             check(s.tol.is_finite() && s.tol >= 0.0, "segment.tol", "must be a finite number >= 0")?;
-            check(s.baseline_bins >= 2, "segment.baseline_bins", "must be at least 2")?;
+            check_range(s.baseline_bins, 2, 10, "segment.baseline_bins")?;
             let baseline_k = s.baseline_bins.saturating_mul(s.baseline_bins);
             check(
                 !s.criteria.beat_baseline || (s.k_min..=s.k_max).contains(&baseline_k),
@@ -842,11 +844,13 @@ impl Spec {
                 self.expect_kind(vt, "recommend.viewing", v, &r.user, &[ColumnKind::Id, ColumnKind::Categorical])?;
                 self.expect_kind(vt, "recommend.viewing", v, &r.item, &[ColumnKind::Id, ColumnKind::Categorical])?;
             }
-            check(r.rank >= 1, "recommend.rank", "must be at least 1")?;
-            check(r.iterations >= 1, "recommend.iterations", "must be at least 1")?;
-            check(r.lambda >= 0.0, "recommend.lambda", "must be >= 0")?;
-            check(r.top_n >= 1, "recommend.top_n", "must be at least 1")?;
-            check(r.knn_neighbours >= 1, "recommend.knn_neighbours", "must be at least 1")?;
+            check_range(r.rank, 1, 1000, "recommend.rank")?;
+            check_range(r.iterations, 1, 1000, "recommend.iterations")?;
+            check(r.lambda.is_finite() && r.lambda >= 0.0, "recommend.lambda", "must be a finite number >= 0")?;
+            // Items of `top_n` titles (about 100 bytes each) stay far below DynamoDB's 400 KB.
+            check_range(r.top_n, 1, 500, "recommend.top_n")?;
+            check_range(r.similar_n, 1, 500, "recommend.similar_n")?;
+            check_range(r.knn_neighbours, 1, 10_000, "recommend.knn_neighbours")?;
             check(r.criteria.max_rmse > 0.0, "recommend.criteria.max_rmse", "must be > 0")?;
             check_tolerance("recommend.champion.tolerance", r.champion.tolerance)?;
         }
@@ -879,7 +883,7 @@ impl Spec {
                 "must be [lo, hi] with 0 <= lo <= hi <= 1",
             )?;
             check(s.window_days >= 1, "sentiment.window_days", "must be at least 1")?;
-            check(s.trend_windows >= 2, "sentiment.trend_windows", "must be at least 2")?;
+            check_range(s.trend_windows, 2, 520, "sentiment.trend_windows")?;
             check(
                 (0.0..=1.0).contains(&s.criteria.min_accuracy),
                 "sentiment.criteria.min_accuracy",
@@ -913,6 +917,12 @@ impl Spec {
             None => Err(Error::spec(field, format!("column `{column}` is not declared in table `{table}`"))),
         }
     }
+}
+
+/// `value` within `lo..=hi`. The upper bounds keep a typo (an extra zero) from becoming an hour of
+/// training or an item over DynamoDB's 400 KB: far above any sensible value, far below harm.
+fn check_range(value: usize, lo: usize, hi: usize, field: &str) -> Result<()> {
+    check((lo..=hi).contains(&value), field, &format!("must be in {lo}..={hi} (got {value})"))
 }
 
 fn check(ok: bool, field: &str, message: &str) -> Result<()> {
@@ -967,6 +977,58 @@ mod tests {
         assert!(e.contains("`recommend.ratings`: names table `scores`"), "{e}");
         let e = err(&DEMO_SPEC.replace("label = \"churned\"", "label = \"age\""));
         assert!(e.contains("declared Numeric"), "{e}");
+    }
+
+    #[test]
+    fn counts_out_of_bounds_name_the_field_and_the_bounds() {
+        for (from, to, message) in [
+            ("k_max = 8", "k_max = 800", "`segment.k_max`: must be in 2..=100 (got 800)"),
+            ("n_init = 10", "n_init = 0", "`segment.n_init`: must be in 1..=1000 (got 0)"),
+            ("n_init = 10", "n_init = 100000", "`segment.n_init`: must be in 1..=1000 (got 100000)"),
+            ("k_min = 2", "k_min = 1", "`segment.k_min`: must be in 2..=100 (got 1)"),
+        ] {
+            let e = err(&DEMO_SPEC.replacen(from, to, 1));
+            assert!(e.contains(message), "{to}: {e}");
+        }
+        let e = err(&DEMO_SPEC.replacen("top_n = 10", "top_n = 100000", 1));
+        assert!(e.contains("`recommend.top_n`: must be in 1..=500"), "{e}");
+        let e = err(&DEMO_SPEC.replacen("[tables.ratings]\n", "[tables.ratings]\nmax_bad_row_share = 2.0\n", 1));
+        assert!(e.contains("`tables.ratings.max_bad_row_share`: must be in [0, 1]"), "{e}");
+    }
+
+    /// Every field the spec types serialise (the demo spec and the eval specs, defaults filled in)
+    /// is documented in docs/spec.md as `` `section.field` ``, so the reference cannot fall behind
+    /// the types. Table names read `tables.<name>.field`.
+    #[test]
+    fn every_spec_field_is_documented_in_docs_spec_md() {
+        fn keys(prefix: &str, v: &toml::Value, out: &mut std::collections::BTreeSet<String>) {
+            let toml::Value::Table(t) = v else {
+                out.insert(prefix.to_string());
+                return;
+            };
+            for (k, x) in t {
+                let k = if prefix == "tables" { "<name>" } else { k.as_str() };
+                let path = if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
+                // Maps keyed by the user's column names end at the map.
+                if path.ends_with(".ranges") || path == "sentiment.entities" {
+                    out.insert(path);
+                } else {
+                    keys(&path, x, out);
+                }
+            }
+        }
+        let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/spec.md")).unwrap();
+        let mut all = std::collections::BTreeSet::new();
+        let specs = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../specs"))
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .chain([DEMO_SPEC.to_string()]);
+        for text in specs {
+            let spec = Spec::from_toml(&text, "spec").unwrap();
+            keys("", &toml::Value::try_from(&spec).unwrap(), &mut all);
+        }
+        let missing: Vec<&String> = all.iter().filter(|k| !docs.contains(&format!("`{k}`"))).collect();
+        assert!(missing.is_empty(), "fields missing from docs/spec.md: {missing:#?}");
     }
 
     #[test]
