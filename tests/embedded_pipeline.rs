@@ -184,7 +184,7 @@ async fn impossible_criteria_reject_and_write_no_scores() {
 async fn a_use_case_failing_in_train_is_recorded_and_the_other_three_deploy() {
     let ws = Workspace::new();
     // More segments than training rows: k-means refuses, so segmentation's Train fails for good.
-    let spec = edited_spec("k_max = 8\n", "k_max = 8\nk = 100000\n").replacen(
+    let spec = edited_spec("k_max = 8\n", "k_max = 8\nk = 5000\n").replacen(
         "min_segment_share = 0.02",
         "min_segment_share = 0.0",
         1,

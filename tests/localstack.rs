@@ -990,7 +990,7 @@ fn a_use_case_failing_for_good_is_caught_in_its_iteration_and_the_others_finish(
         let d = deployed(&stack).await;
         // More segments than training rows: segmentation's Train fails with Marquee.StepFailed,
         // which no retry fixes. The other use cases see the data of their champions: unchanged.
-        let spec = edited_spec("k_max = 8\n", "k_max = 8\nk = 100000\n").replacen(
+        let spec = edited_spec("k_max = 8\n", "k_max = 8\nk = 5000\n").replacen(
             "min_segment_share = 0.02",
             "min_segment_share = 0.0",
             1,

@@ -303,7 +303,7 @@ fn a_failed_use_case_exits_6_after_the_others_deploy_and_the_table_names_it() {
     let spec_path = data.join("pipeline.toml");
     let spec = std::fs::read_to_string(&spec_path).unwrap();
     assert!(spec.contains("k_max = 8\n") && spec.contains("min_segment_share = 0.02"));
-    let spec = spec.replacen("k_max = 8\n", "k_max = 8\nk = 100000\n", 1).replacen(
+    let spec = spec.replacen("k_max = 8\n", "k_max = 8\nk = 5000\n", 1).replacen(
         "min_segment_share = 0.02",
         "min_segment_share = 0.0",
         1,

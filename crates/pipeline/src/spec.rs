@@ -734,11 +734,13 @@ impl Spec {
             for c in s.features.iter().chain(s.baseline_columns.iter()) {
                 self.expect_kind(t, "segment.features", &s.table, c, &[ColumnKind::Numeric])?;
             }
+            // A sweep runs n_init restarts per k: kept to a range a campaign can use. A fixed k
+            // only has to stay below the rows, which train checks.
             check_range(s.k_min, 2, 100, "segment.k_min")?;
             check_range(s.k_max, 2, 100, "segment.k_max")?;
             check(s.k_max >= s.k_min, "segment.k_max", "must be >= k_min")?;
             if let Some(k) = s.k {
-                check_range(k, 2, 100, "segment.k")?;
+                check_range(k, 2, 10_000, "segment.k")?;
             }
             check_range(s.n_init, 1, 1000, "segment.n_init")?;
             check_range(s.max_iter, 1, 100_000, "segment.max_iter")?;
