@@ -568,3 +568,52 @@ async fn drift_of_a_planted_shift_warns_and_past_the_block_threshold_rejects() {
         assert_eq!(ws.scores.scan_sk("CUSTOMER#", score::CHURN).await.unwrap(), churn_before);
     }
 }
+
+/// A ratings-only export (no titles table, as MovieLens-style files come): recommendations from
+/// collaborative filtering, similar titles from co-ratings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ratings_only_export_gets_recommendations_and_similar_titles() {
+    let ws = Workspace::new();
+    ws.upload_demo(CUSTOMERS, 7, DEMO_SPEC).await;
+    let spec = r#"
+[pipeline]
+name = "ratings-only"
+dataset = "demo"
+
+[tables.ratings]
+file = "ratings.csv"
+categorical = ["customer_id", "title_id"]
+numeric = ["rating"]
+timestamp = ["rated_at"]
+ranges = { rating = [1, 5] }
+
+[recommend]
+ratings = "ratings"
+user = "customer_id"
+item = "title_id"
+rating = "rating"
+ranking = "item_knn"
+"#;
+    let spec_key = ws.put_spec(spec).await;
+    let summary = ws.run("ratings-only", &spec_key).await.expect("run");
+    assert_eq!(summary.results.len(), 1);
+    let r = &summary.results[0];
+    assert_eq!(r.verdict, Verdict::Deploy, "{:?}", r.reasons);
+    let recs = ws.scores.scan_sk("CUSTOMER#", score::RECS).await.unwrap();
+    assert!(recs.len() > CUSTOMERS / 2, "{} RECS items", recs.len());
+    let similar = ws.scores.scan_sk("TITLE#", score::SIMILAR).await.unwrap();
+    assert!(!similar.is_empty());
+    for item in &similar {
+        let items = item.attr("items").unwrap().as_array().unwrap();
+        assert!(!items.is_empty() && items.len() <= 10, "{item:?}");
+        let sims: Vec<f64> = items.iter().map(|i| i["similarity"].as_f64().unwrap()).collect();
+        assert!(sims.windows(2).all(|w| w[0] >= w[1]) && sims.iter().all(|&x| x > 0.0), "{sims:?}");
+        let own = item.pk.trim_start_matches("TITLE#");
+        assert!(items.iter().all(|i| i["title_id"] != own), "a title is not its own neighbour");
+    }
+
+    // Naming a title attribute without a titles table is refused, naming the field.
+    let bad = format!("{spec}title_features = [\"genres\"]\n");
+    let err = ws.run("bad", &ws.put_spec(&bad).await).await.expect_err("refused").to_string();
+    assert!(err.contains("`recommend.title_features`: needs a titles table"), "{err}");
+}

@@ -410,11 +410,15 @@ pub struct RecommendSpec {
     pub user: String,
     pub item: String,
     pub rating: String,
-    /// Titles table (content-based similarity) and its columns.
-    pub titles: String,
-    pub title_id: String,
+    /// Titles table (content-based similarity) and its columns. Absent (a ratings-only export):
+    /// titles are the rated items, and similar titles come from co-ratings instead of content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub titles: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_id: Option<String>,
     pub title_name: Option<String>,
     /// Title attribute columns (list or categorical: one-hot tokens; text: TF-IDF words).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub title_features: Vec<String>,
     /// Optional viewing history (user, item columns as in `user`/`item`): watched titles are not recommended.
     pub viewing: Option<String>,
@@ -810,36 +814,51 @@ impl Spec {
             self.expect_kind(t, "recommend.user", &r.ratings, &r.user, &[ColumnKind::Id, ColumnKind::Categorical])?;
             self.expect_kind(t, "recommend.item", &r.ratings, &r.item, &[ColumnKind::Id, ColumnKind::Categorical])?;
             self.expect_kind(t, "recommend.rating", &r.ratings, &r.rating, &[ColumnKind::Numeric])?;
-            let titles = self.table_for("recommend.titles", &r.titles)?;
-            self.expect_kind(
-                titles,
-                "recommend.title_id",
-                &r.titles,
-                &r.title_id,
-                &[ColumnKind::Id, ColumnKind::Categorical],
-            )?;
-            if let Some(n) = &r.title_name {
-                self.expect_kind(
-                    titles,
-                    "recommend.title_name",
-                    &r.titles,
-                    n,
-                    &[ColumnKind::Text, ColumnKind::Categorical],
-                )?;
-            }
-            check(
-                !r.title_features.is_empty(),
-                "recommend.title_features",
-                "at least one title attribute is required",
-            )?;
-            for c in &r.title_features {
-                self.expect_kind(
-                    titles,
-                    "recommend.title_features",
-                    &r.titles,
-                    c,
-                    &[ColumnKind::List, ColumnKind::Categorical, ColumnKind::Text],
-                )?;
+            match (&r.titles, &r.title_id) {
+                (Some(titles_name), Some(title_id)) => {
+                    let titles = self.table_for("recommend.titles", titles_name)?;
+                    self.expect_kind(
+                        titles,
+                        "recommend.title_id",
+                        titles_name,
+                        title_id,
+                        &[ColumnKind::Id, ColumnKind::Categorical],
+                    )?;
+                    if let Some(n) = &r.title_name {
+                        self.expect_kind(
+                            titles,
+                            "recommend.title_name",
+                            titles_name,
+                            n,
+                            &[ColumnKind::Text, ColumnKind::Categorical],
+                        )?;
+                    }
+                    check(
+                        !r.title_features.is_empty(),
+                        "recommend.title_features",
+                        "at least one title attribute is required with a titles table",
+                    )?;
+                    for c in &r.title_features {
+                        self.expect_kind(
+                            titles,
+                            "recommend.title_features",
+                            titles_name,
+                            c,
+                            &[ColumnKind::List, ColumnKind::Categorical, ColumnKind::Text],
+                        )?;
+                    }
+                }
+                (Some(_), None) => check(false, "recommend.title_id", "is required with recommend.titles")?,
+                (None, Some(_)) => check(false, "recommend.titles", "is required with recommend.title_id")?,
+                (None, None) => {
+                    // Ratings only: collaborative filtering; nothing describes a title.
+                    for (field, set) in [
+                        ("recommend.title_name", r.title_name.is_some()),
+                        ("recommend.title_features", !r.title_features.is_empty()),
+                    ] {
+                        check(!set, field, "needs a titles table (recommend.titles and recommend.title_id)")?;
+                    }
+                }
             }
             if let Some(v) = &r.viewing {
                 let vt = self.table_for("recommend.viewing", v)?;

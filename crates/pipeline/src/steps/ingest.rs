@@ -119,8 +119,8 @@ async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Re
     // Ratings and viewing rows must name a known title: the titles table goes first, and its ids
     // are checked as the other tables stream by.
     let mut order: Vec<&String> = spec.tables.keys().collect();
-    if let Some(r) = &spec.recommend {
-        order.sort_by_key(|n| **n != r.titles);
+    if let Some(titles) = spec.recommend.as_ref().and_then(|r| r.titles.as_ref()) {
+        order.sort_by_key(|n| *n != titles);
     }
     let mut known_titles: Option<Arc<HashSet<String>>> = None;
 
@@ -152,7 +152,7 @@ async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Re
         let recommend = spec.recommend.as_ref();
         let references = recommend
             .filter(|r| *name == r.ratings || Some(name) == r.viewing.as_ref())
-            .and_then(|r| Some((r.item.clone(), known_titles.clone()?, spec.tables.get(&r.titles)?.file.clone())));
+            .and_then(|r| Some((r.item.clone(), known_titles.clone()?, spec.tables.get(r.titles.as_ref()?)?.file.clone())));
         let job = TableJob {
             table: name.clone(),
             spec: tspec.clone(),
@@ -161,7 +161,7 @@ async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Re
             now,
             budget: budget.clone(),
             references,
-            collect: recommend.filter(|r| *name == r.titles).map(|r| r.title_id.clone()),
+            collect: recommend.filter(|r| r.titles.as_ref() == Some(name)).and_then(|r| r.title_id.clone()),
             out: tmp.path().join(format!("table-{index}.csv")),
         };
         let out = job.out.clone();
@@ -189,7 +189,7 @@ async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Re
         );
         put_file(stores, &keys::ingested(run_id, name), &out).await?;
         let _ = std::fs::remove_file(&out);
-        if recommend.is_some_and(|r| *name == r.titles) {
+        if recommend.is_some_and(|r| r.titles.as_ref() == Some(name)) {
             known_titles = Some(Arc::new(t.collected));
         }
         manifest.tables.insert(

@@ -1,6 +1,7 @@
 //! Recommendations: collaborative filtering by ALS on explicit ratings (with biases), evaluated
 //! by RMSE and by precision@10 / NDCG@10 against a popularity baseline; plus content-based
-//! similar titles from title attributes (tags one-hot with idf, descriptions TF-IDF).
+//! similar titles from title attributes (tags one-hot with idf, descriptions TF-IDF), or from
+//! co-ratings when the export has no titles table.
 
 use marquee_ml::als::{AlsModel, AlsParams, Rating};
 use marquee_ml::metrics;
@@ -92,13 +93,13 @@ impl UseCase for Recommend {
     fn needed_tables(&self, spec: &Spec) -> Vec<String> {
         spec.recommend
             .iter()
-            .flat_map(|r| [Some(r.ratings.clone()), Some(r.titles.clone()), r.viewing.clone()])
+            .flat_map(|r| [Some(r.ratings.clone()), r.titles.clone(), r.viewing.clone()])
             .flatten()
             .collect()
     }
     /// The titles: content-based similarity is fitted on their attributes.
     fn training_tables(&self, spec: &Spec) -> Vec<String> {
-        spec.recommend.iter().map(|r| r.titles.clone()).collect()
+        spec.recommend.iter().filter_map(|r| r.titles.clone()).collect()
     }
     fn prepare(&self, spec: &Spec, tables: &Tables) -> Result<Files> {
         let r = spec_of(spec)?;
@@ -117,8 +118,15 @@ impl UseCase for Recommend {
     fn train(&self, spec: &Spec, files: &Files, tables: &Tables, fingerprint: &str) -> Result<Vec<u8>> {
         let r = spec_of(spec)?;
         let train = files.frame("train.csv")?;
-        let titles = tables.get(&r.titles)?;
-        let title_ids = titles.col(&r.title_id)?;
+        // With a titles table, every title is an item (unrated ones get content neighbours).
+        let titles = match (&r.titles, &r.title_id) {
+            (Some(t), Some(id)) => Some((tables.get(t)?, id)),
+            _ => None,
+        };
+        let title_ids: &[String] = match &titles {
+            Some((frame, id)) => frame.col(id)?,
+            None => &[],
+        };
         let user_ids = sorted_unique(train.col(&r.user)?.iter().cloned());
         let item_ids = sorted_unique(train.col(&r.item)?.iter().chain(title_ids.iter()).cloned());
         let (ui, ii) = (index_of(&user_ids), index_of(&item_ids));
@@ -138,16 +146,27 @@ impl UseCase for Recommend {
         let mut popularity: Vec<u32> = (0..item_ids.len() as u32).collect();
         popularity.sort_by(|&a, &b| counts[b as usize].cmp(&counts[a as usize]).then(a.cmp(&b)));
 
-        let content = content_matrix(r, spec, titles)?;
-        let neighbours = top_k_cosine(&content, r.similar_n);
-        let similar = title_ids
-            .iter()
-            .zip(neighbours)
-            .map(|(id, nb)| (id.clone(), nb.into_iter().map(|(j, s)| (title_ids[j as usize].clone(), s)).collect()))
-            .collect();
-        let title_names = match &r.title_name {
-            Some(col) => title_ids.iter().cloned().zip(titles.col(col)?.iter().cloned()).collect(),
-            None => BTreeMap::new(),
+        let similar = match &titles {
+            // Content-based: titles alike in their attributes.
+            Some((frame, _)) => {
+                let neighbours = top_k_cosine(&content_matrix(r, spec, frame)?, r.similar_n);
+                title_ids
+                    .iter()
+                    .zip(neighbours)
+                    .map(|(id, nb)| (id.clone(), nb.into_iter().map(|(j, s)| (title_ids[j as usize].clone(), s)).collect()))
+                    .collect()
+            }
+            // Ratings only: titles rated by the same users (cosine of their rater sets).
+            None => co_rating_neighbours(&ratings, item_ids.len(), r.similar_n)
+                .into_iter()
+                .enumerate()
+                .filter(|(_, nb)| !nb.is_empty())
+                .map(|(i, nb)| (item_ids[i].clone(), nb.into_iter().map(|(j, s)| (item_ids[j as usize].clone(), s)).collect()))
+                .collect(),
+        };
+        let title_names = match (&titles, &r.title_name) {
+            (Some((frame, _)), Some(col)) => title_ids.iter().cloned().zip(frame.col(col)?.iter().cloned()).collect(),
+            _ => BTreeMap::new(),
         };
         let co_neighbours = match r.ranking {
             RankingKind::Als => Vec::new(),
@@ -341,7 +360,7 @@ fn index_of(ids: &[String]) -> HashMap<&str, u32> {
 /// Content vectors of titles: one-hot tags (list / categorical columns) weighted by idf, plus
 /// TF-IDF of text columns; each part L2-normalised so neither dominates by length.
 fn content_matrix(r: &RecommendSpec, spec: &Spec, titles: &Frame) -> Result<CsrMatrix> {
-    let tspec = spec.table(&r.titles)?;
+    let tspec = spec.table(r.titles.as_deref().unwrap_or_default())?;
     let n = titles.n_rows();
     let mut tag_rows: Vec<Vec<String>> = vec![Vec::new(); n];
     let mut texts: Vec<String> = vec![String::new(); n];
