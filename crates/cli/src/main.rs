@@ -74,6 +74,28 @@ enum Command {
     ///   marquee run --spec my-pipeline.toml --data ./exports
     #[command(verbatim_doc_comment)]
     Run(RunArgs),
+    /// Draft a pipeline spec from a folder of CSV exports
+    ///
+    /// Reads each .csv / .csv.gz file's header and first rows, gives every column a role, proposes
+    /// the use cases the data supports and writes an annotated spec that `marquee run --spec`
+    /// accepts as it is. What the data cannot decide is a `# QUESTION:` line in the file.
+    ///
+    /// Examples:
+    ///   marquee init --data ./exports
+    ///   marquee init --data ./exports --out acme.toml
+    ///   marquee run --spec ./exports/pipeline.toml
+    #[command(verbatim_doc_comment)]
+    Init {
+        /// Folder holding the CSV exports.
+        #[arg(long)]
+        data: PathBuf,
+        /// Where to write the spec (default: DATA/pipeline.toml).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace an existing spec file.
+        #[arg(long)]
+        force: bool,
+    },
     /// Write the synthetic demo dataset (CSV files) and its pipeline spec to a folder
     ///
     /// Examples:
@@ -277,6 +299,7 @@ fn init_logging(quiet: bool, verbose: bool) {
 async fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(args) => run(args, &cli.workdir, cli.quiet).await,
+        Command::Init { data, out, force } => init(&data, out, force, cli.quiet),
         Command::DemoData { out, customers, seed } => {
             write_demo(&out, customers, seed)?;
             if !cli.quiet {
@@ -551,6 +574,30 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// `marquee init`: drafts the spec and says what it found and what it could not decide.
+fn init(data: &Path, out: Option<PathBuf>, force: bool, quiet: bool) -> Result<()> {
+    let out = out.unwrap_or_else(|| data.join("pipeline.toml"));
+    if out.exists() && !force {
+        return Err(hint::unmet(
+            format!("{} exists", out.display()),
+            "pass --force to replace it, or --out to write the draft elsewhere",
+        ));
+    }
+    let draft = marquee_pipeline::draft::draft_spec(data)?;
+    std::fs::write(&out, &draft.toml).with_context(|| format!("writing {}", out.display()))?;
+    if !quiet {
+        let tables: Vec<&str> = draft.spec.tables.keys().map(String::as_str).collect();
+        let use_cases: Vec<&str> = draft.spec.use_cases().iter().map(|u| u.as_str()).collect();
+        println!("wrote {}: tables {}; use cases {}", out.display(), tables.join(", "), use_cases.join(", "));
+        for q in &draft.questions {
+            println!("  QUESTION: {q}");
+        }
+        let data_arg = if out.parent() == Some(data) { String::new() } else { format!(" --data {}", data.display()) };
+        println!("next:      marquee run --spec {}{data_arg}", out.display());
+    }
+    Ok(())
 }
 
 fn print_summary(summary: &RunSummary, objects: &DirObjectStore, elapsed: Duration) {

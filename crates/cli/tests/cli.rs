@@ -389,3 +389,31 @@ fn models_lists_versions_with_the_champion_and_refuses_a_rollback_with_nothing_b
     assert_eq!(out.status.code(), Some(5), "{stderr}");
     assert!(stderr.contains("first deployed version") && stderr.contains("hint:"), "{stderr}");
 }
+
+#[test]
+fn init_drafts_a_spec_the_demo_data_runs_on_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, work) = (dir.path().join("data"), dir.path().join("work"));
+    ok(&["demo-data", "--out", data.to_str().unwrap(), "--customers", "800", "--seed", "5"]);
+    // demo-data wrote its own pipeline.toml: init does not overwrite it unasked.
+    let out = marquee(&["init", "--data", data.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    let drafted = dir.path().join("drafted.toml");
+    let said = ok(&["init", "--data", data.to_str().unwrap(), "--out", drafted.to_str().unwrap()]);
+    assert!(said.contains("use cases segment, churn, recommend, sentiment"), "{said}");
+    assert!(said.contains(&format!("next:      marquee run --spec {}", drafted.display())), "{said}");
+    let run = ok(&[
+        "run",
+        "--spec",
+        drafted.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--workdir",
+        work.to_str().unwrap(),
+    ]);
+    for uc in ["segment", "churn", "recommend", "sentiment"] {
+        let row = run.lines().find(|l| l.starts_with(uc)).unwrap_or_else(|| panic!("no {uc} row: {run}"));
+        assert!(row.contains("deployed"), "{run}");
+    }
+}

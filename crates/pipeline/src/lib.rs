@@ -4,6 +4,7 @@
 //! The same functions run inside the Lambda binaries (S3 + DynamoDB stores), inside the embedded
 //! orchestrator (`marquee run`: a directory + SQLite) and inside tests.
 
+pub mod draft;
 pub mod drift;
 pub mod error;
 pub mod flow;
