@@ -423,7 +423,8 @@ fn recommend_section(tables: &[Table], out: &mut Writer) {
         ["user", "customer", "member", "viewer", "account", "subscriber"].iter().any(|w| c.name.to_ascii_lowercase().contains(w))
     };
     let user = ids.iter().find(who).unwrap_or(&ids[0]);
-    let item = ids.iter().find(|c| c.name != user.name).expect("an event table has two id columns");
+    // Two id columns of one name (a repeated header) leave no item column to draft.
+    let Some(item) = ids.iter().find(|c| c.name != user.name) else { return };
     writeln!(
         out.text,
         "# What should each viewer watch next? ALS on {}, ranked by co-ratings (item-kNN).\n[recommend]\nratings = {}\nuser = {}\nitem = {}\nrating = {}\nranking = \"item_knn\"",
