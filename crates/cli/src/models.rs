@@ -57,10 +57,7 @@ pub enum ModelsCmd {
     ///
     /// Example: marquee models promote churn 20261201T060000Z-1a2b3c4d
     #[command(verbatim_doc_comment)]
-    Promote {
-        use_case: UseCase,
-        version: String,
-    },
+    Promote { use_case: UseCase, version: String },
     /// Promote the version deployed before the current champion
     ///
     /// Example: marquee models rollback churn
@@ -183,7 +180,10 @@ fn print_version(v: &VersionRecord) {
 }
 
 fn print_versions(rows: &[VersionRecord]) {
-    println!("{:<10} {:<2}{:<32} {:<10} {:<11} {:>8}  recorded", "use case", "", "version", "status", "metric", "value");
+    println!(
+        "{:<10} {:<2}{:<32} {:<10} {:<11} {:>8}  recorded",
+        "use case", "", "version", "status", "metric", "value"
+    );
     for v in rows {
         println!(
             "{:<10} {:<2}{:<32} {:<10} {:<11} {:>8.4}  {}",
@@ -220,7 +220,10 @@ fn print_diff(d: &VersionDiff) {
     println!("\ninputs:");
     for i in &d.inputs {
         let file = |f: &Option<steps::InputFile>| {
-            f.as_ref().map_or_else(|| "-".to_string(), |f| format!("{} ({} rows, sha256 {})", f.key, f.rows, &f.sha256[..f.sha256.len().min(12)]))
+            f.as_ref().map_or_else(
+                || "-".to_string(),
+                |f| format!("{} ({} rows, sha256 {})", f.key, f.rows, &f.sha256[..f.sha256.len().min(12)]),
+            )
         };
         let state = if i.same { "same" } else { "changed" };
         println!("  {:<10} {state:<8} {} -> {}", i.table, file(&i.from), file(&i.to));

@@ -313,7 +313,11 @@ pub fn print_customer(v: &CustomerView) {
 }
 
 pub fn print_title(v: &TitleView) {
-    println!("title {}{}", v.title_id, v.title.as_deref().filter(|t| !t.is_empty()).map(|t| format!(" — {t}")).unwrap_or_default());
+    println!(
+        "title {}{}",
+        v.title_id,
+        v.title.as_deref().filter(|t| !t.is_empty()).map(|t| format!(" — {t}")).unwrap_or_default()
+    );
     if v.similar.is_empty() {
         println!("  similar      -");
     } else {

@@ -272,26 +272,50 @@ fn column_of(name: &str, st: Stats) -> Column {
 }
 
 fn is_label_name(lower: &str) -> bool {
-    ["churn", "churned", "label", "exited", "attrition", "cancelled", "canceled", "target", "sentiment", "polarity", "class"]
-        .contains(&lower)
+    [
+        "churn",
+        "churned",
+        "label",
+        "exited",
+        "attrition",
+        "cancelled",
+        "canceled",
+        "target",
+        "sentiment",
+        "polarity",
+        "class",
+    ]
+    .contains(&lower)
 }
 
 fn write_table(out: &mut Writer, t: &Table, generate_id: bool) {
     writeln!(out.text, "[tables.{}]\nfile = {}", t.name, quote(&t.file)).ok();
     match (&t.id, generate_id) {
         (_, true) => {
-            writeln!(out.text, "id = \"row\"\ngenerate_id = true   # no id column: rows are numbered (0-based, header excluded)").ok();
+            writeln!(
+                out.text,
+                "id = \"row\"\ngenerate_id = true   # no id column: rows are numbered (0-based, header excluded)"
+            )
+            .ok();
         }
         (Some(id), false) => {
             writeln!(out.text, "id = {}   # never repeats in the rows read", quote(id)).ok();
         }
         (None, false) => {}
     }
-    for (key, role) in
-        [("numeric", Role::Numeric), ("categorical", Role::Categorical), ("timestamp", Role::Timestamp), ("text", Role::Text), ("list", Role::List)]
-    {
-        let names: Vec<&str> =
-            t.columns.iter().filter(|c| c.role == role && Some(&c.name) != t.id.as_ref()).map(|c| c.name.as_str()).collect();
+    for (key, role) in [
+        ("numeric", Role::Numeric),
+        ("categorical", Role::Categorical),
+        ("timestamp", Role::Timestamp),
+        ("text", Role::Text),
+        ("list", Role::List),
+    ] {
+        let names: Vec<&str> = t
+            .columns
+            .iter()
+            .filter(|c| c.role == role && Some(&c.name) != t.id.as_ref())
+            .map(|c| c.name.as_str())
+            .collect();
         if !names.is_empty() {
             writeln!(out.text, "{key} = {}", list(&names)).ok();
         }
@@ -337,12 +361,8 @@ fn churn_of(tables: &[Table], out: &mut Writer) -> Option<ChurnDraft> {
         ));
         return None;
     }
-    let numeric: Vec<&str> = t
-        .columns
-        .iter()
-        .filter(|c| c.role == Role::Numeric && c.name != label.name)
-        .map(|c| c.name.as_str())
-        .collect();
+    let numeric: Vec<&str> =
+        t.columns.iter().filter(|c| c.role == Role::Numeric && c.name != label.name).map(|c| c.name.as_str()).collect();
     let categorical: Vec<&str> = t
         .columns
         .iter()
@@ -420,7 +440,9 @@ fn recommend_section(tables: &[Table], out: &mut Writer) {
     };
     let ids: Vec<&Column> = ratings.ids().collect();
     let who = |c: &&&Column| {
-        ["user", "customer", "member", "viewer", "account", "subscriber"].iter().any(|w| c.name.to_ascii_lowercase().contains(w))
+        ["user", "customer", "member", "viewer", "account", "subscriber"]
+            .iter()
+            .any(|w| c.name.to_ascii_lowercase().contains(w))
     };
     let user = ids.iter().find(who).unwrap_or(&ids[0]);
     // Two id columns of one name (a repeated header) leave no item column to draft.
@@ -450,7 +472,9 @@ fn recommend_section(tables: &[Table], out: &mut Writer) {
                 .iter()
                 .find(|c| {
                     let l = c.name.to_ascii_lowercase();
-                    matches!(c.role, Role::Text | Role::Categorical) && (l.contains("title") || l.contains("name")) && !c.id_like
+                    matches!(c.role, Role::Text | Role::Categorical)
+                        && (l.contains("title") || l.contains("name"))
+                        && !c.id_like
                 })
                 .map(|c| c.name.clone());
             let features: Vec<&str> = t
@@ -475,7 +499,8 @@ fn recommend_section(tables: &[Table], out: &mut Writer) {
             }
         }
         None => {
-            writeln!(out.text, "# no titles table (one row per `{}`): similar titles come from co-ratings", item.name).ok();
+            writeln!(out.text, "# no titles table (one row per `{}`): similar titles come from co-ratings", item.name)
+                .ok();
         }
     }
     out.text.push('\n');
@@ -493,7 +518,8 @@ fn sentiment_section(tables: &[Table], out: &mut Writer) {
         return;
     };
     let pick = |words: &[&str]| label.values.iter().find(|v| words.contains(&v.to_ascii_lowercase().as_str())).cloned();
-    let (Some(pos), Some(neg)) = (pick(&["positive", "pos", "1", "true", "good"]), pick(&["negative", "neg", "0", "false", "bad"]))
+    let (Some(pos), Some(neg)) =
+        (pick(&["positive", "pos", "1", "true", "good"]), pick(&["negative", "neg", "0", "false", "bad"]))
     else {
         out.question(format!(
             "which values of `{}.{}` are positive and negative ({})? Add a [sentiment] section (see docs/spec.md).",
@@ -532,7 +558,12 @@ fn sentiment_section(tables: &[Table], out: &mut Writer) {
                 t.name
             ));
         } else {
-            writeln!(out.text, "entities = {{ {} }}   # trending per entity; add brands or talent columns", entities.join(", ")).ok();
+            writeln!(
+                out.text,
+                "entities = {{ {} }}   # trending per entity; add brands or talent columns",
+                entities.join(", ")
+            )
+            .ok();
         }
     }
     out.text.push('\n');
@@ -589,12 +620,14 @@ mod tests {
     #[test]
     fn an_ambiguous_label_is_a_question_not_a_guess() {
         let dir = tempfile::tempdir().unwrap();
-        let rows: String = (0..60).map(|i| format!("c{i},{},{}\n", i * 3 % 17, if i % 3 == 0 { "A" } else { "B" })).collect();
+        let rows: String =
+            (0..60).map(|i| format!("c{i},{},{}\n", i * 3 % 17, if i % 3 == 0 { "A" } else { "B" })).collect();
         write(dir.path(), &[("customers.csv", &format!("customer_id,visits,churn\n{rows}"))]);
         let err = draft_spec(dir.path()).unwrap_err().to_string();
         assert!(err.contains("which value of `customers.churn` means the customer churned"), "{err}");
         // With a yes/no label the same table drafts churn.
-        let rows: String = (0..60).map(|i| format!("c{i},{},{}\n", i * 3 % 17, if i % 3 == 0 { "yes" } else { "no" })).collect();
+        let rows: String =
+            (0..60).map(|i| format!("c{i},{},{}\n", i * 3 % 17, if i % 3 == 0 { "yes" } else { "no" })).collect();
         write(dir.path(), &[("customers.csv", &format!("customer_id,visits,churn\n{rows}"))]);
         let d = draft_spec(dir.path()).unwrap();
         assert_eq!(d.spec.use_cases(), [UseCase::Churn]);
@@ -605,7 +638,8 @@ mod tests {
     #[test]
     fn ratings_only_files_draft_recommend_without_titles() {
         let dir = tempfile::tempdir().unwrap();
-        let rows: String = (0..300).map(|i| format!("{},{},{},{}\n", i % 30, i % 17, 1 + i % 5, 881250949 + i)).collect();
+        let rows: String =
+            (0..300).map(|i| format!("{},{},{},{}\n", i % 30, i % 17, 1 + i % 5, 881250949 + i)).collect();
         write(dir.path(), &[("ratings.csv", &format!("user_id,item_id,rating,timestamp\n{rows}"))]);
         let d = draft_spec(dir.path()).unwrap();
         let r = d.spec.recommend.as_ref().unwrap();

@@ -110,8 +110,7 @@ impl Distribution {
 pub fn psi(reference: &Distribution, actual: &Distribution) -> Option<f64> {
     let pairs: Vec<(f64, f64)> = match (reference, actual) {
         (Distribution::Numeric { quantiles: r, .. }, Distribution::Numeric { quantiles: a, .. }) => {
-            let mut edges: Vec<f64> =
-                (1..PSI_BINS).map(|i| r[(r.len() - 1) * i / PSI_BINS]).collect();
+            let mut edges: Vec<f64> = (1..PSI_BINS).map(|i| r[(r.len() - 1) * i / PSI_BINS]).collect();
             edges.dedup();
             let bin_shares = |q: &[f64]| {
                 let cdf: Vec<f64> = edges.iter().map(|&e| Distribution::cdf(q, e)).collect();
@@ -496,7 +495,11 @@ mod tests {
             report.at_least(Level::Warn).iter().map(|s| (s.what.as_str(), s.name.as_str(), s.level)).collect();
         assert_eq!(
             flagged,
-            vec![("feature", "c.b", Level::Block), ("missing", "c.b", Level::Warn), ("label", "c.churned", Level::Warn)]
+            vec![
+                ("feature", "c.b", Level::Block),
+                ("missing", "c.b", Level::Warn),
+                ("label", "c.churned", Level::Warn)
+            ]
         );
         assert_eq!(report.unmatched, vec!["c.gone".to_string(), "c.new".to_string()]);
         let label = report.shifts.iter().find(|s| s.what == "label").unwrap();

@@ -116,4 +116,3 @@ pub async fn hold_dataset(
         Err(e) => Err(Error::store(context())(e)),
     }
 }
-

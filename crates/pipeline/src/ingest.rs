@@ -983,7 +983,10 @@ mod tests {
         let mut t = ingest_table("c", &spec(), "c.csv", data.as_bytes(), &[], 1_800_000_000);
         apply_gate(&mut t.quality, &QualitySection { max_bad_row_share: 0.01, min_rows: 1 }, t.quarantined.first());
         let p = &t.quality.problems[0];
-        assert!(p.contains("commonest reason: duplicate id (2 rows)") && p.contains("remove `id` from [tables.c]"), "{p}");
+        assert!(
+            p.contains("commonest reason: duplicate id (2 rows)") && p.contains("remove `id` from [tables.c]"),
+            "{p}"
+        );
     }
 
     #[test]

@@ -69,4 +69,3 @@ async fn a_dataset_has_one_running_holder_and_passes_on_when_it_ends() {
     let busy = hold_dataset(&scores, &running, "demo", &a).await.unwrap().expect("now held by c");
     assert_eq!(busy.run_id, "c");
 }
-

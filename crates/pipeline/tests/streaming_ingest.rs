@@ -126,7 +126,8 @@ async fn run_ingest(workdir: &Path, spec: &str) -> (DirObjectStore, IngestOutput
     let scores = SqliteScoreStore::open(workdir.join("scores.db")).unwrap();
     objects.put("raw/big/pipeline.toml", spec.as_bytes().to_vec()).await.unwrap();
     let stores = Stores { objects: &objects, scores: &scores };
-    let req = RunRequest { run_id: "r1".into(), spec_key: "raw/big/pipeline.toml".into(), trigger: None, retrain: false };
+    let req =
+        RunRequest { run_id: "r1".into(), spec_key: "raw/big/pipeline.toml".into(), trigger: None, retrain: false };
     let out = steps::ingest(stores, &req).await.unwrap();
     (objects, out)
 }

@@ -150,9 +150,9 @@ async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Re
         }
         let body = stores.objects.open(&source_key).await.map_err(Error::store(format!("reading {file_label}")))?;
         let recommend = spec.recommend.as_ref();
-        let references = recommend
-            .filter(|r| *name == r.ratings || Some(name) == r.viewing.as_ref())
-            .and_then(|r| Some((r.item.clone(), known_titles.clone()?, spec.tables.get(r.titles.as_ref()?)?.file.clone())));
+        let references = recommend.filter(|r| *name == r.ratings || Some(name) == r.viewing.as_ref()).and_then(|r| {
+            Some((r.item.clone(), known_titles.clone()?, spec.tables.get(r.titles.as_ref()?)?.file.clone()))
+        });
         let job = TableJob {
             table: name.clone(),
             spec: tspec.clone(),
@@ -230,11 +230,8 @@ async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Re
     put_json(stores, &keys::profile(run_id), &profiles).await?;
     put_json(stores, &keys::quality(run_id), &report).await?;
     put_file(stores, &keys::quarantine(run_id), &quarantine_path).await?;
-    let unchanged = if report.passed && !req.retrain {
-        unchanged_use_cases(stores, &spec, &manifest).await?
-    } else {
-        Vec::new()
-    };
+    let unchanged =
+        if report.passed && !req.retrain { unchanged_use_cases(stores, &spec, &manifest).await? } else { Vec::new() };
     manifest.unchanged = unchanged.iter().map(|r| r.use_case).collect();
     if report.passed {
         put_json(stores, &keys::ingest_manifest(run_id), &manifest).await?;

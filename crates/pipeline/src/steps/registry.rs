@@ -346,8 +346,15 @@ fn spec_values(v: &VersionRecord) -> BTreeMap<String, Value> {
 /// A version's evaluation record: beside its deployed artifact, else in its run (which may have
 /// expired); None when neither is there.
 async fn recorded_evaluation(stores: Stores<'_>, v: &VersionRecord) -> Result<Option<EvaluationRecord>> {
-    for key in [keys::deployed(v.use_case, &v.version, "evaluation.json"), keys::run_model(&v.run_id, v.use_case, "evaluation.json")] {
-        let found = stores.objects.get_opt(&key).await.map_err(Error::store(format!("reading {}", stores.objects.uri(&key))))?;
+    for key in [
+        keys::deployed(v.use_case, &v.version, "evaluation.json"),
+        keys::run_model(&v.run_id, v.use_case, "evaluation.json"),
+    ] {
+        let found = stores
+            .objects
+            .get_opt(&key)
+            .await
+            .map_err(Error::store(format!("reading {}", stores.objects.uri(&key))))?;
         if let Some(bytes) = found {
             return Ok(Some(super::io::parse_json(&bytes, &key)?));
         }

@@ -54,7 +54,8 @@ pub(super) async fn score_and_write(
     let (data_run, version) = (rec.run_id.as_str(), rec.version.as_str());
     let manifest = load_manifest(stores, data_run).await?;
     let mut written_keys = ScoreKeys::create()?;
-    let write = |items: Vec<Item>| async move { stores.scores.put_items(items).await.map_err(Error::store("writing scores")) };
+    let write =
+        |items: Vec<Item>| async move { stores.scores.put_items(items).await.map_err(Error::store("writing scores")) };
     let Some(table) = model.row_scored_table(spec) else {
         let tables = load_tables(stores, &manifest, &model.needed_tables(spec)).await?;
         let items = model.score(spec, artifact, &rec.challenger.deploy_params, &tables, version)?;
@@ -118,7 +119,8 @@ impl ScoreKeys {
     }
 
     async fn store(self, stores: Stores<'_>, uc: UseCase, version: &str) -> Result<()> {
-        let gz = self.writer.into_inner().map_err(|e| Error::Invalid(format!("writing the score keys: {}", e.error())))?;
+        let gz =
+            self.writer.into_inner().map_err(|e| Error::Invalid(format!("writing the score keys: {}", e.error())))?;
         gz.finish().map_err(|e| Error::Invalid(format!("writing the score keys: {e}")))?;
         let key = keys::deployed(uc, version, SCORE_KEYS);
         put_file(stores, &key, self.file.path()).await

@@ -30,7 +30,8 @@ fn key_hash(pk: &str, sk: &str) -> u64 {
 /// Reads a version's score-keys file; None when the version was deployed before keys were kept.
 async fn score_keys(stores: Stores<'_>, uc: UseCase, version: &str) -> Result<Option<Vec<(String, String)>>> {
     let key = keys::deployed(uc, version, SCORE_KEYS);
-    let exists = stores.objects.size(&key).await.map_err(Error::store(format!("reading {}", stores.objects.uri(&key))))?;
+    let exists =
+        stores.objects.size(&key).await.map_err(Error::store(format!("reading {}", stores.objects.uri(&key))))?;
     if exists.is_none() {
         return Ok(None);
     }

@@ -270,7 +270,8 @@ impl UseCase for Churn {
 
         let mut criteria = vec![
             Criterion::check(CriterionKind::Technical, "AUC above chance", auc, Op::Gt, 0.5),
-            Criterion::check(CriterionKind::Business, "AUC", auc, Op::Ge, c.criteria.min_auc).relax("churn.criteria.min_auc"),
+            Criterion::check(CriterionKind::Business, "AUC", auc, Op::Ge, c.criteria.min_auc)
+                .relax("churn.criteria.min_auc"),
         ];
         match &chosen {
             Some(row) => {

@@ -153,7 +153,9 @@ impl UseCase for Recommend {
                 title_ids
                     .iter()
                     .zip(neighbours)
-                    .map(|(id, nb)| (id.clone(), nb.into_iter().map(|(j, s)| (title_ids[j as usize].clone(), s)).collect()))
+                    .map(|(id, nb)| {
+                        (id.clone(), nb.into_iter().map(|(j, s)| (title_ids[j as usize].clone(), s)).collect())
+                    })
                     .collect()
             }
             // Ratings only: titles rated by the same users (cosine of their rater sets).
@@ -161,7 +163,9 @@ impl UseCase for Recommend {
                 .into_iter()
                 .enumerate()
                 .filter(|(_, nb)| !nb.is_empty())
-                .map(|(i, nb)| (item_ids[i].clone(), nb.into_iter().map(|(j, s)| (item_ids[j as usize].clone(), s)).collect()))
+                .map(|(i, nb)| {
+                    (item_ids[i].clone(), nb.into_iter().map(|(j, s)| (item_ids[j as usize].clone(), s)).collect())
+                })
                 .collect(),
         };
         let title_names = match (&titles, &r.title_name) {
