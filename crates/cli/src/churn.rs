@@ -21,11 +21,13 @@ pub enum ChurnCmd {
     /// Among the cutoffs meeting every constraint, picks the one with the best recall when
     /// --min-precision or --max-fpr is given, else the best precision (the pipeline's own rule
     /// for --min-recall). Ties go to the higher cutoff (fewer customers to contact).
+    /// --cutoff takes one cutoff of the table as it is (the command the report's slider prints).
     ///
     /// Examples:
     ///   marquee churn cutoff --min-precision 0.6
     ///   marquee churn cutoff --run 20240101T000000Z-abc123 --min-recall 0.7 --max-fpr 0.2
     ///   marquee churn cutoff --min-precision 0.6 --apply
+    ///   marquee churn cutoff --run 20240101T000000Z-abc123 --cutoff 0.35 --apply
     #[command(verbatim_doc_comment)]
     Cutoff(CutoffArgs),
 }
@@ -44,6 +46,9 @@ pub struct CutoffArgs {
     /// Keep only cutoffs whose false positive rate (share of loyal customers flagged) is at most this.
     #[arg(long, value_parser = unit_interval)]
     pub max_fpr: Option<f64>,
+    /// Take exactly this cutoff of the table (e.g. 0.35) instead of choosing under constraints.
+    #[arg(long, value_parser = unit_interval, conflicts_with_all = ["min_precision", "min_recall", "max_fpr"])]
+    pub cutoff: Option<f64>,
     /// Rescore the deployed churn scores at the chosen cutoff (RUN must be the deployed champion).
     #[arg(long)]
     pub apply: bool,
@@ -141,6 +146,17 @@ pub fn choose(rows: &[Row], c: &Constraints) -> Option<Row> {
         .copied()
 }
 
+/// The table's row at `cutoff`. Table cutoffs are computed (`7.0 * 0.05` is not `0.35`), so a
+/// typed value matches within a tolerance far below the table's step.
+pub fn exact(rows: &[Row], cutoff: f64) -> Option<Row> {
+    rows.iter().find(|r| (r.cutoff - cutoff).abs() < 1e-6).copied()
+}
+
+/// The table's cutoffs as `0.05, 0.10, ...`, for hints.
+fn list_cutoffs(rows: &[Row]) -> String {
+    rows.iter().map(|r| format!("{:.2}", r.cutoff)).collect::<Vec<_>>().join(", ")
+}
+
 #[derive(Debug, Serialize)]
 struct Choice<'a> {
     run_id: &'a str,
@@ -154,8 +170,8 @@ struct Choice<'a> {
 
 pub async fn cutoff(stores: Stores<'_>, args: CutoffArgs, quiet: bool) -> Result<()> {
     let c = Constraints { min_precision: args.min_precision, min_recall: args.min_recall, max_fpr: args.max_fpr };
-    if c == Constraints::default() {
-        return Err(hint::unmet("no constraint given", "pass at least one of --min-precision, --min-recall, --max-fpr, e.g. `marquee churn cutoff --min-precision 0.6`"));
+    if c == Constraints::default() && args.cutoff.is_none() {
+        return Err(hint::unmet("no constraint given", "pass at least one of --min-precision, --min-recall, --max-fpr (or an exact --cutoff), e.g. `marquee churn cutoff --min-precision 0.6`"));
     }
     let champion = steps::read_champion(stores, "-", UseCase::Churn).await?;
     let run_id =
@@ -185,8 +201,17 @@ pub async fn cutoff(stores: Stores<'_>, args: CutoffArgs, quiet: bool) -> Result
         (Some(ch), true) => marquee_report::deployed_churn_cutoff(stores.objects, &ch.version, &rec).await?,
         _ => None,
     };
-    let rule = c.describe();
-    let Some(chosen) = choose(&rows, &c) else {
+    let (rule, chosen) = match args.cutoff {
+        Some(v) => (format!("cutoff {v} as given"), exact(&rows, v)),
+        None => (c.describe(), choose(&rows, &c)),
+    };
+    if let (Some(v), None) = (args.cutoff, chosen) {
+        return Err(hint::unmet(
+            format!("run {run_id} has no cutoff {v} in its cutoff table"),
+            format!("pass one of the table's cutoffs: {}", list_cutoffs(&rows)),
+        ));
+    }
+    let Some(chosen) = chosen else {
         let best_p = rows.iter().map(|r| r.precision).fold(0.0, f64::max);
         let best_r = rows.iter().map(|r| r.recall).fold(0.0, f64::max);
         return Err(hint::unmet(
@@ -277,6 +302,16 @@ mod tests {
         assert_eq!(f.cutoff, 0.5);
         let both = choose(&t, &Constraints { min_recall: Some(0.5), max_fpr: Some(0.1), ..Default::default() });
         assert!(both.is_none());
+    }
+
+    #[test]
+    fn exact_matches_computed_cutoffs_only() {
+        let t: Vec<Row> = (1..=19).map(|i| row(i as f64 * 0.05, 0.5, 0.5, 0.1)).collect();
+        assert_eq!(exact(&t, 0.35).map(|r| r.cutoff), Some(7.0 * 0.05));
+        assert_eq!(exact(&t, 0.95).map(|r| r.cutoff), Some(19.0 * 0.05));
+        assert!(exact(&t, 0.33).is_none());
+        assert!(exact(&t, 0.0).is_none());
+        assert_eq!(list_cutoffs(&t[..3]), "0.05, 0.10, 0.15");
     }
 
     #[test]

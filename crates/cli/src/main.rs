@@ -18,6 +18,7 @@ use marquee_pipeline::store::{ObjectStore, ScoreStore};
 
 mod aws;
 mod churn;
+mod datasets;
 mod eval;
 mod hint;
 mod models;
@@ -211,11 +212,27 @@ enum Command {
         #[command(subcommand)]
         cmd: aws::AwsCmd,
     },
-    /// Measure model quality on real public datasets (MovieLens, Telco, rt-polarity, IMDB, CDNOW)
-    /// with k-fold cross-validation on the published protocol splits, beside peer baselines.
+    /// Cross-validate models: your own spec on your data, or the named public tasks
     ///
-    /// Example: marquee eval --task movielens --data-dir DATA --out eval-out --folds 5
+    /// With --spec: k-fold cross-validation of every use case the spec enables, through the same
+    /// prepare / train / evaluate code as a run, tuning only inside training folds. Without it: the
+    /// named public tasks (MovieLens, Telco, rt-polarity, IMDB, CDNOW, trend) on their published
+    /// protocol splits, beside peer baselines.
+    ///
+    /// Examples:
+    ///   marquee eval --spec acme.toml --data ./exports --folds 5
+    ///   marquee eval --task movielens --data-dir DATA --out eval-out
+    ///   marquee eval --list
+    #[command(verbatim_doc_comment)]
     Eval(eval::EvalArgs),
+    /// Public datasets: list the catalog, download one into the cache with sha256 checks
+    ///
+    /// Examples:
+    ///   marquee datasets list
+    ///   marquee datasets fetch open_bandit_dataset
+    ///   marquee eval --data-dir ~/.cache/marquee/datasets
+    #[command(verbatim_doc_comment)]
+    Datasets(datasets::DatasetsArgs),
     /// Print shell completions, e.g. `marquee completions bash > /etc/bash_completion.d/marquee`
     ///
     /// Examples:
@@ -361,6 +378,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Aws { cmd } => aws::run(cmd, cli.quiet).await,
         Command::Eval(args) => eval::run(args, cli.quiet),
+        Command::Datasets(args) => datasets::run(args, cli.quiet),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "marquee", &mut std::io::stdout());
             Ok(())
@@ -456,12 +474,7 @@ async fn run(args: RunArgs, workdir: &Path, quiet: bool) -> Result<()> {
             upload_inputs(&objects, &demo_dir.join("pipeline.toml"), &demo_dir).await?
         }
     };
-    let req = RunRequest {
-        run_id,
-        spec_key,
-        trigger: Some("cli".into()),
-        retrain: args.retrain,
-    };
+    let req = RunRequest { run_id, spec_key, trigger: Some("cli".into()), retrain: args.retrain };
     let stores = Stores { objects: &objects, scores: &scores };
     let progress = Progress::new(quiet);
     let started = std::time::Instant::now();
@@ -681,7 +694,10 @@ mod tests {
             ..steps::UseCaseResult::failed(uc, "train", "Marquee.StepFailed", "x")
         };
         assert_eq!(suggestions(&[line(UseCase::Sentiment, Some("r"))]), ["marquee show title <id>"]);
-        assert_eq!(suggestions(&[line(UseCase::Churn, Some("r"))]), ["marquee show customer <id>", "marquee at-risk --top 20"]);
+        assert_eq!(
+            suggestions(&[line(UseCase::Churn, Some("r"))]),
+            ["marquee show customer <id>", "marquee at-risk --top 20"]
+        );
         assert!(suggestions(&[line(UseCase::Segment, None)]).is_empty(), "a failed use case with no champion");
     }
 }

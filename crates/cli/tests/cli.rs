@@ -89,7 +89,8 @@ fn run_writes_a_report_with_every_section_and_valid_svg() {
     ] {
         assert!(html.contains(needle), "report lacks {needle}");
     }
-    assert!(!html.contains("<script"), "the report must not need JavaScript");
+    // The churn slider's script is inline: the page must fetch nothing (it opens from file://).
+    assert!(!html.contains("<script src") && !html.contains("<link"), "the report must be one file");
     assert!(!html.contains("chart not drawn"), "a chart failed to draw");
     let mut svgs = 0;
     let mut rest = html.as_str();
@@ -227,6 +228,15 @@ fn churn_cutoff_picks_the_expected_cutoff_on_a_fixture() {
     assert_eq!(pick(&["--min-recall", "0.7"]), 0.4);
     assert_eq!(pick(&["--max-fpr", "0.05"]), 0.5);
     assert_eq!(pick(&["--min-recall", "0.5", "--min-precision", "0.7"]), 0.6);
+    assert_eq!(pick(&["--cutoff", "0.2"]), 0.2);
+    assert_eq!(pick(&["--cutoff", "0.80"]), 0.8);
+
+    let off_table = marquee(&["churn", "cutoff", "--run", "fx", "--cutoff", "0.55", "--workdir", w]);
+    assert_eq!(off_table.status.code(), Some(5));
+    let err = String::from_utf8_lossy(&off_table.stderr);
+    assert!(err.contains("no cutoff 0.55") && err.contains("0.20, 0.40, 0.50, 0.60, 0.80"), "{err}");
+    let both = marquee(&["churn", "cutoff", "--run", "fx", "--cutoff", "0.5", "--min-recall", "0.5", "--workdir", w]);
+    assert_eq!(both.status.code(), Some(2), "--cutoff excludes the constraints");
 
     let text = ok(&["churn", "cutoff", "--run", "fx", "--min-precision", "0.6", "--workdir", w]);
     assert!(text.contains("chosen cutoff 0.50"), "{text}");
@@ -268,7 +278,9 @@ fn churn_cutoff_apply_rescores_the_champion_without_retraining() {
 fn usage_errors_exit_2_and_missing_workdir_hints() {
     assert_eq!(marquee(&["churn", "cutoff", "--min-precision", "1.5"]).status.code(), Some(2));
     // Counts that would give no number or a false pass are refused before anything runs.
-    for (flag, value, says) in [("--folds", "0", "at least 2"), ("--folds", "1", "at least 2"), ("--limit", "0", "at least 1")] {
+    for (flag, value, says) in
+        [("--folds", "0", "at least 2"), ("--folds", "1", "at least 2"), ("--limit", "0", "at least 1")]
+    {
         let out = marquee(&["eval", "--task", "telco", "--data-dir", "/nonexistent", flag, value]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
@@ -373,7 +385,9 @@ fn models_lists_versions_with_the_champion_and_refuses_a_rollback_with_nothing_b
     let customers = std::fs::read(demo().join("demo-data/customers.csv")).unwrap();
     let digest = sha256_hex(&customers);
     assert!(
-        shown.lines().any(|l| l.contains("customers") && l.contains(&digest) && l.contains(&format!("{} bytes", customers.len()))),
+        shown.lines().any(|l| l.contains("customers")
+            && l.contains(&digest)
+            && l.contains(&format!("{} bytes", customers.len()))),
         "lineage names the input file's sha256 and size: {shown}"
     );
     assert!(shown.contains(&format!("code:      marquee {}", env!("CARGO_PKG_VERSION"))), "{shown}");
@@ -416,4 +430,46 @@ fn init_drafts_a_spec_the_demo_data_runs_on_unchanged() {
         let row = run.lines().find(|l| l.starts_with(uc)).unwrap_or_else(|| panic!("no {uc} row: {run}"));
         assert!(row.contains("deployed"), "{run}");
     }
+}
+
+/// `marquee eval --spec`: the demo export cross-validated through the CLI, every use case with
+/// its folds and the spec's criteria as targets; the named tasks listed; bad combinations refused.
+#[test]
+fn eval_cross_validates_your_own_spec_and_lists_the_named_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    ok(&["demo-data", "--out", d, "--customers", "400", "--seed", "3", "--quiet"]);
+    let out = dir.path().join("cv");
+    let spec = dir.path().join("pipeline.toml");
+    ok(&["eval", "--spec", spec.to_str().unwrap(), "--folds", "2", "--no-tune", "--out", out.to_str().unwrap(), "-q"]);
+    let entries: Vec<Value> = serde_json::from_slice(&std::fs::read(out.join("eval.json")).unwrap()).unwrap();
+    for (use_case, metric) in [("recommend", "RMSE (ALS)"), ("churn", "ROC AUC"), ("sentiment", "accuracy")] {
+        let e = entries
+            .iter()
+            .find(|e| e["use_case"] == use_case && e["metric"].as_str().unwrap().starts_with(metric))
+            .unwrap_or_else(|| panic!("no {use_case} {metric} in {entries:#?}"));
+        assert_eq!(e["per_fold"].as_array().unwrap().len(), 2, "{e}");
+        assert!(e["target"].is_object() && e["anchor"].is_null(), "the spec's criterion is the target: {e}");
+    }
+    let md = std::fs::read_to_string(out.join("eval.md")).unwrap();
+    for job in ["demo-recommend", "demo-churn", "demo-sentiment"] {
+        assert!(md.contains(&format!("## {job} (")), "a section per use case: {md}");
+    }
+
+    let listed = ok(&["eval", "--list"]);
+    assert_eq!(listed.lines().count(), 6, "{listed}");
+    assert!(listed.starts_with("movielens"), "{listed}");
+    let unknown = marquee(&["eval", "--task", "nope", "--data-dir", d]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown eval task `nope` (expected one of movielens"));
+    let both = marquee(&["eval", "--task", "telco", "--spec", spec.to_str().unwrap()]);
+    assert_eq!(both.status.code(), Some(2), "--task and --spec exclude each other");
+    let no_data = Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .args(["eval", "--task", "telco"])
+        .env_remove("MARQUEE_DATA_DIR")
+        .output()
+        .unwrap();
+    assert_eq!(no_data.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&no_data.stderr);
+    assert!(stderr.contains("--data-dir") && stderr.contains("MARQUEE_DATA_DIR"), "{stderr}");
 }

@@ -1,5 +1,6 @@
-//! IBM Telco churn: logistic regression on the protocol's stratified 5 folds, class weights none
-//! vs balanced, the cutoff table per fold; plus k-means on the account numerics.
+//! Churn: logistic regression over the protocol's folds (IBM Telco's stratified 5) or seeded
+//! stratified k-fold, class weights none vs balanced, the cutoff table per fold; plus k-means on
+//! the same table when the spec segments it.
 
 use marquee_ml::logistic::ClassWeight;
 use serde_json::json;
@@ -7,7 +8,7 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use super::data::{self, Fold};
-use super::{secs, segment, EntryBuilder, EvalOptions, Target, Task, TaskReport};
+use super::{secs, segment, EntryBuilder, EvalOptions, Job, MetricRef, TaskReport};
 use marquee_pipeline::error::{Error, Result};
 use marquee_pipeline::spec::{Spec, UseCase};
 use marquee_pipeline::usecase::common::Evaluation;
@@ -33,24 +34,32 @@ pub fn run_split(spec: &Spec, tables: &Tables, fold: &Fold) -> Result<FoldRun> {
     Ok(FoldRun { files, evaluation, fit_seconds })
 }
 
-/// Protocol folds of telco_fold_assignments.csv, matched through the generated row id.
-pub fn protocol_folds(opts: &EvalOptions, spec: &Spec, tables: &Tables) -> Result<Vec<Fold>> {
-    let c = spec.churn.as_ref().ok_or_else(|| Error::spec("churn", "the telco spec needs a [churn] section"))?;
-    let id = spec
-        .table(&c.table)?
-        .id
-        .clone()
-        .ok_or_else(|| Error::spec("tables.customers.id", "telco needs the generated row id"))?;
+/// The job's folds: its fold file's (matched through the table's generated row id, else the row
+/// position), or seeded stratified k-fold on the label.
+pub fn folds(job: &Job, opts: &EvalOptions, tables: &Tables) -> Result<Vec<Fold>> {
+    let spec = &job.spec;
+    let c = spec.churn.as_ref().ok_or_else(|| Error::spec("churn", "the spec has no [churn] section"))?;
     let frame = tables.get(&c.table)?;
-    let row_of: Vec<usize> = frame
-        .col(&id)?
-        .iter()
-        .map(|v| v.parse().map_err(|_| Error::Invalid(format!("row id `{v}` is not a number"))))
-        .collect::<Result<_>>()?;
-    let pf = data::protocol_frame(&opts.data_dir, "telco_fold_assignments.csv")?;
-    data::folds_from_assignment(&row_of, &data::assignment(&pf, "row", "fold")?, opts.folds)
+    match &job.fold_file {
+        Some(path) => {
+            let t = spec.table(&c.table)?;
+            let row_of: Vec<usize> = match t.id.as_ref().filter(|_| t.generate_id) {
+                Some(id) => frame
+                    .col(id)?
+                    .iter()
+                    .map(|v| v.parse().map_err(|_| Error::Invalid(format!("row id `{v}` is not a number"))))
+                    .collect::<Result<_>>()?,
+                None => (0..frame.n_rows()).collect(),
+            };
+            let pf = data::protocol_frame(path)?;
+            data::folds_from_assignment(&row_of, &data::assignment(&pf, "row", "fold")?, opts.folds)
+        }
+        None => {
+            let labels: Vec<bool> = frame.col(&c.label)?.iter().map(|v| *v == c.positive).collect();
+            Ok(data::stratified_kfold(&labels, job.folds(opts), opts.seed))
+        }
+    }
 }
-
 fn with_weight(spec: &Spec, w: ClassWeight) -> Spec {
     let mut s = spec.clone();
     if let Some(c) = s.churn.as_mut() {
@@ -66,17 +75,19 @@ fn weight_name(w: ClassWeight) -> &'static str {
     }
 }
 
-pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
-    let task = Task::Telco;
-    let spec = opts.spec(task)?;
-    let c = spec.churn.clone().ok_or_else(|| Error::spec("churn", "the telco spec needs a [churn] section"))?;
-    let dataset = spec.pipeline.dataset.clone();
+pub fn run(job: &Job, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
+    let spec = job.spec.clone();
+    let c = spec.churn.clone().ok_or_else(|| Error::spec("churn", "the spec has no [churn] section"))?;
     let mut names = usecase::of(UC).needed_tables(&spec);
     names.extend(usecase::of(UseCase::Segment).needed_tables(&spec));
-    let tables = data::load_tables(&spec, &opts.data_dir, &names, &c.table, opts.limit)?;
-    let folds = protocol_folds(opts, &spec, &tables)?;
+    let tables = data::load_tables(&spec, &job.tables_dir, &names, &c.table, opts.limit)?;
+    let folds = folds(job, opts, &tables)?;
     let k = folds.len();
-    let protocol = format!("stratified {k}-fold (protocol)");
+    let protocol = match job.fold_file {
+        Some(_) => format!("stratified {k}-fold (protocol)"),
+        None => format!("stratified {k}-fold (seed {})", opts.seed),
+    };
+    let auc_refs = job.metric("auc");
 
     let mut entries = Vec::new();
     let mut md = String::new();
@@ -90,7 +101,8 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
             let run = run_split(&wspec, &tables, fold)?;
             let e = &run.evaluation;
             progress(&format!(
-                "telco class_weight {}: fold {f}: AUC {:.4}, fit {:.3}s",
+                "{} class_weight {}: fold {f}: AUC {:.4}, fit {:.3}s",
+                job.name,
                 weight_name(w),
                 e.primary.value,
                 run.fit_seconds
@@ -101,9 +113,10 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
             tables_per_fold.push(d.cutoff_table.clone());
             chosen.push(serde_json::to_value(d.chosen_cutoff).expect("a cutoff row serialises"));
         }
-        let mut b = EntryBuilder::new(
-            task,
-            &dataset,
+        // The target is the spec's own class weight's; the anchor stands beside every weight.
+        let refs = if wi == 0 { auc_refs.cloned() } else { auc_refs.map(|m| MetricRef { target: None, ..m.clone() }) };
+        let b = EntryBuilder::new(
+            job,
             "churn",
             &format!("ROC AUC (class_weight {})", weight_name(w)),
             &protocol,
@@ -111,11 +124,8 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
             true,
         )
         .fit_seconds(&fit)
-        .anchor("scikit-learn LogisticRegression", 0.845)
+        .refs(refs.as_ref())
         .note(format!("l2 {}, {} numeric + {} one-hot columns", c.l2, c.numeric.len(), c.categorical.len()));
-        if wi == 0 {
-            b = b.target(Target::at_least(0.850));
-        }
         entries.push(b.build());
         if wi == 0 {
             writeln!(
@@ -162,10 +172,16 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
     }
 
     if spec.segment.is_some() {
-        let (seg_entries, seg_md, seg_details) = segment::sweep_all_rows(task, &spec, &tables, None, progress)?;
+        let (seg_entries, seg_md, seg_details) = segment::sweep_all_rows(job, &tables, progress)?;
         entries.extend(seg_entries);
-        writeln!(md, "\nk-means on the Telco account numerics (all rows, standardised):\n\n{seg_md}").ok();
+        writeln!(md, "\nk-means on the segment table's numerics (all rows, standardised):\n\n{seg_md}").ok();
         details.insert("segment".into(), seg_details);
     }
-    Ok(TaskReport { task, entries, details: serde_json::Value::Object(details), markdown: md, seconds: 0.0 })
+    Ok(TaskReport {
+        task: job.name.clone(),
+        entries,
+        details: serde_json::Value::Object(details),
+        markdown: md,
+        seconds: 0.0,
+    })
 }

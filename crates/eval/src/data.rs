@@ -4,6 +4,7 @@
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -20,16 +21,22 @@ pub struct Fold {
     pub test: Vec<usize>,
 }
 
-/// `<data_dir>/<dataset>/<file>` of a spec table.
-pub fn table_path(spec: &Spec, data_dir: &Path, table: &str) -> Result<PathBuf> {
-    Ok(data_dir.join(&spec.pipeline.dataset).join(&spec.table(table)?.file))
+/// `<tables_dir>/<file>` of a spec table.
+pub fn table_path(spec: &Spec, tables_dir: &Path, table: &str) -> Result<PathBuf> {
+    Ok(tables_dir.join(&spec.table(table)?.file))
 }
 
 /// Ingests the tables a use case needs, exactly as a pipeline run would (same parser, same
 /// checks); any quarantined row or gate problem is an error here (benchmark files are clean).
 /// `limit` keeps the first rows of `main` only (other tables, e.g. titles, stay whole).
-pub fn load_tables(spec: &Spec, data_dir: &Path, names: &[String], main: &str, limit: Option<usize>) -> Result<Tables> {
-    load_tables_with(spec, data_dir, names, main, limit.map(Limit::First))
+pub fn load_tables(
+    spec: &Spec,
+    tables_dir: &Path,
+    names: &[String],
+    main: &str,
+    limit: Option<usize>,
+) -> Result<Tables> {
+    load_tables_with(spec, tables_dir, names, main, limit.map(Limit::First))
 }
 
 /// How a slice of the main table is taken.
@@ -43,7 +50,7 @@ pub enum Limit {
 
 pub fn load_tables_with(
     spec: &Spec,
-    data_dir: &Path,
+    tables_dir: &Path,
     names: &[String],
     main: &str,
     limit: Option<Limit>,
@@ -54,10 +61,10 @@ pub fn load_tables_with(
         if tables.0.contains_key(name) {
             continue;
         }
-        let path = table_path(spec, data_dir, name)?;
+        let path = table_path(spec, tables_dir, name)?;
         let bytes = std::fs::read(&path).map_err(|e| {
             Error::Invalid(format!(
-                "reading {} (table `{name}` of the spec; is --data-dir right?): {e}",
+                "reading {} (table `{name}` of the spec; is the data folder right?): {e}",
                 path.display()
             ))
         })?;
@@ -104,11 +111,10 @@ pub fn load_tables_with(
     Ok(tables)
 }
 
-/// A protocol CSV from `<data_dir>/protocol/`.
-pub fn protocol_frame(data_dir: &Path, file: &str) -> Result<Frame> {
-    let path = data_dir.join("protocol").join(file);
+/// A protocol CSV (`<data dir>/protocol/<file>` of a named task).
+pub fn protocol_frame(path: &Path) -> Result<Frame> {
     let bytes =
-        std::fs::read(&path).map_err(|e| Error::Invalid(format!("reading protocol file {}: {e}", path.display())))?;
+        std::fs::read(path).map_err(|e| Error::Invalid(format!("reading protocol file {}: {e}", path.display())))?;
     Frame::from_csv(&bytes, &path.display().to_string())
 }
 
@@ -189,4 +195,29 @@ pub fn inner_split(rows: &[usize], share: f64, seed: u64) -> (Vec<usize>, Vec<us
     fit.sort_unstable();
     val.sort_unstable();
     (fit, val)
+}
+
+/// Seeded per-user k-fold for ratings: each user's ratings are shuffled and dealt round-robin to
+/// the folds (starting at a random fold per user), so every user with at least k ratings is in
+/// every test fold and every rating is tested exactly once.
+pub fn per_user_kfold(users: &[String], k: usize, seed: u64) -> Vec<Fold> {
+    let mut by_user: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, u) in users.iter().enumerate() {
+        by_user.entry(u.as_str()).or_default().push(i);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut fold_of = vec![0usize; users.len()];
+    for rows in by_user.values_mut() {
+        rows.shuffle(&mut rng);
+        let start = rand::Rng::gen_range(&mut rng, 0..k);
+        for (j, &i) in rows.iter().enumerate() {
+            fold_of[i] = (start + j) % k;
+        }
+    }
+    (0..k)
+        .map(|f| {
+            let (test, train): (Vec<usize>, Vec<usize>) = (0..users.len()).partition(|&i| fold_of[i] == f);
+            Fold { train, test }
+        })
+        .collect()
 }

@@ -14,6 +14,7 @@ pub mod recommend;
 pub mod report;
 pub mod segment;
 pub mod sentiment;
+pub mod tasks;
 pub mod trend;
 
 #[cfg(test)]
@@ -24,80 +25,13 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use marquee_pipeline::error::{Error, Result};
-use marquee_pipeline::spec::Spec;
-
-pub const SPEC_MOVIELENS: &str = include_str!("../../../specs/movielens100k.toml");
-pub const SPEC_TELCO: &str = include_str!("../../../specs/telco.toml");
-pub const SPEC_RT: &str = include_str!("../../../specs/rt_polarity.toml");
-pub const SPEC_IMDB: &str = include_str!("../../../specs/imdb.toml");
-pub const SPEC_CDNOW: &str = include_str!("../../../specs/cdnow.toml");
-
-/// A named evaluation on one real dataset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Task {
-    /// MovieLens 100K: ALS RMSE (5-fold), ranking vs popularity and content-based recs (per-user holdout).
-    Movielens,
-    /// IBM Telco churn: logistic regression AUC (stratified 5-fold), cutoffs, class weights; k-means on numerics.
-    Telco,
-    /// Rotten Tomatoes sentence polarity: sentiment accuracy (stratified 10-fold).
-    Rt,
-    /// IMDB 25k train reviews: sentiment accuracy (stratified 5-fold).
-    Imdb,
-    /// CDNOW customers: k-means SSE per k against scikit-learn, silhouette, rule-based baseline.
-    Cdnow,
-    /// Trending sentiment on real review texts with planted rising / falling / flat entities.
-    Trend,
-}
-
-impl Task {
-    pub const ALL: [Task; 6] = [Task::Movielens, Task::Telco, Task::Rt, Task::Imdb, Task::Cdnow, Task::Trend];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Task::Movielens => "movielens",
-            Task::Telco => "telco",
-            Task::Rt => "rt",
-            Task::Imdb => "imdb",
-            Task::Cdnow => "cdnow",
-            Task::Trend => "trend",
-        }
-    }
-
-    /// The spec file (under `specs/`) and its embedded default text.
-    pub fn spec_file(&self) -> (&'static str, &'static str) {
-        match self {
-            Task::Movielens => ("movielens100k.toml", SPEC_MOVIELENS),
-            Task::Telco => ("telco.toml", SPEC_TELCO),
-            Task::Rt | Task::Trend => ("rt_polarity.toml", SPEC_RT),
-            Task::Imdb => ("imdb.toml", SPEC_IMDB),
-            Task::Cdnow => ("cdnow.toml", SPEC_CDNOW),
-        }
-    }
-}
-
-impl std::fmt::Display for Task {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Task {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Task::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| {
-            Error::Invalid(format!(
-                "unknown eval task `{s}` (expected movielens, telco, rt, imdb, cdnow, trend or all)"
-            ))
-        })
-    }
-}
+pub use tasks::{Catalog, Job, MetricRef, NamedTask, Runner};
 
 #[derive(Debug, Clone)]
 pub struct EvalOptions {
-    /// Folder with one sub-folder per dataset plus `protocol/`.
+    /// Folder with one sub-folder per dataset plus `protocol/` (named tasks).
     pub data_dir: PathBuf,
-    /// Read specs from this folder instead of the embedded copies of `specs/`.
+    /// Read specs and the task catalog from this folder instead of the embedded copies of `specs/`.
     pub spec_dir: Option<PathBuf>,
     /// Folds to run: for protocol splits, the first N of the published folds; otherwise k.
     pub folds: Option<usize>,
@@ -115,17 +49,9 @@ impl EvalOptions {
         Self { data_dir, spec_dir: None, folds: None, limit: None, seed: 42, tune: true }
     }
 
-    pub fn spec(&self, task: Task) -> Result<Spec> {
-        let (file, embedded) = task.spec_file();
-        match &self.spec_dir {
-            Some(dir) => {
-                let path = dir.join(file);
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| Error::Invalid(format!("reading spec {}: {e}", path.display())))?;
-                Spec::from_toml(&text, &path.display().to_string())
-            }
-            None => Spec::from_toml(embedded, &format!("specs/{file}")),
-        }
+    /// The named task `name` of the catalog, ready to run.
+    pub fn job(&self, name: &str) -> Result<Job> {
+        Job::named(name, self)
     }
 }
 
@@ -190,7 +116,18 @@ pub struct EntryBuilder(Entry);
 
 impl EntryBuilder {
     pub fn new(
-        task: Task,
+        job: &Job,
+        use_case: &str,
+        metric: &str,
+        protocol: &str,
+        values: &[f64],
+        higher_is_better: bool,
+    ) -> Self {
+        Self::named(&job.name, &job.spec.pipeline.dataset, use_case, metric, protocol, values, higher_is_better)
+    }
+
+    pub fn named(
+        task: &str,
         dataset: &str,
         use_case: &str,
         metric: &str,
@@ -202,7 +139,7 @@ impl EntryBuilder {
         let mean = values.iter().sum::<f64>() / n;
         let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
         Self(Entry {
-            task: task.as_str().into(),
+            task: task.into(),
             dataset: dataset.into(),
             use_case: use_case.into(),
             metric: metric.into(),
@@ -228,6 +165,16 @@ impl EntryBuilder {
         self.0.anchor = Some(Anchor { name: name.into(), value });
         self
     }
+    /// The anchor and target a task declares for this metric, if any.
+    pub fn refs(mut self, m: Option<&MetricRef>) -> Self {
+        if let Some(m) = m {
+            self.0.anchor = m.anchor.clone().or(self.0.anchor);
+            if m.target.is_some() {
+                self = self.target(m.target.clone());
+            }
+        }
+        self
+    }
     pub fn target(mut self, t: Option<Target>) -> Self {
         self.0.passed = t.as_ref().map(|t| t.met(self.0.mean));
         self.0.target = t;
@@ -246,15 +193,15 @@ impl EntryBuilder {
 /// and a markdown section.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskReport {
-    pub task: Task,
+    pub task: String,
     pub entries: Vec<Entry>,
     pub details: serde_json::Value,
     pub markdown: String,
     pub seconds: f64,
 }
 
-/// Runs one task. `progress` receives one line per fold / phase.
-pub fn run(task: Task, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
+/// Runs one job. `progress` receives one line per fold / phase.
+pub fn run(job: &Job, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
     // A mean over fewer than two folds is no cross-validation (and over none, no number at all).
     if let Some(k) = opts.folds.filter(|&k| k < 2) {
         return Err(Error::Invalid(format!("--folds {k}: cross-validation needs at least 2 folds")));
@@ -263,13 +210,12 @@ pub fn run(task: Task, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<Ta
         return Err(Error::Invalid("--limit 0: a slice needs at least one row".into()));
     }
     let started = Instant::now();
-    let mut report = match task {
-        Task::Movielens => recommend::run(opts, progress)?,
-        Task::Telco => churn::run(opts, progress)?,
-        Task::Rt => sentiment::run(task, opts, progress)?,
-        Task::Imdb => sentiment::run(task, opts, progress)?,
-        Task::Cdnow => segment::run_cdnow(opts, progress)?,
-        Task::Trend => trend::run(opts, progress)?,
+    let mut report = match job.runner {
+        Runner::Recommend => recommend::run(job, opts, progress)?,
+        Runner::Churn => churn::run(job, opts, progress)?,
+        Runner::Sentiment => sentiment::run(job, opts, progress)?,
+        Runner::Segment => segment::run(job, opts, progress)?,
+        Runner::Trend => trend::run(job, opts, progress)?,
     };
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)

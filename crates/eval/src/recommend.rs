@@ -1,6 +1,7 @@
-//! MovieLens 100K: ALS rating prediction on the protocol's 5 folds (rank and lambda chosen per
-//! fold on an inner validation split of the training fold), ranking quality against popularity
-//! on the per-user 20% holdout, and content-based similar titles and recommendations.
+//! Recommendations: ALS rating prediction over folds (MovieLens 100K's 5 protocol folds, or seeded
+//! per-user k-fold; rank and lambda chosen per fold on an inner validation split of the training
+//! fold), ranking quality against popularity on a per-user 20% holdout (the protocol's or a seeded
+//! one), and content-based similar titles and recommendations.
 
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -8,7 +9,7 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use super::data::{self, Fold};
-use super::{secs, EntryBuilder, EvalOptions, Target, Task, TaskReport};
+use super::{secs, EntryBuilder, EvalOptions, Job, Target, TaskReport};
 use marquee_pipeline::error::{Error, Result};
 use marquee_pipeline::spec::{RecommendSpec, Spec, UseCase};
 use marquee_pipeline::usecase::common::{from_json, Evaluation};
@@ -25,8 +26,10 @@ pub const RANKS: [usize; 3] = [10, 20, 40];
 pub const LAMBDAS: [f32; 4] = [0.8, 1.2, 1.6, 2.0];
 /// Candidate neighbour counts for `item_knn` ranking (chosen on an inner per-user split).
 pub const KNN_NEIGHBOURS: [usize; 4] = [10, 20, 50, 100];
-/// Titles whose content neighbours the report shows.
-pub const SHOWCASE_TITLES: [&str; 4] = ["Star Wars", "Toy Story", "Fargo", "Godfather, The"];
+/// Titles whose neighbours the report shows when the task names none: the most rated.
+const SHOWCASE_DEFAULT: usize = 4;
+/// Share of each user's ratings held out for ranking when the task has no holdout file.
+const HOLDOUT_SHARE: f64 = 0.2;
 
 /// Validation RMSE per (rank, lambda) candidate.
 pub type Search = Vec<(usize, f32, f64)>;
@@ -34,7 +37,7 @@ pub type Search = Vec<(usize, f32, f64)>;
 pub type Showcase = Vec<(String, String, Vec<(String, String, f32)>)>;
 
 fn rec_spec(spec: &Spec) -> Result<&RecommendSpec> {
-    spec.recommend.as_ref().ok_or_else(|| Error::spec("recommend", "the movielens spec needs a [recommend] section"))
+    spec.recommend.as_ref().ok_or_else(|| Error::spec("recommend", "the spec has no [recommend] section"))
 }
 
 /// The spec with other ALS hyper-parameters.
@@ -105,33 +108,52 @@ pub fn choose_knn(spec: &Spec, tables: &Tables, train: &[usize], seed: u64) -> R
     Ok((best.0, scores))
 }
 
-/// Protocol folds of ml100k_fold_assignments.csv, checked row by row against the ratings table.
-pub fn protocol_folds(opts: &EvalOptions, spec: &Spec, tables: &Tables) -> Result<Vec<Fold>> {
-    let r = rec_spec(spec)?;
+/// The job's folds: its fold file's (checked row by row against the ratings table), or seeded
+/// per-user k-fold.
+pub fn folds(job: &Job, opts: &EvalOptions, tables: &Tables) -> Result<Vec<Fold>> {
+    let r = rec_spec(&job.spec)?;
     let ratings = tables.get(&r.ratings)?;
-    let pf = data::protocol_frame(&opts.data_dir, "ml100k_fold_assignments.csv")?;
-    check_rows(&pf, ratings.col(&r.user)?, ratings.col(&r.item)?)?;
-    let assign = data::assignment(&pf, "row", "fold")?;
-    data::folds_from_assignment(&(0..ratings.n_rows()).collect::<Vec<_>>(), &assign, opts.folds)
+    match &job.fold_file {
+        Some(path) => {
+            let pf = data::protocol_frame(path)?;
+            check_rows(&pf, path, ratings.col(&r.user)?, ratings.col(&r.item)?)?;
+            let assign = data::assignment(&pf, "row", "fold")?;
+            data::folds_from_assignment(&(0..ratings.n_rows()).collect::<Vec<_>>(), &assign, opts.folds)
+        }
+        None => Ok(data::per_user_kfold(ratings.col(&r.user)?, job.folds(opts), opts.seed)),
+    }
 }
 
-/// The per-user 20% holdout of ml100k_peruser_holdout20.csv.
-pub fn holdout_split(opts: &EvalOptions, n_rows: usize) -> Result<Fold> {
-    let hf = data::protocol_frame(&opts.data_dir, "ml100k_peruser_holdout20.csv")?;
+/// The per-user holdout for ranking: the job's holdout file (`row`, `is_test`), or a seeded 20%
+/// of each user's ratings.
+pub fn holdout_split(job: &Job, opts: &EvalOptions, tables: &Tables) -> Result<Fold> {
+    let r = rec_spec(&job.spec)?;
+    let ratings = tables.get(&r.ratings)?;
+    let Some(path) = &job.holdout_file else {
+        let (train, test) =
+            usecase::recommend::per_user_split(ratings.col(&r.user)?, HOLDOUT_SHARE, opts.seed.wrapping_add(100));
+        return Ok(Fold { train, test });
+    };
+    let hf = data::protocol_frame(path)?;
     let is_test = data::assignment(&hf, "row", "is_test")?;
     let (mut train, mut test) = (Vec::new(), Vec::new());
-    for i in 0..n_rows {
+    for i in 0..ratings.n_rows() {
         match is_test.get(&i) {
             Some(1) => test.push(i),
             Some(_) => train.push(i),
-            None => return Err(Error::Invalid(format!("ratings row {i} is not in ml100k_peruser_holdout20.csv"))),
+            None => return Err(Error::Invalid(format!("ratings row {i} is not in {}", path.display()))),
         }
     }
     Ok(Fold { train, test })
 }
 
 /// The protocol file must describe the same ratings (same order), or its folds mean nothing.
-fn check_rows(pf: &marquee_pipeline::frame::Frame, users: &[String], items: &[String]) -> Result<()> {
+fn check_rows(
+    pf: &marquee_pipeline::frame::Frame,
+    path: &std::path::Path,
+    users: &[String],
+    items: &[String],
+) -> Result<()> {
     let (pu, pi, prow) = (pf.col("user_id")?, pf.col("item_id")?, pf.col("row")?);
     let by_row: HashMap<&str, usize> = prow.iter().enumerate().map(|(j, r)| (r.as_str(), j)).collect();
     for i in 0..users.len() {
@@ -140,8 +162,10 @@ fn check_rows(pf: &marquee_pipeline::frame::Frame, users: &[String], items: &[St
             Some(j) if pu[j] == users[i] && pi[j] == items[i] => {}
             _ => {
                 return Err(Error::Invalid(format!(
-                    "ml100k_fold_assignments.csv does not match ratings.csv at row {i} (user {}, item {})",
-                    users[i], items[i]
+                    "{} does not match the ratings table at row {i} (user {}, item {})",
+                    path.display(),
+                    users[i],
+                    items[i]
                 )))
             }
         }
@@ -235,19 +259,34 @@ pub fn holdout_hit_rates(
     }))
 }
 
-/// Top `n` content neighbours of the showcase titles, with names and cosine similarity.
-pub fn showcase_neighbours(model: &RecommendModel, n: usize) -> Showcase {
+/// Top `n` neighbours of the showcase titles (by name; without names, the most rated titles),
+/// with names and cosine similarity.
+pub fn showcase_neighbours(model: &RecommendModel, titles: &[String], n: usize) -> Showcase {
+    let most_rated: Vec<(String, String)>;
+    let chosen: Vec<(&String, &String)> = if titles.is_empty() {
+        most_rated = model
+            .popularity
+            .iter()
+            .take(SHOWCASE_DEFAULT)
+            .map(|&i| {
+                let id = model.item_ids[i as usize].clone();
+                let name = model.title_names.get(&id).cloned().unwrap_or_else(|| id.clone());
+                (id, name)
+            })
+            .collect();
+        most_rated.iter().map(|(i, n)| (i, n)).collect()
+    } else {
+        titles.iter().filter_map(|wanted| model.title_names.iter().find(|(_, name)| *name == wanted)).collect()
+    };
     let mut out = Vec::new();
-    for wanted in SHOWCASE_TITLES {
-        if let Some((id, name)) = model.title_names.iter().find(|(_, name)| name.as_str() == wanted) {
-            let nb = model.similar.get(id).map(Vec::as_slice).unwrap_or(&[]);
-            let list = nb
-                .iter()
-                .take(n)
-                .map(|(j, s)| (j.clone(), model.title_names.get(j).cloned().unwrap_or_default(), *s))
-                .collect();
-            out.push((id.clone(), name.clone(), list));
-        }
+    for (id, name) in chosen {
+        let nb = model.similar.get(id).map(Vec::as_slice).unwrap_or(&[]);
+        let list = nb
+            .iter()
+            .take(n)
+            .map(|(j, s)| (j.clone(), model.title_names.get(j).cloned().unwrap_or_default(), *s))
+            .collect();
+        out.push((id.clone(), name.clone(), list));
     }
     out
 }
@@ -265,15 +304,13 @@ fn detail(e: &Evaluation) -> &RecommendDetails {
     }
 }
 
-pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
-    let task = Task::Movielens;
-    let spec = opts.spec(task)?;
+pub fn run(job: &Job, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
+    let spec = job.spec.clone();
+    let task = &job.name;
     let r = rec_spec(&spec)?.clone();
-    let dataset = spec.pipeline.dataset.clone();
     let tables =
-        data::load_tables(&spec, &opts.data_dir, &usecase::of(UC).needed_tables(&spec), &r.ratings, opts.limit)?;
-    let n = tables.get(&r.ratings)?.n_rows();
-    let folds = protocol_folds(opts, &spec, &tables)?;
+        data::load_tables(&spec, &job.tables_dir, &usecase::of(UC).needed_tables(&spec), &r.ratings, opts.limit)?;
+    let folds = folds(job, opts, &tables)?;
 
     let pick = |train: &[usize], seed: u64| -> Result<(usize, f32, Search)> {
         if opts.tune {
@@ -289,7 +326,7 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
         let run = run_split(&with_params(&spec, rank, lambda), &tables, &fold.train, &fold.test)?;
         let e = &run.evaluation;
         progress(&format!(
-            "movielens fold {f}: rank {rank}, lambda {lambda}: RMSE {:.4} (global mean {:.4}), fit {:.2}s",
+            "{task} fold {f}: rank {rank}, lambda {lambda}: RMSE {:.4} (global mean {:.4}), fit {:.2}s",
             e.primary.value,
             detail(e).rmse_global_mean,
             run.fit_seconds
@@ -301,26 +338,28 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
             "validation_rmse": search.iter().map(|(k, l, v)| json!({ "rank": k, "lambda": round4(*l), "rmse": v })).collect::<Vec<_>>() }));
     }
     let k = folds.len();
-    let protocol = format!("{k}-fold (protocol)");
+    let protocol = match job.fold_file {
+        Some(_) => format!("{k}-fold (protocol)"),
+        None => format!("per-user {k}-fold (seed {})", opts.seed),
+    };
     let mut entries = vec![
-        EntryBuilder::new(task, &dataset, "recommend", "RMSE (ALS)", &protocol, &rmse, false)
+        EntryBuilder::new(job, "recommend", "RMSE (ALS)", &protocol, &rmse, false)
             .fit_seconds(&fit)
-            .anchor("Spark ALS 0.924 / Surprise SVD 0.935", 0.924)
-            .target(Target::at_most(0.910))
+            .refs(job.metric("rmse"))
             .note(format!(
                 "regularisation {:?}, rank/lambda per fold on a {:.0}% inner split",
                 r.regularisation,
                 100.0 * INNER_VALIDATION_SHARE
             ))
             .build(),
-        EntryBuilder::new(task, &dataset, "recommend", "RMSE (global mean)", &protocol, &rmse_mean, false)
-            .anchor("Surprise BaselineOnly", 0.944)
+        EntryBuilder::new(job, "recommend", "RMSE (global mean)", &protocol, &rmse_mean, false)
+            .refs(job.metric("rmse_global_mean"))
             .note("baseline: predict the training mean")
             .build(),
     ];
 
     // Per-user holdout: ranking quality against popularity, content-based recommendations.
-    let hold = holdout_split(opts, n)?;
+    let hold = holdout_split(job, opts, &tables)?;
     let (rank, lambda, _) = pick(&hold.train, opts.seed.wrapping_add(100))?;
     let mut hspec = with_params(&spec, rank, lambda);
     let ranking = format!("{:?}", r.ranking).to_lowercase().replace("itemknn", "item_knn");
@@ -329,13 +368,13 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
         let (k, search) = choose_knn(&hspec, &tables, &hold.train, opts.seed.wrapping_add(200))?;
         hspec.recommend.as_mut().expect("recommend").knn_neighbours = k;
         knn_search = search;
-        progress(&format!("movielens holdout: item_knn neighbours {k} (inner per-user split)"));
+        progress(&format!("{task} holdout: item_knn neighbours {k} (inner per-user split)"));
     }
     let knn_k = hspec.recommend.as_ref().expect("recommend").knn_neighbours;
     let run = run_split(&hspec, &tables, &hold.train, &hold.test)?;
     let e = &run.evaluation;
     progress(&format!(
-        "movielens holdout: precision@10 {:.4} (popularity {:.4}), NDCG@10 {:.4} (popularity {:.4})",
+        "{task} holdout: precision@10 {:.4} (popularity {:.4}), NDCG@10 {:.4} (popularity {:.4})",
         detail(e).precision_at_10,
         detail(e).popularity_precision_at_10,
         detail(e).ndcg_at_10,
@@ -348,12 +387,12 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
     let model: RecommendModel = from_json(&run.model, "recommend model")?;
     let hits = holdout_hit_rates(&r, &model, &run.files, 10)?;
     let hits_all = holdout_hit_rates(all_rel.recommend.as_ref().expect("recommend"), &model, &run.files, 10)?;
-    let hp = "per-user holdout 20% (protocol)";
+    let hp =
+        if job.holdout_file.is_some() { "per-user holdout 20% (protocol)" } else { "per-user holdout 20% (seeded)" };
     let one = |v: f64| vec![v];
     entries.push(
         EntryBuilder::new(
-            task,
-            &dataset,
+            job,
             "recommend",
             &format!("precision@10 ({ranking}, relevant = rating >= 4)"),
             hp,
@@ -370,8 +409,7 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
     );
     entries.push(
         EntryBuilder::new(
-            task,
-            &dataset,
+            job,
             "recommend",
             &format!("NDCG@10 ({ranking}, relevant = rating >= 4)"),
             hp,
@@ -384,16 +422,14 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
     );
     entries.push(
         EntryBuilder::new(
-            task,
-            &dataset,
+            job,
             "recommend",
             &format!("precision@10 ({ranking}, every held-out title relevant)"),
             hp,
             &one(detail(&e_all).precision_at_10),
             true,
         )
-        .anchor("popularity top-10 (peers)", 0.193)
-        .target(Target::at_least(0.193))
+        .refs(job.metric("precision_at_10_all_relevant"))
         .note(format!(
             "our popularity on this definition: {:.4}; NDCG@10 {:.4} vs popularity {:.4}",
             detail(&e_all).popularity_precision_at_10,
@@ -404,21 +440,20 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
     );
     entries.push(
         EntryBuilder::new(
-            task,
-            &dataset,
+            job,
             "recommend",
             "popularity precision@10 (every held-out title relevant)",
             hp,
             &one(detail(&e_all).popularity_precision_at_10),
             true,
         )
-        .anchor("popularity top-10 (peers)", 0.193)
+        .refs(job.metric("popularity_precision_at_10_all_relevant"))
         .note("our popularity baseline, to check the definition matches the peers'")
         .build(),
     );
     let hr = |v: &serde_json::Value, m: &str| v["hit_rate"][m].as_f64().unwrap_or(f64::NAN);
     entries.push(
-        EntryBuilder::new(task, &dataset, "recommend", "hit-rate@10 (content-based)", hp, &one(hr(&hits, "content_based")), true)
+        EntryBuilder::new(job, "recommend", "hit-rate@10 (content-based)", hp, &one(hr(&hits, "content_based")), true)
             .note(format!(
                 "users with a held-out title rated >= 4 that is in their top 10; {ranking} {:.4}, ALS by predicted rating {:.4}, popularity {:.4}",
                 hr(&hits, "model_top_n"),
@@ -428,7 +463,7 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
             .build(),
     );
 
-    let neighbours = showcase_neighbours(&model, 5);
+    let neighbours = showcase_neighbours(&model, &job.showcase, 5);
     let mut md = String::new();
     writeln!(md, "Chosen ALS hyper-parameters per fold (inner validation split of the training fold):\n").ok();
     writeln!(md, "| fold | rank | lambda | test RMSE |\n|---|---|---|---|").ok();
@@ -491,7 +526,7 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
     }
     writeln!(
         md,
-        "\nContent-based neighbours (cosine over the spec's title features: idf-weighted genre tags + title words):\n"
+        "\nSimilar titles (the model's SIMILAR lists: cosine over the spec's title features where it has some, else over co-ratings):\n"
     )
     .ok();
     for (id, name, list) in &neighbours {
@@ -500,7 +535,7 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
     }
 
     Ok(TaskReport {
-        task,
+        task: task.clone(),
         entries,
         details: json!({
             "folds": chosen,

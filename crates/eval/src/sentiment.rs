@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use super::data::{self, Fold};
-use super::{secs, EntryBuilder, EvalOptions, Target, Task, TaskReport};
+use super::{secs, EntryBuilder, EvalOptions, Job, TaskReport};
 use marquee_pipeline::error::{Error, Result};
 use marquee_pipeline::spec::{SentimentSpec, Spec, UseCase};
 use marquee_pipeline::usecase::common::Evaluation;
@@ -56,24 +56,21 @@ pub fn folds(spec: &Spec, tables: &Tables, k: usize, seed: u64) -> Result<Vec<Fo
         .collect())
 }
 
-pub fn run(task: Task, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
-    let spec = opts.spec(task)?;
-    let s = sent_spec(&spec)?.clone();
-    let dataset = spec.pipeline.dataset.clone();
+pub fn run(job: &Job, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
+    let spec = &job.spec;
+    let s = sent_spec(spec)?.clone();
+    let task = &job.name;
+    // A seeded sample, not the first rows: review files are often sorted by label.
     let limit = opts.limit.map(|n| data::Limit::Sample(n, opts.seed));
-    let tables = data::load_tables_with(&spec, &opts.data_dir, &usecase::of(UC).needed_tables(&spec), &s.table, limit)?;
-    let (k_default, target, anchor_name, anchor) = match task {
-        Task::Rt => (10, 0.800, "TF-IDF + MultinomialNB (best peer)", 0.788),
-        _ => (5, 0.915, "TF-IDF + LinearSVC (best peer)", 0.907),
-    };
-    let k = opts.folds.unwrap_or(k_default);
-    let folds = folds(&spec, &tables, k, opts.seed)?;
+    let tables = data::load_tables_with(spec, &job.tables_dir, &usecase::of(UC).needed_tables(spec), &s.table, limit)?;
+    let k = job.folds(opts);
+    let folds = folds(spec, &tables, k, opts.seed)?;
     let protocol = format!("stratified {k}-fold (seed {})", opts.seed);
     let (mut acc, mut fit, mut neutral, mut confident, mut f1) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut per_fold = Vec::new();
     for (f, fold) in folds.iter().enumerate() {
-        let run = run_split(&spec, &tables, fold)?;
+        let run = run_split(spec, &tables, fold)?;
         let Details::Sentiment(d) = &run.evaluation.details else {
             unreachable!("a sentiment evaluation has sentiment details")
         };
@@ -98,27 +95,17 @@ pub fn run(task: Task, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<Ta
     }
     let band = format!("[{}, {}]", s.neutral_band[0], s.neutral_band[1]);
     let entries = vec![
-        EntryBuilder::new(task, &dataset, "sentiment", "accuracy", &protocol, &acc, true)
+        EntryBuilder::new(job, "sentiment", "accuracy", &protocol, &acc, true)
             .fit_seconds(&fit)
-            .anchor(anchor_name, anchor)
-            .target(Target::at_least(target))
+            .refs(job.metric("accuracy"))
             .note("P(positive) >= 0.5; fit = TF-IDF (prepare) + classifier choice and fit (train)")
             .build(),
-        EntryBuilder::new(task, &dataset, "sentiment", "macro F1", &protocol, &f1, true).build(),
+        EntryBuilder::new(job, "sentiment", "macro F1", &protocol, &f1, true).build(),
+        EntryBuilder::new(job, "sentiment", &format!("neutral share (band {band})"), &protocol, &neutral, false)
+            .note("share of test reviews reported neutral")
+            .build(),
         EntryBuilder::new(
-            task,
-            &dataset,
-            "sentiment",
-            &format!("neutral share (band {band})"),
-            &protocol,
-            &neutral,
-            false,
-        )
-        .note("share of test reviews reported neutral")
-        .build(),
-        EntryBuilder::new(
-            task,
-            &dataset,
+            job,
             "sentiment",
             &format!("accuracy outside the neutral band {band}"),
             &protocol,
@@ -147,5 +134,5 @@ pub fn run(task: Task, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<Ta
         )
         .ok();
     }
-    Ok(TaskReport { task, entries, details: json!({ "folds": per_fold }), markdown: md, seconds: 0.0 })
+    Ok(TaskReport { task: task.clone(), entries, details: json!({ "folds": per_fold }), markdown: md, seconds: 0.0 })
 }

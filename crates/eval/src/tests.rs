@@ -37,11 +37,59 @@ fn entry<'a>(r: &'a TaskReport, metric_starts: &str) -> &'a Entry {
 
 fn quiet(_: &str) {}
 
+fn job(o: &EvalOptions, name: &str) -> Job {
+    o.job(name).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
 #[test]
-fn shipped_specs_parse() {
-    for t in Task::ALL {
-        EvalOptions::new(PathBuf::new()).spec(t).unwrap_or_else(|e| panic!("{t}: {e}"));
+fn shipped_catalog_and_its_specs_parse() {
+    let catalog = Catalog::load(None).unwrap();
+    assert_eq!(catalog.names(), ["movielens", "telco", "rt", "imdb", "cdnow", "trend"]);
+    for name in catalog.names() {
+        let j = job(&EvalOptions::new(PathBuf::from("data")), name);
+        assert_eq!(j.tables_dir, PathBuf::from("data").join(&j.spec.pipeline.dataset));
+        for (key, m) in &j.metrics {
+            assert!(m.anchor.is_some() || m.target.is_some(), "{name}.{key} says nothing");
+        }
     }
+    assert!(EvalOptions::new(PathBuf::new()).job("nope").unwrap_err().to_string().contains("movielens, telco"));
+}
+
+#[test]
+fn catalog_errors_name_the_task_and_field() {
+    let bad_op = "[[task]]\nname = \"x\"\nabout = \"\"\nrunner = \"churn\"\nspec = \"telco.toml\"\n[task.metrics.auc]\ntarget = { op = \">\", value = 1 }\n";
+    let e = Catalog::parse(bad_op, "c.toml").unwrap_err().to_string();
+    assert!(e.contains("c.toml: task `x`: metrics.auc.target.op"), "{e}");
+    let twice = "[[task]]\nname = \"x\"\nabout = \"\"\nrunner = \"churn\"\nspec = \"a\"\n".repeat(2);
+    assert!(Catalog::parse(&twice, "c.toml").unwrap_err().to_string().contains("unique"));
+    let unknown = "[[task]]\nname = \"x\"\nabout = \"\"\nrunner = \"bandit\"\nspec = \"a\"\n";
+    assert!(Catalog::parse(unknown, "c.toml").unwrap_err().to_string().contains("c.toml"));
+}
+
+/// A task added to a catalog in `--specs DIR` runs without code: a second churn task over the
+/// Telco export with seeded folds instead of the protocol file, and its own target.
+#[test]
+fn a_catalog_entry_is_a_task() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("telco.toml"), include_str!("../../../specs/telco.toml")).unwrap();
+    std::fs::write(
+        dir.path().join(tasks::CATALOG_FILE),
+        "[[task]]\nname = \"telco-seeded\"\nabout = \"Telco, seeded folds\"\nrunner = \"churn\"\nspec = \"telco.toml\"\nfolds = 3\n\n[task.metrics.auc]\ntarget = { op = \">=\", value = 0.99 }\n",
+    )
+    .unwrap();
+    let mut o = EvalOptions::new(PathBuf::from("data"));
+    o.spec_dir = Some(dir.path().to_path_buf());
+    let j = o.job("telco-seeded").unwrap();
+    assert_eq!((j.runner, j.default_folds, j.fold_file.clone()), (Runner::Churn, 3, None));
+    assert_eq!(j.metric("auc").unwrap().target, Target::at_least(0.99));
+    assert!(o.job("telco").is_err(), "the catalog in --specs replaces the built-in one");
+    let Some(data) = data_dir() else { return };
+    o.data_dir = data;
+    o.limit = Some(1_500);
+    let rep = run(&o.job("telco-seeded").unwrap(), &o, &quiet).unwrap();
+    let auc = entry(&rep, "ROC AUC (class_weight none)");
+    assert_eq!((auc.per_fold.len(), auc.protocol.as_str()), (3, "stratified 3-fold (seed 42)"));
+    assert_eq!(auc.passed, Some(false), "AUC {} cannot reach the 0.99 target", auc.mean);
 }
 
 #[test]
@@ -49,17 +97,18 @@ fn movielens_slice_beats_baselines_and_folds_never_leak() {
     let Some(dir) = data_dir() else { return };
     let mut o = opts(dir, 100_000, Some(2));
     o.limit = None;
-    let spec = o.spec(Task::Movielens).unwrap();
+    let j = job(&o, "movielens");
+    let spec = j.spec.clone();
     let r = spec.recommend.clone().unwrap();
     let tables = data::load_tables(
         &spec,
-        &o.data_dir,
+        &j.tables_dir,
         &usecase::of(UseCase::Recommend).needed_tables(&spec),
         &r.ratings,
         o.limit,
     )
     .unwrap();
-    let folds = recommend::protocol_folds(&o, &spec, &tables).unwrap();
+    let folds = recommend::folds(&j, &o, &tables).unwrap();
     assert_eq!(folds.len(), 2);
     for fold in &folds {
         assert_eq!(fold.train.len() + fold.test.len(), 100_000);
@@ -71,7 +120,7 @@ fn movielens_slice_beats_baselines_and_folds_never_leak() {
         assert_eq!(test.len(), fold.test.len(), "each (user, item) rated once");
         assert!(train.is_disjoint(&test), "a test rating is in its training fold");
     }
-    let rep = run(Task::Movielens, &o, &quiet).unwrap();
+    let rep = run(&j, &o, &quiet).unwrap();
     let rmse = entry(&rep, "RMSE (ALS)");
     assert_eq!(rmse.per_fold.len(), 2);
     assert!(rmse.mean < 1.0 && rmse.mean < entry(&rep, "RMSE (global mean)").mean, "{rmse:?}");
@@ -84,12 +133,13 @@ fn movielens_slice_beats_baselines_and_folds_never_leak() {
 fn telco_slice_auc_and_encoder_fitted_on_train_only() {
     let Some(dir) = data_dir() else { return };
     let o = opts(dir, 3_000, None);
-    let spec = o.spec(Task::Telco).unwrap();
+    let j = job(&o, "telco");
+    let spec = j.spec.clone();
     let c = spec.churn.clone().unwrap();
-    let tables = data::load_tables(&spec, &o.data_dir, std::slice::from_ref(&c.table), &c.table, o.limit).unwrap();
+    let tables = data::load_tables(&spec, &j.tables_dir, std::slice::from_ref(&c.table), &c.table, o.limit).unwrap();
     let frame = tables.get(&c.table).unwrap();
     assert_eq!(frame.col("row").unwrap()[..3], ["0", "1", "2"], "generated row id");
-    let folds = churn::protocol_folds(&o, &spec, &tables).unwrap();
+    let folds = churn::folds(&j, &o, &tables).unwrap();
     assert_eq!(folds.len(), 5);
     let fold = &folds[0];
     let files = usecase::of(UseCase::Churn).prepare_split(&spec, &tables, &fold.train, &fold.test).unwrap();
@@ -109,7 +159,7 @@ fn telco_slice_auc_and_encoder_fitted_on_train_only() {
     }
     assert_ne!(encoder.numeric.mean, ChurnEncoder::fit(frame, &c).unwrap().numeric.mean, "not fitted on all rows");
 
-    let rep = run(Task::Telco, &o, &quiet).unwrap();
+    let rep = run(&j, &o, &quiet).unwrap();
     let auc = entry(&rep, "ROC AUC (class_weight none)");
     assert_eq!(auc.per_fold.len(), 5);
     assert!(auc.mean > 0.80, "{auc:?}");
@@ -122,11 +172,12 @@ fn telco_slice_auc_and_encoder_fitted_on_train_only() {
 fn rt_slice_accuracy_and_tfidf_fitted_on_train_only() {
     let Some(dir) = data_dir() else { return };
     let o = opts(dir, 3_000, Some(3));
-    let spec = o.spec(Task::Rt).unwrap();
+    let j = job(&o, "rt");
+    let spec = j.spec.clone();
     let s = spec.sentiment.clone().unwrap();
     let tables = data::load_tables_with(
         &spec,
-        &o.data_dir,
+        &j.tables_dir,
         std::slice::from_ref(&s.table),
         &s.table,
         Some(data::Limit::Sample(3_000, 42)),
@@ -144,7 +195,7 @@ fn rt_slice_accuracy_and_tfidf_fitted_on_train_only() {
     let all_texts = tables.get(&s.table).unwrap().col("text").unwrap().to_vec();
     assert_ne!(vectorizer.idf.len(), params.fit(&all_texts).unwrap().idf.len(), "not fitted on all rows");
 
-    let rep = run(Task::Rt, &o, &quiet).unwrap();
+    let rep = run(&j, &o, &quiet).unwrap();
     let acc = entry(&rep, "accuracy");
     assert_eq!(acc.per_fold.len(), 3);
     assert!(acc.mean > 0.68, "{acc:?}");
@@ -154,7 +205,8 @@ fn rt_slice_accuracy_and_tfidf_fitted_on_train_only() {
 #[test]
 fn cdnow_slice_sse_falls_with_k_and_beats_rules() {
     let Some(dir) = data_dir() else { return };
-    let rep = run(Task::Cdnow, &opts(dir, 3_000, None), &quiet).unwrap();
+    let o = opts(dir, 3_000, None);
+    let rep = run(&job(&o, "cdnow"), &o, &quiet).unwrap();
     let sse: Vec<f64> = (2..=10).map(|k| entry(&rep, &format!("SSE k={k}")).mean).collect();
     assert!(sse.windows(2).all(|w| w[1] < w[0]), "{sse:?}");
     let rules = entry(&rep, "SSE rule-based").mean;
@@ -164,7 +216,8 @@ fn cdnow_slice_sse_falls_with_k_and_beats_rules() {
 #[test]
 fn trend_on_real_texts_finds_planted_directions() {
     let Some(dir) = data_dir() else { return };
-    let rep = run(Task::Trend, &opts(dir, 3_000, None), &quiet).unwrap();
+    let o = opts(dir, 3_000, None);
+    let rep = run(&job(&o, "trend"), &o, &quiet).unwrap();
     let e = entry(&rep, "trend direction correct");
     assert_eq!(e.mean, 1.0, "{}", rep.markdown);
 }
@@ -178,8 +231,8 @@ fn headline_targets_hold_on_the_full_datasets() {
     let Some(dir) = data_dir() else { return };
     let o = EvalOptions::new(dir);
     let mut missed = Vec::new();
-    for task in Task::ALL {
-        let rep = run(task, &o, &quiet).unwrap_or_else(|e| panic!("{task}: {e}"));
+    for task in Catalog::load(None).unwrap().names() {
+        let rep = run(&job(&o, task), &o, &quiet).unwrap_or_else(|e| panic!("{task}: {e}"));
         let targets: Vec<&Entry> = rep.entries.iter().filter(|e| e.target.is_some()).collect();
         assert!(!targets.is_empty(), "{task}: no entry has a target");
         for e in targets.into_iter().filter(|e| e.passed != Some(true)) {
@@ -192,7 +245,7 @@ fn headline_targets_hold_on_the_full_datasets() {
 /// Direction detection without the real data: a toy model and planted rising / falling / flat series.
 #[test]
 fn planted_rising_and_falling_series_are_detected() {
-    let spec = EvalOptions::new(PathBuf::new()).spec(Task::Rt).unwrap();
+    let spec = job(&EvalOptions::new(PathBuf::new()), "rt").spec;
     let s = spec.sentiment.clone().unwrap();
     let pos_words = ["great", "wonderful", "moving", "brilliant", "fun", "superb"];
     let neg_words = ["awful", "boring", "dull", "mess", "tedious", "weak"];
@@ -257,7 +310,7 @@ fn protocol_assignment_folds_follow_row_ids() {
 
 #[test]
 fn report_writes_table_json_and_details() {
-    let e = EntryBuilder::new(Task::Telco, "d", "churn", "ROC AUC", "5-fold", &[0.84, 0.86], true)
+    let e = EntryBuilder::named("telco", "d", "churn", "ROC AUC", "5-fold", &[0.84, 0.86], true)
         .fit_seconds(&[0.1, 0.3])
         .anchor("peer", 0.845)
         .target(Target::at_least(0.85))
@@ -265,7 +318,7 @@ fn report_writes_table_json_and_details() {
     assert!((e.mean - 0.85).abs() < 1e-12 && (e.fit_seconds - 0.2).abs() < 1e-12);
     assert_eq!(e.passed, Some(true));
     let rep = TaskReport {
-        task: Task::Telco,
+        task: "telco".into(),
         entries: vec![e],
         details: serde_json::json!({ "x": 1 }),
         markdown: "extra".into(),
@@ -278,4 +331,71 @@ fn report_writes_table_json_and_details() {
     let md = std::fs::read_to_string(dir.path().join("eval.md")).unwrap();
     assert!(md.contains("| telco | d | ROC AUC | 5-fold | 0.8500 |") && md.contains("extra"), "{md}");
     assert!(dir.path().join("telco.json").exists());
+}
+
+/// `marquee eval --spec` on the demo export: one job per use case, seeded folds, the spec's own
+/// criteria as targets, every fold's test rows outside its training rows, and tuning only inside
+/// training folds (a search that saw the test rows would report them in `validation_rmse`).
+#[test]
+fn own_spec_cross_validates_every_use_case_of_the_demo_export() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, bytes) in marquee_demo::generate(&marquee_demo::DemoConfig { customers: 600, seed: 7 }) {
+        std::fs::write(dir.path().join(file), bytes).unwrap();
+    }
+    let spec = marquee_pipeline::spec::Spec::from_toml(marquee_demo::DEMO_SPEC, "demo").unwrap();
+    let jobs = Job::from_spec(&spec, dir.path());
+    let names: Vec<(&str, Runner)> = jobs.iter().map(|j| (j.name.as_str(), j.runner)).collect();
+    let ds = &spec.pipeline.dataset;
+    assert_eq!(
+        names,
+        [
+            (format!("{ds}-recommend").as_str(), Runner::Recommend),
+            (format!("{ds}-churn").as_str(), Runner::Churn),
+            (format!("{ds}-sentiment").as_str(), Runner::Sentiment),
+        ],
+        "segment runs inside the churn job (same customers table)"
+    );
+    let mut o = EvalOptions::new(dir.path().to_path_buf());
+    o.folds = Some(3);
+    o.tune = false;
+    for j in &jobs {
+        let rep = run(j, &o, &quiet).unwrap_or_else(|e| panic!("{}: {e}", j.name));
+        let primary = &rep.entries[0];
+        assert_eq!(primary.per_fold.len(), 3, "{}: {primary:?}", j.name);
+        assert!(primary.protocol.contains("3-fold (seed 42)"), "{}", primary.protocol);
+        assert!(primary.target.is_some() && primary.anchor.is_none(), "the spec's criterion is the target");
+        match j.runner {
+            Runner::Churn => {
+                assert!(primary.mean > 0.6, "demo churn AUC {}", primary.mean);
+                assert!(rep.entries.iter().any(|e| e.metric.starts_with("SSE k=")), "segment sweep ran");
+            }
+            Runner::Recommend => assert!(primary.mean < entry(&rep, "RMSE (global mean)").mean),
+            Runner::Sentiment => assert!(primary.mean > 0.6, "demo sentiment accuracy {}", primary.mean),
+            _ => unreachable!(),
+        }
+    }
+    let r = spec.recommend.as_ref().unwrap();
+    let tables = data::load_tables(&spec, dir.path(), std::slice::from_ref(&r.ratings), &r.ratings, None).unwrap();
+    let users = tables.get(&r.ratings).unwrap().col(&r.user).unwrap().to_vec();
+    let folds = recommend::folds(&jobs[0], &o, &tables).unwrap();
+    let mut tested = vec![0; users.len()];
+    for f in &folds {
+        f.test.iter().for_each(|&i| tested[i] += 1);
+        assert!(f.train.iter().collect::<HashSet<_>>().is_disjoint(&f.test.iter().collect()));
+    }
+    assert!(tested.iter().all(|&n| n == 1), "every rating tested exactly once");
+}
+
+#[test]
+fn per_user_kfold_deals_each_users_ratings_across_folds() {
+    let users: Vec<String> = (0..100).map(|i| format!("u{}", i % 7)).collect();
+    let folds = data::per_user_kfold(&users, 4, 3);
+    assert_eq!(folds, data::per_user_kfold(&users, 4, 3), "seeded");
+    for f in &folds {
+        assert_eq!(f.train.len() + f.test.len(), users.len());
+        for u in 0..7 {
+            let n = f.test.iter().filter(|&&i| users[i] == format!("u{u}")).count();
+            assert!((3..=4).contains(&n), "user u{u} has {n} of ~14 ratings in a fold of 4");
+        }
+    }
 }

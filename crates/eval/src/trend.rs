@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use super::data;
 use super::sentiment::{folds, run_split, sent_spec};
-use super::{EntryBuilder, EvalOptions, Target, Task, TaskReport};
+use super::{EntryBuilder, EvalOptions, Job, TaskReport};
 use marquee_pipeline::error::{Error, Result};
 use marquee_pipeline::frame::Frame;
 use marquee_pipeline::spec::{Spec, UseCase};
@@ -118,13 +118,13 @@ pub fn score_posts(spec: &Spec, model: &[u8], posts: Frame) -> Result<Vec<Item>>
     usecase::of(UC).score(spec, model, &Default::default(), &tables, "eval")
 }
 
-pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
-    let task = Task::Trend;
-    let spec = opts.spec(task)?;
+pub fn run(job: &Job, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
+    let spec = job.spec.clone();
     let s = sent_spec(&spec)?.clone();
     let dataset = spec.pipeline.dataset.clone();
     let limit = opts.limit.map(|n| data::Limit::Sample(n, opts.seed));
-    let tables = data::load_tables_with(&spec, &opts.data_dir, &usecase::of(UC).needed_tables(&spec), &s.table, limit)?;
+    let tables =
+        data::load_tables_with(&spec, &job.tables_dir, &usecase::of(UC).needed_tables(&spec), &s.table, limit)?;
     // Train on 4/5 of the labelled reviews; the planted posts use only the held-out fifth.
     let fold = folds(&spec, &tables, 5, opts.seed)?.swap_remove(0);
     let run = run_split(&spec, &tables, &fold)?;
@@ -191,19 +191,18 @@ pub fn run(opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
             "slope": slope, "direction": dir, "expected": p.expected, "item": { "pk": item.pk, "sk": item.sk } }));
     }
     let entries = vec![EntryBuilder::new(
-        task,
-        &dataset,
+        job,
         "sentiment",
         "trend direction correct (share of planted entities)",
         "planted series on held-out texts",
         &correct,
         true,
     )
-    .target(Target::at_least(1.0))
+    .refs(job.metric("direction_correct"))
     .note(format!("{} planted entities: 2 rising, 2 falling, 2 flat", planted.len()))
     .build()];
     Ok(TaskReport {
-        task,
+        task: job.name.clone(),
         entries,
         details: json!({ "model_accuracy": run.evaluation.primary.value, "entities": rows }),
         markdown: md,

@@ -1,4 +1,5 @@
-//! HTML of the report: one file, inline CSS and SVG, no scripts.
+//! HTML of the report: one file, inline CSS and SVG; the one script (the churn cutoff slider) is
+//! inline too, so the page fetches nothing.
 // Each write! emits one line of HTML; the trailing newline keeps the page source readable.
 #![allow(clippy::write_with_newline)]
 
@@ -22,6 +23,15 @@ pub fn esc(s: &str) -> String {
         }
     }
     out
+}
+
+/// `value` as JSON in a `<script type="application/json">` block, for the page's script to read.
+///
+/// `<` only occurs inside JSON strings, where `\u003c` means the same, so no `</script>` or `<!--`
+/// in the data can end the block early.
+pub(crate) fn json_script(id: &str, value: &impl serde::Serialize) -> String {
+    let json = serde_json::to_string(value).unwrap_or_else(|_| "null".into()).replace('<', "\\u003c");
+    format!("<script type=\"application/json\" id=\"{}\">{json}</script>\n", esc(id))
 }
 
 pub(crate) fn num(v: f64) -> String {
@@ -99,6 +109,8 @@ tr.marked td { background:#fff3c4; font-weight:600; }
 code, .mono { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size:12px; }
 td.raw { max-width:420px; overflow-wrap:anywhere; }
 ol.recs { margin:0; padding-left:20px; }
+.slider input[type=range] { width:340px; vertical-align:middle; }
+tr.slid td { background:#e3eefb; }
 "#;
 
 /// The whole report.
@@ -364,5 +376,20 @@ fn truncate(s: &str, n: usize) -> String {
         s.to_string()
     } else {
         format!("{}…", s.chars().take(n).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_script_cannot_be_closed_by_its_data() {
+        let block = json_script("x", &vec!["</script><script>alert(1)</script>", "<!--"]);
+        assert_eq!(block.matches("</script>").count(), 1, "{block}");
+        assert!(!block.contains("<!--"));
+        let inner = block.trim_end().trim_start_matches("<script type=\"application/json\" id=\"x\">");
+        let back: Vec<String> = serde_json::from_str(inner.trim_end_matches("</script>")).unwrap();
+        assert_eq!(back, ["</script><script>alert(1)</script>", "<!--"]);
     }
 }

@@ -1,5 +1,6 @@
 //! marquee-report: the evaluation report of one pipeline run, as one self-contained HTML file
-//! (inline CSS and SVG charts drawn with plotters; no JavaScript, nothing fetched by the browser).
+//! (inline CSS and SVG charts drawn with plotters, one inline script for the churn cutoff slider;
+//! nothing fetched by the browser, so it opens from file://).
 //!
 //! [`collect`] reads what a run wrote (data profile, quality report, quarantine, each use case's
 //! evaluation record) from the object store and a few example scores from the score store;
@@ -287,7 +288,9 @@ pub async fn collect(stores: Stores<'_>, run_id: &str) -> Result<ReportData> {
             _ => None,
         };
         let lineage = match stores.scores.get_item(&score::model(uc), &score::version(&record.version)).await? {
-            Some(item) => serde_json::from_value::<VersionRecord>(Value::Object(item.attrs)).ok().and_then(|v| v.lineage),
+            Some(item) => {
+                serde_json::from_value::<VersionRecord>(Value::Object(item.attrs)).ok().and_then(|v| v.lineage)
+            }
             None => None,
         };
         use_cases.push(UseCaseReport { use_case: uc, record, champion, deployed_cutoff, lineage });

@@ -1,10 +1,11 @@
-//! Churn: ROC, the cutoff curves and table (the business lever), the churn drivers.
+//! Churn: ROC, the cutoff curves, slider and table (the business lever), the churn drivers.
 #![allow(clippy::write_with_newline)]
 
 use std::fmt::Write;
 
-use marquee_pipeline::usecase::churn::ChurnDetails;
+use marquee_pipeline::usecase::churn::{ChurnDetails, CutoffRow};
 
+use super::cutoff_slider;
 use crate::charts;
 use crate::html::{chart, esc, pct};
 use crate::UseCaseReport;
@@ -36,14 +37,18 @@ pub fn render(h: &mut String, u: &UseCaseReport, d: &ChurnDetails) {
         rows.iter().map(|r| (r.cutoff, r.precision, r.recall, r.false_positive_rate, r.accuracy)).collect();
     chart(h, charts::cutoff_curves(&curve, marked.map(|c| (c, label.clone()))));
     h.push_str("</div>\n");
+    // The script prints cutoffs with toFixed, which a null (non-finite) cutoff would break.
+    if rows.iter().all(|r| r.cutoff.is_finite()) {
+        cutoff_slider::render(h, &u.record.run_id, rows, slider_start(rows, marked), u.is_champion());
+    }
 
     h.push_str("<div class=\"grid\"><div><h3>Cutoff table (test split)</h3>\n<table><tr><th class=\"n\">cutoff</th><th class=\"n\">at risk</th><th class=\"n\">TP</th><th class=\"n\">FP</th><th class=\"n\">TN</th><th class=\"n\">FN</th><th class=\"n\">precision</th><th class=\"n\">recall</th><th class=\"n\">false positive rate</th><th class=\"n\">accuracy</th><th></th></tr>\n");
-    for r in rows {
+    for (i, r) in rows.iter().enumerate() {
         let c = r.cutoff;
         let is = marked.is_some_and(|m| (m - c).abs() < 1e-9);
         let _ = write!(
             h,
-            "<tr{}><td class=\"n\">{c:.2}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>\n",
+            "<tr data-cutoff-row=\"{i}\"{}><td class=\"n\">{c:.2}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>\n",
             if is { " class=\"marked\"" } else { "" },
             r.tp + r.fp,
             r.tp,
@@ -70,4 +75,13 @@ pub fn render(h: &mut String, u: &UseCaseReport, d: &ChurnDetails) {
     }
     h.push_str("</table></div>");
     h.push_str("</div>\n");
+}
+
+/// Where the slider starts: the deployed (or chosen) cutoff, else the cutoff nearest 0.5.
+fn slider_start(rows: &[CutoffRow], marked: Option<f64>) -> usize {
+    let target = marked.unwrap_or(0.5);
+    rows.iter()
+        .enumerate()
+        .min_by(|a, b| (a.1.cutoff - target).abs().total_cmp(&(b.1.cutoff - target).abs()))
+        .map_or(0, |(i, _)| i)
 }

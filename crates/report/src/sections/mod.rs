@@ -1,6 +1,7 @@
 //! The report section of each use case, from its typed evaluation details.
 
 mod churn;
+mod cutoff_slider;
 mod recommend;
 mod segment;
 mod sentiment;
