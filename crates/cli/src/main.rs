@@ -331,7 +331,8 @@ async fn dispatch(cli: Cli) -> Result<()> {
         Command::Report { run, open } => {
             let (objects, scores) = open_existing(&cli.workdir)?;
             let run_id = report::resolve_run(&objects, run).await?;
-            let path = report::write(Stores { objects: &objects, scores: &scores }, &objects, &run_id).await?;
+            let path =
+                report::write(Stores { objects: &objects, scores: &scores }, &objects, &run_id, &cli.workdir).await?;
             if !cli.quiet {
                 println!("{}", path.display());
             }
@@ -488,7 +489,7 @@ async fn run(args: RunArgs, workdir: &Path, quiet: bool) -> Result<()> {
     let report = if args.no_report {
         None
     } else {
-        let key = marquee_report::write_report(stores, &summary.run_id)
+        let key = marquee_report::write_report(stores, &summary.run_id, &marquee_report::workdir_options(workdir))
             .await
             .context("writing the HTML report (the run itself succeeded)")?;
         Some(objects.root().join(key))

@@ -1,7 +1,7 @@
 //! `marquee report [RUN]`: (re)writes a run's HTML evaluation report and prints its path.
 
 use anyhow::Result;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use marquee_embedded::DirObjectStore;
 use marquee_pipeline::steps::Stores;
@@ -23,16 +23,18 @@ pub async fn resolve_run(objects: &dyn ObjectStore, run: Option<String>) -> Resu
 }
 
 /// Writes `runs/<run>/report.html`; returns its path on disk.
-pub async fn write(stores: Stores<'_>, objects: &DirObjectStore, run_id: &str) -> Result<PathBuf> {
-    let key = marquee_report::write_report(stores, run_id).await.map_err(|e| {
-        match e.downcast_ref::<marquee_report::RunNotFound>() {
+pub async fn write(stores: Stores<'_>, objects: &DirObjectStore, run_id: &str, workdir: &Path) -> Result<PathBuf> {
+    let options = marquee_report::workdir_options(workdir);
+    let key =
+        marquee_report::write_report(stores, run_id, &options).await.map_err(|e| match e
+            .downcast_ref::<marquee_report::RunNotFound>()
+        {
             Some(nf) => hint::not_found(
                 nf.to_string(),
                 "check the run id (`ls WORKDIR/store/runs/`), or omit it to report on the latest run",
             ),
             None => e,
-        }
-    })?;
+        })?;
     Ok(objects.root().join(key))
 }
 

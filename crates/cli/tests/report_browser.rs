@@ -147,8 +147,9 @@ fn assert_pct(shown: &Value, rate: &Value, what: &str) {
     assert!((v - want).abs() <= 0.05 + 1e-9, "{what} shows {shown}, the table says {want}");
 }
 
-/// The slider shows row `i` of the table: its figures, its command, its table row outlined.
-fn assert_shows(state: &Value, rows: &[Value], i: usize) {
+/// The slider shows row `i` of the table: its figures, its command (for `workdir`), its table row
+/// outlined.
+fn assert_shows(state: &Value, rows: &[Value], i: usize, workdir: &Path) {
     let r = &rows[i];
     let cutoff = format!("{:.2}", r["cutoff"].as_f64().unwrap());
     assert_eq!(state["value"], i, "{state}");
@@ -159,7 +160,9 @@ fn assert_shows(state: &Value, rows: &[Value], i: usize) {
     assert_pct(&state["accuracy"], &r["accuracy"], "accuracy");
     let flagged = r["tp"].as_u64().unwrap() + r["fp"].as_u64().unwrap();
     assert_eq!(state["flagged"], flagged.to_string().as_str(), "{state}");
-    assert_eq!(state["command"], format!("marquee churn cutoff --run {RUN} --cutoff {cutoff} --apply").as_str());
+    let dir = workdir.canonicalize().unwrap();
+    let command = format!("marquee churn cutoff --run {RUN} --cutoff {cutoff} --apply --workdir {}", dir.display());
+    assert_eq!(state["command"], command.as_str());
     assert_eq!(state["slid"], serde_json::json!([i.to_string()]), "{state}");
 }
 
@@ -202,7 +205,7 @@ fn report_loads_draws_every_chart_and_the_cutoff_slider_moves_the_figures() {
     let start = slider_state(&tab);
     let start_i = start["value"].as_u64().unwrap() as usize;
     assert!(html.contains(&format!("<tr data-cutoff-row=\"{start_i}\" class=\"marked\">")), "{start}");
-    assert_shows(&start, &rows, start_i);
+    assert_shows(&start, &rows, start_i, workdir.path());
 
     // Moved to a cutoff flagging a different number of customers, every figure and the command change.
     let far = (0..rows.len()).max_by_key(|&i| i.abs_diff(start_i)).unwrap();
@@ -211,14 +214,31 @@ fn report_loads_draws_every_chart_and_the_cutoff_slider_moves_the_figures() {
         assert_ne!(moved[key], start[key], "{key} did not change: {moved}");
     }
     for i in 0..rows.len() {
-        assert_shows(&move_slider(&tab, i), &rows, i);
+        assert_shows(&move_slider(&tab, i), &rows, i, workdir.path());
     }
     // A key press on the focused slider is a real input event.
     move_slider(&tab, 0);
     tab.find_element("#churn-cutoff").and_then(|e| e.focus().map(|_| ())).expect("focuses the slider");
     tab.press_key("ArrowRight").expect("presses ArrowRight");
-    assert_shows(&slider_state(&tab), &rows, 1);
+    assert_shows(&slider_state(&tab), &rows, 1, workdir.path());
 
     let errors = errors.lock().unwrap();
     assert!(errors.is_empty(), "the page reported errors:\n{}", errors.join("\n"));
+
+    // The command the page shows, pasted as it is (the tempdir needs no quoting), applies it.
+    let command = slider_state(&tab)["command"].as_str().unwrap().to_string();
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .args(&words[1..])
+        .arg("--json")
+        .env_remove("MARQUEE_WORKDIR")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("runs marquee");
+    assert!(out.status.success(), "`{command}` failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let applied: Value = serde_json::from_slice(&out.stdout).expect("--json output");
+    assert_eq!(
+        (applied["applied"].as_bool(), applied["chosen"]["cutoff"].as_f64()),
+        (Some(true), rows[1]["cutoff"].as_f64())
+    );
 }

@@ -25,6 +25,14 @@ use marquee_pipeline::store::{Item, ObjectStore, ScoreStore};
 
 pub use html::render;
 
+/// The global options the report's commands need for a working folder: `--workdir DIR` with
+/// DIR absolute (the page may be opened, and the command pasted, from anywhere) and quoted for a
+/// shell where it must be.
+pub fn workdir_options(workdir: &std::path::Path) -> String {
+    let dir = std::fs::canonicalize(workdir).unwrap_or_else(|_| workdir.to_path_buf());
+    format!("--workdir {}", sections::cutoff_slider::shell_word(&dir.display().to_string()))
+}
+
 /// Quarantined rows shown in the report (the CSV holds all of them).
 pub const QUARANTINE_SHOWN: usize = 50;
 /// Example customers and titles read from the score store.
@@ -64,6 +72,10 @@ pub struct ReportData {
     pub quarantine_uri: String,
     pub use_cases: Vec<UseCaseReport>,
     pub examples: Examples,
+    /// The global options a command on this run needs (e.g. `--workdir /tmp/mq`), written into
+    /// the commands the page prints so they can be pasted as they are.
+    #[serde(default)]
+    pub cli_options: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -308,6 +320,7 @@ pub async fn collect(stores: Stores<'_>, run_id: &str) -> Result<ReportData> {
         quarantine_uri: objects.uri(&keys::quarantine(run_id)),
         use_cases,
         examples,
+        cli_options: String::new(),
     })
 }
 
@@ -423,9 +436,11 @@ async fn collect_examples(scores: &dyn ScoreStore) -> Result<Examples> {
     Ok(ex)
 }
 
-/// Collects, renders and stores `runs/<run>/report.html`; returns its key.
-pub async fn write_report(stores: Stores<'_>, run_id: &str) -> Result<String> {
-    let data = collect(stores, run_id).await?;
+/// Collects, renders and stores `runs/<run>/report.html`; returns its key. `cli_options`: the
+/// global options the page's commands need to reach this run's stores (e.g. `--workdir W`).
+pub async fn write_report(stores: Stores<'_>, run_id: &str, cli_options: &str) -> Result<String> {
+    let mut data = collect(stores, run_id).await?;
+    data.cli_options = cli_options.to_string();
     let html = render(&data);
     let key = report_key(run_id);
     stores

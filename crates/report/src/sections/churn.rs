@@ -12,7 +12,7 @@ use crate::UseCaseReport;
 
 pub const TITLE: &str = "Churn — who is at risk of cancelling?";
 
-pub fn render(h: &mut String, u: &UseCaseReport, d: &ChurnDetails) {
+pub fn render(h: &mut String, u: &UseCaseReport, d: &ChurnDetails, cli_options: &str) {
     let auc = u.record.challenger.primary.value;
     let rows = &d.cutoff_table;
     let chosen = d.chosen_cutoff.map(|c| c.cutoff).filter(|c| c.is_finite());
@@ -39,7 +39,8 @@ pub fn render(h: &mut String, u: &UseCaseReport, d: &ChurnDetails) {
     h.push_str("</div>\n");
     // The script prints cutoffs with toFixed, which a null (non-finite) cutoff would break.
     if rows.iter().all(|r| r.cutoff.is_finite()) {
-        cutoff_slider::render(h, &u.record.run_id, rows, slider_start(rows, marked), u.is_champion());
+        let command = cutoff_slider::Command { run_id: &u.record.run_id, cli_options, apply: u.is_champion() };
+        cutoff_slider::render(h, &command, rows, slider_start(rows, marked));
     }
 
     h.push_str("<div class=\"grid\"><div><h3>Cutoff table (test split)</h3>\n<table><tr><th class=\"n\">cutoff</th><th class=\"n\">at risk</th><th class=\"n\">TP</th><th class=\"n\">FP</th><th class=\"n\">TN</th><th class=\"n\">FN</th><th class=\"n\">precision</th><th class=\"n\">recall</th><th class=\"n\">false positive rate</th><th class=\"n\">accuracy</th><th></th></tr>\n");

@@ -23,11 +23,19 @@ const FIGURES: [(&str, &str); 5] = [
     ("flagged", "flagged at risk"),
 ];
 
+/// What the printed `marquee churn cutoff` command needs besides the cutoff.
+pub struct Command<'a> {
+    pub run_id: &'a str,
+    /// Global options that reach the run's stores (e.g. `--workdir /tmp/mq`); empty: unknown.
+    pub cli_options: &'a str,
+    /// The run is the deployed champion, so `--apply` works for it; otherwise the printed command
+    /// is the dry run (the CLI refuses `--apply` on any other run).
+    pub apply: bool,
+}
+
 /// The slider over `rows` (each a cutoff of the table), starting at `rows[start]`.
-///
-/// `apply`: the run is the deployed champion, so `--apply` works for it; otherwise the printed
-/// command is the dry run (the CLI refuses `--apply` on any other run).
-pub fn render(h: &mut String, run_id: &str, rows: &[CutoffRow], start: usize, apply: bool) {
+pub fn render(h: &mut String, command: &Command, rows: &[CutoffRow], start: usize) {
+    let Command { run_id, cli_options, apply } = *command;
     let Some(first) = rows.get(start) else { return };
     let test_rows = first.tp + first.fp + first.tn + first.fn_;
     let cutoff = format!("{:.2}", first.cutoff);
@@ -47,15 +55,18 @@ pub fn render(h: &mut String, run_id: &str, rows: &[CutoffRow], start: usize, ap
     }
     let _ = write!(
         h,
-        "</div>\n<p class=\"note\">On the test split of {test_rows} customers.</p>\n<p>{}: <code id=\"churn-cutoff-command\">marquee churn cutoff --run {} --cutoff <span data-figure=\"cutoff\">{cutoff}</span>{}</code></p>\n",
+        "</div>\n<p class=\"note\">On the test split of {test_rows} customers.</p>\n<p>{}: <code id=\"churn-cutoff-command\">marquee churn cutoff --run {} --cutoff <span data-figure=\"cutoff\">{cutoff}</span>{}{}</code></p>\n",
         if apply { "Apply it" } else { "Check it" },
         esc(&shell_word(run_id)),
-        if apply { " --apply" } else { "" }
+        if apply { " --apply" } else { "" },
+        if cli_options.is_empty() { String::new() } else { format!(" {}", esc(cli_options)) }
     );
-    h.push_str(if apply {
+    h.push_str(if !apply {
+        "<p class=\"note\">This run is not the deployed churn champion, so the command only shows the cutoff's figures; <code>--apply</code> works on the champion's run.</p>\n"
+    } else if cli_options.is_empty() {
         "<p class=\"note\">Run it with the run's <code>--workdir</code> (or <code>MARQUEE_WORKDIR</code>): it rescores the deployed churn scores at that cutoff, without retraining.</p>\n"
     } else {
-        "<p class=\"note\">This run is not the deployed churn champion, so the command only shows the cutoff's figures; <code>--apply</code> works on the champion's run.</p>\n"
+        "<p class=\"note\">It rescores the deployed churn scores at that cutoff, without retraining.</p>\n"
     });
     h.push_str("</div>\n");
     h.push_str(&json_script("churn-cutoff-rows", &rows));
@@ -74,7 +85,7 @@ fn figure(r: &CutoffRow, name: &str) -> String {
 }
 
 /// `s` as one shell word: quoted only when it holds something a shell would act on.
-fn shell_word(s: &str) -> String {
+pub fn shell_word(s: &str) -> String {
     let plain = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:/+=@,".contains(c));
     if plain {
         s.to_string()
@@ -104,8 +115,9 @@ mod tests {
     #[test]
     fn renders_the_starting_row_and_the_command() {
         let rows = [row(0.25, 40, 20), row(7.0 * 0.05, 30, 10), row(0.45, 20, 5)];
+        let champion = Command { run_id: "r1", cli_options: "", apply: true };
         let mut h = String::new();
-        render(&mut h, "r1", &rows, 1, true);
+        render(&mut h, &champion, &rows, 1);
         assert!(h.contains("max=\"2\" step=\"1\" value=\"1\""), "{h}");
         assert!(h.contains("data-figure=\"precision\">75.0%"), "{h}");
         assert!(h.contains("data-figure=\"flagged\">40<"), "{h}");
@@ -115,11 +127,16 @@ mod tests {
         assert!(h.contains("<script type=\"application/json\" id=\"churn-cutoff-rows\">"));
 
         let mut dry = String::new();
-        render(&mut dry, "r1", &rows, 0, false);
+        render(&mut dry, &Command { apply: false, ..champion }, &rows, 0);
         assert!(!dry.contains("</span> --apply") && dry.contains("not the deployed churn champion"));
         let mut none = String::new();
-        render(&mut none, "r1", &[], 0, true);
+        render(&mut none, &champion, &[], 0);
         assert!(none.is_empty());
+        // With the workdir known, the command pastes as it is.
+        let mut exact = String::new();
+        render(&mut exact, &Command { cli_options: "--workdir '/tmp/my mq'", ..champion }, &rows, 1);
+        assert!(exact.contains("</span> --apply --workdir &#39;/tmp/my mq&#39;</code>"), "{exact}");
+        assert!(!exact.contains("Run it with the run's"));
     }
 
     #[test]

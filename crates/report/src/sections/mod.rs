@@ -1,7 +1,7 @@
 //! The report section of each use case, from its typed evaluation details.
 
 mod churn;
-mod cutoff_slider;
+pub(crate) mod cutoff_slider;
 mod recommend;
 mod segment;
 mod sentiment;
@@ -24,7 +24,7 @@ pub fn title(details: &Details) -> &'static str {
 pub fn render(h: &mut String, u: &UseCaseReport, data: &ReportData) {
     match &u.record.challenger.details {
         Details::Segment(d) => segment::render(h, u, d),
-        Details::Churn(d) => churn::render(h, u, d),
+        Details::Churn(d) => churn::render(h, u, d, &data.cli_options),
         Details::Recommend(d) => recommend::render(h, u, d, data),
         Details::Sentiment(d) => sentiment::render(h, u, d, data),
     }
