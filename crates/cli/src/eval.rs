@@ -86,9 +86,13 @@ pub fn run(args: EvalArgs, quiet: bool) -> Result<()> {
                 bail!("the named tasks read the public datasets: pass --data-dir DIR or set MARQUEE_DATA_DIR (or cross-validate your own spec with --spec)");
             };
             opts.data_dir = dir.clone();
-            let names: Vec<&str> =
-                if args.task == "all" { catalog.names() } else { vec![catalog.get(&args.task)?.name.as_str()] };
-            let jobs = names.into_iter().map(|n| opts.job(n)).collect::<marquee_pipeline::error::Result<Vec<_>>>()?;
+            // The catalog is read once, above; each job is built from its entry.
+            let tasks: Vec<&eval::NamedTask> =
+                if args.task == "all" { catalog.tasks.iter().collect() } else { vec![catalog.get(&args.task)?] };
+            let jobs = tasks
+                .into_iter()
+                .map(|t| Job::of_task(t, &opts))
+                .collect::<marquee_pipeline::error::Result<Vec<_>>>()?;
             (jobs, format!("data dir {}", dir.display()))
         }
     };

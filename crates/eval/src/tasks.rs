@@ -142,8 +142,11 @@ pub struct Job {
 impl Job {
     /// The named task `name` of the catalog over the datasets in `opts.data_dir`.
     pub fn named(name: &str, opts: &EvalOptions) -> Result<Job> {
-        let catalog = Catalog::load(opts.spec_dir.as_deref())?;
-        let t = catalog.get(name)?;
+        Self::of_task(Catalog::load(opts.spec_dir.as_deref())?.get(name)?, opts)
+    }
+
+    /// A catalog entry over the datasets in `opts.data_dir` (the catalog read once by the caller).
+    pub fn of_task(t: &NamedTask, opts: &EvalOptions) -> Result<Job> {
         let spec = named_spec(&t.spec, opts.spec_dir.as_deref())?;
         let protocol = |f: &Option<String>| f.as_ref().map(|f| opts.data_dir.join("protocol").join(f));
         Ok(Job {
