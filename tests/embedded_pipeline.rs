@@ -184,11 +184,11 @@ async fn impossible_criteria_reject_and_write_no_scores() {
 async fn a_use_case_failing_in_train_is_recorded_and_the_other_three_deploy() {
     let ws = Workspace::new();
     // More segments than training rows: k-means refuses, so segmentation's Train fails for good.
-    let spec = edited_spec("k_max = 8\n", "k_max = 8\nk = 5000\n").replacen(
-        "min_segment_share = 0.02",
-        "min_segment_share = 0.0",
-        1,
-    );
+    // Churn's precision bar is lowered: on 800 customers (a 160-row test split) the best precision
+    // at the required recall sits near 0.50 by chance, and this test is about segmentation.
+    let spec = edited_spec("k_max = 8\n", "k_max = 8\nk = 5000\n")
+        .replacen("min_segment_share = 0.02", "min_segment_share = 0.0", 1)
+        .replacen("min_precision = 0.50", "min_precision = 0.40", 1);
     let spec_key = ws.upload_demo(800, 3, &spec).await;
     let summary = ws.run("partial", &spec_key).await.expect("the run finishes and writes its summary");
 
@@ -284,7 +284,8 @@ use marquee_pipeline::store::{Condition, Item, StoreResult};
 
 /// Ingest, prepare, train and evaluate one use case of a run (no deploy).
 async fn evaluated(stores: Stores<'_>, run_id: &str, spec_key: &str, uc: UseCase) -> EvaluateOutput {
-    let req = RunRequest { run_id: run_id.into(), spec_key: spec_key.into(), trigger: Some("test".into()), retrain: false };
+    let req =
+        RunRequest { run_id: run_id.into(), spec_key: spec_key.into(), trigger: Some("test".into()), retrain: false };
     let ingest = steps::ingest(stores, &req).await.unwrap();
     assert!(ingest.quality_passed, "{run_id}: {:?}", ingest.quality_message);
     let prepared = steps::prepare(stores, run_id).await.unwrap();

@@ -8,13 +8,14 @@
 //! ```
 //! DATA, the real datasets' folder, is `--data` or `MARQUEE_DATA_DIR`.
 //! Tasks: als_r10, als_r10_sqrt, als_r50, als_r50_sqrt, kmeans_cdnow, kmeans_1m, logreg_telco,
-//! logreg_1m, tfidf_imdb_nblr, tfidf_imdb_nb, scaling.
+//! logreg_1m, gbm_telco, gbm_1m, tfidf_imdb_nblr, tfidf_imdb_nb, scaling.
 
 mod data;
 mod flops;
 
 use data::Res;
 use marquee_ml::als::{AlsParams, Rating, RegScaling};
+use marquee_ml::gbm::{FeatureKind, GbmData, GbmModel, GbmParams};
 use marquee_ml::kmeans::KMeansParams;
 use marquee_ml::logistic::LogisticParams;
 use marquee_ml::metrics::roc_auc;
@@ -129,6 +130,8 @@ fn run_task(name: &str, o: &Opts) -> Res<Value> {
         "kmeans_1m" => kmeans_1m(o),
         "logreg_telco" => logreg_telco(o),
         "logreg_1m" => logreg_1m(o),
+        "gbm_telco" => gbm_telco(o),
+        "gbm_1m" => gbm_1m(o),
         "tfidf_imdb_nblr" | "tfidf_imdb_nb" => tfidf_imdb(o, name),
         "scaling" => scaling(o),
         _ => Err(format!("unknown task `{name}`").into()),
@@ -432,6 +435,95 @@ fn logreg_1m(o: &Opts) -> Res<Value> {
         auc,
         &times,
         json!({"train": n, "test": y.len() - n}),
+    ))
+}
+
+// ---- gradient-boosted trees ----
+
+/// Trees fitted on `train` rows, stopping early on a seeded 10% of them (as the pipeline does).
+fn fit_trees(x: ArrayView2<f32>, y: &[bool], kinds: &[FeatureKind]) -> Res<GbmModel> {
+    let stop: Vec<bool> = (0..y.len()).map(|i| i % 10 == 9).collect();
+    let pick = |keep: bool| -> (Array2<f32>, Vec<bool>) {
+        let rows: Vec<usize> = (0..y.len()).filter(|&i| stop[i] == keep).collect();
+        (x.select(ndarray::Axis(0), &rows), rows.iter().map(|&i| y[i]).collect())
+    };
+    let ((xf, yf), (xs, ys)) = (pick(false), pick(true));
+    let data = GbmData { train: xf.view(), train_labels: &yf, valid: xs.view(), valid_labels: &ys, kinds };
+    Ok(GbmParams::default().fit(data)?)
+}
+
+/// Telco rows as tree inputs: numeric cells as values (NaN when empty), the others as codes of the
+/// training rows' categories (NaN when unseen).
+fn telco_tree_rows(rows: &[&Vec<String>], numeric: &[usize], categorical: &[(usize, Vec<String>)]) -> Array2<f32> {
+    let mut x = Array2::from_elem((rows.len(), numeric.len() + categorical.len()), f32::NAN);
+    for (r, row) in rows.iter().enumerate() {
+        for (j, &c) in numeric.iter().enumerate() {
+            x[[r, j]] = row[c].parse::<f32>().unwrap_or(f32::NAN);
+        }
+        for (j, (c, cats)) in categorical.iter().enumerate() {
+            if let Ok(code) = cats.binary_search(&row[*c]) {
+                x[[r, numeric.len() + j]] = code as f32;
+            }
+        }
+    }
+    x
+}
+
+fn gbm_telco(o: &Opts) -> Res<Value> {
+    let data::TelcoRows { header, rows, fold } = data::telco(&o.data)?;
+    let label = header.iter().position(|h| h == "churn").ok_or("no churn column")?;
+    let (tr, te): (Vec<usize>, Vec<usize>) = (0..rows.len()).partition(|&i| fold[i] != 0);
+    let tr_rows: Vec<&Vec<String>> = tr.iter().map(|&i| &rows[i]).collect();
+    let te_rows: Vec<&Vec<String>> = te.iter().map(|&i| &rows[i]).collect();
+    let y_tr: Vec<bool> = tr_rows.iter().map(|r| r[label] == "Yes").collect();
+    let y_te: Vec<bool> = te_rows.iter().map(|r| r[label] == "Yes").collect();
+    let features: Vec<usize> = (0..header.len()).filter(|&c| c != label).collect();
+    let is_numeric = |c: usize| tr_rows.iter().all(|r| r[c].is_empty() || r[c].parse::<f64>().is_ok());
+    let numeric: Vec<usize> = features.iter().copied().filter(|&c| is_numeric(c)).collect();
+    let (times, (model, categorical)) = timed((o.reps * 4).max(10), || {
+        let categorical: Vec<(usize, Vec<String>)> = features
+            .iter()
+            .copied()
+            .filter(|c| !numeric.contains(c))
+            .map(|c| {
+                let mut cats: Vec<String> = tr_rows.iter().map(|r| r[c].clone()).collect();
+                cats.sort();
+                cats.dedup();
+                (c, cats)
+            })
+            .collect();
+        let mut kinds = vec![FeatureKind::Numeric; numeric.len()];
+        kinds.extend(std::iter::repeat_n(FeatureKind::Categorical, categorical.len()));
+        let x = telco_tree_rows(&tr_rows, &numeric, &categorical);
+        Ok((fit_trees(x.view(), &y_tr, &kinds)?, categorical))
+    })?;
+    let p = model.predict(telco_tree_rows(&te_rows, &numeric, &categorical).view());
+    Ok(record(
+        "gbm_telco",
+        "marquee gbm (hessboost)",
+        "ROC AUC",
+        roc_auc(&p, &y_te)?,
+        &times,
+        json!({"train": tr.len(), "test": te.len(), "trees": model.rounds}),
+    ))
+}
+
+fn gbm_1m(o: &Opts) -> Res<Value> {
+    let n = synth_n(o);
+    let x = load_matrix(&o.work.join(format!("logreg_{n}x20_x.npy")))?.mapv(|v| v as f32);
+    let (_, yv) = data::read_npy(&o.work.join(format!("logreg_{n}x20_y.npy")))?;
+    let y: Vec<bool> = yv.iter().map(|&v| v > 0.5).collect();
+    let kinds = vec![FeatureKind::Numeric; x.ncols()];
+    let (xtr, xte) = (x.slice(ndarray::s![..n, ..]), x.slice(ndarray::s![n.., ..]));
+    let (times, model) = timed(o.reps, || fit_trees(xtr, &y[..n], &kinds))?;
+    let p = model.predict(xte);
+    Ok(record(
+        "gbm_1m",
+        "marquee gbm (hessboost)",
+        "ROC AUC",
+        roc_auc(&p, &y[n..])?,
+        &times,
+        json!({"train": n, "test": y.len() - n, "trees": model.rounds}),
     ))
 }
 

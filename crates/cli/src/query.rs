@@ -39,7 +39,15 @@ pub struct ChurnOf {
     pub probability: f64,
     pub at_risk: bool,
     pub cutoff: f64,
+    /// The inputs raising this customer's risk most, with their contribution to the log-odds.
+    pub drivers: Vec<Driver>,
     pub model_version: String,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Driver {
+    pub feature: String,
+    pub contribution: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -145,6 +153,11 @@ pub async fn customer(
                     probability: item.attr("probability").and_then(Value::as_f64).unwrap_or(f64::NAN),
                     at_risk: item.attr("at_risk").and_then(Value::as_bool).unwrap_or(false),
                     cutoff: item.attr("cutoff").and_then(Value::as_f64).unwrap_or(f64::NAN),
+                    // Scores written before contributions have none.
+                    drivers: item
+                        .attr("drivers")
+                        .and_then(|v| serde_json::from_value(v.clone()).ok())
+                        .unwrap_or_default(),
                     model_version: str_attr(item, "model_version"),
                 });
             }
@@ -300,6 +313,10 @@ pub fn print_customer(v: &CustomerView) {
             c.model_version
         ),
         None => println!("  churn        -   (no churn model deployed)"),
+    }
+    if let Some(c) = v.churn.as_ref().filter(|c| !c.drivers.is_empty()) {
+        let parts: Vec<String> = c.drivers.iter().map(|d| format!("{} {:+.2}", d.feature, d.contribution)).collect();
+        println!("  drivers      {}   (log-odds raised most)", parts.join(", "));
     }
     if v.recommendations.is_empty() {
         println!("  recommended  -   (no recommendations deployed)");

@@ -1,6 +1,7 @@
-//! Churn: logistic regression over the protocol's folds (IBM Telco's stratified 5) or seeded
-//! stratified k-fold, class weights none vs balanced, the cutoff table per fold; plus k-means on
-//! the same table when the spec segments it.
+//! Churn over the protocol's folds (IBM Telco's stratified 5) or seeded stratified k-fold: the
+//! spec's model (by default `auto`: logistic, trees or their blend, chosen per fold on a validation
+//! split of the training rows) beside logistic regression and the trees alone, the other class
+//! weight, the cutoff table per fold; plus k-means on the same table when the spec segments it.
 
 use marquee_ml::logistic::ClassWeight;
 use serde_json::json;
@@ -10,7 +11,7 @@ use std::time::Instant;
 use super::data::{self, Fold};
 use super::{secs, segment, EntryBuilder, EvalOptions, Job, MetricRef, TaskReport};
 use marquee_pipeline::error::{Error, Result};
-use marquee_pipeline::spec::{Spec, UseCase};
+use marquee_pipeline::spec::{ChurnModelKind, Spec, UseCase};
 use marquee_pipeline::usecase::common::Evaluation;
 use marquee_pipeline::usecase::Details;
 use marquee_pipeline::usecase::{self, Files, Tables};
@@ -60,10 +61,11 @@ pub fn folds(job: &Job, opts: &EvalOptions, tables: &Tables) -> Result<Vec<Fold>
         }
     }
 }
-fn with_weight(spec: &Spec, w: ClassWeight) -> Spec {
+fn variant(spec: &Spec, w: ClassWeight, model: ChurnModelKind) -> Spec {
     let mut s = spec.clone();
     if let Some(c) = s.churn.as_mut() {
         c.class_weight = w;
+        c.model = model;
     }
     s
 }
@@ -72,6 +74,25 @@ fn weight_name(w: ClassWeight) -> &'static str {
     match w {
         ClassWeight::None => "none",
         ClassWeight::Balanced => "balanced",
+    }
+}
+
+fn model_name(m: ChurnModelKind) -> &'static str {
+    match m {
+        ChurnModelKind::Logistic => "logistic",
+        ChurnModelKind::Gbm => "gbm",
+        ChurnModelKind::Blend => "blend",
+        ChurnModelKind::Auto => "auto",
+    }
+}
+
+/// The metric key of a variant's AUC in the task catalog: `auc` for the spec's own model and class
+/// weight (where the target stands), `auc_<model>` for the other families (their anchors).
+fn metric_key(first: bool, m: ChurnModelKind) -> String {
+    if first {
+        "auc".into()
+    } else {
+        format!("auc_{}", model_name(m))
     }
 }
 
@@ -87,50 +108,76 @@ pub fn run(job: &Job, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<Tas
         Some(_) => format!("stratified {k}-fold (protocol)"),
         None => format!("stratified {k}-fold (seed {})", opts.seed),
     };
-    let auc_refs = job.metric("auc");
 
     let mut entries = Vec::new();
     let mut md = String::new();
     let mut details = serde_json::Map::new();
-    let mut weights = vec![c.class_weight];
-    weights.extend([ClassWeight::None, ClassWeight::Balanced].into_iter().filter(|w| *w != c.class_weight));
-    for (wi, &w) in weights.iter().enumerate() {
-        let wspec = with_weight(&spec, w);
+    // The spec's own model and class weight first (the target stands there), then each single
+    // family at that weight, then the spec's model at the other weight.
+    let mut variants = vec![(c.class_weight, c.model)];
+    for m in [ChurnModelKind::Logistic, ChurnModelKind::Gbm] {
+        if m != c.model {
+            variants.push((c.class_weight, m));
+        }
+    }
+    variants.extend(
+        [ClassWeight::None, ClassWeight::Balanced].into_iter().filter(|w| *w != c.class_weight).map(|w| (w, c.model)),
+    );
+    for (wi, &(w, m)) in variants.iter().enumerate() {
+        let wspec = variant(&spec, w, m);
         let (mut auc, mut fit, mut tables_per_fold, mut chosen) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut picked, mut ece) = (Vec::new(), Vec::new());
         for (f, fold) in folds.iter().enumerate() {
             let run = run_split(&wspec, &tables, fold)?;
             let e = &run.evaluation;
+            let Details::Churn(d) = &e.details else { unreachable!("a churn evaluation has churn details") };
+            let family = d.model.map_or("logistic", |f| f.name());
             progress(&format!(
-                "{} class_weight {}: fold {f}: AUC {:.4}, fit {:.3}s",
+                "{} {} class_weight {}: fold {f}: AUC {:.4} ({family}), fit {:.3}s",
                 job.name,
+                model_name(m),
                 weight_name(w),
                 e.primary.value,
                 run.fit_seconds
             ));
             auc.push(e.primary.value);
             fit.push(run.fit_seconds);
-            let Details::Churn(d) = &e.details else { unreachable!("a churn evaluation has churn details") };
+            picked.push(family);
+            ece.push(d.calibration_error.unwrap_or(f64::NAN));
             tables_per_fold.push(d.cutoff_table.clone());
             chosen.push(serde_json::to_value(d.chosen_cutoff).expect("a cutoff row serialises"));
         }
-        // The target is the spec's own class weight's; the anchor stands beside every weight.
-        let refs = if wi == 0 { auc_refs.cloned() } else { auc_refs.map(|m| MetricRef { target: None, ..m.clone() }) };
+        // The other class weight shows the anchor of its family without the target.
+        let key = metric_key(wi == 0, m);
+        let refs = match job.metric(&key) {
+            Some(r) => Some(r.clone()),
+            None if w != c.class_weight => job.metric("auc").map(|r| MetricRef { target: None, ..r.clone() }),
+            None => None,
+        };
+        let mean_ece = ece.iter().sum::<f64>() / ece.len().max(1) as f64;
         let b = EntryBuilder::new(
             job,
             "churn",
-            &format!("ROC AUC (class_weight {})", weight_name(w)),
+            &format!("ROC AUC ({}, class_weight {})", model_name(m), weight_name(w)),
             &protocol,
             &auc,
             true,
         )
         .fit_seconds(&fit)
         .refs(refs.as_ref())
-        .note(format!("l2 {}, {} numeric + {} one-hot columns", c.l2, c.numeric.len(), c.categorical.len()));
+        .note(format!(
+            "chosen per fold: {}; calibration error {mean_ece:.3}; l2 {}, {} numeric + {} categorical columns",
+            picked.join(" "),
+            c.l2,
+            c.numeric.len(),
+            c.categorical.len()
+        ));
         entries.push(b.build());
         if wi == 0 {
             writeln!(
                 md,
-                "Cutoff table per fold (class_weight {}): precision / recall of \"at risk\" = P(churn) >= cutoff.\n",
+                "Cutoff table per fold ({}, class_weight {}): precision / recall of \"at risk\" = P(churn) >= cutoff.\n",
+                model_name(m),
                 weight_name(w)
             )
             .ok();
@@ -166,8 +213,9 @@ pub fn run(job: &Job, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<Tas
             }
         }
         details.insert(
-            format!("class_weight_{}", weight_name(w)),
-            json!({ "auc": auc, "fit_seconds": fit, "cutoff_tables": tables_per_fold, "chosen_cutoffs": chosen }),
+            format!("{}_class_weight_{}", model_name(m), weight_name(w)),
+            json!({ "auc": auc, "fit_seconds": fit, "model_per_fold": picked, "calibration_error": ece,
+                    "cutoff_tables": tables_per_fold, "chosen_cutoffs": chosen }),
         );
     }
 

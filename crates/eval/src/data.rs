@@ -165,17 +165,7 @@ pub fn assignment(frame: &Frame, key: &str, value: &str) -> Result<HashMap<usize
 /// Seeded stratified k-fold: each class is shuffled and dealt round-robin to the folds, so every
 /// fold keeps the class balance. Returns folds in order 0..k.
 pub fn stratified_kfold(labels: &[bool], k: usize, seed: u64) -> Vec<Fold> {
-    let mut fold_of = vec![0usize; labels.len()];
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut offset = 0;
-    for class in [true, false] {
-        let mut members: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
-        members.shuffle(&mut rng);
-        for (j, &i) in members.iter().enumerate() {
-            fold_of[i] = (j + offset) % k;
-        }
-        offset += members.len();
-    }
+    let fold_of = marquee_pipeline::usecase::common::stratified_fold_of(labels, k, seed);
     (0..k)
         .map(|f| {
             let (test, train): (Vec<usize>, Vec<usize>) = (0..labels.len()).partition(|&i| fold_of[i] == f);

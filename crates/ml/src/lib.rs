@@ -1,4 +1,4 @@
-//! marquee-ml: the models and metrics behind marquee's four use cases.
+//! marquee-ml: the models and metrics behind marquee's use cases.
 //!
 //! Pure computation over `ndarray` and plain slices: no I/O, no storage, no AWS.
 //!
@@ -19,9 +19,11 @@
 //! `fit` and applied with `transform`.
 
 pub mod als;
+pub mod calibration;
 pub mod char_ngram;
 mod dense;
 pub mod error;
+pub mod gbm;
 pub mod kmeans;
 pub mod logistic;
 pub mod metrics;

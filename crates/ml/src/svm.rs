@@ -7,6 +7,7 @@
 use crate::logistic::sigmoid;
 use crate::sparse::CsrMatrix;
 use crate::text::{check_positive, check_xy, log_count_ratio, sparse_dot};
+pub use crate::calibration::Platt;
 use crate::{Fit, MlError, Predict, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -215,70 +216,6 @@ impl Fit for NbSvmParams {
     }
 }
 
-/// Platt scaling (Platt 1999): P(positive) = sigmoid(a * margin + b), fitted by Newton's method
-/// on margins the model did not train on (e.g. cross-fitted), with Platt's smoothed targets.
-/// SVM margins shrink with less data and more regularisation, so a fixed sigmoid(margin) would
-/// widen the neutral band on small training sets.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Platt {
-    pub a: f64,
-    pub b: f64,
-}
-
-impl Default for Platt {
-    /// The identity calibration: sigmoid(margin).
-    fn default() -> Self {
-        Self { a: 1.0, b: 0.0 }
-    }
-}
-
-impl Platt {
-    /// Errors when lengths differ or a class is missing.
-    pub fn fit(margins: &[f64], y: &[bool]) -> Result<Platt> {
-        if margins.len() != y.len() || !y.contains(&true) || !y.contains(&false) {
-            return Err(MlError::InvalidInput("platt: need one label per margin and both classes".into()));
-        }
-        let n_pos = y.iter().filter(|&&v| v).count() as f64;
-        let n_neg = y.len() as f64 - n_pos;
-        let (t_pos, t_neg) = ((n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0));
-        let (mut a, mut b) = (1.0, 0.0);
-        for _ in 0..100 {
-            // Gradient and Hessian of the cross-entropy in (a, b), plus a tiny ridge for stability.
-            let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 1e-9, 0.0, 1e-9);
-            for (&m, &label) in margins.iter().zip(y) {
-                let p = sigmoid(a * m + b);
-                let d = p - if label { t_pos } else { t_neg };
-                let w = (p * (1.0 - p)).max(1e-12);
-                ga += d * m;
-                gb += d;
-                haa += w * m * m;
-                hab += w * m;
-                hbb += w;
-            }
-            let det = haa * hbb - hab * hab;
-            if det <= 0.0 {
-                break;
-            }
-            let (da, db) = ((hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det);
-            a -= da;
-            b -= db;
-            if da.abs() + db.abs() < 1e-9 {
-                break;
-            }
-        }
-        Ok(Platt { a, b })
-    }
-}
-
-impl Predict for Platt {
-    type Input<'a> = f64;
-    type Output = f64;
-
-    fn predict(&self, margin: f64) -> f64 {
-        sigmoid(self.a * margin + self.b)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,19 +287,6 @@ mod tests {
         let plain = NbSvmParams { beta: 1.0, ..params.clone() };
         let plain = plain.fit((&v.transform_counts(&docs), &y)).unwrap();
         assert_ne!(plain, model);
-    }
-
-    #[test]
-    fn platt_recovers_a_planted_calibration() {
-        // Labels drawn with P = sigmoid(2m - 0.5): the fit should land near a = 2, b = -0.5.
-        let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let margins: Vec<f64> = (0..20_000).map(|_| rng.gen_range(-3.0..3.0)).collect();
-        let y: Vec<bool> = margins.iter().map(|&m| rng.gen_bool(sigmoid(2.0 * m - 0.5))).collect();
-        let p = Platt::fit(&margins, &y).unwrap();
-        assert!((p.a - 2.0).abs() < 0.1 && (p.b + 0.5).abs() < 0.1, "{p:?}");
-        assert!(p.predict(10.0) > 0.99 && p.predict(-10.0) < 0.01);
-        assert!(Platt::fit(&margins, &y[1..]).is_err());
-        assert!(Platt::fit(&[1.0], &[true]).is_err());
     }
 
     #[test]

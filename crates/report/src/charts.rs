@@ -118,6 +118,40 @@ pub fn roc(points: &[(f64, f64)], auc: f64, marked: Option<(f64, f64, String)>) 
     })
 }
 
+/// Reliability: mean predicted probability against the observed rate per bin, beside the diagonal
+/// a calibrated model follows; `points` are (predicted, observed, rows).
+pub fn reliability(points: &[(f64, f64, usize)], calibration_error: f64) -> String {
+    svg(W, H, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(format!("Calibration (expected error {calibration_error:.3})"), (FONT, 20))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0f64..1f64, 0f64..1f64)?;
+        chart
+            .configure_mesh()
+            .x_desc("predicted churn probability")
+            .y_desc("observed churn rate")
+            .axis_desc_style((FONT, 15))
+            .label_style((FONT, 14))
+            .light_line_style(WHITE)
+            .bold_line_style(GREY.mix(0.15))
+            .draw()?;
+        chart
+            .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], GREY.mix(0.6).stroke_width(1)))?
+            .label("perfectly calibrated")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], GREY));
+        chart
+            .draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1)), BLUE.stroke_width(2)))?
+            .label("model (test split)")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], BLUE.stroke_width(2)));
+        chart.draw_series(
+            points.iter().map(|p| Circle::new((p.0, p.1), 3 + (p.2 as f64).log10().max(0.0) as i32, BLUE.filled())),
+        )?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)
+    })
+}
+
 /// Precision, recall, false positive rate and accuracy against the cutoff, with the deployed cutoff.
 pub fn cutoff_curves(rows: &[(f64, f64, f64, f64, f64)], deployed: Option<(f64, String)>) -> String {
     svg(W + LEGEND_W, H, |root| {

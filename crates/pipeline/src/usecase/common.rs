@@ -36,6 +36,23 @@ pub fn stratified_split(labels: &[bool], test_fraction: f64, seed: u64) -> (Vec<
     (train, test)
 }
 
+/// Seeded stratified k-fold: each row's fold (0..k), each class dealt round-robin after a shuffle
+/// so every fold keeps the class balance.
+pub fn stratified_fold_of(labels: &[bool], k: usize, seed: u64) -> Vec<usize> {
+    let mut fold_of = vec![0usize; labels.len()];
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut offset = 0;
+    for class in [true, false] {
+        let mut members: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
+        members.shuffle(&mut rng);
+        for (j, &i) in members.iter().enumerate() {
+            fold_of[i] = (j + offset) % k.max(1);
+        }
+        offset += members.len();
+    }
+    fold_of
+}
+
 /// Standardises numeric columns with training means/stds; missing values become the training median
 /// (so they land near the centre, not at an extreme).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

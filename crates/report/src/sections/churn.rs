@@ -1,9 +1,10 @@
-//! Churn: ROC, the cutoff curves, slider and table (the business lever), the churn drivers.
+//! Churn: the model family and its validation, ROC, the cutoff curves, slider and table (the
+//! business lever), the churn drivers, calibration.
 #![allow(clippy::write_with_newline)]
 
 use std::fmt::Write;
 
-use marquee_pipeline::usecase::churn::{ChurnDetails, CutoffRow};
+use marquee_pipeline::usecase::churn::{ChurnDetails, CutoffRow, Family};
 
 use super::cutoff_slider;
 use crate::charts;
@@ -31,6 +32,7 @@ pub fn render(h: &mut String, u: &UseCaseReport, d: &ChurnDetails, cli_options: 
         pct(d.positive_rate),
         esc(&u.record.run_id)
     );
+    model_choice(h, d);
     h.push_str("<div class=\"grid\">");
     chart(h, charts::roc(&roc, auc, marked_row.map(|r| (r.false_positive_rate, r.recall, label.clone()))));
     let curve: Vec<_> =
@@ -64,6 +66,66 @@ pub fn render(h: &mut String, u: &UseCaseReport, d: &ChurnDetails, cli_options: 
         );
     }
     h.push_str("</table></div>\n");
+    if d.drivers.is_empty() {
+        coefficients(h, d);
+    } else {
+        drivers(h, d);
+    }
+    h.push_str("</div>\n");
+    if let (false, Some(ece)) = (d.reliability.is_empty(), d.calibration_error) {
+        let points: Vec<(f64, f64, usize)> = d.reliability.iter().map(|b| (b.predicted, b.observed, b.rows)).collect();
+        h.push_str("<div class=\"grid\">");
+        chart(h, charts::reliability(&points, ece));
+        h.push_str("<div><h3>Calibration</h3><p class=\"note\">Probabilities are Platt-scaled on out-of-fold margins of the training rows, so a cutoff of 0.30 flags customers with about a 30% chance of churning. Each point is a tenth of the probability range on the test split (its size grows with the customers in it).</p></div></div>\n");
+    }
+}
+
+/// Which family scores, and every family's out-of-fold AUC on the training rows.
+fn model_choice(h: &mut String, d: &ChurnDetails) {
+    let Some(family) = d.model else { return };
+    let _ = write!(h, "<p>Model: <b>{}</b>", family_label(family));
+    if d.candidates.len() > 1 {
+        h.push_str(", chosen by out-of-fold AUC on 5 inner folds of the training rows (never the test split):</p>\n<table><tr><th>family</th><th class=\"n\">out-of-fold AUC</th><th></th></tr>\n");
+        for k in &d.candidates {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td class=\"n\">{:.4}</td><td>{}</td></tr>\n",
+                family_label(k.family),
+                k.validation_auc,
+                if k.family == family { "◀ chosen" } else { "" }
+            );
+        }
+        h.push_str("</table>\n");
+    } else {
+        h.push_str(" (set by <code>churn.model</code>).</p>\n");
+    }
+}
+
+fn family_label(f: Family) -> &'static str {
+    match f {
+        Family::Logistic => "logistic regression",
+        Family::Gbm => "gradient-boosted trees",
+        Family::Blend => "blend of logistic regression and trees",
+    }
+}
+
+/// Mean absolute contribution to the log-odds per input column on the test split.
+fn drivers(h: &mut String, d: &ChurnDetails) {
+    h.push_str("<div><h3>Churn drivers</h3><p class=\"note\">Mean absolute contribution to each test customer's churn log-odds (exact: SHAP values for the trees, weight × deviation from the training mean for logistic regression). The sign of the mean says which way it usually pushes. <code>marquee show customer ID</code> lists one customer's own top drivers.</p><table><tr><th>input</th><th class=\"n\">mean |contribution|</th><th class=\"n\">mean</th></tr>\n");
+    for v in &d.drivers {
+        let _ = write!(
+            h,
+            "<tr><td class=\"mono\">{}</td><td class=\"n\">{:.3}</td><td class=\"n\">{:+.3}</td></tr>\n",
+            esc(&v.feature),
+            v.mean_abs,
+            v.mean
+        );
+    }
+    h.push_str("</table></div>");
+}
+
+/// Evaluations written before contributions: the logistic weights.
+fn coefficients(h: &mut String, d: &ChurnDetails) {
     h.push_str("<div><h3>Churn drivers</h3><p class=\"note\">Logistic weights on standardised features.</p><table><tr><th>feature</th><th class=\"n\">weight</th><th>effect</th></tr>\n");
     for (name, w) in &d.top_coefficients {
         let _ = write!(
@@ -75,7 +137,6 @@ pub fn render(h: &mut String, u: &UseCaseReport, d: &ChurnDetails, cli_options: 
         );
     }
     h.push_str("</table></div>");
-    h.push_str("</div>\n");
 }
 
 /// Where the slider starts: the deployed (or chosen) cutoff, else the cutoff nearest 0.5.
