@@ -120,7 +120,7 @@ def jobs(a):
     groups.append([m("logreg_1m"), p("sklearn", "logreg_1m")])
     spark("logreg_1m")
     groups.append([m("gbm_telco"), p("sklearn", "gbm_telco")])
-    groups.append([m("gbm_1m"), p("sklearn", "gbm_1m")])
+    groups.append([m("gbm_1m"), m("gbm_1m_budget"), p("sklearn", "gbm_1m")])
     groups.append([m("tfidf_imdb_nblr"), m("tfidf_imdb_nb")]
                   + [p("sklearn", "tfidf_imdb", reps, v) for v in (["svc"] if q else ["svc", "nb", "lr"])])
     return groups

@@ -82,28 +82,48 @@ fn side_legend(area: &DrawingArea<SVGBackend, Shift>, items: &[(String, Swatch)]
     Ok(())
 }
 
+type UnitChart<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// A chart over the unit square with its mesh and the diagonal (labelled `diagonal`): ROC's chance
+/// line, calibration's perfect line.
+fn unit_square<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    caption: String,
+    x_desc: &str,
+    y_desc: &str,
+    diagonal: &str,
+) -> Result<UnitChart<'a, 'b>, Box<dyn std::error::Error>> {
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, (FONT, 20))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0f64..1f64, 0f64..1f64)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .axis_desc_style((FONT, 15))
+        .label_style((FONT, 14))
+        .light_line_style(WHITE)
+        .bold_line_style(GREY.mix(0.15))
+        .draw()?;
+    chart
+        .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], GREY.mix(0.6).stroke_width(1)))?
+        .label(diagonal)
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], GREY));
+    Ok(chart)
+}
+
 /// ROC curve with the chance diagonal and the deployed cutoff's operating point.
 pub fn roc(points: &[(f64, f64)], auc: f64, marked: Option<(f64, f64, String)>) -> String {
     svg(W, H, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(format!("ROC curve (AUC {auc:.3})"), (FONT, 20))
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0f64..1f64, 0f64..1f64)?;
-        chart
-            .configure_mesh()
-            .x_desc("false positive rate")
-            .y_desc("true positive rate (recall)")
-            .axis_desc_style((FONT, 15))
-            .label_style((FONT, 14))
-            .light_line_style(WHITE)
-            .bold_line_style(GREY.mix(0.15))
-            .draw()?;
-        chart
-            .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], GREY.mix(0.6).stroke_width(1)))?
-            .label("chance")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], GREY));
+        let caption = format!("ROC curve (AUC {auc:.3})");
+        let mut chart = unit_square(root, caption, "false positive rate", "true positive rate (recall)", "chance")?;
         chart
             .draw_series(LineSeries::new(points.iter().copied(), BLUE.stroke_width(2)))?
             .label("model")
@@ -122,29 +142,14 @@ pub fn roc(points: &[(f64, f64)], auc: f64, marked: Option<(f64, f64, String)>) 
 /// a calibrated model follows; `points` are (predicted, observed, rows).
 pub fn reliability(points: &[(f64, f64, usize)], calibration_error: f64) -> String {
     svg(W, H, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(format!("Calibration (expected error {calibration_error:.3})"), (FONT, 20))
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0f64..1f64, 0f64..1f64)?;
-        chart
-            .configure_mesh()
-            .x_desc("predicted churn probability")
-            .y_desc("observed churn rate")
-            .axis_desc_style((FONT, 15))
-            .label_style((FONT, 14))
-            .light_line_style(WHITE)
-            .bold_line_style(GREY.mix(0.15))
-            .draw()?;
-        chart
-            .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], GREY.mix(0.6).stroke_width(1)))?
-            .label("perfectly calibrated")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], GREY));
+        let caption = format!("Calibration (expected error {calibration_error:.3})");
+        let mut chart =
+            unit_square(root, caption, "predicted churn probability", "observed churn rate", "perfectly calibrated")?;
         chart
             .draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1)), BLUE.stroke_width(2)))?
             .label("model (test split)")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], BLUE.stroke_width(2)));
+        // Larger dots for fuller bins.
         chart.draw_series(
             points.iter().map(|p| Circle::new((p.0, p.1), 3 + (p.2 as f64).log10().max(0.0) as i32, BLUE.filled())),
         )?;

@@ -336,7 +336,8 @@ impl ChurnModel {
 }
 
 /// A driver's weight over a set of rows: the mean absolute contribution to the log-odds, and the
-/// mean contribution (its usual direction).
+/// mean contribution (near zero on data like the training rows: contributions are measured from
+/// the average customer; far from zero, the rows differ from training in that input).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DriverImportance {
     pub feature: String,

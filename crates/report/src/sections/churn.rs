@@ -111,15 +111,10 @@ fn family_label(f: Family) -> &'static str {
 
 /// Mean absolute contribution to the log-odds per input column on the test split.
 fn drivers(h: &mut String, d: &ChurnDetails) {
-    h.push_str("<div><h3>Churn drivers</h3><p class=\"note\">Mean absolute contribution to each test customer's churn log-odds (exact: SHAP values for the trees, weight × deviation from the training mean for logistic regression). The sign of the mean says which way it usually pushes. <code>marquee show customer ID</code> lists one customer's own top drivers.</p><table><tr><th>input</th><th class=\"n\">mean |contribution|</th><th class=\"n\">mean</th></tr>\n");
+    h.push_str("<div><h3>Churn drivers</h3><p class=\"note\">Mean absolute contribution to each test customer's churn log-odds, measured from the average customer (exact: SHAP values for the trees, weight × deviation from the training mean for logistic regression). <code>marquee show customer ID</code> lists one customer's own top drivers.</p><table><tr><th>input</th><th class=\"n\">mean |contribution|</th></tr>\n");
     for v in &d.drivers {
-        let _ = write!(
-            h,
-            "<tr><td class=\"mono\">{}</td><td class=\"n\">{:.3}</td><td class=\"n\">{:+.3}</td></tr>\n",
-            esc(&v.feature),
-            v.mean_abs,
-            v.mean
-        );
+        let _ =
+            write!(h, "<tr><td class=\"mono\">{}</td><td class=\"n\">{:.3}</td></tr>\n", esc(&v.feature), v.mean_abs);
     }
     h.push_str("</table></div>");
 }
