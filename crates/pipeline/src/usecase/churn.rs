@@ -255,6 +255,13 @@ pub struct Contributions {
     pub base: Vec<f64>,
 }
 
+/// A frame encoded for a model's parts (see [`ChurnModel::encode`]).
+struct Encoded {
+    rows: usize,
+    x: Option<Array2<f64>>,
+    t: Option<Array2<f32>>,
+}
+
 impl ChurnModel {
     fn logistic(&self) -> Result<&LogisticModel> {
         self.logistic
@@ -265,14 +272,25 @@ impl ChurnModel {
         self.gbm.as_ref().ok_or_else(|| Error::Invalid(format!("churn model ({}) has no trees", self.family.name())))
     }
 
-    /// Uncalibrated log-odds per row of `frame`.
-    pub fn margins(&self, frame: &Frame) -> Result<Vec<f64>> {
+    /// `frame` encoded for the family's parts: the logistic features and/or the trees' inputs.
+    fn encode(&self, frame: &Frame) -> Result<Encoded> {
+        let lr = matches!(self.family, Family::Logistic | Family::Blend);
+        let trees = matches!(self.family, Family::Gbm | Family::Blend);
+        Ok(Encoded {
+            rows: frame.n_rows(),
+            x: if lr { Some(self.encoder.transform(frame)?) } else { None },
+            t: if trees { Some(self.encoder.tree_rows(frame)?) } else { None },
+        })
+    }
+
+    /// Uncalibrated log-odds per encoded row.
+    fn margins_of(&self, e: &Encoded) -> Result<Vec<f64>> {
         let lr = || -> Result<Vec<f64>> {
-            let x = self.encoder.transform(frame)?;
-            let m = self.logistic()?;
-            Ok(x.rows().into_iter().map(|r| r.dot(&m.coef) + m.intercept).collect())
+            let (m, x) = (self.logistic()?, e.x.as_ref().expect("encoded for logistic"));
+            Ok(logistic_margins(m, x.view()))
         };
-        let gbm = || -> Result<Vec<f64>> { Ok(self.trees()?.margins(self.encoder.tree_rows(frame)?.view())?) };
+        let gbm =
+            || -> Result<Vec<f64>> { Ok(self.trees()?.margins(e.t.as_ref().expect("encoded for trees").view())?) };
         Ok(match self.family {
             Family::Logistic => lr()?,
             Family::Gbm => gbm()?,
@@ -280,28 +298,45 @@ impl ChurnModel {
         })
     }
 
+    /// Uncalibrated log-odds per row of `frame`.
+    pub fn margins(&self, frame: &Frame) -> Result<Vec<f64>> {
+        self.margins_of(&self.encode(frame)?)
+    }
+
     fn platt(&self) -> Platt {
         self.calibration.unwrap_or_default()
     }
 
+    fn probabilities_of(&self, e: &Encoded) -> Result<Vec<f64>> {
+        let platt = self.platt();
+        Ok(self.margins_of(e)?.into_iter().map(|m| platt.predict(m)).collect())
+    }
+
     /// Calibrated P(churn) per row of `frame`.
     pub fn probabilities(&self, frame: &Frame) -> Result<Vec<f64>> {
-        let platt = self.platt();
-        Ok(self.margins(frame)?.into_iter().map(|m| platt.predict(m)).collect())
+        self.probabilities_of(&self.encode(frame)?)
     }
 
     /// Exact contributions to the calibrated log-odds per driver: `coef * (x - mean)` summed over a
     /// column's features for logistic regression, TreeSHAP for the trees, their mean for a blend;
     /// all scaled by the calibration's slope.
     pub fn contributions(&self, frame: &Frame) -> Result<Contributions> {
+        self.contributions_of(&self.encode(frame)?)
+    }
+
+    /// [`Self::probabilities`] and [`Self::contributions`] of `frame`, encoding it once.
+    pub fn probabilities_and_contributions(&self, frame: &Frame) -> Result<(Vec<f64>, Contributions)> {
+        let e = self.encode(frame)?;
+        Ok((self.probabilities_of(&e)?, self.contributions_of(&e)?))
+    }
+
+    fn contributions_of(&self, e: &Encoded) -> Result<Contributions> {
         let drivers = self.encoder.driver_names();
-        let n = frame.n_rows();
-        let mut rows = vec![vec![0.0; drivers.len()]; n];
-        let mut base = vec![0.0; n];
+        let mut rows = vec![vec![0.0; drivers.len()]; e.rows];
+        let mut base = vec![0.0; e.rows];
         let share = if self.family == Family::Blend { 0.5 } else { 1.0 };
-        if matches!(self.family, Family::Logistic | Family::Blend) {
+        if let Some(x) = &e.x {
             let m = self.logistic()?;
-            let x = self.encoder.transform(frame)?;
             let driver_of = self.encoder.driver_of_feature();
             let means = if self.feature_means.len() == m.coef.len() {
                 self.feature_means.clone()
@@ -316,8 +351,8 @@ impl ChurnModel {
                 base[r] += share * offset;
             }
         }
-        if matches!(self.family, Family::Gbm | Family::Blend) {
-            let c = self.trees()?.contributions(self.encoder.tree_rows(frame)?.view())?;
+        if let Some(t) = &e.t {
+            let c = self.trees()?.contributions(t.view())?;
             for (r, cr) in c.iter().enumerate() {
                 let (phi, bias) = cr.split_at(drivers.len());
                 for (out, v) in rows[r].iter_mut().zip(phi) {
@@ -487,7 +522,7 @@ impl UseCase for Churn {
         let model: ChurnModel = from_json(model_bytes, "churn model")?;
         let test = files.frame("test.csv")?;
         let y: Vec<bool> = test.col(&model.label)?.iter().map(|v| v == &model.positive).collect();
-        let p = model.probabilities(&test)?;
+        let (p, contributions) = model.probabilities_and_contributions(&test)?;
         let auc = metrics::roc_auc(&p, &y)?;
         let reliability = calibration::reliability_curve(&p, &y, 10);
         let roc = metrics::roc_curve(&p, &y);
@@ -538,7 +573,7 @@ impl UseCase for Churn {
             None => Vec::new(),
         };
         weights.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
-        let drivers = driver_importance(&model.contributions(&test)?);
+        let drivers = driver_importance(&contributions);
         let mut deploy_params = BTreeMap::new();
         deploy_params.insert("cutoff".to_string(), chosen.map_or(0.5, |r| r.cutoff));
         Ok(Evaluation {
@@ -626,8 +661,7 @@ pub fn score(spec: &Spec, model_bytes: &[u8], tables: &Tables, version: &str, cu
         .id_column
         .as_ref()
         .ok_or_else(|| Error::spec(format!("tables.{}.id", c.table), "scoring churn needs a customer id column"))?;
-    let p = model.probabilities(frame)?;
-    let contributions = model.contributions(frame)?;
+    let (p, contributions) = model.probabilities_and_contributions(frame)?;
     Ok(frame
         .col(id_col)?
         .iter()
