@@ -10,7 +10,7 @@ use marquee_pipeline::spec::Spec;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// A named task of specs/eval-tasks.toml (movielens, telco, rt, imdb, cdnow, trend; see
+    /// A named task of specs/eval-tasks.toml (movielens, telco, rt, imdb, cdnow, trend, obd; see
     /// --list) or `all`.
     #[arg(long, default_value = "all", conflicts_with = "spec")]
     pub task: String,

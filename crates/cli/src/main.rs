@@ -276,6 +276,23 @@ struct RunArgs {
     retrain: bool,
 }
 
+/// The error and its causes joined by ": ", skipping a cause whose text the message already ends
+/// with (a step error's text includes its cause, which is also its source).
+fn error_message(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if msg.ends_with(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg
+}
+
 fn main() {
     let cli = Cli::parse();
     init_logging(cli.quiet, cli.verbose);
@@ -286,7 +303,7 @@ fn main() {
             let gate = e.chain().find(|c| {
                 matches!(c.downcast_ref::<marquee_pipeline::Error>(), Some(marquee_pipeline::Error::QualityGate { .. }))
             });
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_message(&e));
             if let Some(h) = e.chain().find_map(|c| c.downcast_ref::<hint::Hinted>()) {
                 eprintln!("hint: {}", h.hint);
                 std::process::exit(h.code);
@@ -682,6 +699,16 @@ fn suggestions(results: &[steps::UseCaseResult]) -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_step_error_names_its_cause_once_and_outer_context_is_kept() {
+        let step = marquee_pipeline::Error::spec("ads", "nothing to run").in_step("r1", "ingest", None);
+        let e = anyhow::Error::new(step).context("running the pipeline");
+        assert_eq!(
+            error_message(&e),
+            "running the pipeline: run r1, step ingest: invalid pipeline spec: `ads`: nothing to run"
+        );
+    }
 
     #[test]
     fn cli_definition_is_valid() {

@@ -457,7 +457,7 @@ fn eval_cross_validates_your_own_spec_and_lists_the_named_tasks() {
     }
 
     let listed = ok(&["eval", "--list"]);
-    assert_eq!(listed.lines().count(), 6, "{listed}");
+    assert_eq!(listed.lines().count(), 7, "{listed}");
     assert!(listed.starts_with("movielens"), "{listed}");
     let unknown = marquee(&["eval", "--task", "nope", "--data-dir", d]);
     assert_eq!(unknown.status.code(), Some(1));

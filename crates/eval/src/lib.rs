@@ -8,6 +8,7 @@
 //! `<dir>/<spec.pipeline.dataset>/<table file>`, plus `<dir>/protocol/` for the fold files. The
 //! specs (column roles of the real exports) ship in `specs/` and are embedded here.
 
+pub mod bandit;
 pub mod churn;
 pub mod data;
 pub mod recommend;
@@ -216,6 +217,7 @@ pub fn run(job: &Job, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<Tas
         Runner::Sentiment => sentiment::run(job, opts, progress)?,
         Runner::Segment => segment::run(job, opts, progress)?,
         Runner::Trend => trend::run(job, opts, progress)?,
+        Runner::Bandit => bandit::run(job, opts, progress)?,
     };
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)

@@ -14,12 +14,13 @@ pub const CATALOG_FILE: &str = "eval-tasks.toml";
 const CATALOG: &str = include_str!("../../../specs/eval-tasks.toml");
 
 /// The specs the catalog names, embedded so the binary runs without the source tree.
-const EMBEDDED_SPECS: [(&str, &str); 5] = [
+const EMBEDDED_SPECS: [(&str, &str); 6] = [
     ("movielens100k.toml", include_str!("../../../specs/movielens100k.toml")),
     ("telco.toml", include_str!("../../../specs/telco.toml")),
     ("rt_polarity.toml", include_str!("../../../specs/rt_polarity.toml")),
     ("imdb.toml", include_str!("../../../specs/imdb.toml")),
     ("cdnow.toml", include_str!("../../../specs/cdnow.toml")),
+    ("open_bandit.toml", include_str!("../../../specs/open_bandit.toml")),
 ];
 
 /// Which use case's protocol a job runs.
@@ -36,6 +37,9 @@ pub enum Runner {
     Segment,
     /// Trend direction of planted rising / falling / flat entities over held-out texts.
     Trend,
+    /// Ad placement: engagement AUC over stratified folds, the learned policy's value by IPS,
+    /// SNIPS and doubly robust estimators (cross-fitted) beside the logged policy's.
+    Bandit,
 }
 
 /// A peer figure and a target for one metric of a task.
@@ -57,6 +61,10 @@ pub struct NamedTask {
     pub folds: Option<usize>,
     pub fold_file: Option<String>,
     pub holdout_file: Option<String>,
+    /// bandit only: a second impressions table of the spec, logged by another policy, whose
+    /// on-policy value the learned policy is set beside and from which the first log's policy
+    /// is estimated off-policy (where its own log gives the truth).
+    pub other_log: Option<String>,
     #[serde(default)]
     pub showcase: Vec<String>,
     #[serde(default)]
@@ -131,6 +139,8 @@ pub struct Job {
     pub tables_dir: PathBuf,
     pub fold_file: Option<PathBuf>,
     pub holdout_file: Option<PathBuf>,
+    /// A second impressions table (bandit; see [`NamedTask::other_log`]).
+    pub other_log: Option<String>,
     /// k of the seeded k-fold when there is no fold file.
     pub default_folds: usize,
     pub showcase: Vec<String>,
@@ -156,6 +166,7 @@ impl Job {
             spec,
             fold_file: protocol(&t.fold_file),
             holdout_file: protocol(&t.holdout_file),
+            other_log: t.other_log.clone(),
             default_folds: t.folds.unwrap_or(5),
             showcase: t.showcase.clone(),
             metrics: t.metrics.clone(),
@@ -168,14 +179,15 @@ impl Job {
     pub fn from_spec(spec: &Spec, data_dir: &Path) -> Vec<Job> {
         let name = |uc: &str| format!("{}-{uc}", spec.pipeline.dataset);
         let mut jobs = Vec::new();
-        let mut push = |uc: UseCase, runner: Runner, metrics: Vec<(&str, Option<Target>)>| {
+        let mut push = |uc: &str, runner: Runner, metrics: Vec<(&str, Option<Target>)>| {
             jobs.push(Job {
-                name: name(uc.as_str()),
+                name: name(uc),
                 runner,
                 spec: spec.clone(),
                 tables_dir: data_dir.to_path_buf(),
                 fold_file: None,
                 holdout_file: None,
+                other_log: None,
                 default_folds: 5,
                 showcase: Vec::new(),
                 metrics: metrics
@@ -186,17 +198,24 @@ impl Job {
             })
         };
         if let Some(r) = &spec.recommend {
-            push(UseCase::Recommend, Runner::Recommend, vec![("rmse", Target::at_most(r.criteria.max_rmse))]);
+            push(UseCase::Recommend.as_str(), Runner::Recommend, vec![("rmse", Target::at_most(r.criteria.max_rmse))]);
         }
         if let Some(c) = &spec.churn {
-            push(UseCase::Churn, Runner::Churn, vec![("auc", Target::at_least(c.criteria.min_auc))]);
+            push(UseCase::Churn.as_str(), Runner::Churn, vec![("auc", Target::at_least(c.criteria.min_auc))]);
         }
         if let Some(s) = &spec.sentiment {
-            push(UseCase::Sentiment, Runner::Sentiment, vec![("accuracy", Target::at_least(s.criteria.min_accuracy))]);
+            push(
+                UseCase::Sentiment.as_str(),
+                Runner::Sentiment,
+                vec![("accuracy", Target::at_least(s.criteria.min_accuracy))],
+            );
+        }
+        if let Some(a) = &spec.ads {
+            push("ads", Runner::Bandit, vec![("auc", Target::at_least(a.criteria.min_auc))]);
         }
         // Under a churn job the segment sweep runs already (the churn runner adds it).
         if spec.segment.is_some() && spec.churn.is_none() {
-            push(UseCase::Segment, Runner::Segment, Vec::new());
+            push(UseCase::Segment.as_str(), Runner::Segment, Vec::new());
         }
         jobs
     }

@@ -19,6 +19,7 @@
 //! `fit` and applied with `transform`.
 
 pub mod als;
+pub mod bandit;
 pub mod calibration;
 pub mod char_ngram;
 mod dense;
@@ -27,6 +28,7 @@ pub mod gbm;
 pub mod kmeans;
 pub mod logistic;
 pub mod metrics;
+pub mod ope;
 mod parallel;
 mod simd;
 pub mod similarity;

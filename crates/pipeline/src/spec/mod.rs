@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
 
+mod ads;
+pub use ads::{AdsCriteria, AdsSpec};
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
@@ -23,6 +26,10 @@ pub struct Spec {
     pub churn: Option<ChurnSpec>,
     pub recommend: Option<RecommendSpec>,
     pub sentiment: Option<SentimentSpec>,
+    /// Ad placement from logged impressions; evaluated off-policy by `marquee eval` (the pipeline
+    /// does not train or deploy it yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ads: Option<AdsSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -765,7 +772,11 @@ impl Spec {
         }
         check(!self.tables.is_empty(), "tables", "at least one table is required")?;
         let sections: Vec<&str> = UseCase::ALL.iter().map(UseCase::as_str).collect();
-        check(!self.use_cases().is_empty(), &sections.join("/"), "the spec enables no use case")?;
+        check(
+            !self.use_cases().is_empty() || self.ads.is_some(),
+            &sections.join("/"),
+            "the spec enables no use case",
+        )?;
 
         for (name, t) in &self.tables {
             let f = |field: &str| format!("tables.{name}.{field}");
@@ -987,6 +998,9 @@ impl Spec {
                 "must be in [0, 1]",
             )?;
             check_tolerance("sentiment.champion.tolerance", s.champion.tolerance)?;
+        }
+        if let Some(a) = &self.ads {
+            ads::validate(self, a)?;
         }
         Ok(())
     }
