@@ -97,6 +97,9 @@ impl Catalog {
             if t.name.is_empty() || t.name == "all" || !seen.insert(t.name.as_str()) {
                 return Err(bad("names must be unique, non-empty and not `all`".into()));
             }
+            if t.other_log.is_some() && t.runner != Runner::Bandit {
+                return Err(bad("other_log is read by the bandit runner only".into()));
+            }
             if t.folds.is_some_and(|k| k < 2) {
                 return Err(bad("folds must be at least 2".into()));
             }

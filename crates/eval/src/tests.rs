@@ -62,8 +62,11 @@ fn catalog_errors_name_the_task_and_field() {
     assert!(e.contains("c.toml: task `x`: metrics.auc.target.op"), "{e}");
     let twice = "[[task]]\nname = \"x\"\nabout = \"\"\nrunner = \"churn\"\nspec = \"a\"\n".repeat(2);
     assert!(Catalog::parse(&twice, "c.toml").unwrap_err().to_string().contains("unique"));
-    let unknown = "[[task]]\nname = \"x\"\nabout = \"\"\nrunner = \"bandit\"\nspec = \"a\"\n";
+    let unknown = "[[task]]\nname = \"x\"\nabout = \"\"\nrunner = \"nonesuch\"\nspec = \"a\"\n";
     assert!(Catalog::parse(unknown, "c.toml").unwrap_err().to_string().contains("c.toml"));
+    let stray = "[[task]]\nname = \"x\"\nabout = \"\"\nrunner = \"churn\"\nspec = \"a\"\nother_log = \"b\"\n";
+    let e = Catalog::parse(stray, "c.toml").unwrap_err().to_string();
+    assert!(e.contains("task `x`: other_log"), "{e}");
 }
 
 /// A task added to a catalog in `--specs DIR` runs without code: a second churn task over the
