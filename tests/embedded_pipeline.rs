@@ -7,6 +7,7 @@ use marquee_pipeline::keys::{self, score};
 use marquee_pipeline::spec::UseCase;
 use marquee_pipeline::steps::{Champion, EvaluationRecord, Verdict};
 use marquee_pipeline::store::{ObjectStore, ScoreStore};
+use marquee_pipeline::usecase::ads::AdPlanScore;
 use marquee_pipeline::Error;
 
 const CUSTOMERS: usize = 1500;
@@ -22,12 +23,12 @@ async fn champion(ws: &Workspace, uc: UseCase) -> Option<Champion> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_run_deploys_all_four_use_cases_then_unchanged_rerun_keeps_champions() {
+async fn demo_run_deploys_all_five_use_cases_then_unchanged_rerun_keeps_champions() {
     let ws = Workspace::new();
     let spec_key = ws.upload_demo(CUSTOMERS, 7, DEMO_SPEC).await;
     let summary = ws.run("run-1", &spec_key).await.expect("first run succeeds");
 
-    assert_eq!(summary.results.len(), 4);
+    assert_eq!(summary.results.len(), 5);
     for r in &summary.results {
         assert_eq!(r.verdict, Verdict::Deploy, "{:?} not deployed: {:?}", r.use_case, r.reasons);
         assert_eq!(r.deployed_version.as_deref(), Some("run-1"));
@@ -74,6 +75,23 @@ async fn demo_run_deploys_all_four_use_cases_then_unchanged_rerun_keeps_champion
         assert!(["rising", "falling", "flat"].contains(&dir));
     }
 
+    // Ad plans: per title with logged impressions, one item per (slot, segment), ads ranked by
+    // expected engagement, the best one placed with probability 1 - exploration + its share of it.
+    let mut plans = Vec::new();
+    for title in similar.iter().take(40) {
+        let items = ws.scores.query(&title.pk).await.unwrap();
+        plans.extend(items.into_iter().filter(|i| i.sk.starts_with(score::ADS_PREFIX)));
+    }
+    assert!(plans.len() > 40, "{} ad plans for 40 titles", plans.len());
+    for item in &plans {
+        let plan = AdPlanScore::from_item(item).unwrap();
+        assert_eq!(item.sk, score::ads(&plan.slot, plan.segment.as_deref().unwrap()));
+        assert_eq!(plan.ads.len(), 3, "{item:?}");
+        assert!(plan.ads.windows(2).all(|w| w[0].expected_engagement >= w[1].expected_engagement), "{item:?}");
+        assert!((plan.ads[0].probability - (0.9 + 0.1 / 12.0)).abs() < 1e-9, "{item:?}");
+        assert!(plan.impressions > 0 && plan.model_version == "run-1");
+    }
+
     // Profile, quality report and quarantine file are part of the run.
     for key in [keys::profile("run-1"), keys::quality("run-1"), keys::quarantine("run-1"), keys::summary("run-1")] {
         assert!(ws.objects.get_opt(&key).await.unwrap().is_some(), "missing {key}");
@@ -83,7 +101,7 @@ async fn demo_run_deploys_all_four_use_cases_then_unchanged_rerun_keeps_champion
     // records no new version, and leaves champions and scores untouched.
     let before = ws.scores.get_item(&churn[0].pk, score::CHURN).await.unwrap();
     let again = ws.run("run-2", &spec_key).await.expect("second run succeeds");
-    assert_eq!(again.results.len(), 4, "a line per use case: {:?}", again.results);
+    assert_eq!(again.results.len(), 5, "a line per use case: {:?}", again.results);
     for r in &again.results {
         assert_eq!(r.verdict, Verdict::Unchanged, "{:?}: {:?}", r.use_case, r.reasons);
         assert_eq!(r.champion_version.as_deref(), Some("run-1"));
@@ -181,7 +199,7 @@ async fn impossible_criteria_reject_and_write_no_scores() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_use_case_failing_in_train_is_recorded_and_the_other_three_deploy() {
+async fn a_use_case_failing_in_train_is_recorded_and_the_other_four_deploy() {
     let ws = Workspace::new();
     // More segments than training rows: k-means refuses, so segmentation's Train fails for good.
     // Churn's precision bar is lowered: on 800 customers (a 160-row test split) the best precision
@@ -205,14 +223,14 @@ async fn a_use_case_failing_in_train_is_recorded_and_the_other_three_deploy() {
     assert!(champion(&ws, UseCase::Segment).await.is_none());
     assert!(ws.scores.scan_sk("CUSTOMER#", score::SEGMENT).await.unwrap().is_empty());
 
-    for uc in [UseCase::Churn, UseCase::Recommend, UseCase::Sentiment] {
+    for uc in [UseCase::Churn, UseCase::Recommend, UseCase::Sentiment, UseCase::Ads] {
         let r = summary.results.iter().find(|r| r.use_case == uc).expect("a line per use case");
         assert_eq!(r.verdict, Verdict::Deploy, "{uc}: {:?}", r.reasons);
         assert_eq!(champion(&ws, uc).await.expect("champion").version, "partial");
     }
     let message = summary.failure_message.as_deref().expect("the run is failed");
     assert!(
-        message.contains("segment failed in train (Marquee.StepFailed") && message.contains("other 3"),
+        message.contains("segment failed in train (Marquee.StepFailed") && message.contains("other 4"),
         "{message}"
     );
     let stored = ws.objects.get(&summary.summary_key).await.unwrap();

@@ -295,7 +295,7 @@ async fn deployed(stack: &Stack) -> Deployed {
     assert!(outcome.succeeded(), "the demo upload run must succeed: {outcome:?}");
     let calls = stack.lambda_invocations(&outcome.execution_arn).await;
     eprintln!(
-        "a run that trains and deploys all four use cases: {} invocations, {:.2} Lambda GB-s",
+        "a run that trains and deploys all five use cases: {} invocations, {:.2} Lambda GB-s",
         calls.len(),
         stack.gb_seconds(&outcome.execution_arn).await
     );
@@ -310,12 +310,12 @@ async fn deployed(stack: &Stack) -> Deployed {
 
 #[test]
 #[ignore = "needs the local AWS stack: scripts/localstack-checks runs it with --ignored"]
-fn an_upload_starts_one_run_through_eventbridge_that_deploys_all_four_use_cases() {
+fn an_upload_starts_one_run_through_eventbridge_that_deploys_all_five_use_cases() {
     let (env, _serial, rt) = scenario();
     rt.block_on(async {
         let stack = Stack::connect(env).await;
         let d = deployed(&stack).await;
-        assert_eq!(d.champions.len(), 4, "a champion per use case: {:?}", d.champions);
+        assert_eq!(d.champions.len(), 5, "a champion per use case: {:?}", d.champions);
 
         for uc in UseCase::ALL {
             let champ = stack.champion(uc).await.expect("champion pointer");
@@ -387,7 +387,7 @@ fn the_schedule_starts_a_retrain_that_leaves_an_unbeaten_champion_and_its_scores
         assert!(outcome.succeeded(), "{outcome:?}");
         let summary = run_summary(&outcome);
         assert_ne!(summary.run_id, d.run_id);
-        assert_eq!(summary.results.len(), 4, "a line per use case: {:?}", summary.results);
+        assert_eq!(summary.results.len(), 5, "a line per use case: {:?}", summary.results);
         for r in &summary.results {
             assert_eq!(r.verdict, Verdict::Unchanged, "{} on unchanged data: {:?}", r.use_case, r.reasons);
             assert_eq!(r.deployed_version, None);
@@ -619,7 +619,7 @@ fn a_transient_lambda_failure_is_retried_by_the_state_machine() {
         assert!(errors.iter().any(|e| e == "Marquee.Transient"), "the injected failure happened: {errors:?}");
         assert!(outcome.succeeded(), "and the retry recovered: {outcome:?}");
         let summary = run_summary(&outcome);
-        assert_eq!(summary.results.len(), 4);
+        assert_eq!(summary.results.len(), 5);
         assert_eq!(stack.champions().await, d.champions);
     });
 }
@@ -888,7 +888,8 @@ impl Stack {
                     | HistoryEventType::LambdaFunctionFailed
                     | HistoryEventType::LambdaFunctionTimedOut
             );
-            let started = by_id.get(&ev.previous_event_id()).filter(|p| *p.r#type() == HistoryEventType::LambdaFunctionStarted);
+            let started =
+                by_id.get(&ev.previous_event_id()).filter(|p| *p.r#type() == HistoryEventType::LambdaFunctionStarted);
             if let (true, Some(started)) = (ended, started) {
                 let seconds = (ev.timestamp().as_secs_f64() - started.timestamp().as_secs_f64()).max(0.0);
                 let arn = scheduled_function(&by_id, ev);
@@ -959,7 +960,7 @@ async fn run_train_over_a_limit(
     assert_eq!(outcome.status, "FAILED", "{outcome:?}");
     assert_eq!(outcome.error.as_deref(), Some("Marquee.UseCaseFailed"), "{outcome:?}");
     let summary = written_summary(stack, &outcome).await;
-    assert_eq!(summary.results.len(), 4, "{summary:?}");
+    assert_eq!(summary.results.len(), 5, "{summary:?}");
     for r in &summary.results {
         let f = r.failure.as_ref().unwrap_or_else(|| panic!("{} failed: {summary:?}", r.use_case));
         assert_eq!((r.verdict, f.step.as_str(), f.error.as_str()), (Verdict::Failed, "train", error), "{r:?}");
@@ -1138,14 +1139,14 @@ fn two_uploads_of_one_dataset_back_to_back_run_one_after_the_other() {
     });
 }
 
-/// The demo spec with only `keep` of the four use case sections, reading dataset `dataset`.
+/// The demo spec with only `keep` of the five use case sections, reading dataset `dataset`.
 fn spec_with_only(keep: &str, dataset: &str) -> String {
     let mut out = String::new();
     let mut dropping = false;
     for line in DEMO_SPEC.lines() {
         if let Some(header) = line.strip_prefix('[') {
             let section = header.split(['.', ']']).next().unwrap_or_default();
-            dropping = ["segment", "churn", "recommend", "sentiment"].contains(&section) && section != keep;
+            dropping = ["segment", "churn", "recommend", "sentiment", "ads"].contains(&section) && section != keep;
         }
         if !dropping {
             out.push_str(line);
@@ -1183,7 +1184,10 @@ fn models_rollback_on_aws_restores_the_previous_champions_scores() {
         let listed = steps::versions(stores, uc).await.unwrap();
         assert!(listed.iter().any(|v| v.champion && v.version == summary.run_id), "{listed:?}");
         let back = steps::rollback(stores, uc).await.expect("rollback");
-        assert_eq!((back.version.as_str(), back.previous.as_deref()), (d.champions["churn"].as_str(), Some(summary.run_id.as_str())));
+        assert_eq!(
+            (back.version.as_str(), back.previous.as_deref()),
+            (d.champions["churn"].as_str(), Some(summary.run_id.as_str()))
+        );
         assert_eq!(churn_scores().await, before, "the previous champion's scores, item by item");
         assert_eq!(stack.champions().await, d.champions, "the previous champion serves again");
     });

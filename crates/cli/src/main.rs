@@ -639,8 +639,9 @@ fn print_summary(summary: &RunSummary, objects: &DirObjectStore, elapsed: Durati
         summary.rows_quarantined,
         elapsed.as_secs_f64()
     );
+    let w = summary.results.iter().map(|r| r.metric.len()).chain([10]).max().unwrap_or(10);
     println!(
-        "{:<10} {:<10} {:>8} {:>10}  {:<10} {:<26} {:>7}",
+        "{:<10} {:<w$} {:>8} {:>10}  {:<10} {:<26} {:>7}",
         "use case", "metric", "value", "champion", "verdict", "deployed version", "scores"
     );
     for r in &summary.results {
@@ -651,7 +652,7 @@ fn print_summary(summary: &RunSummary, objects: &DirObjectStore, elapsed: Durati
             Verdict::Failed => "FAILED",
         };
         println!(
-            "{:<10} {:<10} {:>8.4} {:>10}  {:<10} {:<26} {:>7}",
+            "{:<10} {:<w$} {:>8.4} {:>10}  {:<10} {:<26} {:>7}",
             r.use_case.as_str(),
             r.metric,
             r.value,
@@ -684,7 +685,7 @@ fn suggestions(results: &[steps::UseCaseResult]) -> Vec<&'static str> {
     if serving(UseCase::Segment) || serving(UseCase::Churn) || serving(UseCase::Recommend) {
         out.push("marquee show customer <id>");
     }
-    if serving(UseCase::Recommend) || serving(UseCase::Sentiment) {
+    if serving(UseCase::Recommend) || serving(UseCase::Sentiment) || serving(UseCase::Ads) {
         out.push("marquee show title <id>");
     }
     if serving(UseCase::Segment) {

@@ -12,6 +12,7 @@ use marquee_pipeline::keys::{self, score};
 use marquee_pipeline::spec::UseCase;
 use marquee_pipeline::steps::{Champion, EvaluationRecord};
 use marquee_pipeline::store::{Item, ObjectStore, ScoreStore};
+use marquee_pipeline::usecase::ads::AdPlanScore;
 use marquee_pipeline::usecase::Details;
 use marquee_report::{ranked, EntitySentiment, Ranked};
 
@@ -66,6 +67,8 @@ pub struct TitleView {
     pub similar: Vec<Ranked>,
     pub similar_version: Option<String>,
     pub sentiment: Option<EntitySentiment>,
+    /// Per break slot and audience segment, the ads to place mid-roll, best first.
+    pub ad_plan: Vec<AdPlanScore>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -186,6 +189,7 @@ pub async fn title(scores: &dyn ScoreStore, id: &str, top: usize) -> Result<Titl
         similar: Vec::new(),
         similar_version: None,
         sentiment: None,
+        ad_plan: Vec::new(),
     };
     for item in &items {
         match item.sk.as_str() {
@@ -202,6 +206,7 @@ pub async fn title(scores: &dyn ScoreStore, id: &str, top: usize) -> Result<Titl
                 view.similar_version = Some(str_attr(item, "model_version"));
             }
             score::SENTIMENT => view.sentiment = Some(EntitySentiment::from_item(item)),
+            sk if sk.starts_with(score::ADS_PREFIX) => view.ad_plan.push(AdPlanScore::from_item(item)?),
             _ => {}
         }
     }
@@ -360,6 +365,30 @@ pub fn print_title(v: &TitleView) {
                 println!("    {:<12} {:>+6.2} {:>5} {:>5} {:>5}", w.start, w.net, w.positive, w.negative, w.neutral);
             }
         }
+    }
+    print_ad_plan(&v.ad_plan);
+}
+
+fn print_ad_plan(plan: &[AdPlanScore]) {
+    let Some(first) = plan.first() else {
+        println!("  mid-roll ads -   (no impressions logged for this title, or no ads model deployed)");
+        return;
+    };
+    println!("  mid-roll ads (model {}; expected engagement, the policy's placement probability)", first.model_version);
+    println!("    {:<8} {:<16} {:>11}  ads", "slot", "segment", "impressions");
+    for p in plan {
+        let ads: Vec<String> = p
+            .ads
+            .iter()
+            .map(|a| format!("{} {:.1}% (p {:.2})", a.ad, 100.0 * a.expected_engagement, a.probability))
+            .collect();
+        println!(
+            "    {:<8} {:<16} {:>11}  {}",
+            p.slot,
+            clip(p.segment.as_deref().unwrap_or("all"), 16),
+            p.impressions,
+            ads.join(", ")
+        );
     }
 }
 

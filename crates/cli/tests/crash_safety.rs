@@ -14,9 +14,9 @@ use marquee_pipeline::spec::UseCase;
 use marquee_pipeline::steps::Champion;
 use marquee_pipeline::store::{ObjectStore, ScoreStore};
 
-const CUSTOMERS: &str = "600";
-/// Steps of a demo run that deploys all four use cases: ingest, prepare, 4 x (train, evaluate, deploy).
-const STEPS: usize = 14;
+const CUSTOMERS: &str = "800";
+/// Steps of a demo run that deploys all five use cases: ingest, prepare, 5 x (train, evaluate, deploy).
+const STEPS: usize = 17;
 
 fn marquee(workdir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_marquee"));
@@ -42,6 +42,14 @@ fn scores(workdir: &Path) -> BTreeMap<(String, String), serde_json::Value> {
                 item.attrs.remove("model_version");
                 out.insert((item.pk, item.sk), serde_json::Value::Object(item.attrs));
             }
+        }
+    }
+    // Ad plans sit beside SIMILAR under each title, one sort key per (slot, segment).
+    let titles: Vec<String> = out.keys().filter(|(pk, _)| pk.starts_with("TITLE#")).map(|(pk, _)| pk.clone()).collect();
+    for pk in titles {
+        for mut item in rt.block_on(store.query(&pk)).unwrap().into_iter().filter(|i| i.sk.starts_with("ADS#")) {
+            item.attrs.remove("model_version");
+            out.insert((item.pk, item.sk), serde_json::Value::Object(item.attrs));
         }
     }
     out

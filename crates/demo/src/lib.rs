@@ -9,12 +9,17 @@
 //!   to pick (popularity x taste match) and rate them by bias + taste match + noise;
 //! - **sentiment**: templated posts with negations ("not great", "never boring"), label noise,
 //!   unlabelled posts, and a few titles/brands/talent whose sentiment rises or falls over the last
-//!   eight weeks (see [`planted_trends`]).
+//!   eight weeks (see [`planted_trends`]);
+//! - **ads**: an ad catalogue and a log of ad impressions in pre-roll and mid-roll break slots with
+//!   planted category x segment, category x genre and length x slot engagement effects, logged by a
+//!   policy with 50% uniform exploration (recorded propensities), and a known best policy (see
+//!   [`AdsTruth`]).
 //!
 //! Generation is deterministic for a seed (ChaCha8, no wall clock): the dataset's "today" is
 //! [`TODAY`] and every event lies in the 18 months before it. Signup dates go back further (they
 //! follow tenure).
 
+mod ads;
 mod words;
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
@@ -26,6 +31,8 @@ use rand_distr::{Poisson, StandardNormal};
 use std::collections::HashSet;
 
 use words::*;
+
+pub use ads::{simulate_impressions, AdsTruth, ContextWeight};
 
 pub const DEMO_SPEC: &str = include_str!("demo_spec.toml");
 
@@ -66,18 +73,21 @@ impl DemoConfig {
 }
 
 /// The demo tables as `(file name, CSV bytes)`: customers.csv, titles.csv, ratings.csv,
-/// viewing.csv, posts.csv (header row + RFC 4180 CSV).
+/// viewing.csv, posts.csv, ads.csv, impressions.csv (header row + RFC 4180 CSV).
 pub fn generate(cfg: &DemoConfig) -> Vec<(String, Vec<u8>)> {
     let catalog = Catalog::generate(cfg);
     let customers = generate_customers(cfg);
     let (ratings, viewing) = generate_activity(cfg, &customers, &catalog);
     let posts = generate_posts(cfg, &catalog);
+    let [ads, impressions] = ads::generate(cfg, &customers, &catalog);
     vec![
         ("customers.csv".into(), customers_csv(&customers)),
         ("titles.csv".into(), catalog.csv()),
         ("ratings.csv".into(), ratings),
         ("viewing.csv".into(), viewing),
         ("posts.csv".into(), posts),
+        ads,
+        impressions,
     ]
 }
 
@@ -499,7 +509,6 @@ const SEGMENTS: [Segment; 5] = [
 
 struct Customer {
     id: String,
-    #[allow(dead_code)] // kept for debugging the planted groups
     segment: usize,
     age: i64,
     country: usize,

@@ -47,7 +47,10 @@ fn demo_is_deterministic_for_a_seed() {
     assert_ne!(a, b);
     assert_eq!(planted_trends(&cfg), planted_trends(&cfg));
     let names: Vec<_> = a.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["customers.csv", "titles.csv", "ratings.csv", "viewing.csv", "posts.csv"]);
+    assert_eq!(
+        names,
+        ["customers.csv", "titles.csv", "ratings.csv", "viewing.csv", "posts.csv", "ads.csv", "impressions.csv"]
+    );
 }
 
 #[test]
@@ -61,12 +64,15 @@ fn demo_row_counts_are_plausible() {
     assert!(viewing > ratings && viewing < ratings * 3 / 2, "{viewing} viewing rows for {ratings} ratings");
     let posts = t["posts"].rows.len();
     assert_eq!(posts, 7500);
+    assert_eq!(t["ads"].rows.len(), 12);
+    assert_eq!(t["impressions"].rows.len(), 100_000);
     let small = tables(&DemoConfig { customers: 100, seed: 1 });
     assert_eq!(small["titles"].rows.len(), 60);
     assert_eq!(small["customers"].rows.len(), 100);
     let empty = tables(&DemoConfig { customers: 0, seed: 1 });
     assert_eq!(empty["customers"].rows.len(), 0);
     assert_eq!(empty["titles"].rows.len(), 60);
+    assert_eq!(empty["impressions"].rows.len(), 0);
 }
 
 /// Every file has the spec's columns, and every row would pass the ingest quality gate.
@@ -117,6 +123,23 @@ fn demo_files_parse_and_match_the_spec() {
     assert_eq!(t["ratings"].header, ["customer_id", "title_id", "rating", "rated_at"]);
     assert_eq!(t["viewing"].header, ["customer_id", "title_id", "minutes", "watched_at"]);
     assert_eq!(t["posts"].header, ["post_id", "posted_at", "title_id", "brand", "talent", "text", "sentiment"]);
+    assert_eq!(t["ads"].header, ["ad_id", "category", "length_seconds"]);
+    assert_eq!(
+        t["impressions"].header,
+        [
+            "impression_id",
+            "customer_id",
+            "title_id",
+            "genre",
+            "viewer_segment",
+            "device",
+            "slot",
+            "ad_id",
+            "engaged",
+            "propensity",
+            "shown_at"
+        ]
+    );
     assert_eq!(t["customers"].header.len(), 15);
     assert_eq!(t["customers"].values("customer_id").next(), Some("C00001"));
     assert_eq!(t["titles"].values("title_id").next(), Some("T0001"));
@@ -216,6 +239,191 @@ fn demo_planted_trends_name_real_entities() {
 fn demo_default_config_is_5000_customers_seed_42() {
     assert_eq!(DemoConfig::default(), DemoConfig { customers: 5000, seed: 42 });
     assert!(DEMO_SPEC.contains("[tables.customers]"));
+}
+
+#[test]
+fn demo_ads_catalogue_has_six_categories_in_two_lengths() {
+    let t = tables(&DemoConfig::default());
+    let truth = AdsTruth::new();
+    let a = &t["ads"];
+    let rows: Vec<(String, String, u32)> =
+        a.rows.iter().map(|r| (r[0].clone(), r[1].clone(), r[2].parse().unwrap())).collect();
+    assert_eq!(rows, truth.ads());
+    let ids: Vec<String> = (1..=12).map(|i| format!("AD{i:02}")).collect();
+    assert_eq!(a.values("ad_id").collect::<Vec<_>>(), ids);
+    let categories: HashSet<&str> = a.values("category").collect();
+    assert_eq!(categories.len(), 6);
+    for c in categories {
+        let mut lengths: Vec<u32> = rows.iter().filter(|r| r.1 == c).map(|r| r.2).collect();
+        lengths.sort();
+        assert_eq!(lengths, [15, 30], "{c}");
+    }
+}
+
+#[test]
+fn demo_impressions_reference_known_customers_and_titles() {
+    let t = tables(&DemoConfig::default());
+    let truth = AdsTruth::new();
+    let customers: HashSet<&str> = t["customers"].values("customer_id").collect();
+    let tt = &t["titles"];
+    let first_genre: HashMap<&str, &str> = tt
+        .rows
+        .iter()
+        .map(|r| (r[tt.col("title_id")].as_str(), r[tt.col("genres")].split('|').next().unwrap()))
+        .collect();
+    let ads: HashSet<String> = truth.ads().into_iter().map(|a| a.0).collect();
+    let (segments, devices, slots) = (truth.segments(), truth.devices(), truth.slots());
+    let im = &t["impressions"];
+    let mut segment_of: HashMap<&str, &str> = HashMap::new();
+    let now = today().and_utc().timestamp();
+    let mut last = i64::MIN;
+    for r in &im.rows {
+        let customer = r[im.col("customer_id")].as_str();
+        let title = r[im.col("title_id")].as_str();
+        assert!(customers.contains(customer), "unknown customer {customer}");
+        assert_eq!(r[im.col("genre")], *first_genre.get(title).unwrap_or_else(|| panic!("unknown title {title}")));
+        let segment = r[im.col("viewer_segment")].as_str();
+        assert!(segments.iter().any(|s| s == segment), "segment {segment}");
+        assert_eq!(*segment_of.entry(customer).or_insert(segment), segment, "{customer} changes segment");
+        assert!(devices.contains(&r[im.col("device")]) && slots.contains(&r[im.col("slot")]));
+        assert!(ads.contains(&r[im.col("ad_id")]));
+        let shown = parse_timestamp(&r[im.col("shown_at")]).unwrap();
+        assert!(shown <= now && shown >= now - 90 * 86_400, "{}", r[im.col("shown_at")]);
+        assert!(shown >= last, "impressions are in time order");
+        last = shown;
+    }
+    // About twenty impressions per customer; every segment, device and slot is seen.
+    assert!(segment_of.len() > 4950, "{} customers with impressions", segment_of.len());
+    for (col, names) in [("viewer_segment", &segments), ("device", &devices), ("slot", &slots)] {
+        let seen: HashSet<&str> = im.values(col).collect();
+        assert_eq!(seen.len(), names.len(), "{col}");
+    }
+    // The segments follow the latent groups: family viewers are mostly on family plans.
+    let cu = &t["customers"];
+    let plan: HashMap<&str, &str> =
+        cu.rows.iter().map(|r| (r[cu.col("customer_id")].as_str(), r[cu.col("plan")].as_str())).collect();
+    assert!(segment_of.iter().filter(|(_, s)| **s == "family").all(|(c, _)| ["premium", "family"].contains(&plan[c])));
+}
+
+/// The logged propensities are the logging policy's, the policy explores as stated, and the
+/// engagement rate is realistic.
+#[test]
+fn demo_impressions_follow_the_logging_policy() {
+    let truth = AdsTruth::new();
+    let ids: Vec<String> = truth.ads().into_iter().map(|a| a.0).collect();
+    for slot in truth.slots() {
+        let p = truth.logging_probabilities(&slot);
+        assert!(p.iter().all(|&x| x > 0.0 && x <= 1.0));
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9, "rounded to 12 decimals");
+        let house = ids.iter().position(|a| *a == truth.house_ad(&slot)).unwrap();
+        for (a, &x) in p.iter().enumerate() {
+            let expected = if a == house { 0.5 + 0.5 / 12.0 } else { 0.5 / 12.0 };
+            assert!((x - expected).abs() < 1e-12, "{slot}: {x} for {}", ids[a]);
+        }
+    }
+    assert_eq!(truth.exploration(), 0.5);
+    assert_eq!(AdsTruth::EXPLORATION, 0.5);
+    for seed in [42, 3] {
+        let t = tables(&DemoConfig { customers: 5000, seed });
+        let im = &t["impressions"];
+        let (slot, ad, prop) = (im.col("slot"), im.col("ad_id"), im.col("propensity"));
+        let mut non_house = 0;
+        for r in &im.rows {
+            let a = ids.iter().position(|x| *x == r[ad]).unwrap();
+            let p: f64 = r[prop].parse().unwrap();
+            assert_eq!(p, truth.logging_probabilities(&r[slot])[a], "{r:?}");
+            non_house += usize::from(r[ad] != truth.house_ad(&r[slot]));
+        }
+        let written: HashSet<&str> = im.values("propensity").collect();
+        assert_eq!(written, HashSet::from(["0.041666666667", "0.541666666667"]));
+        let share = non_house as f64 / im.rows.len() as f64;
+        assert!((share - 0.5 * 11.0 / 12.0).abs() < 0.02, "seed {seed}: non-house share {share}");
+        let engaged = im.nums("engaged");
+        assert!(engaged.iter().all(|&e| e == 0.0 || e == 1.0));
+        let rate = engaged.iter().sum::<f64>() / engaged.len() as f64;
+        eprintln!("seed {seed}: engagement rate {rate:.4}, non-house share {share:.4}");
+        assert!((0.04..=0.14).contains(&rate), "seed {seed}: engagement rate {rate}");
+    }
+}
+
+/// The planted effects make the best ad depend on the context, and the best policy is far better
+/// than the house policy on the simulator's context distribution.
+#[test]
+fn ads_best_policy_beats_the_house_policy() {
+    let truth = AdsTruth::new();
+    let (_, _, contexts) = simulate_impressions(10, 1);
+    assert_eq!(contexts, truth.contexts());
+    assert_eq!(contexts.len(), 5 * 12 * 3 * 3);
+    assert!((contexts.iter().map(|c| c.probability).sum::<f64>() - 1.0).abs() < 1e-12);
+    let ids: Vec<String> = truth.ads().into_iter().map(|a| a.0).collect();
+    let one_hot = |ad: &str| -> Vec<f64> { ids.iter().map(|a| if a == ad { 1.0 } else { 0.0 }).collect() };
+    let house = truth.policy_value(&contexts, |c| one_hot(&truth.house_ad(&c.slot)));
+    let uniform = truth.policy_value(&contexts, |_| vec![1.0 / 12.0; 12]);
+    let logging = truth.policy_value(&contexts, |c| truth.logging_probabilities(&c.slot));
+    let best = truth.policy_value(&contexts, |c| one_hot(&truth.best_ad(&c.segment, &c.genre, &c.device, &c.slot)));
+    eprintln!("true values: house {house:.4}, uniform {uniform:.4}, logging {logging:.4}, best {best:.4}");
+    assert!(best >= 1.5 * house, "best {best} vs house {house}");
+    assert!((logging - (0.5 * house + 0.5 * uniform)).abs() < 1e-12);
+    // The best ad is the argmax of the true engagement.
+    let mut best_ads = HashSet::new();
+    for c in &contexts {
+        let b = truth.best_ad(&c.segment, &c.genre, &c.device, &c.slot);
+        let eb = truth.engagement(&c.segment, &c.genre, &c.device, &c.slot, &b);
+        assert!(ids.iter().all(|a| truth.engagement(&c.segment, &c.genre, &c.device, &c.slot, a) <= eb));
+        best_ads.insert(b);
+    }
+    assert!(best_ads.len() >= 6, "best ads {best_ads:?}");
+    // The best ad differs by segment, genre and slot.
+    let best = |s: &str, g: &str, sl: &str| truth.best_ad(s, g, "tv", sl);
+    assert_eq!(best("binge", "Drama", "pre"), "AD01");
+    assert_eq!(best("family", "Drama", "mid1"), "AD04");
+    assert_eq!(best("family", "Drama", "mid2"), "AD03");
+    assert_eq!(best("casual", "Drama", "pre"), "AD05");
+    assert_eq!(best("trialist", "Comedy", "pre"), "AD11");
+    assert_eq!(best("trialist", "Animation", "pre"), "AD03");
+    assert_eq!(best("lapsed", "Documentary", "pre"), "AD07");
+    // The nuisance device shifts every ad alike.
+    assert_eq!(best("binge", "Sci-Fi", "mid2"), truth.best_ad("binge", "Sci-Fi", "mobile", "mid2"));
+    assert!(
+        truth.engagement("binge", "Sci-Fi", "tv", "pre", "AD01")
+            > truth.engagement("binge", "Sci-Fi", "mobile", "pre", "AD01")
+    );
+}
+
+/// The standalone log: same columns and logging policy, deterministic, fast, and coherent (the
+/// inverse-propensity estimate of the uniform policy lands on its true value).
+#[test]
+fn ads_simulated_log_is_deterministic_and_coherent() {
+    let truth = AdsTruth::new();
+    let start = std::time::Instant::now();
+    let (ads, log, contexts) = simulate_impressions(5000, 7);
+    eprintln!("simulate_impressions(5000): {:?}", start.elapsed());
+    assert_eq!((ads.clone(), log.clone(), contexts.clone()), simulate_impressions(5000, 7));
+    assert_ne!(log, simulate_impressions(5000, 8).1);
+    assert_eq!(ads, generate(&DemoConfig { customers: 10, seed: 1 })[5].1);
+    let im = parse(&log);
+    assert_eq!(im.header, parse(&generate(&DemoConfig { customers: 10, seed: 1 })[6].1).header);
+    assert_eq!(im.rows.len(), 5000);
+    assert_eq!(im.values("customer_id").next(), Some("S000001"));
+    let ids: Vec<String> = truth.ads().into_iter().map(|a| a.0).collect();
+    let (slot, ad, prop) = (im.col("slot"), im.col("ad_id"), im.col("propensity"));
+    for r in &im.rows {
+        let a = ids.iter().position(|x| *x == r[ad]).unwrap();
+        assert_eq!(r[prop].parse::<f64>().unwrap(), truth.logging_probabilities(&r[slot])[a]);
+        assert!(parse_timestamp(&r[im.col("shown_at")]).is_some());
+    }
+    let uniform = truth.policy_value(&contexts, |_| vec![1.0 / 12.0; 12]);
+    let logging = truth.policy_value(&contexts, |c| truth.logging_probabilities(&c.slot));
+    let (_, big, _) = simulate_impressions(40_000, 11);
+    let big = parse(&big);
+    let engaged = big.nums("engaged");
+    let props = big.nums("propensity");
+    let n = engaged.len() as f64;
+    let rate = engaged.iter().sum::<f64>() / n;
+    let ips = engaged.iter().zip(&props).map(|(r, p)| r * (1.0 / 12.0) / p).sum::<f64>() / n;
+    eprintln!("logged rate {rate:.4} (true {logging:.4}); IPS of uniform {ips:.4} (true {uniform:.4})");
+    assert!((rate - logging).abs() < 0.01, "{rate} vs {logging}");
+    assert!((ips - uniform).abs() < 0.01, "{ips} vs {uniform}");
 }
 
 mod structure;

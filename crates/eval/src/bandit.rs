@@ -13,189 +13,21 @@
 //! compared with its on-policy value.
 
 use serde_json::json;
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Instant;
 
 use super::data::{self, Fold};
 use super::{secs, EntryBuilder, EvalOptions, Job, TaskReport};
-use marquee_ml::bandit::{Candidate, EngagementModel, EngagementParams, GreedyPolicy};
+use marquee_ml::bandit::GreedyPolicy;
 use marquee_ml::metrics::{log_loss, roc_auc};
-use marquee_ml::ope::{self, Estimate, ModelTerms, Round, Terms};
-use marquee_ml::Fit;
+use marquee_ml::ope::{self, Estimate};
 use marquee_pipeline::error::{Error, Result};
 use marquee_pipeline::frame::Frame;
 use marquee_pipeline::spec::{AdsSpec, Spec};
-use marquee_pipeline::usecase::Tables;
-
-/// The ads that can be placed: ids, their tokens and numeric attributes.
-struct Ads {
-    ids: Vec<String>,
-    tokens: Vec<Vec<String>>,
-    numeric: Vec<Vec<f64>>,
-}
-
-/// One impressions table, typed.
-struct Log {
-    /// Context tokens per round (the slot included).
-    context: Vec<Vec<String>>,
-    /// Index into [`Ads`] of the logged ad.
-    ad: Vec<usize>,
-    engaged: Vec<bool>,
-    propensity: Vec<f64>,
-    /// Per round, one affinity per ad (empty without `ads.affinity`).
-    affinity: Vec<Vec<f64>>,
-}
+use marquee_pipeline::usecase::ads::{engagement_params, AdCatalog, ImpressionLog, PolicyRounds};
 
 fn ml_err(context: &str) -> impl Fn(marquee_ml::MlError) -> Error + '_ {
     move |e| Error::Invalid(format!("{context}: {e}"))
-}
-
-fn ads_of(a: &AdsSpec, tables: &Tables, logs: &[&Frame]) -> Result<Ads> {
-    match (&a.ad_table, &a.ad_id) {
-        (Some(name), Some(id)) => {
-            let f = tables.get(name)?;
-            let ids = f.col(id)?.to_vec();
-            let mut tokens: Vec<Vec<String>> = ids.iter().map(|i| vec![format!("ad={i}")]).collect();
-            for c in &a.ad_features {
-                for (t, v) in tokens.iter_mut().zip(f.col(c)?) {
-                    t.push(format!("{c}={v}"));
-                }
-            }
-            let mut numeric = vec![Vec::new(); ids.len()];
-            for c in &a.ad_numeric {
-                for (n, v) in numeric.iter_mut().zip(f.numeric(c)?) {
-                    n.push(v);
-                }
-            }
-            Ok(Ads { ids, tokens, numeric })
-        }
-        _ => {
-            let mut ids: Vec<String> = logs.iter().flat_map(|f| f.col(&a.ad).into_iter().flatten().cloned()).collect();
-            ids.sort();
-            ids.dedup();
-            let tokens = ids.iter().map(|i| vec![format!("ad={i}")]).collect();
-            let numeric = vec![Vec::new(); ids.len()];
-            Ok(Ads { ids, tokens, numeric })
-        }
-    }
-}
-
-fn log_of(a: &AdsSpec, table: &str, f: &Frame, ads: &Ads) -> Result<Log> {
-    let index: HashMap<&str, usize> = ads.ids.iter().enumerate().map(|(k, id)| (id.as_str(), k)).collect();
-    let bad = |row: usize, column: &str, why: String| {
-        Error::Invalid(format!("table `{table}`, row {} (data record), column `{column}`: {why}", row + 1))
-    };
-    let ad = f
-        .col(&a.ad)?
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            index.get(v.as_str()).copied().ok_or_else(|| bad(i, &a.ad, format!("ad `{v}` is not in the ads table")))
-        })
-        .collect::<Result<Vec<usize>>>()?;
-    let engaged = f
-        .numeric(&a.engaged)?
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| match v {
-            0.0 => Ok(false),
-            1.0 => Ok(true),
-            _ => Err(bad(i, &a.engaged, format!("engagement must be 0 or 1, found {v}"))),
-        })
-        .collect::<Result<Vec<bool>>>()?;
-    let propensity = f.numeric(&a.propensity)?;
-    if let Some((i, p)) = propensity.iter().enumerate().find(|(_, p)| !(**p > 0.0 && **p <= 1.0)) {
-        return Err(bad(i, &a.propensity, format!("propensity {p} is outside (0, 1]")));
-    }
-    let mut context: Vec<Vec<String>> = f.col(&a.slot)?.iter().map(|v| vec![format!("slot={v}")]).collect();
-    for c in &a.context {
-        for (t, v) in context.iter_mut().zip(f.col(c)?) {
-            t.push(format!("{c}={v}"));
-        }
-    }
-    let mut affinity = Vec::new();
-    if a.affinity.is_some() {
-        let cols: Vec<Vec<f64>> = ads
-            .ids
-            .iter()
-            .map(|id| f.numeric(&a.affinity_column(id).expect("affinity pattern is set")))
-            .collect::<Result<_>>()?;
-        affinity = (0..f.n_rows()).map(|i| cols.iter().map(|c| c[i]).collect()).collect();
-    }
-    Ok(Log { context, ad, engaged, propensity, affinity })
-}
-
-impl Log {
-    fn numeric(&self, ads: &Ads, row: usize, ad: usize) -> Vec<f64> {
-        let mut x = ads.numeric[ad].clone();
-        if let Some(per_ad) = self.affinity.get(row) {
-            x.push(per_ad[ad]);
-        }
-        x
-    }
-
-    fn fit(&self, ads: &Ads, params: &EngagementParams, rows: &[usize]) -> Result<EngagementModel> {
-        let numeric: Vec<Vec<f64>> = rows.iter().map(|&i| self.numeric(ads, i, self.ad[i])).collect();
-        let candidates: Vec<Candidate> = rows
-            .iter()
-            .zip(&numeric)
-            .map(|(&i, x)| Candidate { context: &self.context[i], ad: &ads.tokens[self.ad[i]], numeric: x })
-            .collect();
-        let engaged: Vec<bool> = rows.iter().map(|&i| self.engaged[i]).collect();
-        params.fit((&candidates, &engaged)).map_err(ml_err("engagement model"))
-    }
-
-    /// Expected engagement of every ad in round `row`.
-    fn scores(&self, ads: &Ads, model: &EngagementModel, row: usize) -> Vec<f64> {
-        (0..ads.ids.len())
-            .map(|a| {
-                let x = self.numeric(ads, row, a);
-                model.predict(&Candidate { context: &self.context[row], ad: &ads.tokens[a], numeric: &x })
-            })
-            .collect()
-    }
-
-    fn reward(&self, i: usize) -> f64 {
-        f64::from(u8::from(self.engaged[i]))
-    }
-
-    fn labels(&self) -> &[bool] {
-        &self.engaged
-    }
-}
-
-/// The rounds of a log as scored for one target policy: IPS inputs and DR model terms.
-#[derive(Default)]
-struct Scored {
-    rounds: Vec<Round>,
-    model: Vec<ModelTerms>,
-}
-
-impl Scored {
-    fn push(&mut self, log: &Log, i: usize, target: &[f64], q: &[f64]) {
-        let a = log.ad[i];
-        self.rounds.push(Round { reward: log.reward(i), propensity: log.propensity[i], target: target[a] });
-        self.model.push(ModelTerms { logged: q[a], target: target.iter().zip(q).map(|(p, q)| p * q).sum() });
-    }
-
-    fn terms(&self) -> Result<[Terms; 3]> {
-        let e = ml_err("off-policy estimate");
-        Ok([
-            ope::ips(&self.rounds).map_err(&e)?,
-            ope::snips(&self.rounds).map_err(&e)?,
-            ope::doubly_robust(&self.rounds, &self.model).map_err(&e)?,
-        ])
-    }
-}
-
-/// IPS value of always placing each ad, on the given rounds.
-fn best_single_ad(log: &Log, n_ads: usize, rows: &[usize]) -> usize {
-    let mut value = vec![0.0; n_ads];
-    for &i in rows {
-        value[log.ad[i]] += log.reward(i) / log.propensity[i];
-    }
-    GreedyPolicy::best(&value).unwrap_or(0)
 }
 
 fn fmt_estimate(e: &Estimate) -> String {
@@ -203,10 +35,6 @@ fn fmt_estimate(e: &Estimate) -> String {
         "{:.5} [{:.5}, {:.5}] (effective rounds {:.0}, rewarded rounds {})",
         e.value, e.low, e.high, e.effective_rounds, e.rewarded_rounds
     )
-}
-
-fn params_of(a: &AdsSpec, seed: u64) -> EngagementParams {
-    EngagementParams { hash_bits: a.hash_bits, l2: a.l2 as f32, seed, ..EngagementParams::default() }
 }
 
 pub fn run(job: &Job, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<TaskReport> {
@@ -218,22 +46,22 @@ pub fn run(job: &Job, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<Tas
     let tables = data::load_tables(spec, &job.tables_dir, &names, &a.table, opts.limit)?;
     let main = tables.get(&a.table)?;
     let other = job.other_log.as_ref().map(|t| tables.get(t)).transpose()?;
-    let ads = ads_of(a, &tables, &[Some(main), other].into_iter().flatten().collect::<Vec<_>>())?;
-    let log = log_of(a, &a.table, main, &ads)?;
+    let ads = AdCatalog::of(a, &tables, &[Some(main), other].into_iter().flatten().collect::<Vec<_>>())?;
+    let log = ImpressionLog::of(a, &a.table, main, &ads)?;
     let k = job.folds(opts);
-    let folds: Vec<Fold> = data::stratified_kfold(log.labels(), k, opts.seed);
+    let folds: Vec<Fold> = data::stratified_kfold(&log.engaged, k, opts.seed);
     let protocol = format!("cross-fitted stratified {k}-fold (seed {})", opts.seed);
     let policy = GreedyPolicy::new(a.exploration).map_err(ml_err("ads.exploration"))?;
-    let params = params_of(a, opts.seed);
+    let params = engagement_params(a, opts.seed);
 
     let (mut auc, mut loss, mut fit) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut learned, mut single) = (Scored::default(), Scored::default());
+    let (mut learned, mut single) = (PolicyRounds::default(), PolicyRounds::default());
     let mut logged_rewards = Vec::new();
     for (f, fold) in folds.iter().enumerate() {
         let t = Instant::now();
         let model = log.fit(&ads, &params, &fold.train)?;
         fit.push(secs(t));
-        let best_ad = best_single_ad(&log, ads.ids.len(), &fold.train);
+        let best_ad = log.best_single_ad(ads.len(), &fold.train);
         let mut one_hot = vec![0.0; ads.ids.len()];
         one_hot[best_ad] = 1.0;
         let (mut p_logged, mut y) = (Vec::new(), Vec::new());
@@ -314,7 +142,7 @@ pub fn run(job: &Job, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<Tas
         md,
         "Learned policy ({explore}) on `{}`: {} rounds, {} engaged, {} ads; every round scored by the model of the other folds.\n",
         a.table,
-        log.ad.len(),
+        log.len(),
         logged_e.rewarded_rounds,
         ads.ids.len()
     )
@@ -371,8 +199,8 @@ pub fn run(job: &Job, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<Tas
 fn compare_with_other_log(
     job: &Job,
     a: &AdsSpec,
-    ads: &Ads,
-    log: &Log,
+    ads: &AdCatalog,
+    log: &ImpressionLog,
     name: &str,
     frame: &Frame,
     folds: &[Fold],
@@ -381,21 +209,17 @@ fn compare_with_other_log(
     protocol: &str,
     progress: &dyn Fn(&str),
 ) -> Result<(Vec<super::Entry>, String, serde_json::Value)> {
-    let other = log_of(a, name, frame, ads)?;
+    let other = ImpressionLog::of(a, name, frame, ads)?;
     let k = folds.len();
-    let other_folds = data::stratified_kfold(other.labels(), k, opts.seed);
-    let params = params_of(a, opts.seed);
+    let other_folds = data::stratified_kfold(&other.engaged, k, opts.seed);
+    let params = engagement_params(a, opts.seed);
     // The first log's policy as a distribution over ads: uniform when its propensities are all
     // 1 / (number of ads), which is what the truth check needs; any other logging policy would
     // need its propensities per context, which a log only records for the chosen ad.
     let n_ads = ads.ids.len();
     let uniform = log.propensity.iter().all(|p| (p * n_ads as f64 - 1.0).abs() < 1e-6);
-    let other_value = ope::on_policy(&(0..other.ad.len()).map(|i| other.reward(i)).collect::<Vec<_>>())
-        .map_err(ml_err("other log"))?
-        .estimate();
-    let truth = ope::on_policy(&(0..log.ad.len()).map(|i| log.reward(i)).collect::<Vec<_>>())
-        .map_err(ml_err("first log"))?
-        .estimate();
+    let other_value = other.on_policy(0..other.len())?.estimate();
+    let truth = log.on_policy(0..log.len())?.estimate();
     let dataset = &job.spec.pipeline.dataset;
     let mut entries = vec![EntryBuilder::named(
         &job.name,
@@ -424,7 +248,7 @@ fn compare_with_other_log(
     .build()];
     let mut md = format!(
         "\n`{name}` log ({} rounds): its own policy's on-policy value {:.5} [{:.5}, {:.5}]; the learned policy's DR estimate {:.5} [{:.5}, {:.5}].\n",
-        other.ad.len(),
+        other.len(),
         other_value.value,
         other_value.low,
         other_value.high,
@@ -437,7 +261,7 @@ fn compare_with_other_log(
         md.push_str("\nThe first log's policy is not uniform over ads, so no truth check is run.\n");
         return Ok((entries, md, details));
     }
-    let mut check = Scored::default();
+    let mut check = PolicyRounds::default();
     let spread = vec![1.0 / n_ads as f64; n_ads];
     for (f, fold) in other_folds.iter().enumerate() {
         let model = other.fit(ads, &params, &fold.train)?;

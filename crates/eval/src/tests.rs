@@ -392,6 +392,7 @@ fn own_spec_cross_validates_every_use_case_of_the_demo_export() {
             (format!("{ds}-recommend").as_str(), Runner::Recommend),
             (format!("{ds}-churn").as_str(), Runner::Churn),
             (format!("{ds}-sentiment").as_str(), Runner::Sentiment),
+            (format!("{ds}-ads").as_str(), Runner::Bandit),
         ],
         "segment runs inside the churn job (same customers table)"
     );
@@ -411,6 +412,8 @@ fn own_spec_cross_validates_every_use_case_of_the_demo_export() {
             }
             Runner::Recommend => assert!(primary.mean < entry(&rep, "RMSE (global mean)").mean),
             Runner::Sentiment => assert!(primary.mean > 0.6, "demo sentiment accuracy {}", primary.mean),
+            // Planted context x ad effects: the engagement model ranks engaged impressions higher.
+            Runner::Bandit => assert!(primary.mean > 0.55, "demo engagement AUC {}", primary.mean),
             _ => unreachable!(),
         }
     }

@@ -267,8 +267,11 @@ mod tests {
         v.iter().map(|x| x.to_string()).collect()
     }
 
+    /// One candidate's (context tokens, ad tokens, numerics).
+    type Row = (Vec<String>, Vec<String>, Vec<f64>);
+
     /// Viewers of segment A engage with sports ads, segment B with film ads; nobody else much.
-    fn planted(n: usize, seed: u64) -> (Vec<(Vec<String>, Vec<String>, Vec<f64>)>, Vec<bool>) {
+    fn planted(n: usize, seed: u64) -> (Vec<Row>, Vec<bool>) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let (mut rows, mut y) = (Vec::new(), Vec::new());
         for _ in 0..n {

@@ -57,6 +57,8 @@ struct Table {
     columns: Vec<Column>,
     /// The column unique in the sample whose name says it is an id.
     id: Option<String>,
+    /// Data rows read (at most [`SCAN_ROWS`]).
+    rows: usize,
 }
 
 impl Table {
@@ -151,7 +153,9 @@ fn read_table(path: &Path) -> Result<Table> {
         .collect();
     let mut stats: Vec<Stats> = header.iter().map(|h| Stats::new(id_like(h))).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(42);
+    let mut rows = 0;
     for (i, rec) in rdr.records().take(SCAN_ROWS).enumerate() {
+        rows += 1;
         let rec = rec.map_err(|e| Error::Invalid(format!("{}: record {}: {e}", path.display(), i + 1)))?;
         // One reservoir slot per row for every column, so the sampled values stay whole rows.
         let slot = if i < SAMPLE_ROWS { Some(i) } else { Some(rng.gen_range(0..=i)).filter(|&j| j < SAMPLE_ROWS) };
@@ -163,7 +167,7 @@ fn read_table(path: &Path) -> Result<Table> {
     let id = columns.iter().find(|c| c.id_like && !c.optional && c.unique && c.non_empty > 0).map(|c| c.name.clone());
     let stem = file.trim_end_matches(".gz").trim_end_matches(".GZ");
     let stem = stem.rsplit_once('.').map_or(stem, |(s, _)| s);
-    Ok(Table { name: slug(stem), file, columns, id })
+    Ok(Table { name: slug(stem), file, columns, id, rows })
 }
 
 /// Rows read from each file: all of a file this size, so a file sorted by its label still shows
@@ -323,6 +327,12 @@ fn write_table(out: &mut Writer, t: &Table, generate_id: bool) {
     let optional: Vec<&str> = t.columns.iter().filter(|c| c.optional).map(|c| c.name.as_str()).collect();
     if !optional.is_empty() {
         writeln!(out.text, "optional = {}   # empty in some sampled rows", list(&optional)).ok();
+    }
+    // A small table (an ad catalog, a plan list) is whole as it is: the [quality] minimum is for
+    // logs and customer tables, where few rows mean a truncated export.
+    let min_rows = crate::spec::QualitySection::default().min_rows;
+    if (1..min_rows).contains(&t.rows) {
+        writeln!(out.text, "min_rows = {}   # a small lookup table: its own minimum of good rows", t.rows).ok();
     }
     out.text.push('\n');
 }

@@ -520,11 +520,19 @@ pub fn ingest_stream<S: IngestSink + ?Sized>(
     if structural_ok {
         for label in labels {
             if let Some(p) = profile.columns.iter().find(|c| &c.name == label) {
-                let classes = p.top.iter().filter(|(v, _)| !is_missing(v)).count();
+                // A numeric label (0/1 engagement) has no value counts: its range tells one class from two.
+                let (classes, seen) = match (p.kind, p.min, p.max) {
+                    (Some(ColumnKind::Numeric), Some(lo), Some(hi)) => {
+                        (if lo < hi { 2 } else { 1 }, if lo < hi { format!("{lo} to {hi}") } else { format!("{lo}") })
+                    }
+                    _ => (
+                        p.top.iter().filter(|(v, _)| !is_missing(v)).count(),
+                        p.top.iter().map(|(v, n)| format!("{v}: {n}")).collect::<Vec<_>>().join(", "),
+                    ),
+                };
                 if classes < 2 && rows_ok > 0 {
                     problems.push(format!(
-                        "{file}: column `{label}`: label has {classes} class(es) ({}); a model needs at least two",
-                        p.top.iter().map(|(v, n)| format!("{v}: {n}")).collect::<Vec<_>>().join(", ")
+                        "{file}: column `{label}`: label has {classes} class(es) ({seen}); a model needs at least two"
                     ));
                 }
             }
@@ -578,7 +586,7 @@ fn fingerprint(id: &str) -> u128 {
     u128::from_le_bytes(d[..16].try_into().expect("16 bytes"))
 }
 
-/// Applies the table's thresholds (`[quality]`, or the table's own `max_bad_row_share`) to its
+/// Applies the table's thresholds (`[quality]`, or the table's own `max_bad_row_share` / `min_rows`) to its
 /// quality record (adds problems; never removes). A problem names the table and its file, the
 /// commonest reason, the first bad row, and the next step that would pass.
 pub fn apply_gate(q: &mut TableQuality, gate: &QualitySection, first_bad: Option<&QuarantinedRow>) {
@@ -614,9 +622,15 @@ pub fn apply_gate(q: &mut TableQuality, gate: &QualitySection, first_bad: Option
     }
     if q.problems.is_empty() && q.rows_ok < gate.min_rows {
         q.problems.push(format!(
-            "table `{}` ({}): only {} good rows, below [quality] min_rows = {}; next: supply at least {} valid rows, \
-             or lower min_rows",
-            q.table, q.file, q.rows_ok, gate.min_rows, gate.min_rows
+            "table `{}` ({}): only {} good rows, below min_rows = {}; next: supply at least {} valid rows, or lower \
+             min_rows for this table only with `min_rows = {}` under [tables.{}]",
+            q.table,
+            q.file,
+            q.rows_ok,
+            gate.min_rows,
+            gate.min_rows,
+            q.rows_ok.max(1),
+            q.table
         ));
     }
 }

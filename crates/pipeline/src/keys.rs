@@ -70,6 +70,14 @@ pub mod score {
     pub const RECS: &str = "RECS";
     pub const SIMILAR: &str = "SIMILAR";
     pub const SENTIMENT: &str = "SENTIMENT";
+    /// `ADS#<slot>#<segment>`: the ranked ads of a title's break slot for an audience segment.
+    pub fn ads(slot: &str, segment: &str) -> String {
+        format!("ADS#{slot}#{segment}")
+    }
+    /// Prefix of every ad plan's sort key.
+    pub const ADS_PREFIX: &str = "ADS#";
+    /// Stands for "any" where the spec has no such column (no title or segment column for ads).
+    pub const ANY: &str = "*";
     pub const CHAMPION: &str = "CHAMPION";
     /// `TRIGGER#<hash>` / `CLAIM`: the execution that runs an upload or event ([`crate::guard`]).
     pub fn trigger(hash: &str) -> String {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{check, check_range, ColumnKind, Spec};
+use super::{check, check_range, ChampionPolicy, ColumnKind, Spec};
 use crate::error::Result;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,6 +23,16 @@ pub struct AdsSpec {
     /// device, genre); crossed with the ad's attributes in the engagement model.
     #[serde(default)]
     pub context: Vec<String>,
+    /// The title the break belongs to: ad plans are scored per title (`TITLE#<id>` items).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The viewer's audience segment: ad plans are scored per slot and segment
+    /// (`ADS#<slot>#<segment>` items); one of `context` or another column of the table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
+    /// Ads listed per scored plan, best first.
+    #[serde(default = "default_top_n")]
+    pub top_n: usize,
     /// Optional table of ad attributes, one row per ad.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ad_table: Option<String>,
@@ -51,6 +61,8 @@ pub struct AdsSpec {
     pub hash_bits: u32,
     #[serde(default)]
     pub criteria: AdsCriteria,
+    #[serde(default)]
+    pub champion: ChampionPolicy,
 }
 
 fn default_exploration() -> f64 {
@@ -61,6 +73,9 @@ fn default_l2() -> f64 {
 }
 fn default_hash_bits() -> u32 {
     18
+}
+fn default_top_n() -> usize {
+    3
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,6 +144,12 @@ pub(super) fn validate(spec: &Spec, a: &AdsSpec) -> Result<()> {
         (Some(_), None) => check(false, "ads.ad_id", "is required with ads.ad_table")?,
         (None, Some(_)) => check(false, "ads.ad_table", "is required with ads.ad_id")?,
     }
+    for (field, column) in [("ads.title", &a.title), ("ads.segment", &a.segment)] {
+        if let Some(c) = column {
+            spec.expect_kind(t, field, &a.table, c, &[ColumnKind::Id, ColumnKind::Categorical, ColumnKind::Numeric])?;
+        }
+    }
+    check_range(a.top_n, 1, 100, "ads.top_n")?;
     if let Some(p) = &a.affinity {
         check(p.contains("{ad}"), "ads.affinity", "must contain `{ad}` (replaced by each ad's id)")?;
     }
@@ -151,11 +172,11 @@ mod tests {
     }
 
     #[test]
-    fn an_ads_only_spec_is_valid_and_runs_no_pipeline_use_case() {
+    fn an_ads_only_spec_is_valid_and_runs_the_ads_use_case() {
         let spec = Spec::from_toml(OBD, "obd").unwrap();
         let a = spec.ads.as_ref().unwrap();
         assert_eq!(a.affinity_column("7").as_deref(), Some("user-item_affinity_7"));
-        assert_eq!(spec.use_cases(), Vec::<UseCase>::new());
+        assert_eq!(spec.use_cases(), vec![UseCase::Ads]);
         assert_eq!(Spec::from_toml(&spec.to_toml(), "again").unwrap(), spec);
     }
 

@@ -26,8 +26,7 @@ pub struct Spec {
     pub churn: Option<ChurnSpec>,
     pub recommend: Option<RecommendSpec>,
     pub sentiment: Option<SentimentSpec>,
-    /// Ad placement from logged impressions; evaluated off-policy by `marquee eval` (the pipeline
-    /// does not train or deploy it yet).
+    /// Ad placement from logged impressions, evaluated off-policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ads: Option<AdsSpec>,
 }
@@ -72,9 +71,13 @@ fn default_min_rows() -> usize {
 }
 
 impl QualitySection {
-    /// The thresholds that apply to one table: its own `max_bad_row_share` when it sets one.
+    /// The thresholds that apply to one table: its own `max_bad_row_share` and `min_rows` where
+    /// it sets them.
     pub fn for_table(&self, table: &TableSpec) -> QualitySection {
-        QualitySection { max_bad_row_share: table.max_bad_row_share.unwrap_or(self.max_bad_row_share), ..self.clone() }
+        QualitySection {
+            max_bad_row_share: table.max_bad_row_share.unwrap_or(self.max_bad_row_share),
+            min_rows: table.min_rows.unwrap_or(self.min_rows),
+        }
     }
 }
 
@@ -187,6 +190,10 @@ pub struct TableSpec {
     /// master data); unset: the `[quality]` one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_bad_row_share: Option<f64>,
+    /// This table's own `[quality] min_rows` (e.g. a small lookup table such as an ad catalog
+    /// beside large logs); unset: the `[quality]` one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_rows: Option<usize>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -269,7 +276,7 @@ macro_rules! use_case_section {
     )*};
 }
 
-use_case_section!(SegmentSpec, ChurnSpec, RecommendSpec, SentimentSpec);
+use_case_section!(SegmentSpec, ChurnSpec, RecommendSpec, SentimentSpec, AdsSpec);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -691,10 +698,12 @@ pub enum UseCase {
     Churn,
     Recommend,
     Sentiment,
+    Ads,
 }
 
 impl UseCase {
-    pub const ALL: [UseCase; 4] = [UseCase::Segment, UseCase::Churn, UseCase::Recommend, UseCase::Sentiment];
+    pub const ALL: [UseCase; 5] =
+        [UseCase::Segment, UseCase::Churn, UseCase::Recommend, UseCase::Sentiment, UseCase::Ads];
 
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -702,6 +711,7 @@ impl UseCase {
             UseCase::Churn => "churn",
             UseCase::Recommend => "recommend",
             UseCase::Sentiment => "sentiment",
+            UseCase::Ads => "ads",
         }
     }
 }
@@ -772,11 +782,7 @@ impl Spec {
         }
         check(!self.tables.is_empty(), "tables", "at least one table is required")?;
         let sections: Vec<&str> = UseCase::ALL.iter().map(UseCase::as_str).collect();
-        check(
-            !self.use_cases().is_empty() || self.ads.is_some(),
-            &sections.join("/"),
-            "the spec enables no use case",
-        )?;
+        check(!self.use_cases().is_empty(), &sections.join("/"), "the spec enables no use case")?;
 
         for (name, t) in &self.tables {
             let f = |field: &str| format!("tables.{name}.{field}");

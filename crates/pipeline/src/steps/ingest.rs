@@ -87,16 +87,6 @@ async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Re
     let spec_text = String::from_utf8(spec_bytes)
         .map_err(|e| Error::spec(stores.objects.uri(&req.spec_key), format!("not UTF-8: {e}")))?;
     let spec = Spec::from_toml(&spec_text, &stores.objects.uri(&req.spec_key))?;
-    if spec.ads.is_some() {
-        // Off-policy evaluation of ad placement runs in `marquee eval`; no step trains it yet.
-        if spec.use_cases().is_empty() {
-            return Err(Error::spec(
-                "ads",
-                "is evaluated off-policy by `marquee eval --spec`; the pipeline does not train or deploy it yet, so this spec gives it nothing to run",
-            ));
-        }
-        tracing::warn!("[ads] is evaluated by `marquee eval` only; this run skips it");
-    }
     put(stores, &keys::run_spec(run_id), spec_text.into_bytes()).await?;
 
     let labels = usecase::label_columns(&spec);

@@ -4,6 +4,7 @@
 //! case is its own module here, its section in the spec, its details variant in [`Details`] and
 //! its section in the report.
 
+pub mod ads;
 pub mod churn;
 pub mod common;
 pub mod recommend;
@@ -115,8 +116,8 @@ pub trait UseCase: Send + Sync {
 }
 
 /// Every use case, in the order the pipeline runs them.
-pub const REGISTERED: [&dyn UseCase; 4] =
-    [&segment::Segment, &churn::Churn, &recommend::Recommend, &sentiment::Sentiment];
+pub const REGISTERED: [&dyn UseCase; 5] =
+    [&segment::Segment, &churn::Churn, &recommend::Recommend, &sentiment::Sentiment, &ads::Ads];
 
 /// The implementation of a use case.
 pub fn of(id: spec::UseCase) -> &'static dyn UseCase {
@@ -153,6 +154,8 @@ pub enum Details {
     Churn(churn::ChurnDetails),
     Recommend(recommend::RecommendDetails),
     Sentiment(sentiment::SentimentDetails),
+    /// Boxed: two policies' estimates make it the largest variant by far.
+    Ads(Box<ads::AdsDetails>),
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The report section of each use case, from its typed evaluation details.
 
+mod ads;
 mod churn;
 pub(crate) mod cutoff_slider;
 mod recommend;
@@ -17,6 +18,7 @@ pub fn title(details: &Details) -> &'static str {
         Details::Churn(_) => churn::TITLE,
         Details::Recommend(_) => recommend::TITLE,
         Details::Sentiment(_) => sentiment::TITLE,
+        Details::Ads(_) => ads::TITLE,
     }
 }
 
@@ -27,5 +29,6 @@ pub fn render(h: &mut String, u: &UseCaseReport, data: &ReportData) {
         Details::Churn(d) => churn::render(h, u, d, &data.cli_options),
         Details::Recommend(d) => recommend::render(h, u, d, data),
         Details::Sentiment(d) => sentiment::render(h, u, d, data),
+        Details::Ads(d) => ads::render(h, u, d),
     }
 }
