@@ -234,6 +234,15 @@ async fn score_items(store: &dyn ScoreStore) -> BTreeMap<(String, String), Value
             out.insert((pk, sk), Value::Object(attrs));
         }
     }
+    // Ad plans sit beside SIMILAR under each title, one sort key per (slot, segment).
+    let titles: Vec<String> = out.keys().filter(|(pk, _)| pk.starts_with("TITLE#")).map(|(pk, _)| pk.clone()).collect();
+    for title in titles {
+        for Item { pk, sk, attrs } in store.query(&title).await.expect("query a title's items") {
+            if sk.starts_with(score::ADS_PREFIX) {
+                out.insert((pk, sk), Value::Object(attrs));
+            }
+        }
+    }
     out
 }
 
@@ -342,11 +351,14 @@ fn an_upload_starts_one_run_through_eventbridge_that_deploys_all_five_use_cases(
         for prefix in ["TITLE#", "BRAND#", "TALENT#"] {
             assert!(count(score::SENTIMENT, prefix) > 0, "SENTIMENT items under {prefix}");
         }
+        let plans = items.keys().filter(|(p, s)| p.starts_with("TITLE#") && s.starts_with(score::ADS_PREFIX)).count();
+        assert!(plans > count(score::SIMILAR, "TITLE#"), "ad plans per title, slot and segment: {plans}");
         for ((pk, sk), attrs) in &items {
             let uc = match sk.as_str() {
                 "SEGMENT" => "segment",
                 "CHURN" => "churn",
                 "RECS" | "SIMILAR" => "recommend",
+                ads if ads.starts_with(score::ADS_PREFIX) => "ads",
                 _ => "sentiment",
             };
             assert_eq!(attrs["model_version"], json!(d.champions[uc]), "{pk} {sk} written by the champion");
@@ -410,7 +422,7 @@ fn the_schedule_starts_a_retrain_that_leaves_an_unbeaten_champion_and_its_scores
         assert!(forced.succeeded(), "{forced:?}");
         assert!(run_summary(&forced).results.iter().all(|r| r.verdict == Verdict::Unchanged));
         let forced_calls = stack.lambda_invocations(&forced.execution_arn).await;
-        assert_eq!(forced_calls.len(), 16, "normalize, ingest, prepare, summarize, 4 x train, evaluate, reject");
+        assert_eq!(forced_calls.len(), 19, "normalize, ingest, prepare, summarize, 5 x train, evaluate, reject");
         eprintln!(
             "the same run with retrain: {} invocations, {:.2} Lambda GB-s",
             forced_calls.len(),
