@@ -4,9 +4,10 @@
 use marquee_demo::DEMO_SPEC;
 use marquee_e2e::{edited_spec, Workspace};
 use marquee_pipeline::keys::{self, score};
+use marquee_pipeline::promote::SegmentPromotion;
 use marquee_pipeline::spec::UseCase;
-use marquee_pipeline::steps::{Champion, EvaluationRecord, Verdict};
-use marquee_pipeline::store::{ObjectStore, ScoreStore};
+use marquee_pipeline::steps::{Champion, EvaluationRecord, PromoteLine, PromoteOutcome, Verdict};
+use marquee_pipeline::store::{Item, ObjectStore, ScoreStore};
 use marquee_pipeline::usecase::ads::AdPlanScore;
 use marquee_pipeline::Error;
 
@@ -92,6 +93,37 @@ async fn demo_run_deploys_all_five_use_cases_then_unchanged_rerun_keeps_champion
         assert!(plan.impressions > 0 && plan.model_version == "run-1");
     }
 
+    // Segment x content: a PROMOTE item per segment, its titles ranked, and each segment's list
+    // watched by its own members more than by the others.
+    let promote = summary.promote.as_ref().expect("a promote line");
+    let PromoteLine::Done(promote) = promote else { panic!("promote failed: {promote:?}") };
+    assert_eq!(promote.outcome, PromoteOutcome::Written, "{promote:?}");
+    let promotions = promotions(&ws).await;
+    let segment_count = segments.iter().map(|i| i.attr("segment").unwrap().as_u64().unwrap()).max().unwrap() + 1;
+    assert_eq!(promotions.len() as u64, segment_count);
+    assert_eq!(promote.segments, promotions.len());
+    for p in &promotions {
+        assert_eq!(p.titles.len(), 10, "segment {}", p.segment);
+        assert!(p.titles.windows(2).all(|w| w[0].score >= w[1].score), "segment {} is ranked", p.segment);
+        assert_eq!(p.versions.segment, "run-1");
+        assert_eq!(p.versions.sentiment.as_deref(), Some("run-1"));
+        assert!(p.members_with_recommendations <= p.members && p.members > 0);
+    }
+    let lists: Vec<Vec<&str>> =
+        promotions.iter().map(|p| p.titles.iter().map(|t| t.title_id.as_str()).collect()).collect();
+    assert!(lists.windows(2).any(|w| w[0] != w[1]), "segments get different titles: {lists:?}");
+    // Each segment's list is watched more by its own members than by the others, once how much
+    // each segment watches (row) and how popular each list is (column) are taken out. The lists
+    // leave out what each member already watched, so this checks that the aggregation found
+    // what the members of a segment are alike in, in their own behaviour.
+    let m = watched_share(&promotions, &segments);
+    let n = m.len();
+    let r: Vec<Vec<f64>> =
+        m.iter().map(|row| row.iter().map(|v| v * n as f64 / row.iter().sum::<f64>()).collect()).collect();
+    let own: Vec<f64> = (0..n).map(|o| r[o][o] - (0..n).map(|s| r[s][o]).sum::<f64>() / n as f64).collect();
+    assert!(own.iter().sum::<f64>() > 0.0, "own lists watched less than others' ({own:?}): {m:?}");
+    assert!(own.iter().filter(|&&v| v > 0.0).count() * 2 > n, "own lists watched more in a minority ({own:?}): {m:?}");
+
     // Profile, quality report and quarantine file are part of the run.
     for key in [keys::profile("run-1"), keys::quality("run-1"), keys::quarantine("run-1"), keys::summary("run-1")] {
         assert!(ws.objects.get_opt(&key).await.unwrap().is_some(), "missing {key}");
@@ -109,6 +141,8 @@ async fn demo_run_deploys_all_five_use_cases_then_unchanged_rerun_keeps_champion
         let rec = ws.scores.get_item(&score::model(r.use_case), &score::version("run-2")).await.unwrap();
         assert_eq!(rec, None, "an unchanged use case is not a new version");
     }
+    let not_run = again.promote.as_ref().expect("a promote line");
+    assert!(matches!(not_run, PromoteLine::Done(p) if p.outcome == PromoteOutcome::Skipped), "{not_run:?}");
     let written = ws.objects.list(&keys::run_prefix("run-2")).await.unwrap();
     assert!(
         written.iter().all(|k| k.contains("/ingested/") || k.ends_with("/spec.toml") || k.ends_with("/summary.json")),
@@ -129,6 +163,48 @@ async fn demo_run_deploys_all_five_use_cases_then_unchanged_rerun_keeps_champion
         assert!(drift.shifts.iter().all(|s| s.value == 0.0), "{:?}: {:?}", r.use_case, drift.shifts);
     }
     assert_eq!(ws.scores.get_item(&churn[0].pk, score::CHURN).await.unwrap(), before);
+    // The same champions: the promotions are not ranked again.
+    let same = forced.promote.as_ref().expect("a promote line");
+    assert!(matches!(same, PromoteLine::Done(p) if p.outcome == PromoteOutcome::Unchanged), "{same:?}");
+    assert_eq!(self::promotions(&ws).await, promotions);
+}
+
+async fn promotions(ws: &Workspace) -> Vec<SegmentPromotion> {
+    let items = ws.scores.scan_sk(score::SEGMENT_PREFIX, score::PROMOTE).await.unwrap();
+    let mut out: Vec<SegmentPromotion> = items.iter().map(|i| SegmentPromotion::from_item(i).unwrap()).collect();
+    out.sort_by_key(|p| p.segment);
+    out
+}
+
+/// `m[s][o]`: over segment s's members, the mean share of segment o's promoted titles the
+/// member has watched (demo viewing.csv): how much a segment engages with a list, from its
+/// members' own behaviour.
+fn watched_share(promotions: &[SegmentPromotion], segment_items: &[Item]) -> Vec<Vec<f64>> {
+    let files: std::collections::HashMap<String, Vec<u8>> =
+        marquee_demo::generate(&marquee_demo::DemoConfig { customers: CUSTOMERS, seed: 7 }).into_iter().collect();
+    let mut watched = std::collections::HashSet::new();
+    let mut reader = csv::Reader::from_reader(files["viewing.csv"].as_slice());
+    let header = reader.headers().unwrap().clone();
+    let (customer, title) =
+        (header.iter().position(|h| h == "customer_id").unwrap(), header.iter().position(|h| h == "title_id").unwrap());
+    for row in reader.records() {
+        let row = row.unwrap();
+        watched.insert((format!("CUSTOMER#{}", &row[customer]), row[title].to_string()));
+    }
+    let n = promotions.len();
+    let (mut m, mut members) = (vec![vec![0.0; n]; n], vec![0usize; n]);
+    for item in segment_items {
+        let s = item.attr("segment").unwrap().as_u64().unwrap() as usize;
+        members[s] += 1;
+        for (o, p) in promotions.iter().enumerate() {
+            let seen = p.titles.iter().filter(|t| watched.contains(&(item.pk.clone(), t.title_id.clone()))).count();
+            m[s][o] += seen as f64 / p.titles.len() as f64;
+        }
+    }
+    for (row, &count) in m.iter_mut().zip(&members) {
+        row.iter_mut().for_each(|v| *v /= count.max(1) as f64);
+    }
+    m
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,7 +374,7 @@ async fn quality_gate_stops_the_run_naming_file_and_line_and_deploys_nothing() {
 // ------------------------------------------------------------------ concurrent deployments
 
 use marquee_pipeline::steps::{self, EvaluateOutput, RunRequest, Stores};
-use marquee_pipeline::store::{Condition, Item, StoreResult};
+use marquee_pipeline::store::{Condition, StoreResult};
 
 /// Ingest, prepare, train and evaluate one use case of a run (no deploy).
 async fn evaluated(stores: Stores<'_>, run_id: &str, spec_key: &str, uc: UseCase) -> EvaluateOutput {

@@ -25,6 +25,7 @@ use marquee_aws::sfn::{ExecutionOutcome, Executions};
 use marquee_demo::{self as demo, DemoConfig, DEMO_SPEC};
 use marquee_e2e::{edited_spec, Workspace};
 use marquee_pipeline::keys::{self, score};
+use marquee_pipeline::promote::SegmentPromotion;
 use marquee_pipeline::spec::UseCase;
 use marquee_pipeline::steps::{self, Champion, RunSummary, Stores, Verdict};
 use marquee_pipeline::store::{Item, ObjectStore, ScoreStore};
@@ -228,6 +229,7 @@ async fn score_items(store: &dyn ScoreStore) -> BTreeMap<(String, String), Value
         ("TITLE#", score::SENTIMENT),
         ("BRAND#", score::SENTIMENT),
         ("TALENT#", score::SENTIMENT),
+        (score::SEGMENT_PREFIX, score::PROMOTE),
     ];
     for (prefix, sk) in kinds {
         for Item { pk, sk, attrs } in store.scan_sk(prefix, sk).await.expect("scan scores") {
@@ -353,7 +355,32 @@ fn an_upload_starts_one_run_through_eventbridge_that_deploys_all_five_use_cases(
         }
         let plans = items.keys().filter(|(p, s)| p.starts_with("TITLE#") && s.starts_with(score::ADS_PREFIX)).count();
         assert!(plans > count(score::SIMILAR, "TITLE#"), "ad plans per title, slot and segment: {plans}");
-        for ((pk, sk), attrs) in &items {
+        let promotions: Vec<SegmentPromotion> = items
+            .iter()
+            .filter(|((_, sk), _)| sk == score::PROMOTE)
+            .map(|((pk, sk), attrs)| {
+                SegmentPromotion::from_item(&Item {
+                    pk: pk.clone(),
+                    sk: sk.clone(),
+                    attrs: attrs.as_object().unwrap().clone(),
+                })
+                .expect("a PROMOTE item")
+            })
+            .collect();
+        let segments: BTreeSet<u64> = items
+            .iter()
+            .filter(|((p, s), _)| s == score::SEGMENT && p.starts_with("CUSTOMER#"))
+            .map(|(_, attrs)| attrs["segment"].as_u64().expect("segment number"))
+            .collect();
+        let promoted: BTreeSet<u64> = promotions.iter().map(|p| p.segment as u64).collect();
+        assert_eq!(promoted, segments, "the Promote state wrote a SEGMENT# / PROMOTE item per segment");
+        for p in &promotions {
+            assert!(!p.titles.is_empty(), "segment {} has titles to promote", p.segment);
+            assert_eq!(p.versions.segment, d.champions["segment"]);
+            assert_eq!(p.versions.recommend, d.champions["recommend"]);
+            assert_eq!(p.versions.sentiment.as_ref(), Some(&d.champions["sentiment"]));
+        }
+        for ((pk, sk), attrs) in items.iter().filter(|((_, sk), _)| sk != score::PROMOTE) {
             let uc = match sk.as_str() {
                 "SEGMENT" => "segment",
                 "CHURN" => "churn",
@@ -422,7 +449,11 @@ fn the_schedule_starts_a_retrain_that_leaves_an_unbeaten_champion_and_its_scores
         assert!(forced.succeeded(), "{forced:?}");
         assert!(run_summary(&forced).results.iter().all(|r| r.verdict == Verdict::Unchanged));
         let forced_calls = stack.lambda_invocations(&forced.execution_arn).await;
-        assert_eq!(forced_calls.len(), 19, "normalize, ingest, prepare, summarize, 5 x train, evaluate, reject");
+        assert_eq!(
+            forced_calls.len(),
+            20,
+            "normalize, ingest, prepare, 5 x train, evaluate, reject, promote, summarize"
+        );
         eprintln!(
             "the same run with retrain: {} invocations, {:.2} Lambda GB-s",
             forced_calls.len(),
@@ -764,7 +795,10 @@ fn scores_written_through_aws_equal_the_embedded_modes_for_the_same_data_and_see
             items
                 .into_iter()
                 .map(|(k, mut v)| {
-                    v.as_object_mut().expect("attrs").remove("model_version");
+                    let attrs = v.as_object_mut().expect("attrs");
+                    attrs.remove("model_version");
+                    attrs.remove("versions"); // PROMOTE items name the champions' run ids
+
                     (k, v)
                 })
                 .collect::<BTreeMap<_, _>>()

@@ -46,7 +46,8 @@ impl Workspace {
 
     /// A run; with `retrain`, use cases whose data and spec are unchanged train too.
     pub async fn run_with(&self, run_id: &str, spec_key: &str, retrain: bool) -> marquee_pipeline::Result<RunSummary> {
-        let req = RunRequest { run_id: run_id.into(), spec_key: spec_key.into(), trigger: Some("test".into()), retrain };
+        let req =
+            RunRequest { run_id: run_id.into(), spec_key: spec_key.into(), trigger: Some("test".into()), retrain };
         flow::run(self.stores(), &req, &|_| {}).await
     }
 }

@@ -13,7 +13,7 @@ use marquee_embedded::{DirObjectStore, SqliteScoreStore, WorkdirLock};
 use marquee_pipeline::flow::{self, Event};
 use marquee_pipeline::keys;
 use marquee_pipeline::spec::{Spec, UseCase};
-use marquee_pipeline::steps::{self, RunRequest, RunSummary, Stores, Verdict};
+use marquee_pipeline::steps::{self, PromoteLine, PromoteOutcome, RunRequest, RunSummary, Stores, Verdict};
 use marquee_pipeline::store::{ObjectStore, ScoreStore};
 
 mod aws;
@@ -159,14 +159,15 @@ enum Command {
         #[command(subcommand)]
         cmd: churn::ChurnCmd,
     },
-    /// List the deployed customer segments: id, label, size and share
+    /// List the deployed customer segments: id, label, size and share, and per segment the
+    /// titles to promote at the top of its members' watchlists
     ///
     /// Examples:
     ///   marquee segments
     ///   marquee segments --json
     #[command(verbatim_doc_comment)]
     Segments {
-        /// Print JSON (with each segment's feature means) instead of a table.
+        /// Print JSON (with each segment's feature means and promoted titles) instead of a table.
         #[arg(long)]
         json: bool,
         /// Read the deployed stack's DynamoDB table and S3 bucket instead of the workdir.
@@ -667,6 +668,18 @@ fn print_summary(summary: &RunSummary, objects: &DirObjectStore, elapsed: Durati
         for shift in &r.drift {
             println!("           ! drift: {shift}");
         }
+    }
+    match &summary.promote {
+        Some(PromoteLine::Done(p)) => {
+            let what = match p.outcome {
+                PromoteOutcome::Written => format!("titles to promote written for {} segments", p.segments),
+                PromoteOutcome::Unchanged => format!("unchanged ({})", p.note),
+                PromoteOutcome::Skipped => format!("skipped ({})", p.note),
+            };
+            println!("{:<10} {what}", "promote");
+        }
+        Some(PromoteLine::Failed { error, cause }) => println!("{:<10} FAILED: {error}: {cause}", "promote"),
+        None => {}
     }
     println!("\nartifacts: {}", objects.uri(&keys::run_prefix(&summary.run_id)));
     let tries = suggestions(&summary.results);

@@ -9,6 +9,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 use marquee_pipeline::keys::{self, score};
+use marquee_pipeline::promote::SegmentPromotion;
 use marquee_pipeline::spec::UseCase;
 use marquee_pipeline::steps::{Champion, EvaluationRecord};
 use marquee_pipeline::store::{Item, ObjectStore, ScoreStore};
@@ -84,6 +85,8 @@ pub struct SegmentRow {
     /// Feature means of the segment (the champion's profile).
     pub means: BTreeMap<String, f64>,
     pub model_version: String,
+    /// The titles to promote at the top of this segment's watchlists (`SEGMENT#<s>` / `PROMOTE`).
+    pub promote: Option<SegmentPromotion>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -234,6 +237,7 @@ pub async fn segments(scores: &dyn ScoreStore, objects: &dyn ObjectStore) -> Res
                 profile_share: Some(*share),
                 means: means.clone(),
                 model_version: String::new(),
+                promote: None,
             },
         );
     }
@@ -247,6 +251,7 @@ pub async fn segments(scores: &dyn ScoreStore, objects: &dyn ObjectStore) -> Res
             profile_share: None,
             means: BTreeMap::new(),
             model_version: String::new(),
+            promote: None,
         });
         row.customers += 1;
         if row.model_version.is_empty() {
@@ -255,7 +260,14 @@ pub async fn segments(scores: &dyn ScoreStore, objects: &dyn ObjectStore) -> Res
     }
     let total = items.len().max(1) as f64;
     let mut out: Vec<SegmentRow> = rows.into_values().collect();
-    out.iter_mut().for_each(|r| r.share = r.customers as f64 / total);
+    for r in &mut out {
+        r.share = r.customers as f64 / total;
+        let key = score::segment(r.segment as usize);
+        r.promote = match scores.get_item(&key, score::PROMOTE).await.with_context(|| format!("reading {key}"))? {
+            Some(item) => Some(SegmentPromotion::from_item(&item)?),
+            None => None,
+        };
+    }
     Ok(out)
 }
 
@@ -406,6 +418,36 @@ pub fn print_segments(rows: &[SegmentRow]) {
     }
     if let Some(v) = rows.iter().map(|r| r.model_version.as_str()).find(|v| !v.is_empty()) {
         println!("(model {v})");
+    }
+    for r in rows.iter().filter(|r| r.promote.as_ref().is_some_and(|p| !p.titles.is_empty())) {
+        let p = r.promote.as_ref().expect("filtered");
+        println!();
+        println!(
+            "promote to segment {} ({}, {} members with recommendations):",
+            r.segment,
+            clip(&r.label, 40),
+            p.members_with_recommendations
+        );
+        println!(
+            "{:>4}  {:<10}  {:<32}  {:>7}  {:>6}  {:>5}  sentiment",
+            "rank", "title", "name", "score", "reach", "lift"
+        );
+        for t in &p.titles {
+            println!(
+                "{:>4}  {:<10}  {:<32}  {:>7.3}  {:>5.1}%  {:>5.2}  {}",
+                t.rank,
+                clip(&t.title_id, 10),
+                clip(&t.title, 32),
+                t.score,
+                t.reach * 100.0,
+                t.lift,
+                t.sentiment.map_or("-", |d| d.as_str())
+            );
+        }
+    }
+    if let Some(v) = rows.iter().find_map(|r| r.promote.as_ref()).map(|p| &p.versions) {
+        let sentiment = v.sentiment.as_deref().map_or(String::new(), |s| format!(", sentiment {s}"));
+        println!("(promotions from segment {}, recommend {}{sentiment})", v.segment, v.recommend);
     }
 }
 

@@ -81,6 +81,8 @@ fn run_writes_a_report_with_every_section_and_valid_svg() {
         "Rating distribution",
         "Example recommendations",
         "Most similar titles",
+        "id=\"promote\"",
+        "which titles should each segment see first?",
         "Confusion matrix",
         "Trending sentiment",
         "Quality report",
@@ -179,6 +181,18 @@ fn show_title_segments_and_at_risk_tables() {
     assert_eq!(total, stored);
     let table = ok(&["segments", "--workdir", wd()]);
     assert!(table.starts_with("segment"), "{table}");
+    // Each segment's promoted titles: the SEGMENT# / PROMOTE items, in the table and the JSON.
+    for seg in segs.as_array().unwrap() {
+        let n = seg["segment"].as_u64().unwrap();
+        let item = block_on(store.get_item(&format!("SEGMENT#{n}"), "PROMOTE")).unwrap().expect("a PROMOTE item");
+        assert_eq!(seg["promote"]["titles"], item.attrs["titles"], "segment {n}");
+        let first = &item.attrs["titles"][0];
+        assert!(table.contains(&format!("promote to segment {n} (")), "{table}");
+        assert!(
+            table.lines().any(|l| l.contains(first["title_id"].as_str().unwrap()) && l.trim_start().starts_with("1 ")),
+            "{table}"
+        );
+    }
 
     let table = ok(&["at-risk", "--top", "5", "--workdir", wd()]);
     assert_eq!(table.lines().filter(|l| l.trim_start().starts_with(char::is_numeric)).count(), 5, "{table}");

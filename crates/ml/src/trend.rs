@@ -10,6 +10,17 @@ pub enum Direction {
     Flat,
 }
 
+impl Direction {
+    /// The serialised name: "rising", "falling" or "flat".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rising => "rising",
+            Self::Falling => "falling",
+            Self::Flat => "flat",
+        }
+    }
+}
+
 /// Least-squares slope of y over x (0.0 for fewer than 2 points or zero x-variance).
 ///
 /// Pairs beyond the shorter slice are ignored. Sums are taken about the means, which keeps the result

@@ -1,18 +1,20 @@
 //! The embedded orchestrator: the Step Functions flow of docs/design.md, in one process.
 //!
-//! Ingest -> QualityGate -> Prepare -> for each changed use case { Train -> Evaluate -> Deploy | Reject } -> Summary
+//! Ingest -> QualityGate -> Prepare -> for each changed use case { Train -> Evaluate -> Deploy | Reject }
+//! -> Promote (segment x content) -> Summary
 //!
 //! Use cases whose data and spec section are their champion's are not prepared or trained; when
 //! none changed, the run goes from ingest to the summary.
 //!
 //! As in the state machine, a use case whose step fails is recorded as failed in the summary
-//! (step, error type, message) and the others go on; the summary is always written.
+//! (step, error type, message) and the others go on; so is a failed promotion. The summary is
+//! always written.
 
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::spec::UseCase;
-use crate::steps::{self, RunRequest, RunSummary, Stores, UseCaseResult, Verdict};
+use crate::steps::{self, PromoteLine, PromoteOutput, RunRequest, RunSummary, Stores, UseCaseResult, Verdict};
 
 /// Progress events, for progress bars and logs.
 #[derive(Debug, Clone)]
@@ -113,5 +115,23 @@ pub async fn run(stores: Stores<'_>, req: &RunRequest, on_event: &(dyn Fn(Event)
             }
         });
     }
-    steps::summarize(stores, run_id, &ingest, results).await
+    let promote = if ingest.train_needed {
+        let t = timed("promote", None);
+        match steps::promote_to_segments(stores, run_id).await {
+            Ok(out) => {
+                done(t, format!("{:?}: {} segments {}", out.outcome, out.segments, out.note).to_lowercase());
+                PromoteLine::Done(out)
+            }
+            Err(e) => {
+                let (started, step, _) = t;
+                let cause = e.to_string();
+                on_event(Event::Failed { step, use_case: None, elapsed: started.elapsed(), error: cause.clone() });
+                tracing::error!(run_id, error = %cause, "segment promotion failed");
+                PromoteLine::Failed { error: e.error_type().to_string(), cause }
+            }
+        }
+    } else {
+        PromoteLine::Done(PromoteOutput::skipped(run_id, "nothing was trained"))
+    };
+    steps::summarize(stores, run_id, &ingest, results, Some(promote)).await
 }

@@ -45,6 +45,10 @@ pub fn deployed(uc: UseCase, version: &str, file: &str) -> String {
 pub fn champion(uc: UseCase) -> String {
     format!("models/{uc}/champion.json")
 }
+/// The last segment x content promotion: which champions it crossed and the segments it wrote.
+pub fn promotion() -> String {
+    "models/promote/promotion.json".into()
+}
 
 /// Score-store keys (docs/design.md).
 pub mod score {
@@ -79,6 +83,13 @@ pub mod score {
     /// Stands for "any" where the spec has no such column (no title or segment column for ads).
     pub const ANY: &str = "*";
     pub const CHAMPION: &str = "CHAMPION";
+    /// `SEGMENT#<s>` / `PROMOTE`: the titles to promote to audience segment `s`.
+    pub fn segment(s: usize) -> String {
+        format!("SEGMENT#{s}")
+    }
+    pub const PROMOTE: &str = "PROMOTE";
+    /// The partition key prefix of every segment's items.
+    pub const SEGMENT_PREFIX: &str = "SEGMENT#";
     /// `TRIGGER#<hash>` / `CLAIM`: the execution that runs an upload or event ([`crate::guard`]).
     pub fn trigger(hash: &str) -> String {
         format!("TRIGGER#{hash}")

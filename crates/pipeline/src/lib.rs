@@ -12,6 +12,7 @@ pub mod frame;
 pub mod guard;
 pub mod ingest;
 pub mod keys;
+pub mod promote;
 pub mod spec;
 pub mod steps;
 pub mod store;

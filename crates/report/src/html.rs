@@ -126,6 +126,9 @@ pub fn render(d: &ReportData) -> String {
     for u in &d.use_cases {
         let _ = write!(h, "<a href=\"#{0}\">{0}</a>", u.use_case);
     }
+    if !d.examples.promotions.is_empty() {
+        h.push_str("<a href=\"#promote\">promote</a>");
+    }
     h.push_str("<a href=\"#data\">Data understanding</a></nav></header>\n<main>\n");
     overview(&mut h, d);
     for u in &d.use_cases {
@@ -141,6 +144,7 @@ pub fn render(d: &ReportData) -> String {
         crate::provenance::render(&mut h, u);
         h.push_str("</section>\n");
     }
+    sections::promote::render(&mut h, &d.examples.promotions);
     data_understanding(&mut h, d);
     h.push_str("</main>\n</body>\n</html>\n");
     h

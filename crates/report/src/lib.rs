@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 
 use marquee_pipeline::ingest::{QualityReport, QuarantinedRow, TableProfile};
 use marquee_pipeline::keys::{self, score};
+use marquee_pipeline::promote::SegmentPromotion;
 use marquee_pipeline::spec::UseCase;
 use marquee_pipeline::steps::{Champion, EvaluationRecord, Lineage, Manifest, RunSummary, Stores, VersionRecord};
 use marquee_pipeline::store::{Item, ObjectStore, ScoreStore};
@@ -104,6 +105,9 @@ pub struct Examples {
     pub customers: Vec<CustomerRecs>,
     pub titles: Vec<TitleSimilar>,
     pub sentiment: Vec<EntitySentiment>,
+    /// Per segment, the titles to promote (`SEGMENT#<s>` / `PROMOTE`).
+    #[serde(default)]
+    pub promotions: Vec<SegmentPromotion>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -433,6 +437,13 @@ async fn collect_examples(scores: &dyn ScoreStore) -> Result<Examples> {
         }
     }
     ex.sentiment = sentiment;
+    ex.promotions = scores
+        .scan_sk(score::SEGMENT_PREFIX, score::PROMOTE)
+        .await?
+        .iter()
+        .map(SegmentPromotion::from_item)
+        .collect::<marquee_pipeline::Result<_>>()?;
+    ex.promotions.sort_by_key(|p| p.segment);
     Ok(ex)
 }
 

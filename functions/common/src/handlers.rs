@@ -5,8 +5,8 @@ use marquee_pipeline::guard::{self, ExecutionStatus};
 use marquee_pipeline::spec::UseCase;
 use marquee_pipeline::Error as StepError;
 use marquee_pipeline::steps::{
-    self, DeployOutput, EvaluateOutput, IngestOutput, PrepareOutput, RunRequest, RunSummary, Stores, TrainOutput,
-    UseCaseResult, UseCaseTask,
+    self, DeployOutput, EvaluateOutput, IngestOutput, PrepareOutput, PromoteLine, PromoteOutput, PromoteRequest,
+    RunRequest, RunSummary, Stores, TrainOutput, UseCaseResult, UseCaseTask,
 };
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +41,9 @@ pub struct SummarizeRequest {
     pub run_id: String,
     pub ingest: IngestOutput,
     pub results: Vec<UseCaseResult>,
+    /// The Promote state's output, or its caught error.
+    #[serde(default)]
+    pub promote: Option<PromoteLine>,
 }
 
 /// What the log lines of an invocation are tagged with.
@@ -170,11 +173,69 @@ pub async fn deploy(stores: Stores<'_>, eval: EvaluateOutput) -> Result<DeployRe
     Ok(DeployResponse { deployed, result })
 }
 
+/// Input of the Deploy function: a use case's evaluation to deploy (the Map's Deploy state), or
+/// `{"promote": {"run_id": ...}}` (the Promote state after the Map): the segment promotions read
+/// and write what a deployment does, so they share its function and permissions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum DeployRequest {
+    Promote { promote: PromoteRequest },
+    Deploy(EvaluateOutput),
+}
+
+impl<'de> Deserialize<'de> for DeployRequest {
+    /// By the `promote` key, so a malformed evaluation is reported as such (not as "no variant").
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut value = serde_json::Value::deserialize(d)?;
+        match value.get_mut("promote").map(serde_json::Value::take) {
+            Some(p) => Ok(Self::Promote { promote: serde_json::from_value(p).map_err(D::Error::custom)? }),
+            None => Ok(Self::Deploy(serde_json::from_value(value).map_err(D::Error::custom)?)),
+        }
+    }
+}
+
+impl Traced for DeployRequest {
+    fn run_id(&self) -> &str {
+        match self {
+            Self::Promote { promote } => &promote.run_id,
+            Self::Deploy(eval) => &eval.run_id,
+        }
+    }
+    fn use_case(&self) -> Option<UseCase> {
+        match self {
+            Self::Promote { .. } => None,
+            Self::Deploy(eval) => Some(eval.use_case),
+        }
+    }
+}
+
+/// Output of the Deploy function: a deployment's, or the promotion's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DeployReply {
+    Deployed(DeployResponse),
+    Promoted(PromoteOutput),
+}
+
+/// The Deploy function: [`deploy`] or [`promote`] by its input.
+pub async fn deploy_function(stores: Stores<'_>, req: DeployRequest) -> Result<DeployReply> {
+    match req {
+        DeployRequest::Promote { promote: p } => Ok(DeployReply::Promoted(promote(stores, p).await?)),
+        DeployRequest::Deploy(eval) => Ok(DeployReply::Deployed(deploy(stores, eval).await?)),
+    }
+}
+
+/// Per audience segment, the titles to promote, from the current champions.
+pub async fn promote(stores: Stores<'_>, req: PromoteRequest) -> Result<PromoteOutput> {
+    Ok(steps::promote_to_segments(stores, &req.run_id).await?)
+}
+
 pub async fn reject(stores: Stores<'_>, eval: EvaluateOutput) -> Result<RejectResponse> {
     let eval = steps::reject(stores, &eval).await?;
     Ok(RejectResponse { result: UseCaseResult::from_outputs(&eval, None) })
 }
 
 pub async fn summarize(stores: Stores<'_>, req: SummarizeRequest) -> Result<RunSummary> {
-    Ok(steps::summarize(stores, &req.run_id, &req.ingest, req.results).await?)
+    Ok(steps::summarize(stores, &req.run_id, &req.ingest, req.results, req.promote).await?)
 }

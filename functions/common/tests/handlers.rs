@@ -9,11 +9,11 @@ use std::path::PathBuf;
 
 use marquee_demo::{self as demo, DemoConfig, DEMO_SPEC};
 use marquee_embedded::{DirObjectStore, SqliteScoreStore};
-use marquee_lambda::handlers::{self, NormalizeRequest, PrepareRequest, SummarizeRequest};
+use marquee_lambda::handlers::{self, DeployReply, DeployRequest, NormalizeRequest, PrepareRequest, SummarizeRequest};
 use marquee_pipeline::guard::ExecutionStatus;
 use marquee_pipeline::keys::{self, score};
 use marquee_pipeline::spec::UseCase;
-use marquee_pipeline::steps::{EvaluateOutput, RunRequest, Stores, UseCaseTask, Verdict};
+use marquee_pipeline::steps::{EvaluateOutput, PromoteLine, PromoteOutcome, RunRequest, Stores, UseCaseTask, Verdict};
 use marquee_pipeline::store::{ObjectStore, ScoreStore, StoreResult};
 use serde::de::DeserializeOwned;
 
@@ -77,9 +77,8 @@ impl ExecutionStatus for Running {
 async fn trigger_events_normalize_to_run_requests() {
     let local = Local::new();
     let none = Running(&[]);
-    let upload = handlers::normalize(local.stores(), &none, event::<NormalizeRequest>("s3-object-created.json"))
-        .await
-        .unwrap();
+    let upload =
+        handlers::normalize(local.stores(), &none, event::<NormalizeRequest>("s3-object-created.json")).await.unwrap();
     let wrapped =
         handlers::normalize(local.stores(), &none, event::<NormalizeRequest>("normalize.json")).await.unwrap();
     // Normalize's output is Ingest's input.
@@ -203,12 +202,23 @@ async fn events_drive_every_step_over_embedded_stores() {
         .expect("version item");
     assert_eq!(version.attr("status").and_then(|v| v.as_str()), Some("rejected"));
 
+    // Promote runs on the Deploy function; this run has no segment or recommend champion.
+    let promote_event: DeployRequest = event("promote.json");
+    assert!(matches!(&promote_event, DeployRequest::Promote { promote } if promote.run_id == run.run_id));
+    let DeployReply::Promoted(promoted) = handlers::deploy_function(stores, promote_event).await.expect("promote")
+    else {
+        panic!("promote.json is a Promote request")
+    };
+    assert_eq!(promoted.outcome, PromoteOutcome::Skipped, "{promoted:?}");
+    assert!(promoted.note.contains("champion"), "{}", promoted.note);
+
     update_event(
         "summarize.json",
         &SummarizeRequest {
             run_id: run.run_id.clone(),
             ingest: ingest.clone(),
             results: vec![deployed.result.clone(), rejected.result.clone()],
+            promote: Some(PromoteLine::Done(promoted)),
         },
     );
     let summary = handlers::summarize(stores, event::<SummarizeRequest>("summarize.json")).await.expect("summarize");

@@ -1,5 +1,5 @@
-//! The `deploy` Lambda of the marquee pipeline: see `marquee_lambda::handlers::deploy`.
+//! The `deploy` Lambda of the marquee pipeline: see `marquee_lambda::handlers::deploy_function`.
 
 fn main() -> Result<(), marquee_lambda::Error> {
-    marquee_lambda::serve("deploy", marquee_lambda::handlers::deploy)
+    marquee_lambda::serve("deploy", marquee_lambda::handlers::deploy_function)
 }

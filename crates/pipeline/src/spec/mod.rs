@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use crate::error::{Error, Result};
 
 mod ads;
+mod promote;
 pub use ads::{AdsCriteria, AdsSpec};
+pub use promote::PromoteSection;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +31,9 @@ pub struct Spec {
     /// Ad placement from logged impressions, evaluated off-policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ads: Option<AdsSpec>,
+    /// Per audience segment, the titles to promote (crosses segment, recommend and sentiment).
+    #[serde(default, skip_serializing_if = "PromoteSection::is_default")]
+    pub promote: PromoteSection,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -1008,6 +1013,7 @@ impl Spec {
         if let Some(a) = &self.ads {
             ads::validate(self, a)?;
         }
+        promote::validate(self, &self.promote)?;
         Ok(())
     }
 

@@ -16,6 +16,7 @@ mod reject;
 mod scoring;
 mod stale;
 mod summary;
+mod to_segments;
 mod train;
 mod unchanged;
 
@@ -35,7 +36,8 @@ pub use registry::{
 };
 pub use reject::reject;
 pub use scoring::publish_scores;
-pub use summary::{summarize, RunSummary, UseCaseFailure, UseCaseResult};
+pub use summary::{summarize, PromoteLine, RunSummary, UseCaseFailure, UseCaseResult};
+pub use to_segments::{promote_to_segments, PromoteOutcome, PromoteOutput, PromoteRequest};
 pub use train::{train, TrainOutput};
 
 /// Starts a run: which spec, and the run id every key of the run is written under.

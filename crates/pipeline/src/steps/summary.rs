@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::io::put_json;
-use super::{DeployOutput, EvaluateOutput, IngestOutput, Stores, Verdict};
+use super::{DeployOutput, EvaluateOutput, IngestOutput, PromoteOutput, Stores, Verdict};
 use crate::error::Result;
 use crate::keys;
 use crate::spec::UseCase;
@@ -130,6 +130,24 @@ pub struct RunSummary {
     /// case has finished and deployed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_message: Option<String>,
+    /// The segment x content promotion after the use cases (absent in summaries of runs without
+    /// the Promote step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promote: Option<PromoteLine>,
+}
+
+/// The run summary's promotion line: what Promote did, or how it failed (after its retries; the
+/// state machine's Catch gives `Error` and `Cause`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PromoteLine {
+    Done(PromoteOutput),
+    Failed {
+        #[serde(alias = "Error")]
+        error: String,
+        #[serde(alias = "Cause", default)]
+        cause: String,
+    },
 }
 
 impl RunSummary {
@@ -139,17 +157,22 @@ impl RunSummary {
     }
 }
 
-/// "run R: churn failed in train (Marquee.StepFailed: ...); ..." when a use case failed.
-fn failure_message(run_id: &str, results: &[UseCaseResult]) -> Option<String> {
-    let failed: Vec<String> = results
+/// "run R: churn failed in train (Marquee.StepFailed: ...); ..." when a use case (or the
+/// promotion) failed.
+fn failure_message(run_id: &str, results: &[UseCaseResult], promote: Option<&PromoteLine>) -> Option<String> {
+    let mut failed: Vec<String> = results
         .iter()
         .filter_map(|r| {
             let f = r.failure.as_ref()?;
             Some(format!("{} failed in {} ({}: {})", r.use_case, f.step, f.error, f.cause))
         })
         .collect();
+    let use_cases_failed = failed.len();
+    if let Some(PromoteLine::Failed { error, cause }) = promote {
+        failed.push(format!("the segment promotion failed ({error}: {cause})"));
+    }
     (!failed.is_empty()).then(|| {
-        let others = results.len() - failed.len();
+        let others = results.len() - use_cases_failed;
         format!(
             "run {run_id}: {}; the other {others} use case(s) finished (summary: {})",
             failed.join("; "),
@@ -163,6 +186,7 @@ pub async fn summarize(
     run_id: &str,
     ingest: &IngestOutput,
     results: Vec<UseCaseResult>,
+    promote: Option<PromoteLine>,
 ) -> Result<RunSummary> {
     // The use cases ingest found unchanged never reached the Map: their lines come from ingest.
     let mut results: Vec<UseCaseResult> =
@@ -170,11 +194,12 @@ pub async fn summarize(
     results.sort_by_key(|r| r.use_case);
     let summary = RunSummary {
         run_id: run_id.into(),
-        failure_message: failure_message(run_id, &results),
+        failure_message: failure_message(run_id, &results, promote.as_ref()),
         results,
         rows_ok: ingest.rows_ok,
         rows_quarantined: ingest.rows_quarantined,
         summary_key: keys::summary(run_id),
+        promote,
     };
     put_json(stores, &summary.summary_key, &summary).await.map_err(|e| e.in_step(run_id, "summary", None))?;
     Ok(summary)

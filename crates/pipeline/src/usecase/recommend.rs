@@ -275,19 +275,10 @@ impl UseCase for Recommend {
         tables: &Tables,
         version: &str,
     ) -> Result<Vec<Item>> {
-        let r = spec_of(spec)?;
         let model: RecommendModel = from_json(model_bytes, "recommend model")?;
-        let ratings = tables.get(&r.ratings)?;
-        let mut sources = vec![(ratings, r.user.as_str(), r.item.as_str())];
-        if let Some(v) = &r.viewing {
-            sources.push((tables.get(v)?, r.user.as_str(), r.item.as_str()));
-        }
-        let seen = seen_by_user(&model, &sources)?;
-        let empty = HashSet::new();
         let name = |id: &str| model.title_names.get(id).cloned().unwrap_or_default();
         let mut items = Vec::with_capacity(model.user_ids.len() + model.similar.len());
-        for (u, uid) in model.user_ids.iter().enumerate() {
-            let recs = model.top_n(u as u32, r.top_n, seen.get(&(u as u32)).unwrap_or(&empty));
+        for (uid, recs) in model.user_ids.iter().zip(top_lists(spec, &model, tables)?) {
             let list: Vec<_> = recs
                 .iter()
                 .map(|&(i, s)| {
@@ -314,6 +305,19 @@ impl UseCase for Recommend {
         }
         Ok(items)
     }
+}
+
+/// Every user's top-`recommend.top_n` list (item index, score), best first, without the titles
+/// the user rated or watched in `tables`; in the order of `model.user_ids`.
+pub fn top_lists(spec: &Spec, model: &RecommendModel, tables: &Tables) -> Result<Vec<Vec<(u32, f32)>>> {
+    let r = spec_of(spec)?;
+    let mut sources = vec![(tables.get(&r.ratings)?, r.user.as_str(), r.item.as_str())];
+    if let Some(v) = &r.viewing {
+        sources.push((tables.get(v)?, r.user.as_str(), r.item.as_str()));
+    }
+    let seen = seen_by_user(model, &sources)?;
+    let empty = HashSet::new();
+    Ok((0..model.user_ids.len() as u32).map(|u| model.top_n(u, r.top_n, seen.get(&u).unwrap_or(&empty))).collect())
 }
 
 fn spec_of(spec: &Spec) -> Result<&RecommendSpec> {

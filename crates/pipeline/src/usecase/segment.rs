@@ -305,18 +305,12 @@ impl UseCase for Segment {
         tables: &Tables,
         version: &str,
     ) -> Result<Vec<Item>> {
-        let s = spec_of(spec)?;
         let model: SegmentModel = from_json(model_bytes, "segment model")?;
-        let frame = tables.get(&s.table)?;
-        let x = scaled_matrix(&model.scaler, frame)?;
-        let assign = model.kmeans.predict(x.view());
-        let ids = frame.col(&model.id_column)?;
-        Ok(ids
-            .iter()
-            .zip(assign)
+        Ok(assign(spec, &model, tables)?
+            .into_iter()
             .map(|(id, seg)| {
                 Item::new(
-                    score::customer(id),
+                    score::customer(&id),
                     score::SEGMENT,
                     json!({
                         "segment": seg,
@@ -327,6 +321,14 @@ impl UseCase for Segment {
             })
             .collect())
     }
+}
+
+/// Every customer of the segmented table in `tables` with its segment under `model`, in table order.
+pub fn assign(spec: &Spec, model: &SegmentModel, tables: &Tables) -> Result<Vec<(String, usize)>> {
+    let frame = tables.get(&spec_of(spec)?.table)?;
+    let x = scaled_matrix(&model.scaler, frame)?;
+    let ids = frame.col(&model.id_column)?;
+    Ok(ids.iter().cloned().zip(model.kmeans.predict(x.view())).collect())
 }
 
 fn spec_of(spec: &Spec) -> Result<&SegmentSpec> {

@@ -296,81 +296,116 @@ impl UseCase for Sentiment {
         tables: &Tables,
         version: &str,
     ) -> Result<Vec<Item>> {
-        let s = spec_of(spec)?;
-        let model: SentimentModel = from_json(model_bytes, "sentiment model")?;
-        let frame = tables.get(&s.table)?;
-        let p = model.predict_proba(frame.col(&s.text)?);
-        let times = if s.timestamp.is_empty() { vec![None; frame.n_rows()] } else { frame.timestamps(&s.timestamp)? };
-        let as_of = times.iter().flatten().copied().max().unwrap_or(0);
-        let window = s.window_days as i64 * 86_400;
-        let n_windows = s.trend_windows;
-        let mentions = mentions(frame, s, spec)?;
-
-        // (kind, entity) -> per-window (newest first) [pos, neg, neu], plus totals.
-        type Counts = [usize; 3];
-        let mut agg: BTreeMap<(String, String), (Vec<Counts>, Counts)> = BTreeMap::new();
-        for (i, ents) in mentions.iter().enumerate() {
-            let cls = match polarity(p[i], s.neutral_band) {
-                Polarity::Positive => 0,
-                Polarity::Negative => 1,
-                Polarity::Neutral => 2,
-            };
-            let w = times[i].map(|t| ((as_of - t) / window) as usize);
-            for e in ents {
-                let entry = agg.entry(e.clone()).or_insert_with(|| (vec![[0; 3]; n_windows], [0; 3]));
-                entry.1[cls] += 1;
-                if let Some(w) = w.filter(|&w| w < n_windows) {
-                    entry.0[w][cls] += 1;
-                }
-            }
-        }
-        let mut items = Vec::new();
-        for ((kind, entity), (windows, total)) in agg {
-            if total.iter().sum::<usize>() < s.min_mentions {
-                continue;
-            }
-            // Oldest window first, so a positive slope means sentiment is improving.
-            let (mut xs, mut ys, mut series) = (Vec::new(), Vec::new(), Vec::new());
-            for w in (0..n_windows).rev() {
-                let [pos, neg, neu] = windows[w];
-                let start = chrono::DateTime::from_timestamp(as_of - (w as i64 + 1) * window, 0)
-                    .map(|t| t.format("%Y-%m-%d").to_string())
-                    .unwrap_or_default();
-                series.push(WindowCounts {
-                    start,
-                    positive: pos,
-                    negative: neg,
-                    neutral: neu,
-                    net: net(pos, neg, neu),
-                });
-                if pos + neg + neu > 0 {
-                    xs.push((n_windows - 1 - w) as f64);
-                    ys.push(net(pos, neg, neu));
-                }
-            }
-            let slope = trend::slope(&xs, &ys);
-            let direction = trend::direction(slope, s.flat_band);
-            items.push(Item::new(
-                score::entity(&kind, &entity),
-                score::SENTIMENT,
-                json!({
-                    "entity_kind": kind,
-                    "positive": total[0],
-                    "negative": total[1],
-                    "neutral": total[2],
-                    "mentions": total.iter().sum::<usize>(),
-                    "net_score": super::churn::round6(net(total[0], total[1], total[2])),
-                    "trend_slope": super::churn::round6(slope),
-                    "direction": match direction { Direction::Rising => "rising", Direction::Falling => "falling", Direction::Flat => "flat" },
-                    "window_days": s.window_days,
-                    "windows": series,
-                    "as_of": chrono::DateTime::from_timestamp(as_of, 0).map(|t| t.to_rfc3339()).unwrap_or_default(),
-                    "model_version": version,
-                }),
-            ));
-        }
-        Ok(items)
+        let window_days = spec_of(spec)?.window_days;
+        Ok(trends(spec, model_bytes, tables)?
+            .into_iter()
+            .map(|t| {
+                Item::new(
+                    score::entity(&t.kind, &t.entity),
+                    score::SENTIMENT,
+                    json!({
+                        "entity_kind": t.kind,
+                        "positive": t.positive,
+                        "negative": t.negative,
+                        "neutral": t.neutral,
+                        "mentions": t.positive + t.negative + t.neutral,
+                        "net_score": super::churn::round6(net(t.positive, t.negative, t.neutral)),
+                        "trend_slope": super::churn::round6(t.slope),
+                        "direction": t.direction,
+                        "window_days": window_days,
+                        "windows": t.windows,
+                        "as_of": t.as_of,
+                        "model_version": version,
+                    }),
+                )
+            })
+            .collect())
     }
+}
+
+/// Trending sentiment of one entity (a title, brand or talent) over the spec's time windows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntityTrend {
+    /// The entity kind (a key of `sentiment.entities`, e.g. `title`).
+    pub kind: String,
+    pub entity: String,
+    pub positive: usize,
+    pub negative: usize,
+    pub neutral: usize,
+    /// Least-squares slope of the net score per window, oldest window first.
+    pub slope: f64,
+    pub direction: Direction,
+    /// Per window, oldest first.
+    pub windows: Vec<WindowCounts>,
+    /// The newest post's time (RFC 3339): the end of the last window.
+    pub as_of: String,
+}
+
+/// The trend of every entity with at least `sentiment.min_mentions` mentions, scored by the
+/// sentiment model `model_bytes` over the posts table of `tables`.
+pub fn trends(spec: &Spec, model_bytes: &[u8], tables: &Tables) -> Result<Vec<EntityTrend>> {
+    let s = spec_of(spec)?;
+    let model: SentimentModel = from_json(model_bytes, "sentiment model")?;
+    let frame = tables.get(&s.table)?;
+    let p = model.predict_proba(frame.col(&s.text)?);
+    let times = if s.timestamp.is_empty() { vec![None; frame.n_rows()] } else { frame.timestamps(&s.timestamp)? };
+    let as_of = times.iter().flatten().copied().max().unwrap_or(0);
+    let window = s.window_days as i64 * 86_400;
+    let n_windows = s.trend_windows;
+    let mentions = mentions(frame, s, spec)?;
+
+    // (kind, entity) -> per-window (newest first) [pos, neg, neu], plus totals.
+    type Counts = [usize; 3];
+    let mut agg: BTreeMap<(String, String), (Vec<Counts>, Counts)> = BTreeMap::new();
+    for (i, ents) in mentions.iter().enumerate() {
+        let cls = match polarity(p[i], s.neutral_band) {
+            Polarity::Positive => 0,
+            Polarity::Negative => 1,
+            Polarity::Neutral => 2,
+        };
+        let w = times[i].map(|t| ((as_of - t) / window) as usize);
+        for e in ents {
+            let entry = agg.entry(e.clone()).or_insert_with(|| (vec![[0; 3]; n_windows], [0; 3]));
+            entry.1[cls] += 1;
+            if let Some(w) = w.filter(|&w| w < n_windows) {
+                entry.0[w][cls] += 1;
+            }
+        }
+    }
+    let as_of_text = chrono::DateTime::from_timestamp(as_of, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
+    let mut trends = Vec::new();
+    for ((kind, entity), (windows, total)) in agg {
+        if total.iter().sum::<usize>() < s.min_mentions {
+            continue;
+        }
+        // Oldest window first, so a positive slope means sentiment is improving.
+        let (mut xs, mut ys, mut series) = (Vec::new(), Vec::new(), Vec::new());
+        for w in (0..n_windows).rev() {
+            let [pos, neg, neu] = windows[w];
+            let start = chrono::DateTime::from_timestamp(as_of - (w as i64 + 1) * window, 0)
+                .map(|t| t.format("%Y-%m-%d").to_string())
+                .unwrap_or_default();
+            series.push(WindowCounts { start, positive: pos, negative: neg, neutral: neu, net: net(pos, neg, neu) });
+            if pos + neg + neu > 0 {
+                xs.push((n_windows - 1 - w) as f64);
+                ys.push(net(pos, neg, neu));
+            }
+        }
+        let slope = trend::slope(&xs, &ys);
+        let direction = trend::direction(slope, s.flat_band);
+        trends.push(EntityTrend {
+            kind,
+            entity,
+            positive: total[0],
+            negative: total[1],
+            neutral: total[2],
+            slope,
+            direction,
+            windows: series,
+            as_of: as_of_text.clone(),
+        });
+    }
+    Ok(trends)
 }
 
 fn spec_of(spec: &Spec) -> Result<&SentimentSpec> {

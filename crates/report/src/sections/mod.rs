@@ -3,6 +3,7 @@
 mod ads;
 mod churn;
 pub(crate) mod cutoff_slider;
+pub(crate) mod promote;
 mod recommend;
 mod segment;
 mod sentiment;
