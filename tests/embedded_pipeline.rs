@@ -553,6 +553,7 @@ async fn rollback_restores_the_previous_champions_scores_and_promote_goes_forwar
 
     let back = steps::rollback(ws.stores(), uc).await.expect("rollback");
     assert_eq!((back.version.as_str(), back.previous.as_deref()), ("run-1", Some("run-2")));
+    assert!(back.segments.is_none(), "a churn champion does not move the segment promotions");
     assert_eq!(scores().await, first, "run-1's scores, item by item");
     assert_eq!(champion(&ws, uc).await.unwrap().version, "run-1");
     let item = ws.scores.get_item(&score::model(uc), score::CHAMPION).await.unwrap().unwrap();
@@ -711,4 +712,28 @@ ranking = "item_knn"
     let bad = format!("{spec}title_features = [\"genres\"]\n");
     let err = ws.run("bad", &ws.put_spec(&bad).await).await.expect_err("refused").to_string();
     assert!(err.contains("`recommend.title_features`: needs a titles table"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_rollback_ranks_the_segment_promotions_again() {
+    let ws = Workspace::new();
+    // A generous segment tolerance, so that the model of the second data set deploys too.
+    let spec = format!("{DEMO_SPEC}\n[segment.champion]\ntolerance = 1.0\n");
+    let spec_key = ws.upload_demo(CUSTOMERS, 7, &spec).await;
+    ws.run("run-1", &spec_key).await.expect("first run");
+    let first = promotions(&ws).await;
+    ws.upload_demo(CUSTOMERS - 300, 11, &spec).await;
+    let second = ws.run("run-2", &spec_key).await.expect("second run");
+    let seg = second.results.iter().find(|r| r.use_case == UseCase::Segment).unwrap();
+    assert_eq!(seg.verdict, Verdict::Deploy, "{:?}", seg.reasons);
+    assert!(promotions(&ws).await.iter().all(|p| p.versions.segment == "run-2"));
+
+    let back = steps::rollback(ws.stores(), UseCase::Segment).await.expect("rollback");
+    assert_eq!(back.version, "run-1");
+    let Some(PromoteLine::Done(out)) = &back.segments else { panic!("not ranked again: {:?}", back.segments) };
+    assert_eq!(out.outcome, PromoteOutcome::Written, "{out:?}");
+    let now = promotions(&ws).await;
+    assert!(now.iter().all(|p| p.versions.segment == "run-1"), "{now:?}");
+    let segments = |ps: &[SegmentPromotion]| ps.iter().map(|p| (p.segment, p.label.clone())).collect::<Vec<_>>();
+    assert_eq!(segments(&now), segments(&first), "run-1's segments, and no other");
 }

@@ -6,7 +6,9 @@ use clap::Subcommand;
 
 use marquee_pipeline::drift::{DriftReport, Level};
 use marquee_pipeline::spec::UseCase;
-use marquee_pipeline::steps::{self, Change, Promotion, Stores, VersionDiff, VersionRecord};
+use marquee_pipeline::steps::{
+    self, Change, PromoteLine, PromoteOutcome, Promotion, Stores, VersionDiff, VersionRecord,
+};
 
 use crate::hint;
 
@@ -152,6 +154,14 @@ fn report(p: &Promotion, quiet: bool) {
             prev.as_deref().unwrap_or("none"),
             p.stale_removed
         ),
+    }
+    match &p.segments {
+        Some(PromoteLine::Done(out)) if out.outcome == PromoteOutcome::Written => {
+            println!("segment promotions ranked again for {} segments (marquee segments)", out.segments)
+        }
+        Some(PromoteLine::Done(out)) => println!("segment promotions: {:?} ({})", out.outcome, out.note),
+        Some(PromoteLine::Failed { error, cause }) => println!("segment promotions NOT ranked again: {error}: {cause}"),
+        None => {}
     }
 }
 

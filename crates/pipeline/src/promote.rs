@@ -187,31 +187,66 @@ mod tests {
         PromoteVersions { segment: "s1".into(), recommend: "r1".into(), sentiment: None }
     }
 
+    /// The recommend and segment champions' outputs a ranking crosses.
+    struct Crossed {
+        assignments: Vec<(String, usize)>,
+        labels: Vec<String>,
+        user_ids: Vec<String>,
+        lists: Vec<Vec<(u32, f32)>>,
+        item_ids: Vec<String>,
+    }
+
+    fn strings(xs: &[&str]) -> Vec<String> {
+        xs.iter().map(|s| s.to_string()).collect()
+    }
+
+    impl Crossed {
+        fn new(assigned: &[(&str, usize)], users: &[&str], lists: Vec<Vec<(u32, f32)>>, items: &[&str]) -> Self {
+            let k = assigned.iter().map(|a| a.1 + 1).max().unwrap_or(0);
+            Self {
+                assignments: assigned.iter().map(|(c, s)| (c.to_string(), *s)).collect(),
+                labels: (0..k).map(|s| format!("segment {s}")).collect(),
+                user_ids: strings(users),
+                lists,
+                item_ids: strings(items),
+            }
+        }
+
+        fn rank(
+            &self,
+            names: &HashMap<&str, &str>,
+            trends: &HashMap<String, Direction>,
+            params: RankParams,
+        ) -> Vec<SegmentPromotion> {
+            let inputs = PromoteInputs {
+                assignments: &self.assignments,
+                labels: &self.labels,
+                user_ids: &self.user_ids,
+                lists: &self.lists,
+                item_ids: &self.item_ids,
+                title_names: names,
+                trends,
+            };
+            rank(&inputs, params, &versions())
+        }
+    }
+
     /// Two segments of two customers each; a fifth customer has no segment row, one member has
     /// no list.
     fn promote(trends: &HashMap<String, Direction>, weight: f64) -> Vec<SegmentPromotion> {
-        let assignments: Vec<(String, usize)> =
-            [("a", 0), ("b", 0), ("c", 1), ("d", 1)].iter().map(|(c, s)| (c.to_string(), *s)).collect();
-        let labels = vec!["binge".to_string(), "casual".to_string()];
-        let user_ids: Vec<String> = ["a", "b", "c", "e"].iter().map(|s| s.to_string()).collect();
-        let lists = vec![
-            vec![(0, 4.0), (1, 3.0)], // a
-            vec![(1, 5.0), (2, 2.0)], // b
-            vec![(2, 4.5)],           // c
-            vec![(0, 1.0)],           // e: not segmented, so in no reach
-        ];
-        let item_ids: Vec<String> = ["T0", "T1", "T2"].iter().map(|s| s.to_string()).collect();
+        let crossed = Crossed::new(
+            &[("a", 0), ("b", 0), ("c", 1), ("d", 1)],
+            &["a", "b", "c", "e"],
+            vec![
+                vec![(0, 4.0), (1, 3.0)], // a
+                vec![(1, 5.0), (2, 2.0)], // b
+                vec![(2, 4.5)],           // c
+                vec![(0, 1.0)],           // e: not segmented, so in no reach
+            ],
+            &["T0", "T1", "T2"],
+        );
         let names = HashMap::from([("T0", "Zero"), ("T1", "One")]);
-        let inputs = PromoteInputs {
-            assignments: &assignments,
-            labels: &labels,
-            user_ids: &user_ids,
-            lists: &lists,
-            item_ids: &item_ids,
-            title_names: &names,
-            trends,
-        };
-        rank(&inputs, RankParams { top_n: 2, sentiment_weight: weight, lift_weight: 0.0 }, &versions())
+        crossed.rank(&names, trends, RankParams { top_n: 2, sentiment_weight: weight, lift_weight: 0.0 })
     }
 
     #[test]
@@ -219,7 +254,7 @@ mod tests {
         let p = promote(&HashMap::new(), 0.25);
         assert_eq!(p.len(), 2);
         let s0 = &p[0];
-        assert_eq!((s0.members, s0.members_with_recommendations, s0.label.as_str()), (2, 2, "binge"));
+        assert_eq!((s0.members, s0.members_with_recommendations, s0.label.as_str()), (2, 2, "segment 0"));
         // T1: (3 + 5) / 2 = 4.0, reach 2/2; T0: 4 / 2 = 2.0; T2: 2 / 2 = 1.0 (cut by top_n = 2).
         let got: Vec<(&str, f64, f64, usize)> =
             s0.titles.iter().map(|t| (t.title_id.as_str(), t.score, t.reach, t.rank)).collect();
@@ -252,25 +287,19 @@ mod tests {
     #[test]
     fn lift_weight_lets_what_sets_a_segment_apart_outrank_what_everyone_gets() {
         // P is in all four lists at 5; N only in segment 0's, at 3.
-        let assignments: Vec<(String, usize)> =
-            [("a", 0), ("b", 0), ("c", 1), ("d", 1)].iter().map(|(c, s)| (c.to_string(), *s)).collect();
-        let labels = vec!["x".to_string(), "y".to_string()];
-        let user_ids: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
-        let lists = vec![vec![(0, 5.0), (1, 3.0)], vec![(0, 5.0), (1, 3.0)], vec![(0, 5.0)], vec![(0, 5.0)]];
-        let item_ids: Vec<String> = ["P", "N"].iter().map(|s| s.to_string()).collect();
-        let (names, trends) = (HashMap::new(), HashMap::new());
-        let inputs = PromoteInputs {
-            assignments: &assignments,
-            labels: &labels,
-            user_ids: &user_ids,
-            lists: &lists,
-            item_ids: &item_ids,
-            title_names: &names,
-            trends: &trends,
-        };
+        let crossed = Crossed::new(
+            &[("a", 0), ("b", 0), ("c", 1), ("d", 1)],
+            &["a", "b", "c", "d"],
+            vec![vec![(0, 5.0), (1, 3.0)], vec![(0, 5.0), (1, 3.0)], vec![(0, 5.0)], vec![(0, 5.0)]],
+            &["P", "N"],
+        );
         let ranked = |lift_weight| -> Vec<(String, f64, f64)> {
             let params = RankParams { top_n: 2, sentiment_weight: 0.0, lift_weight };
-            rank(&inputs, params, &versions())[0].titles.iter().map(|t| (t.title_id.clone(), t.score, t.lift)).collect()
+            crossed.rank(&HashMap::new(), &HashMap::new(), params)[0]
+                .titles
+                .iter()
+                .map(|t| (t.title_id.clone(), t.score, t.lift))
+                .collect()
         };
         // Segment 0: P affinity 5, lift 1; N affinity 3, lift 1 / (2/4) = 2.
         assert_eq!(ranked(0.0), [("P".to_string(), 5.0, 1.0), ("N".to_string(), 3.0, 2.0)]);

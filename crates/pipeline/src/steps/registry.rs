@@ -13,6 +13,8 @@ use super::champion::{champion_item_version, flip_champion};
 use super::io::{get_json, load_manifest, load_run_spec, put_json};
 use super::scoring::publish_scores;
 use super::stale::retire_stale;
+use super::summary::PromoteLine;
+use super::to_segments::promote_to_segments;
 use super::{Champion, EvaluationRecord, Stores};
 use crate::drift::{self, DriftReport};
 use crate::error::{Error, Result};
@@ -148,6 +150,10 @@ pub struct Promotion {
     /// of the promoted version.
     #[serde(default)]
     pub stale_removed: usize,
+    /// A new segment, recommend or sentiment champion changes what the segment x content
+    /// promotion crosses: it is ranked again (with the promoted version's `[promote]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<PromoteLine>,
 }
 
 /// Makes `version`, a version of `uc` that was deployed once, champion again.
@@ -174,6 +180,7 @@ pub async fn promote(stores: Stores<'_>, uc: UseCase, version: &str) -> Result<P
             previous: current,
             scores_written: 0,
             stale_removed: 0,
+            segments: None,
         });
     }
     let manifest = keys::ingest_manifest(&rec.run_id);
@@ -195,7 +202,20 @@ pub async fn promote(stores: Stores<'_>, uc: UseCase, version: &str) -> Result<P
         None => 0,
     };
     tracing::info!(use_case = %uc, version, previous = ?current, scores_written, stale_removed, "promoted");
-    Ok(Promotion { use_case: uc, version: version.into(), previous: current, scores_written, stale_removed })
+    // The champion has moved either way: a failed re-ranking is reported, not the promotion's error.
+    let segments = match uc {
+        UseCase::Segment | UseCase::Recommend | UseCase::Sentiment => {
+            Some(match promote_to_segments(stores, &rec.run_id).await {
+                Ok(out) => PromoteLine::Done(out),
+                Err(e) => {
+                    tracing::warn!(use_case = %uc, version, error = %e, "segment promotions not ranked again");
+                    PromoteLine::Failed { error: e.error_type().to_string(), cause: e.to_string() }
+                }
+            })
+        }
+        _ => None,
+    };
+    Ok(Promotion { use_case: uc, version: version.into(), previous: current, scores_written, stale_removed, segments })
 }
 
 /// Promotes the deployed version recorded before the current champion.
