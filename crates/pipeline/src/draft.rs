@@ -107,7 +107,9 @@ pub fn draft_spec(dir: &Path) -> Result<Draft> {
     }
     recommend_section(&tables, &mut out);
     sentiment_section(&tables, &mut out);
-    let enabled = ["\n[segment]", "\n[churn]", "\n[recommend]", "\n[sentiment]"].iter().any(|s| out.text.contains(s));
+    ads_section(&tables, &mut out);
+    let enabled =
+        ["\n[segment]", "\n[churn]", "\n[recommend]", "\n[sentiment]", "\n[ads]"].iter().any(|s| out.text.contains(s));
     if !enabled {
         let why = if out.questions.is_empty() {
             "no customers table with continuous columns, no churn label, no ratings, no labelled texts".to_string()
@@ -579,6 +581,87 @@ fn sentiment_section(tables: &[Table], out: &mut Writer) {
     out.text.push('\n');
 }
 
+/// The first column of `t` whose name contains one of `words`.
+fn named<'a>(t: &'a Table, words: &[&str]) -> Option<&'a Column> {
+    t.columns.iter().find(|c| {
+        let l = c.name.to_ascii_lowercase();
+        words.iter().any(|w| l.contains(w))
+    })
+}
+
+/// `[ads]` from an impressions log: a table with the logging policy's propensity, found by its
+/// name (`propensity`, `pscore`), a 0/1 engagement column, the ad shown and the break slot.
+fn ads_section(tables: &[Table], out: &mut Writer) {
+    let Some((t, propensity)) = tables.iter().find_map(|t| {
+        let p = named(t, &["propensity", "pscore"]).filter(|c| c.role == Role::Numeric)?;
+        Some((t, p))
+    }) else {
+        return;
+    };
+    let engaged = t.columns.iter().find(|c| {
+        c.name != propensity.name
+            && c.role == Role::Numeric
+            && c.distinct == 2
+            && c.values.iter().all(|v| v == "0" || v == "1")
+    });
+    let ad = t.columns.iter().find(|c| {
+        ["ad", "ad_id", "adid", "creative", "creative_id", "item_id"].contains(&c.name.to_ascii_lowercase().as_str())
+    });
+    let slot = named(t, &["slot", "position", "break"]);
+    let (Some(engaged), Some(ad), Some(slot)) = (engaged, ad, slot) else {
+        out.question(format!(
+            "{} looks like an impressions log (its `{}` is a logged propensity): which columns are the ad shown, \
+             the break slot and the 0/1 engagement? Add an [ads] section (see docs/spec.md).",
+            t.name, propensity.name
+        ));
+        return;
+    };
+    let roles = [&propensity.name, &engaged.name, &ad.name, &slot.name];
+    // Context: the viewer and content attributes (not ids, not the roles above).
+    let context: Vec<&str> = t
+        .columns
+        .iter()
+        .filter(|c| c.role == Role::Categorical && !c.id_like && !roles.contains(&&c.name) && c.distinct <= 1000)
+        .map(|c| c.name.as_str())
+        .collect();
+    writeln!(
+        out.text,
+        "# Which ads should play mid-roll, for which viewers? Learned from the impressions log {}.\n[ads]\ntable = {}\nad = {}\nslot = {}\nengaged = {}\npropensity = {}\ncontext = {}",
+        t.name,
+        quote(&t.name),
+        quote(&ad.name),
+        quote(&slot.name),
+        quote(&engaged.name),
+        quote(&propensity.name),
+        list(&context)
+    )
+    .ok();
+    if let Some(title) =
+        t.ids().find(|c| ["title", "content", "video"].iter().any(|w| c.name.to_ascii_lowercase().contains(w)))
+    {
+        writeln!(out.text, "title = {}", quote(&title.name)).ok();
+    }
+    if let Some(segment) = named(t, &["segment"]).filter(|c| c.role == Role::Categorical) {
+        writeln!(out.text, "segment = {}", quote(&segment.name)).ok();
+    }
+    // An ad catalog: another table whose id is the ad column.
+    if let Some(catalog) = tables.iter().find(|o| o.name != t.name && o.id.as_deref() == Some(ad.name.as_str())) {
+        let of = |role: Role| -> Vec<&str> {
+            catalog.columns.iter().filter(|c| c.role == role && !c.id_like).map(|c| c.name.as_str()).collect()
+        };
+        writeln!(
+            out.text,
+            "ad_table = {}\nad_id = {}\nad_features = {}\nad_numeric = {}",
+            quote(&catalog.name),
+            quote(&ad.name),
+            list(&of(Role::Categorical)),
+            list(&of(Role::Numeric))
+        )
+        .ok();
+    }
+    out.text.push('\n');
+}
+
 fn slug(s: &str) -> String {
     let mut out: String =
         s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
@@ -674,5 +757,41 @@ mod sorted_tests {
         let d = draft_spec(dir.path()).unwrap();
         let s = d.spec.sentiment.as_ref().expect("sentiment");
         assert_eq!((s.positive.as_str(), s.negative.as_str()), ("1", "0"));
+    }
+
+    #[test]
+    fn an_impressions_log_with_propensities_drafts_ads_with_its_ad_catalog() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes) in marquee_demo::generate(&marquee_demo::DemoConfig { customers: 400, seed: 3 }) {
+            if name.ends_with(".csv") {
+                std::fs::write(dir.path().join(name), bytes).unwrap();
+            }
+        }
+        let d = draft_spec(dir.path()).unwrap();
+        let ads = d.spec.ads.as_ref().unwrap_or_else(|| panic!("no [ads]: {}", d.toml));
+        let got =
+            (ads.table.as_str(), ads.ad.as_str(), ads.slot.as_str(), ads.engaged.as_str(), ads.propensity.as_str());
+        assert_eq!(got, ("impressions", "ad_id", "slot", "engaged", "propensity"), "{}", d.toml);
+        assert_eq!((ads.title.as_deref(), ads.segment.as_deref()), (Some("title_id"), Some("viewer_segment")));
+        let mut context = ads.context.clone();
+        context.sort();
+        assert_eq!(context, ["device", "genre", "viewer_segment"], "{}", d.toml);
+        assert_eq!((ads.ad_table.as_deref(), ads.ad_id.as_deref()), (Some("ads"), Some("ad_id")));
+        assert_eq!(
+            (ads.ad_features.as_slice(), ads.ad_numeric.as_slice()),
+            (&["category".to_string()][..], &["length_seconds".to_string()][..])
+        );
+    }
+
+    #[test]
+    fn a_log_with_a_propensity_but_no_ad_column_is_a_question() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = String::from("impression_id,viewer,shown,clicked,propensity\n");
+        for i in 0..300 {
+            log.push_str(&format!("i{i},v{},x{},{},0.{}\n", i % 40, i % 3, i % 2, 1 + i % 8));
+        }
+        std::fs::write(dir.path().join("log.csv"), &log).unwrap();
+        let err = draft_spec(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("log looks like an impressions log") && err.contains("`propensity`"), "{err}");
     }
 }
