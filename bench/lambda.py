@@ -174,7 +174,7 @@ def cmd_flow(args):
 
     rows = []
     for fname, meta in functions.items():
-        peak, elapsed, n = 0, 0, 0
+        peak, elapsed, total, n = 0, 0, 0, 0
         lines = []
         if os.path.exists(logs[fname]):
             with open(logs[fname], errors="replace") as f:
@@ -189,6 +189,7 @@ def cmd_flow(args):
             if "peak_rss_mib" in fields:
                 peak = max(peak, fields["peak_rss_mib"])
                 elapsed = max(elapsed, fields.get("elapsed_ms", 0))
+                total += fields.get("elapsed_ms", 0)
                 n += 1
         rows.append(
             {
@@ -198,16 +199,21 @@ def cmd_flow(args):
                 "peak_rss_mib": peak,
                 "share_of_memory": peak / meta["memory"] if meta["memory"] else None,
                 "slowest_invocation_ms": elapsed,
+                "total_invocation_ms": total,
+                "gb_seconds": meta["memory"] / 1024 * total / 1000,
             }
         )
     print(f"input: {args.customers} demo customers: " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sizes.items()))
     print(f"execution: {wall:.1f} s")
-    print(f"{'function':<12} {'memory MB':>9} {'invocations':>11} {'peak RSS MiB':>12} {'share':>6} {'slowest ms':>10}")
+    print(
+        f"{'function':<12} {'memory MB':>9} {'invocations':>11} {'peak RSS MiB':>12} {'share':>6} {'slowest ms':>10} {'total ms':>9} {'GB-s':>7}"
+    )
     for r in rows:
         share = f"{100 * r['share_of_memory']:.0f}%" if r["share_of_memory"] is not None else "-"
         print(
-            f"{r['function']:<12} {r['memory_mb']:>9} {r['invocations']:>11} {r['peak_rss_mib']:>12} {share:>6} {r['slowest_invocation_ms']:>10}"
+            f"{r['function']:<12} {r['memory_mb']:>9} {r['invocations']:>11} {r['peak_rss_mib']:>12} {share:>6} {r['slowest_invocation_ms']:>10} {r['total_invocation_ms']:>9} {r['gb_seconds']:>7.2f}"
         )
+    print(f"GB-s (handler durations, INIT not included): {sum(r['gb_seconds'] for r in rows):.2f}")
     return {"customers": args.customers, "input_bytes": sizes, "execution_seconds": wall, "functions": rows}
 
 

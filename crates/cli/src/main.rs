@@ -295,6 +295,7 @@ fn error_message(e: &anyhow::Error) -> String {
 }
 
 fn main() {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     init_logging(cli.quiet, cli.verbose);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime");
@@ -317,6 +318,20 @@ fn main() {
         }
     }
 }
+
+/// Output piped into a reader that stops early (`marquee at-risk | head`) ends the command quietly,
+/// as `cat` does, instead of a panic in `println!`: Rust's runtime ignores SIGPIPE, so writes to
+/// the closed pipe fail; the default action ends the process at the first such write.
+#[cfg(unix)]
+fn restore_default_sigpipe() {
+    // SAFETY: first thing in main, before any other thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn restore_default_sigpipe() {}
 
 fn init_logging(quiet: bool, verbose: bool) {
     let level = if verbose {

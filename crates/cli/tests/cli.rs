@@ -198,6 +198,26 @@ fn show_title_segments_and_at_risk_tables() {
     assert_eq!(table.lines().filter(|l| l.trim_start().starts_with(char::is_numeric)).count(), 5, "{table}");
 }
 
+/// A reader that stops early (`marquee at-risk | head`) ends the query quietly: no panic message,
+/// no error, the process ended by SIGPIPE as `cat` would be.
+#[cfg(unix)]
+#[test]
+fn a_closed_output_pipe_ends_a_query_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_marquee"))
+        .args(["at-risk", "--top", "500", "--workdir", wd()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader is gone before the first line is written
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains("error"), "stderr: {stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "status: {:?}", out.status);
+}
+
 fn fixture_row(cutoff: f64, tp: u64, fp: u64, tn: u64, fn_: u64) -> Value {
     let (tpf, fpf, tnf, fnf) = (tp as f64, fp as f64, tn as f64, fn_ as f64);
     serde_json::json!({

@@ -6,12 +6,13 @@
 //! nothing.
 
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use super::champion::peek_champion;
 use super::io::{get, load_manifest, load_run_spec, load_tables, put_json};
-use super::{Champion, Stores};
+use super::{Champion, Manifest, Stores};
 use crate::error::{Error, Result};
+use crate::frame::Frame;
 use crate::keys::{self, score};
 use crate::promote::{rank, PromoteInputs, PromoteVersions, RankParams};
 use crate::spec::{PromoteSection, Spec, UseCase};
@@ -133,20 +134,21 @@ async fn run(stores: Stores<'_>, run_id: &str) -> Result<PromoteOutput> {
         });
     }
 
-    let (seg_model, seg_spec, seg_tables) = champion_inputs(stores, &seg).await?;
+    let mut inputs = ChampionInputs::new(stores, [seg, rec].into_iter().chain(sent.clone())).await?;
+    let (seg_model, seg_spec, seg_tables) = inputs.next().await?;
     let seg_model: SegmentModel = from_json(&seg_model, "segment model")?;
     let assignments = segment::assign(&seg_spec, &seg_model, &seg_tables)?;
     drop(seg_tables);
     let labels: Vec<String> = seg_model.profiles.iter().map(|p| p.label.clone()).collect();
 
-    let (rec_model, rec_spec, rec_tables) = champion_inputs(stores, &rec).await?;
+    let (rec_model, rec_spec, rec_tables) = inputs.next().await?;
     let rec_model: RecommendModel = from_json(&rec_model, "recommend model")?;
     let lists = recommend::top_lists(&rec_spec, &rec_model, &rec_tables)?;
     drop(rec_tables);
 
     let mut trends = HashMap::new();
-    if let (Some(c), Some(kind)) = (&sent, spec.promote.sentiment_kind(&spec)) {
-        let (model, sent_spec, tables) = champion_inputs(stores, c).await?;
+    if let (Some(_), Some(kind)) = (&sent, spec.promote.sentiment_kind(&spec)) {
+        let (model, sent_spec, tables) = inputs.next().await?;
         trends = sentiment::trends(&sent_spec, &model, &tables)?
             .into_iter()
             .filter(|t| t.kind == kind)
@@ -201,12 +203,57 @@ async fn run(stores: Stores<'_>, run_id: &str) -> Result<PromoteOutput> {
     })
 }
 
-/// A champion's artifact, the spec of the run that trained it and that run's validated tables
-/// (those its use case scores from).
-async fn champion_inputs(stores: Stores<'_>, champion: &Champion) -> Result<(Vec<u8>, Spec, Tables)> {
-    let model = get(stores, &champion.model_key).await?;
-    let spec = load_run_spec(stores, &champion.run_id).await?;
-    let manifest = load_manifest(stores, &champion.run_id).await?;
-    let tables = load_tables(stores, &manifest, &usecase::of(champion.use_case).needed_tables(&spec)).await?;
-    Ok((model, spec, tables))
+/// The champions' artifacts in turn, each with the spec of the run that trained it and that run's
+/// validated tables (those its use case scores from). Champions usually share a run: its spec and
+/// manifest are read once, and a table is read once and kept only while a later champion of the
+/// same run still needs it, so peak memory stays near one champion's tables.
+struct ChampionInputs<'a> {
+    stores: Stores<'a>,
+    runs: HashMap<String, (Spec, Manifest)>,
+    /// Champions not loaded yet, with the tables each needs.
+    queue: VecDeque<(Champion, Vec<String>)>,
+    kept: HashMap<(String, String), Frame>,
+}
+
+impl<'a> ChampionInputs<'a> {
+    async fn new(stores: Stores<'a>, champions: impl IntoIterator<Item = Champion>) -> Result<Self> {
+        let mut runs = HashMap::new();
+        let mut queue = VecDeque::new();
+        for champion in champions {
+            if !runs.contains_key(&champion.run_id) {
+                let spec = load_run_spec(stores, &champion.run_id).await?;
+                let manifest = load_manifest(stores, &champion.run_id).await?;
+                runs.insert(champion.run_id.clone(), (spec, manifest));
+            }
+            let needed = usecase::of(champion.use_case).needed_tables(&runs[&champion.run_id].0);
+            queue.push_back((champion, needed));
+        }
+        Ok(Self { stores, runs, queue, kept: HashMap::new() })
+    }
+
+    async fn next(&mut self) -> Result<(Vec<u8>, Spec, Tables)> {
+        let (champion, needed) = self.queue.pop_front().expect("one call per champion given");
+        let run = champion.run_id.as_str();
+        let (spec, manifest) = &self.runs[run];
+        let model = get(self.stores, &champion.model_key).await?;
+        let mut tables = Tables::default();
+        let mut missing = Vec::new();
+        for name in needed {
+            match self.kept.remove(&(run.to_string(), name.clone())) {
+                Some(frame) => {
+                    tables.0.insert(name, frame);
+                }
+                None => missing.push(name),
+            }
+        }
+        tables.0.extend(load_tables(self.stores, manifest, &missing).await?.0);
+        for (later, names) in &self.queue {
+            for name in names.iter().filter(|_| later.run_id == run) {
+                if let Some(frame) = tables.0.get(name) {
+                    self.kept.entry((run.to_string(), name.clone())).or_insert_with(|| frame.clone());
+                }
+            }
+        }
+        Ok((model, spec.clone(), tables))
+    }
 }
