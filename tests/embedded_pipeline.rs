@@ -737,3 +737,56 @@ async fn a_segment_rollback_ranks_the_segment_promotions_again() {
     let segments = |ps: &[SegmentPromotion]| ps.iter().map(|p| (p.segment, p.label.clone())).collect::<Vec<_>>();
     assert_eq!(segments(&now), segments(&first), "run-1's segments, and no other");
 }
+
+// ------------------------------------------------------------------ tables in parts
+
+/// Every customer score item (segment, churn, recommendations) in key order.
+async fn score_items(ws: &Workspace) -> Vec<Item> {
+    let mut items = Vec::new();
+    for sk in [score::SEGMENT, score::CHURN, score::RECS] {
+        items.extend(ws.scores.scan_sk("CUSTOMER#", sk).await.unwrap());
+    }
+    items
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_split_into_parts_give_the_same_models_and_scores_as_one_file_each() {
+    let whole = Workspace::new();
+    let spec_key = whole.upload_demo(CUSTOMERS, 7, DEMO_SPEC).await;
+    whole.run("run-1", &spec_key).await.expect("run on whole files");
+
+    let parted = Workspace::new();
+    let files = marquee_demo::generate(&marquee_demo::DemoConfig { customers: CUSTOMERS, seed: 7 });
+    let (parts, parts_spec) = marquee_demo::split_into_parts(files, 5);
+    for (name, bytes) in parts {
+        parted.objects.put(&keys::raw("demo", &name), bytes).await.unwrap();
+    }
+    // Markers that Spark writes beside its parts are not parts.
+    parted.objects.put(&keys::raw("demo", "viewing/_SUCCESS"), Vec::new()).await.unwrap();
+    let parts_key = parted.put_spec(&parts_spec).await;
+    parted.run("run-1", &parts_key).await.expect("run on parts");
+
+    for uc in UseCase::ALL {
+        let (a, b) = (evaluation(&whole, "run-1", uc).await, evaluation(&parted, "run-1", uc).await);
+        assert_eq!(a.challenger.primary, b.challenger.primary, "{uc:?}");
+    }
+    let (a, b) = (score_items(&whole).await, score_items(&parted).await);
+    assert!(a.len() > 2 * CUSTOMERS);
+    assert!(a == b, "scores differ between one file and five parts per table");
+    let manifest: marquee_pipeline::steps::Manifest =
+        serde_json::from_slice(&parted.objects.get(&keys::ingest_manifest("run-1")).await.unwrap()).unwrap();
+    assert_eq!(manifest.tables["viewing"].object_version.as_deref(), Some("5 parts"));
+    assert_eq!(manifest.tables["viewing"].source_key, "raw/demo/viewing/");
+
+    // A bad row in one part is quarantined naming that part and its line there.
+    let part_key = keys::raw("demo", "customers/part-00002.csv");
+    let mut text = String::from_utf8(parted.objects.get(&part_key).await.unwrap()).unwrap();
+    let line = text.lines().count() + 1;
+    text.push_str("CX1,abc,US,basic,2025-01-01,3,9.99,2,10,1,0,0,3,Drama,no\n");
+    parted.objects.put(&part_key, text.into_bytes()).await.unwrap();
+    let summary = parted.run("run-2", &parts_key).await.expect("one bad row passes the gate");
+    assert_eq!(summary.rows_quarantined, 1);
+    let q = String::from_utf8(parted.objects.get(&keys::quarantine("run-2")).await.unwrap()).unwrap();
+    let row = q.lines().nth(1).unwrap();
+    assert!(row.contains(&format!("customers/part-00002.csv,{line},age,")), "{row}");
+}

@@ -113,6 +113,10 @@ enum Command {
         /// Random seed: same seed, same files.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Write the tables that grow with the customers (customers, ratings, viewing, posts,
+        /// impressions) as folders of this many part files each, as a data lake export would.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        parts: u32,
     },
     /// Show what the score store holds for a customer or a title
     ///
@@ -261,6 +265,9 @@ struct RunArgs {
     /// Demo data seed (without --spec).
     #[arg(long, default_value_t = 42, conflicts_with = "spec")]
     seed: u64,
+    /// Demo tables that grow with the customers as folders of this many parts (without --spec).
+    #[arg(long, default_value_t = 1, conflicts_with = "spec", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    parts: u32,
     /// Run id (default: time-based).
     #[arg(long)]
     run_id: Option<String>,
@@ -350,8 +357,8 @@ async fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(args) => run(args, &cli.workdir, cli.quiet).await,
         Command::Init { data, out, force } => init(&data, out, force, cli.quiet),
-        Command::DemoData { out, customers, seed } => {
-            write_demo(&out, customers, seed)?;
+        Command::DemoData { out, customers, seed, parts } => {
+            write_demo(&out, customers, seed, parts)?;
             if !cli.quiet {
                 println!("wrote demo data ({customers} customers, seed {seed}) and pipeline.toml to {}", out.display());
             }
@@ -420,12 +427,26 @@ async fn dispatch(cli: Cli) -> Result<()> {
     }
 }
 
-fn write_demo(out: &Path, customers: usize, seed: u64) -> Result<()> {
+fn write_demo(out: &Path, customers: usize, seed: u64, parts: u32) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    for (name, bytes) in demo::generate(&DemoConfig { customers, seed }) {
-        std::fs::write(out.join(&name), bytes).with_context(|| format!("writing {}", out.join(&name).display()))?;
+    let files = demo::generate(&DemoConfig { customers, seed });
+    let (files, spec) =
+        if parts > 1 { demo::split_into_parts(files, parts as usize) } else { (files, demo::DEMO_SPEC.to_string()) };
+    // Parts of an earlier, differently split write would be read as part of the tables.
+    for table in demo::PARTED_TABLES {
+        let folder = out.join(table);
+        if folder.is_dir() {
+            std::fs::remove_dir_all(&folder).with_context(|| format!("removing {}", folder.display()))?;
+        }
     }
-    std::fs::write(out.join("pipeline.toml"), demo::DEMO_SPEC)?;
+    for (name, bytes) in files {
+        let path = out.join(&name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    }
+    std::fs::write(out.join("pipeline.toml"), spec)?;
     Ok(())
 }
 
@@ -480,9 +501,29 @@ async fn upload_inputs(objects: &DirObjectStore, spec_path: &Path, data_dir: &Pa
     let spec = Spec::from_toml(&text, &spec_path.display().to_string())?;
     for t in spec.tables.values() {
         let src = data_dir.join(&t.file);
-        let bytes =
-            std::fs::read(&src).with_context(|| format!("reading input file {} (named by the spec)", src.display()))?;
-        objects.put(&keys::raw(&spec.pipeline.dataset, &t.file), bytes).await?;
+        if !t.is_parts() {
+            let bytes = std::fs::read(&src)
+                .with_context(|| format!("reading input file {} (named by the spec)", src.display()))?;
+            objects.put(&keys::raw(&spec.pipeline.dataset, &t.file), bytes).await?;
+            continue;
+        }
+        // A folder of parts replaces the stored one whole: no part of an earlier upload stays.
+        let folder = keys::raw(&spec.pipeline.dataset, &t.file);
+        for stale in objects.list(&folder).await? {
+            objects.delete(&stale).await?;
+        }
+        let entries = std::fs::read_dir(&src)
+            .with_context(|| format!("reading input folder {} (named by the spec)", src.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("reading input folder {}", src.display()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !marquee_pipeline::spec::is_part_file(&name) || !entry.path().is_file() {
+                continue;
+            }
+            let bytes = std::fs::read(entry.path())
+                .with_context(|| format!("reading input part {}", entry.path().display()))?;
+            objects.put(&format!("{folder}{name}"), bytes).await?;
+        }
     }
     let spec_key = keys::raw(&spec.pipeline.dataset, "pipeline.toml");
     objects.put(&spec_key, text.into_bytes()).await?;
@@ -501,9 +542,16 @@ async fn run(args: RunArgs, workdir: &Path, quiet: bool) -> Result<()> {
         }
         None => {
             let demo_dir = workdir.join("demo-data");
-            write_demo(&demo_dir, args.customers, args.seed)?;
+            write_demo(&demo_dir, args.customers, args.seed, args.parts)?;
             if !quiet {
-                eprintln!("demo data: {} customers (seed {}) in {}", args.customers, args.seed, demo_dir.display());
+                let parts =
+                    if args.parts > 1 { format!(", {} parts per large table", args.parts) } else { String::new() };
+                eprintln!(
+                    "demo data: {} customers (seed {}{parts}) in {}",
+                    args.customers,
+                    args.seed,
+                    demo_dir.display()
+                );
             }
             upload_inputs(&objects, &demo_dir.join("pipeline.toml"), &demo_dir).await?
         }

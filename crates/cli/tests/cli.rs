@@ -519,3 +519,28 @@ fn eval_cross_validates_your_own_spec_and_lists_the_named_tasks() {
     let stderr = String::from_utf8_lossy(&no_data.stderr);
     assert!(stderr.contains("--data-dir") && stderr.contains("MARQUEE_DATA_DIR"), "{stderr}");
 }
+
+#[test]
+fn demo_data_in_parts_runs_and_a_smaller_split_replaces_the_stored_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, work) = (dir.path().join("data"), dir.path().join("work"));
+    let (d, w) = (data.to_str().unwrap(), work.to_str().unwrap());
+    let spec = data.join("pipeline.toml");
+    let stored = |table: &str| {
+        let mut names: Vec<String> = std::fs::read_dir(work.join("store/raw/demo").join(table))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    for parts in ["3", "2"] {
+        ok(&["demo-data", "--out", d, "--customers", "400", "--seed", "3", "--parts", parts, "--quiet"]);
+        assert!(std::fs::read_to_string(&spec).unwrap().contains("file = \"viewing/\""));
+        ok(&["run", "--spec", spec.to_str().unwrap(), "--workdir", w, "--no-report", "--quiet", "--retrain"]);
+    }
+    assert_eq!(stored("viewing"), ["part-00000.csv", "part-00001.csv"], "no part of the 3-way split is left");
+    assert_eq!(std::fs::read_dir(data.join("viewing")).unwrap().count(), 2);
+    let usage = marquee(&["demo-data", "--out", d, "--parts", "0"]);
+    assert_eq!(usage.status.code(), Some(2));
+}

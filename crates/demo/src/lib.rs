@@ -91,6 +91,42 @@ pub fn generate(cfg: &DemoConfig) -> Vec<(String, Vec<u8>)> {
     ]
 }
 
+/// The demo tables that [`split_into_parts`] writes as folders of parts: the ones that grow with
+/// the customers (the catalogs of titles and ads stay one file each, as exports usually do).
+pub const PARTED_TABLES: [&str; 5] = ["customers", "ratings", "viewing", "posts", "impressions"];
+
+/// The demo tables of [`generate`] with each of [`PARTED_TABLES`] split into `parts` part files
+/// (`viewing/part-00000.csv`, ...; each with the header row, records split evenly and never
+/// inside a quoted field), and the demo spec naming those folders (`file = "viewing/"`). Same
+/// rows in the same order: a run on the parts gives the run on the whole files.
+pub fn split_into_parts(files: Vec<(String, Vec<u8>)>, parts: usize) -> (Vec<(String, Vec<u8>)>, String) {
+    let parts = parts.max(1);
+    let mut spec = DEMO_SPEC.to_string();
+    let mut out = Vec::new();
+    for (name, bytes) in files {
+        let table = name.trim_end_matches(".csv");
+        if !PARTED_TABLES.contains(&table) {
+            out.push((name, bytes));
+            continue;
+        }
+        spec = spec.replace(&format!("file = \"{name}\""), &format!("file = \"{table}/\""));
+        let mut reader = csv::ReaderBuilder::new().from_reader(bytes.as_slice());
+        let header = reader.byte_headers().expect("generated CSV has a header").clone();
+        let records: Vec<csv::ByteRecord> =
+            reader.byte_records().map(|r| r.expect("generated CSV is well formed")).collect();
+        for p in 0..parts {
+            let (from, to) = (p * records.len() / parts, (p + 1) * records.len() / parts);
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_byte_record(&header).expect("writing to memory");
+            for r in &records[from..to] {
+                w.write_byte_record(r).expect("writing to memory");
+            }
+            out.push((format!("{table}/part-{p:05}.csv"), w.into_inner().expect("writing to memory")));
+        }
+    }
+    (out, spec)
+}
+
 /// Entities whose post sentiment was planted to rise or fall over the last eight weeks, as
 /// `(kind, entity, "rising" | "falling")` with kind `title` (a title id), `brand` or `talent`.
 /// Each trending brand trends through its two listed titles (about half of its recent posts);

@@ -427,3 +427,35 @@ fn ads_simulated_log_is_deterministic_and_coherent() {
 }
 
 mod structure;
+
+/// Parts hold the whole file's records in order, each part with the header, and the spec names
+/// the folders.
+#[test]
+fn split_into_parts_keeps_every_record_in_order() {
+    let files = generate(&DemoConfig { customers: 300, seed: 7 });
+    let (parted, spec_text) = split_into_parts(files.clone(), 4);
+    let spec = Spec::from_toml(&spec_text, "parts.toml").unwrap();
+    for (name, bytes) in &files {
+        let table = name.trim_end_matches(".csv");
+        let records = |b: &[u8]| {
+            let mut r = csv::Reader::from_reader(b);
+            let header = r.headers().unwrap().clone();
+            (header, r.records().map(Result::unwrap).collect::<Vec<_>>())
+        };
+        let (header, whole) = records(bytes);
+        if !PARTED_TABLES.contains(&table) {
+            assert_eq!(spec.tables[table].file, *name);
+            continue;
+        }
+        assert_eq!(spec.tables[table].file, format!("{table}/"));
+        let mut joined = Vec::new();
+        let pieces: Vec<_> = parted.iter().filter(|(n, _)| n.starts_with(&format!("{table}/part-"))).collect();
+        assert_eq!(pieces.len(), 4, "{table}");
+        for (_, b) in pieces {
+            let (h, rows) = records(b);
+            assert_eq!(h, header);
+            joined.extend(rows);
+        }
+        assert_eq!(joined, whole, "{table}");
+    }
+}

@@ -312,252 +312,363 @@ pub fn ingest_stream<S: IngestSink + ?Sized>(
     opts: &StreamOptions<'_>,
     sink: &mut S,
 ) -> std::io::Result<StreamedTable> {
-    let declared = spec.columns();
-    let mut problems = Vec::new();
-    let mut rows_read = 0usize;
-    let mut rows_ok = 0usize;
-    let mut rows_quarantined = 0usize;
-    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
-    let mut first_quarantined: Option<QuarantinedRow> = None;
-    let mut collected = HashSet::new();
+    let mut stream = TableStream::new(table, spec, labels, now);
+    stream.part(file, input, opts, sink)?;
+    Ok(stream.finish(file))
+}
 
-    let hasher = Rc::new(RefCell::new(Sha256::new()));
-    let raw_count = Rc::new(Cell::new(0u64));
-    let decoded_count = Rc::new(Cell::new(0u64));
-    let raw = Tap { inner: input, hasher: Some(hasher.clone()), count: raw_count.clone(), limit: None };
+/// One table read from one file or from a folder of part files, part after part: the profile,
+/// the quality counts, the duplicate-id fingerprints and generated ids run across the parts, so
+/// a table in parts ingests to exactly what the same rows in one file would (rows, profile,
+/// quarantine), each quarantined row naming its part and the line in that part.
+///
+/// Owned and `Send`: it can move to a blocking thread between parts.
+pub struct TableStream {
+    table: String,
+    spec: TableSpec,
+    labels: Vec<String>,
+    now: i64,
+    declared: Vec<(String, ColumnKind)>,
+    problems: Vec<String>,
+    rows_read: usize,
+    rows_ok: usize,
+    rows_quarantined: usize,
+    reasons: BTreeMap<String, usize>,
+    first_quarantined: Option<QuarantinedRow>,
+    collected: HashSet<String>,
+    /// The header of the first part that has one (the profile's column order).
+    header: Vec<String>,
+    /// Fingerprints of the ids seen, with the part (index in `parts`) and line each was first
+    /// seen on. Generated ids are unique by construction.
+    first_seen: HashMap<u128, (usize, u64)>,
+    /// The parts read so far: how each is named in messages, and its sha256.
+    parts: Vec<(String, String)>,
+    bytes_read: u64,
+    bytes_decoded: u64,
+    profile: ProfileBuilder,
+}
 
-    // A gzip-compressed export (e.g. `reviews.csv.gz`) is read as its decompressed CSV.
-    let mut gzip = false;
-    let mut header: Vec<String> = Vec::new();
-    let mut rdr = None;
-    // What to add to the csv reader's record line to get the file line: with CRLF line ends the
-    // reader ends a record at `\r` and counts its `\n` as part of the next record, one line early.
-    let mut line_shift = 0;
-    match peek(raw, 2) {
-        Err(e) => problems.push(format!("{file}: reading failed: {e}")),
-        Ok((magic, raw)) => {
-            gzip = magic == [0x1f, 0x8b];
-            let joined = std::io::Cursor::new(magic).chain(raw);
-            let decoded: Box<dyn Read + '_> = if gzip {
-                Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(256 * 1024, joined)))
-            } else {
-                Box::new(joined)
-            };
-            let limited =
-                Tap { inner: decoded, hasher: None, count: decoded_count.clone(), limit: opts.budget.map(|b| b.bytes) };
-            match peek(limited, 3) {
-                Err(e) => problems.push(read_problem(file, 1, gzip, opts.budget, &e)),
-                Ok((bom, rest)) => {
-                    let start = if bom == b"\xEF\xBB\xBF" { Vec::new() } else { bom };
-                    let reader = std::io::Cursor::new(start).chain(rest);
-                    let mut r = csv::ReaderBuilder::new()
-                        .flexible(true)
-                        .has_headers(false)
-                        .buffer_capacity(256 * 1024)
-                        .from_reader(reader);
-                    let mut first = csv::ByteRecord::new();
-                    match r.read_byte_record(&mut first) {
-                        Ok(false) => problems.push(format!("{file}:1: the file is empty (expected a header row)")),
-                        Err(e) => match e.kind() {
-                            csv::ErrorKind::Io(io) => problems.push(read_problem(file, 1, gzip, opts.budget, io)),
-                            _ => problems.push(format!("{file}:1: unreadable header: {e}")),
-                        },
-                        Ok(true) => {
-                            header = first.iter().map(|f| String::from_utf8_lossy(f).trim().to_string()).collect();
-                            // The first record starts on the line after the header's last one.
-                            let header_lines = 1 + first.iter().flatten().filter(|&&b| b == b'\n').count() as u64;
-                            line_shift = (header_lines + 1).saturating_sub(r.position().line());
-                        }
-                    }
-                    rdr = Some(r);
-                }
-            }
-        }
-    }
-    // A generated id is appended to the header here and to every record below.
-    let generated_id = spec.id.as_ref().filter(|_| spec.generate_id && !header.is_empty());
-    if let Some(id) = generated_id {
-        if header.contains(id) {
-            problems.push(format!(
-                "{file}:1: column `{id}` is in the file, but the spec generates it (generate_id = true)"
-            ));
-        } else {
-            header.push(id.clone());
+impl TableStream {
+    /// `labels` are columns that must hold at least two classes; `now` (Unix seconds) bounds
+    /// future timestamps.
+    pub fn new(table: &str, spec: &TableSpec, labels: &[String], now: i64) -> Self {
+        let declared = spec.columns();
+        Self {
+            table: table.into(),
+            spec: spec.clone(),
+            labels: labels.to_vec(),
+            now,
+            profile: ProfileBuilder::new(&declared),
+            declared,
+            problems: Vec::new(),
+            rows_read: 0,
+            rows_ok: 0,
+            rows_quarantined: 0,
+            reasons: BTreeMap::new(),
+            first_quarantined: None,
+            collected: HashSet::new(),
+            header: Vec::new(),
+            first_seen: HashMap::new(),
+            parts: Vec::new(),
+            bytes_read: 0,
+            bytes_decoded: 0,
         }
     }
 
-    let position: HashMap<&str, usize> = header.iter().enumerate().map(|(i, h)| (h.as_str(), i)).collect();
-    if !header.is_empty() {
-        let mut seen = HashSet::new();
-        for h in &header {
-            if !seen.insert(h) {
-                problems.push(format!("{file}:1: column `{h}` appears twice in the header"));
-            }
-        }
-        for (c, _) in &declared {
-            if !position.contains_key(c.as_str()) {
-                problems.push(format!(
-                    "{file}:1: column `{c}`: required column missing from the header (found: {})",
-                    header.join(", ")
-                ));
-            }
-        }
+    pub fn spec(&self) -> &TableSpec {
+        &self.spec
     }
 
-    let structural_ok = problems.is_empty() && !header.is_empty();
-    let optional: HashSet<&str> = spec.optional.iter().map(String::as_str).collect();
-    let sep = spec.list_separator.as_str();
-    let future_limit = spec.max_future_days.map(|d| now + (d * 86_400.0) as i64);
-    // Fingerprints of the ids seen, with the line each was first seen on. Generated ids are
-    // unique by construction.
-    let mut first_line_of_id: HashMap<u128, u64> = HashMap::new();
-    let check_ids = spec.id.is_some() && !spec.generate_id;
-    let declared_index = |name: &str| declared.iter().position(|(c, _)| c == name);
-    let reference = opts.references.as_ref().and_then(|r| declared_index(r.column).map(|i| (i, r)));
-    let collect_at = opts.collect.and_then(declared_index);
-    let mut profile = ProfileBuilder::new(&declared);
-
-    let mut push_quarantine = |row: QuarantinedRow, class: String, sink: &mut S| -> std::io::Result<()> {
-        rows_quarantined += 1;
-        *reasons.entry(class).or_insert(0) += 1;
-        if first_quarantined.is_none() {
-            first_quarantined = Some(row.clone());
-        }
-        sink.quarantine(row)
-    };
-
-    if let (true, Some(rdr)) = (structural_ok, rdr.as_mut()) {
-        let cols: Vec<(usize, &str, ColumnKind)> =
-            declared.iter().map(|(c, k)| (position[c.as_str()], c.as_str(), *k)).collect();
-        let mut rec = csv::ByteRecord::new();
-        loop {
-            match rdr.read_byte_record(&mut rec) {
-                Ok(false) => break,
-                Ok(true) => {}
-                Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line() + line_shift);
-                    if let csv::ErrorKind::Io(io) = e.kind() {
-                        // The stream itself failed (broken gzip, over budget, network): stop here.
-                        problems.push(read_problem(file, line, gzip, opts.budget, io));
-                        break;
-                    }
-                    rows_read += 1;
-                    let reason = format!("unreadable row: {e}");
-                    let row = QuarantinedRow {
-                        table: table.into(),
-                        file: file.into(),
-                        line,
-                        column: String::new(),
-                        reason: reason.clone(),
-                        raw: String::new(),
-                    };
-                    push_quarantine(row, reason_class(&reason), sink)?;
-                    continue;
-                }
-            }
-            rows_read += 1;
-            if generated_id.is_some() {
-                rec.push_field((rows_read - 1).to_string().as_bytes());
-            }
-            let line = rec.position().map_or(0, |p| p.line() + line_shift);
-            let reject = |column: &str, reason: String| QuarantinedRow {
-                table: table.into(),
-                file: file.into(),
-                line,
-                column: column.into(),
-                raw: raw_row(&rec),
-                reason,
-            };
-            if rec.len() != header.len() {
-                let row = reject("", format!("expected {} fields, found {}", header.len(), rec.len()));
-                let class = reason_class(&row.reason);
-                push_quarantine(row, class, sink)?;
-                continue;
-            }
-            let values = match check_row(&rec, &cols, &optional, spec, sep, future_limit) {
-                Err((column, reason)) => {
-                    let row = reject(column, reason);
-                    let class = reason_class(&row.reason);
-                    push_quarantine(row, class, sink)?;
-                    continue;
-                }
-                Ok(values) => values,
-            };
-            if check_ids {
-                let id = &values[0];
-                match first_line_of_id.entry(fingerprint(id)) {
-                    std::collections::hash_map::Entry::Occupied(first) => {
-                        let id_col = spec.id.as_deref().unwrap_or_default();
-                        let row = reject(id_col, format!("duplicate id `{id}` (first seen on line {})", first.get()));
-                        let class = reason_class(&row.reason);
-                        push_quarantine(row, class, sink)?;
-                        continue;
-                    }
-                    std::collections::hash_map::Entry::Vacant(slot) => {
-                        slot.insert(line);
-                    }
-                }
-            }
-            if let Some((i, r)) = &reference {
-                if !r.known.contains(&values[*i]) {
-                    let row = reject(r.column, format!("{} `{}` not found in {}", r.column, values[*i], r.in_file));
-                    push_quarantine(row, format!("{} not found in {}", r.column, r.in_file), sink)?;
-                    continue;
-                }
-            }
-            if let Some(i) = collect_at {
-                collected.insert(values[i].clone());
-            }
-            profile.observe(&values);
-            rows_ok += 1;
-            sink.row(values)?;
-        }
+    /// Decompressed bytes read so far over all parts (what the input budget counts).
+    pub fn bytes_decoded(&self) -> u64 {
+        self.bytes_decoded
     }
-    drop(rdr);
 
-    let profile = profile.finish(table, file, spec, &header, rows_read, rows_ok);
-    let bad_share = if rows_read == 0 { 0.0 } else { rows_quarantined as f64 / rows_read as f64 };
-    if structural_ok {
-        for label in labels {
-            if let Some(p) = profile.columns.iter().find(|c| &c.name == label) {
-                // A numeric label (0/1 engagement) has no value counts: its range tells one class from two.
-                let (classes, seen) = match (p.kind, p.min, p.max) {
-                    (Some(ColumnKind::Numeric), Some(lo), Some(hi)) => {
-                        (if lo < hi { 2 } else { 1 }, if lo < hi { format!("{lo} to {hi}") } else { format!("{lo}") })
-                    }
-                    _ => (
-                        p.top.iter().filter(|(v, _)| !is_missing(v)).count(),
-                        p.top.iter().map(|(v, n)| format!("{v}: {n}")).collect::<Vec<_>>().join(", "),
-                    ),
+    /// Reads one part (`file` names it in messages). Each part has its own header row; a part
+    /// with a structural problem (missing column, unreadable) is a problem of the table and its
+    /// rows are not read. The input budget counts all parts together.
+    pub fn part<S: IngestSink + ?Sized>(
+        &mut self,
+        file: &str,
+        input: impl Read,
+        opts: &StreamOptions<'_>,
+        sink: &mut S,
+    ) -> std::io::Result<()> {
+        let part_index = self.parts.len();
+        let spec = &self.spec;
+        let table = self.table.as_str();
+        let declared = &self.declared;
+        let mut problems = Vec::new();
+        let hasher = Rc::new(RefCell::new(Sha256::new()));
+        let raw_count = Rc::new(Cell::new(0u64));
+        let decoded_count = Rc::new(Cell::new(0u64));
+        let raw = Tap { inner: input, hasher: Some(hasher.clone()), count: raw_count.clone(), limit: None };
+        let limit = opts.budget.map(|b| b.bytes.saturating_sub(self.bytes_decoded));
+
+        // A gzip-compressed export (e.g. `reviews.csv.gz`) is read as its decompressed CSV.
+        let mut gzip = false;
+        let mut header: Vec<String> = Vec::new();
+        let mut rdr = None;
+        // What to add to the csv reader's record line to get the file line: with CRLF line ends the
+        // reader ends a record at `\r` and counts its `\n` as part of the next record, one line early.
+        let mut line_shift = 0;
+        match peek(raw, 2) {
+            Err(e) => problems.push(format!("{file}: reading failed: {e}")),
+            Ok((magic, raw)) => {
+                gzip = magic == [0x1f, 0x8b];
+                let joined = std::io::Cursor::new(magic).chain(raw);
+                let decoded: Box<dyn Read + '_> = if gzip {
+                    Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(256 * 1024, joined)))
+                } else {
+                    Box::new(joined)
                 };
-                if classes < 2 && rows_ok > 0 {
+                let limited = Tap { inner: decoded, hasher: None, count: decoded_count.clone(), limit };
+                match peek(limited, 3) {
+                    Err(e) => problems.push(read_problem(file, 1, gzip, opts.budget, &e)),
+                    Ok((bom, rest)) => {
+                        let start = if bom == b"\xEF\xBB\xBF" { Vec::new() } else { bom };
+                        let reader = std::io::Cursor::new(start).chain(rest);
+                        let mut r = csv::ReaderBuilder::new()
+                            .flexible(true)
+                            .has_headers(false)
+                            .buffer_capacity(256 * 1024)
+                            .from_reader(reader);
+                        let mut first = csv::ByteRecord::new();
+                        match r.read_byte_record(&mut first) {
+                            Ok(false) => problems.push(format!("{file}:1: the file is empty (expected a header row)")),
+                            Err(e) => match e.kind() {
+                                csv::ErrorKind::Io(io) => problems.push(read_problem(file, 1, gzip, opts.budget, io)),
+                                _ => problems.push(format!("{file}:1: unreadable header: {e}")),
+                            },
+                            Ok(true) => {
+                                header = first.iter().map(|f| String::from_utf8_lossy(f).trim().to_string()).collect();
+                                // The first record starts on the line after the header's last one.
+                                let header_lines = 1 + first.iter().flatten().filter(|&&b| b == b'\n').count() as u64;
+                                line_shift = (header_lines + 1).saturating_sub(r.position().line());
+                            }
+                        }
+                        rdr = Some(r);
+                    }
+                }
+            }
+        }
+        // A generated id is appended to the header here and to every record below.
+        let generated_id = spec.id.as_ref().filter(|_| spec.generate_id && !header.is_empty());
+        if let Some(id) = generated_id {
+            if header.contains(id) {
+                problems.push(format!(
+                    "{file}:1: column `{id}` is in the file, but the spec generates it (generate_id = true)"
+                ));
+            } else {
+                header.push(id.clone());
+            }
+        }
+
+        let position: HashMap<&str, usize> = header.iter().enumerate().map(|(i, h)| (h.as_str(), i)).collect();
+        if !header.is_empty() {
+            let mut seen = HashSet::new();
+            for h in &header {
+                if !seen.insert(h) {
+                    problems.push(format!("{file}:1: column `{h}` appears twice in the header"));
+                }
+            }
+            for (c, _) in declared {
+                if !position.contains_key(c.as_str()) {
                     problems.push(format!(
-                        "{file}: column `{label}`: label has {classes} class(es) ({seen}); a model needs at least two"
+                        "{file}:1: column `{c}`: required column missing from the header (found: {})",
+                        header.join(", ")
                     ));
                 }
             }
         }
+
+        let structural_ok = problems.is_empty() && !header.is_empty();
+        let optional: HashSet<&str> = spec.optional.iter().map(String::as_str).collect();
+        let sep = spec.list_separator.as_str();
+        let future_limit = spec.max_future_days.map(|d| self.now + (d * 86_400.0) as i64);
+        let check_ids = spec.id.is_some() && !spec.generate_id;
+        let declared_index = |name: &str| declared.iter().position(|(c, _)| c == name);
+        let reference = opts.references.as_ref().and_then(|r| declared_index(r.column).map(|i| (i, r)));
+        let collect_at = opts.collect.and_then(declared_index);
+        let parts = &self.parts;
+        let first_seen = &mut self.first_seen;
+        let profile = &mut self.profile;
+        let collected = &mut self.collected;
+        let rows_read = &mut self.rows_read;
+        let rows_ok = &mut self.rows_ok;
+        let rows_quarantined = &mut self.rows_quarantined;
+        let reasons = &mut self.reasons;
+        let first_quarantined = &mut self.first_quarantined;
+
+        let mut push_quarantine = |row: QuarantinedRow, class: String, sink: &mut S| -> std::io::Result<()> {
+            *rows_quarantined += 1;
+            *reasons.entry(class).or_insert(0) += 1;
+            if first_quarantined.is_none() {
+                *first_quarantined = Some(row.clone());
+            }
+            sink.quarantine(row)
+        };
+
+        if let (true, Some(rdr)) = (structural_ok, rdr.as_mut()) {
+            let cols: Vec<(usize, &str, ColumnKind)> =
+                declared.iter().map(|(c, k)| (position[c.as_str()], c.as_str(), *k)).collect();
+            let mut rec = csv::ByteRecord::new();
+            loop {
+                match rdr.read_byte_record(&mut rec) {
+                    Ok(false) => break,
+                    Ok(true) => {}
+                    Err(e) => {
+                        let line = e.position().map_or(0, |p| p.line() + line_shift);
+                        if let csv::ErrorKind::Io(io) = e.kind() {
+                            // The stream itself failed (broken gzip, over budget, network): stop here.
+                            problems.push(read_problem(file, line, gzip, opts.budget, io));
+                            break;
+                        }
+                        *rows_read += 1;
+                        let reason = format!("unreadable row: {e}");
+                        let row = QuarantinedRow {
+                            table: table.into(),
+                            file: file.into(),
+                            line,
+                            column: String::new(),
+                            reason: reason.clone(),
+                            raw: String::new(),
+                        };
+                        push_quarantine(row, reason_class(&reason), sink)?;
+                        continue;
+                    }
+                }
+                *rows_read += 1;
+                if generated_id.is_some() {
+                    // Numbered over the whole table: parts continue where the previous one ended.
+                    rec.push_field((*rows_read - 1).to_string().as_bytes());
+                }
+                let line = rec.position().map_or(0, |p| p.line() + line_shift);
+                let reject = |column: &str, reason: String| QuarantinedRow {
+                    table: table.into(),
+                    file: file.into(),
+                    line,
+                    column: column.into(),
+                    raw: raw_row(&rec),
+                    reason,
+                };
+                if rec.len() != header.len() {
+                    let row = reject("", format!("expected {} fields, found {}", header.len(), rec.len()));
+                    let class = reason_class(&row.reason);
+                    push_quarantine(row, class, sink)?;
+                    continue;
+                }
+                let values = match check_row(&rec, &cols, &optional, spec, sep, future_limit) {
+                    Err((column, reason)) => {
+                        let row = reject(column, reason);
+                        let class = reason_class(&row.reason);
+                        push_quarantine(row, class, sink)?;
+                        continue;
+                    }
+                    Ok(values) => values,
+                };
+                if check_ids {
+                    let id = &values[0];
+                    match first_seen.entry(fingerprint(id)) {
+                        std::collections::hash_map::Entry::Occupied(first) => {
+                            let (part, first_line) = *first.get();
+                            let where_ = if part == part_index {
+                                format!("line {first_line}")
+                            } else {
+                                format!("{} line {first_line}", parts[part].0)
+                            };
+                            let id_col = spec.id.as_deref().unwrap_or_default();
+                            let row = reject(id_col, format!("duplicate id `{id}` (first seen on {where_})"));
+                            let class = reason_class(&row.reason);
+                            push_quarantine(row, class, sink)?;
+                            continue;
+                        }
+                        std::collections::hash_map::Entry::Vacant(slot) => {
+                            slot.insert((part_index, line));
+                        }
+                    }
+                }
+                if let Some((i, r)) = &reference {
+                    if !r.known.contains(&values[*i]) {
+                        let row = reject(r.column, format!("{} `{}` not found in {}", r.column, values[*i], r.in_file));
+                        push_quarantine(row, format!("{} not found in {}", r.column, r.in_file), sink)?;
+                        continue;
+                    }
+                }
+                if let Some(i) = collect_at {
+                    collected.insert(values[i].clone());
+                }
+                profile.observe(&values);
+                *rows_ok += 1;
+                sink.row(values)?;
+            }
+        }
+        drop(rdr);
+        if self.header.is_empty() && structural_ok {
+            self.header = header;
+        }
+        self.problems.extend(problems);
+        self.parts.push((file.to_string(), hex::encode(hasher.borrow().clone().finalize())));
+        self.bytes_read += raw_count.get();
+        self.bytes_decoded += decoded_count.get();
+        Ok(())
     }
-    let quality = TableQuality {
-        table: table.into(),
-        file: file.into(),
-        rows_read,
-        rows_ok,
-        rows_quarantined,
-        bad_share,
-        reasons,
-        problems,
-    };
-    let sha256 = hex::encode(hasher.borrow().clone().finalize());
-    Ok(StreamedTable {
-        profile,
-        quality,
-        first_quarantined,
-        sha256,
-        bytes_read: raw_count.get(),
-        bytes_decoded: decoded_count.get(),
-        collected,
-    })
+
+    /// The table's profile and quality (`file` names the table: its file or its folder), with the
+    /// label check over all parts.
+    pub fn finish(self, file: &str) -> StreamedTable {
+        let Self { table, spec, labels, rows_read, rows_ok, rows_quarantined, mut problems, .. } = self;
+        let profile = self.profile.finish(&table, file, &spec, &self.header, rows_read, rows_ok);
+        let bad_share = if rows_read == 0 { 0.0 } else { rows_quarantined as f64 / rows_read as f64 };
+        if !self.header.is_empty() {
+            for label in &labels {
+                if let Some(p) = profile.columns.iter().find(|c| &c.name == label) {
+                    // A numeric label (0/1 engagement) has no value counts: its range tells one class from two.
+                    let (classes, seen) = match (p.kind, p.min, p.max) {
+                        (Some(ColumnKind::Numeric), Some(lo), Some(hi)) => (
+                            if lo < hi { 2 } else { 1 },
+                            if lo < hi { format!("{lo} to {hi}") } else { format!("{lo}") },
+                        ),
+                        _ => (
+                            p.top.iter().filter(|(v, _)| !is_missing(v)).count(),
+                            p.top.iter().map(|(v, n)| format!("{v}: {n}")).collect::<Vec<_>>().join(", "),
+                        ),
+                    };
+                    if classes < 2 && rows_ok > 0 {
+                        problems.push(format!(
+                            "{file}: column `{label}`: label has {classes} class(es) ({seen}); a model needs at least two"
+                        ));
+                    }
+                }
+            }
+        }
+        // One file: its own sha256. Parts: the sha256 of the parts' digests, in order, one per line.
+        let sha256 = match self.parts.as_slice() {
+            [(_, one)] => one.clone(),
+            parts => hex::encode(Sha256::digest(
+                parts.iter().map(|(_, sha)| sha.as_str()).collect::<Vec<_>>().join("\n").as_bytes(),
+            )),
+        };
+        let quality = TableQuality {
+            table: table.clone(),
+            file: file.into(),
+            rows_read,
+            rows_ok,
+            rows_quarantined,
+            bad_share,
+            reasons: self.reasons,
+            problems,
+        };
+        StreamedTable {
+            profile,
+            quality,
+            first_quarantined: self.first_quarantined,
+            sha256,
+            bytes_read: self.bytes_read,
+            bytes_decoded: self.bytes_decoded,
+            collected: self.collected,
+        }
+    }
 }
 
 /// The problem of a stream that failed mid-read.
@@ -1001,6 +1112,71 @@ mod tests {
             p.contains("commonest reason: duplicate id (2 rows)") && p.contains("remove `id` from [tables.c]"),
             "{p}"
         );
+    }
+
+    /// Reads `parts` (file name, content) as one table into memory.
+    fn ingest_parts(spec: &TableSpec, parts: &[(&str, &str)]) -> (StreamedTable, MemorySink) {
+        let mut sink = MemorySink {
+            frame: Frame::new(spec.columns().into_iter().map(|(c, _)| c).collect()),
+            quarantined: Vec::new(),
+        };
+        let mut stream = TableStream::new("c", spec, &[], 1_800_000_000);
+        for (file, data) in parts {
+            stream.part(file, data.as_bytes(), &StreamOptions::default(), &mut sink).unwrap();
+        }
+        (stream.finish("c/"), sink)
+    }
+
+    #[test]
+    fn a_table_in_parts_ingests_to_the_same_rows_and_profile_as_one_file() {
+        let header = "id,age,plan,at\n";
+        let rows = ["a,1,x,2024-01-01\n", "b,zz,x,2024-01-01\n", "c,3,,2024-01-01\n", "d,5,y,2024-01-02\n"];
+        let whole = format!("{header}{}", rows.concat());
+        let one = ingest_table("c", &spec(), "c/", whole.as_bytes(), &[], 1_800_000_000);
+        let first = format!("{header}{}{}", rows[0], rows[1]);
+        let second = format!("{header}{}{}", rows[2], rows[3]);
+        let (t, sink) = ingest_parts(&spec(), &[("c/part-0.csv", &first), ("c/part-1.csv", &second)]);
+        assert_eq!(sink.frame, one.frame);
+        assert_eq!(t.profile, one.profile);
+        assert_eq!((t.quality.rows_read, t.quality.rows_ok, t.quality.rows_quarantined), (4, 3, 1));
+        let bad = &sink.quarantined[0];
+        assert_eq!((bad.file.as_str(), bad.line, bad.column.as_str()), ("c/part-0.csv", 3, "age"));
+        let digest = |s: &str| hex::encode(Sha256::digest(s.as_bytes()));
+        let listed = format!("{}\n{}", digest(&first), digest(&second));
+        assert_eq!(t.sha256, digest(&listed), "parts hash as the list of their digests");
+    }
+
+    #[test]
+    fn a_duplicate_id_in_another_part_names_the_part_and_line_it_was_first_seen_on() {
+        let (t, sink) = ingest_parts(
+            &spec(),
+            &[
+                ("c/part-0.csv", "id,age,plan,at\na,1,x,2024-01-01\nb,2,x,2024-01-01\n"),
+                ("c/part-1.csv", "id,age,plan,at\nc,1,x,2024-01-01\nb,2,x,2024-01-01\n"),
+            ],
+        );
+        assert_eq!(t.quality.rows_ok, 3);
+        let dup = &sink.quarantined[0];
+        assert_eq!((dup.file.as_str(), dup.line), ("c/part-1.csv", 3));
+        assert!(dup.reason.contains("duplicate id `b` (first seen on c/part-0.csv line 3)"), "{}", dup.reason);
+    }
+
+    #[test]
+    fn a_broken_part_is_a_problem_naming_the_part_and_generated_ids_continue_across_parts() {
+        let (t, _) = ingest_parts(
+            &spec(),
+            &[("c/part-0.csv", "id,age,plan,at\na,1,x,2024-01-01\n"), ("c/part-1.csv", "id,plan,at\nb,x,2024-01-01\n")],
+        );
+        assert!(t.quality.problems[0].starts_with("c/part-1.csv:1: column `age`"), "{:?}", t.quality.problems);
+        let spec = TableSpec {
+            file: "t/".into(),
+            id: Some("row".into()),
+            generate_id: true,
+            numeric: vec!["x".into()],
+            ..Default::default()
+        };
+        let (_, sink) = ingest_parts(&spec, &[("t/a.csv", "x\n1\n2\n"), ("t/b.csv", "x\n3\n")]);
+        assert_eq!(sink.frame.col("row").unwrap(), ["0", "1", "2"]);
     }
 
     #[test]

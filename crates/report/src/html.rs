@@ -294,7 +294,7 @@ fn data_understanding(h: &mut String, d: &ReportData) {
                 h,
                 "<tr><td>{}</td><td class=\"mono\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>\n",
                 esc(&t.table),
-                esc(t.file.rsplit('/').next().unwrap_or(&t.file)),
+                esc(&short_file(&t.file)),
                 t.rows_read,
                 t.rows_ok,
                 t.rows_quarantined,
@@ -383,9 +383,26 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
+/// A file's name without its folder (`viewing.csv`), or a folder of parts' own name (`viewing/`).
+fn short_file(file: &str) -> String {
+    let trimmed = file.trim_end_matches('/');
+    let name = trimmed.rsplit('/').next().unwrap_or(trimmed);
+    if trimmed.len() < file.len() {
+        format!("{name}/")
+    } else {
+        name.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_folder_of_parts_is_shown_by_its_own_name() {
+        assert_eq!(short_file("s3://b/raw/demo/viewing/"), "viewing/");
+        assert_eq!(short_file("/w/store/raw/demo/viewing.csv"), "viewing.csv");
+    }
 
     #[test]
     fn json_script_cannot_be_closed_by_its_data() {

@@ -156,11 +156,25 @@ impl IngestSection {
     }
 }
 
+/// Whether `name` (a key's last segment inside a table's folder) is a part file: a `.csv` or
+/// `.csv.gz` that is not hidden or a marker (`_SUCCESS`, `.crc` and the like, which Spark and
+/// Hive write beside their parts).
+pub fn is_part_file(name: &str) -> bool {
+    !name.is_empty()
+        && !name.contains('/')
+        && !name.starts_with('_')
+        && !name.starts_with('.')
+        && (name.ends_with(".csv") || name.ends_with(".csv.gz"))
+}
+
 /// Column roles of one input table. Every named column must be in the file's header; columns not
 /// named here are carried along unchecked. A value may be empty only in an `optional` column.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TableSpec {
+    /// The file under the dataset folder (`customers.csv`, `reviews.csv.gz`), or a folder of part
+    /// files ending in `/` (`viewing/`: every `.csv` / `.csv.gz` directly in it, read in name
+    /// order as one table).
     pub file: String,
     /// Unique row id; duplicates are quarantined.
     pub id: Option<String>,
@@ -222,6 +236,11 @@ pub enum ColumnKind {
 }
 
 impl TableSpec {
+    /// The table is a folder of part files (`file` ends in `/`).
+    pub fn is_parts(&self) -> bool {
+        self.file.ends_with('/')
+    }
+
     /// Declared columns with their kinds, in declaration order (id first).
     pub fn columns(&self) -> Vec<(String, ColumnKind)> {
         let mut out = Vec::new();
@@ -792,9 +811,12 @@ impl Spec {
         for (name, t) in &self.tables {
             let f = |field: &str| format!("tables.{name}.{field}");
             check(
-                !t.file.is_empty() && !t.file.contains(".."),
+                !t.file.is_empty()
+                    && !t.file.contains("..")
+                    && !t.file.starts_with('/')
+                    && t.file.trim_end_matches('/') != "pipeline.toml",
                 &f("file"),
-                "must be a file name under the dataset folder",
+                "must be a file name under the dataset folder, or a folder of part files ending in `/`",
             )?;
             check(t.list_separator.chars().count() == 1, &f("list_separator"), "must be one character")?;
             check(
@@ -1082,6 +1104,20 @@ mod tests {
     fn typo_in_a_field_is_named_with_its_line() {
         let e = err(&DEMO_SPEC.replace("min_auc = 0.80", "min_aux = 0.80"));
         assert!(e.contains("unknown field `min_aux`") && e.contains("pipeline.toml") && e.contains("line"), "{e}");
+    }
+
+    #[test]
+    fn a_table_may_be_a_folder_of_parts_but_not_the_spec_or_outside_the_dataset() {
+        let spec = Spec::from_toml(&DEMO_SPEC.replace("file = \"viewing.csv\"", "file = \"viewing/\""), "p.toml");
+        assert!(spec.unwrap().tables["viewing"].is_parts());
+        for bad in ["/etc/", "../x.csv", "pipeline.toml"] {
+            let e = err(&DEMO_SPEC.replace("file = \"viewing.csv\"", &format!("file = \"{bad}\"")));
+            assert!(e.contains("`tables.viewing.file`"), "{bad}: {e}");
+        }
+        assert!(is_part_file("part-00000.csv") && is_part_file("p.csv.gz"));
+        for not_a_part in ["_SUCCESS", ".part-0.csv.crc", "_part.csv", "sub/p.csv", "p.parquet", ""] {
+            assert!(!is_part_file(not_a_part), "{not_a_part}");
+        }
     }
 
     #[test]

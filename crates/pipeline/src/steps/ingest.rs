@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -138,45 +138,64 @@ async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Re
             reasons: BTreeMap::new(),
             problems: vec![problem],
         };
-        let head = stores.objects.head(&source_key).await.map_err(Error::store(format!("reading {file_label}")))?;
-        let Some(crate::store::ObjectMeta { bytes: size, version: object_version }) = head else {
-            quality.push(refused(format!("{file_label}: input file not found")));
-            continue;
+        let sources = match table_sources(stores, &source_key, tspec).await? {
+            Ok(sources) => sources,
+            Err(problem) => {
+                quality.push(refused(problem));
+                continue;
+            }
         };
+        let size: u64 = sources.iter().map(|s| s.bytes).sum();
         if let Some(b) = budget.as_ref().filter(|b| size > b.bytes) {
             tracing::warn!(run_id, table = %name, size, budget = b.bytes, "input above the ingest memory budget: not read");
             quality.push(refused(b.too_large(&file_label, size)));
             continue;
         }
-        let body = stores.objects.open(&source_key).await.map_err(Error::store(format!("reading {file_label}")))?;
+        let object_version = match sources.as_slice() {
+            [one] if !tspec.is_parts() => one.version.clone(),
+            parts => Some(format!("{} parts", parts.len())),
+        };
         let recommend = spec.recommend.as_ref();
         let references = recommend.filter(|r| *name == r.ratings || Some(name) == r.viewing.as_ref()).and_then(|r| {
             Some((r.item.clone(), known_titles.clone()?, spec.tables.get(r.titles.as_ref()?)?.file.clone()))
         });
-        let job = TableJob {
-            table: name.clone(),
-            spec: tspec.clone(),
-            file: file_label.clone(),
-            labels: labels.get(name).cloned().unwrap_or_default(),
-            now,
-            budget: budget.clone(),
+        let out = tmp.path().join(format!("table-{index}.csv"));
+        let mut job = TableJob::create(
+            ingest::TableStream::new(name, tspec, &labels.get(name).cloned().unwrap_or_default(), now),
+            budget.clone(),
             references,
-            collect: recommend.filter(|r| r.titles.as_ref() == Some(name)).and_then(|r| r.title_id.clone()),
-            out: tmp.path().join(format!("table-{index}.csv")),
-        };
-        let out = job.out.clone();
-        let handle = tokio::runtime::Handle::current();
-        let q = quarantine.take().expect("the quarantine file is given back after every table");
+            recommend.filter(|r| r.titles.as_ref() == Some(name)).and_then(|r| r.title_id.clone()),
+            &out,
+        )
+        .map_err(|e| Error::Invalid(format!("creating {}: {e} (the temp folder's space)", out.display())))?;
         let started = Instant::now();
-        let (result, q) = tokio::task::spawn_blocking(move || job.run(handle, body, q))
+        for source in sources {
+            if job.over_budget() {
+                break;
+            }
+            let part_label = stores.objects.uri(&source.key);
+            let body = stores.objects.open(&source.key).await.map_err(Error::store(format!("reading {part_label}")))?;
+            let handle = tokio::runtime::Handle::current();
+            let q = quarantine.take().expect("the quarantine file is given back after every part");
+            let label = part_label.clone();
+            let (result, back, q) = tokio::task::spawn_blocking(move || {
+                let mut q = q;
+                let result = job.part(handle, &label, body, &mut q);
+                (result, job, q)
+            })
             .await
-            .map_err(|e| Error::Invalid(format!("ingesting {file_label}: the parser thread failed: {e}")))?;
-        quarantine = Some(q);
-        let t = result.map_err(|e| {
-            Error::Invalid(format!(
-                "ingesting {file_label}: writing the validated copy to {}: {e} (the temp folder's space)",
-                tmp.path().display()
-            ))
+            .map_err(|e| Error::Invalid(format!("ingesting {part_label}: the parser thread failed: {e}")))?;
+            quarantine = Some(q);
+            job = back;
+            result.map_err(|e| {
+                Error::Invalid(format!(
+                    "ingesting {part_label}: writing the validated copy to {}: {e} (the temp folder's space)",
+                    tmp.path().display()
+                ))
+            })?;
+        }
+        let t = job.finish(&file_label).map_err(|e| {
+            Error::Invalid(format!("ingesting {file_label}: writing {}: {e} (the temp folder's space)", out.display()))
         })?;
         tracing::info!(
             run_id,
@@ -298,7 +317,7 @@ impl QuarantineFile {
 
 /// Validated rows to the table's temp file, quarantined rows to the run's quarantine file.
 struct FileSink<'a> {
-    rows: csv::Writer<std::io::BufWriter<std::fs::File>>,
+    rows: &'a mut csv::Writer<std::io::BufWriter<std::fs::File>>,
     quarantine: &'a mut QuarantineFile,
 }
 
@@ -311,59 +330,100 @@ impl ingest::IngestSink for FileSink<'_> {
     }
 }
 
-/// One table's ingest, run on a blocking thread (CSV parsing is synchronous; the object body is
-/// pulled from the async store through [`BlockingReader`]).
+/// One input object of a table: its file, or one of its parts.
+struct Source {
+    key: String,
+    bytes: u64,
+    version: Option<String>,
+}
+
+/// What ingest reads for a table: its one file, or every part file directly in its folder (name
+/// order). `Ok(Err(problem))` when there is nothing to read.
+async fn table_sources(
+    stores: Stores<'_>,
+    source_key: &str,
+    tspec: &crate::spec::TableSpec,
+) -> Result<std::result::Result<Vec<Source>, String>> {
+    let label = stores.objects.uri(source_key);
+    let keys = if tspec.is_parts() {
+        let listed = stores.objects.list(source_key).await.map_err(Error::store(format!("listing {label}")))?;
+        let parts: Vec<String> =
+            listed.into_iter().filter(|k| k.strip_prefix(source_key).is_some_and(crate::spec::is_part_file)).collect();
+        if parts.is_empty() {
+            return Ok(Err(format!(
+                "{label}: no part files (.csv or .csv.gz) in this folder (the spec's `file` ends in `/`)"
+            )));
+        }
+        parts
+    } else {
+        vec![source_key.to_string()]
+    };
+    let mut sources = Vec::with_capacity(keys.len());
+    for key in keys {
+        let uri = stores.objects.uri(&key);
+        match stores.objects.head(&key).await.map_err(Error::store(format!("reading {uri}")))? {
+            Some(meta) => sources.push(Source { key, bytes: meta.bytes, version: meta.version }),
+            None => return Ok(Err(format!("{uri}: input file not found"))),
+        }
+    }
+    Ok(Ok(sources))
+}
+
+/// One table's ingest, part by part, each part parsed on a blocking thread (CSV parsing is
+/// synchronous; the object body is pulled from the async store through [`BlockingReader`]).
 struct TableJob {
-    table: String,
-    spec: crate::spec::TableSpec,
-    file: String,
-    labels: Vec<String>,
-    now: i64,
+    stream: ingest::TableStream,
     budget: Option<ingest::InputBudget>,
     /// (item column, known title ids, titles file) for ratings and viewing.
     references: Option<(String, Arc<HashSet<String>>, String)>,
     collect: Option<String>,
-    out: PathBuf,
+    rows: csv::Writer<std::io::BufWriter<std::fs::File>>,
 }
 
 impl TableJob {
-    fn run(
-        self,
+    fn create(
+        stream: ingest::TableStream,
+        budget: Option<ingest::InputBudget>,
+        references: Option<(String, Arc<HashSet<String>>, String)>,
+        collect: Option<String>,
+        out: &Path,
+    ) -> std::io::Result<Self> {
+        let mut rows =
+            csv::Writer::from_writer(std::io::BufWriter::with_capacity(256 * 1024, std::fs::File::create(out)?));
+        rows.write_record(stream.spec().columns().iter().map(|(c, _)| c.as_str()))?;
+        Ok(Self { stream, budget, references, collect, rows })
+    }
+
+    /// The parts read so far went past the input budget (a problem already says so): the rest
+    /// are not read.
+    fn over_budget(&self) -> bool {
+        self.budget.as_ref().is_some_and(|b| self.stream.bytes_decoded() > b.bytes)
+    }
+
+    fn part(
+        &mut self,
         handle: tokio::runtime::Handle,
+        file: &str,
         body: ObjectBody,
-        mut quarantine: QuarantineFile,
-    ) -> (std::io::Result<ingest::StreamedTable>, QuarantineFile) {
-        let result = (|| {
-            let mut rows = csv::Writer::from_writer(std::io::BufWriter::with_capacity(
-                256 * 1024,
-                std::fs::File::create(&self.out)?,
-            ));
-            rows.write_record(self.spec.columns().iter().map(|(c, _)| c.as_str()))?;
-            let opts = ingest::StreamOptions {
-                budget: self.budget.as_ref(),
-                references: self.references.as_ref().map(|(column, known, in_file)| ingest::References {
-                    column,
-                    known,
-                    in_file,
-                }),
-                collect: self.collect.as_deref(),
-            };
-            let input = std::io::BufReader::with_capacity(1024 * 1024, BlockingReader { handle, body });
-            let mut sink = FileSink { rows, quarantine: &mut quarantine };
-            let t = ingest::ingest_stream(
-                &self.table,
-                &self.spec,
-                &self.file,
-                input,
-                &self.labels,
-                self.now,
-                &opts,
-                &mut sink,
-            )?;
-            sink.rows.flush()?;
-            Ok(t)
-        })();
-        (result, quarantine)
+        quarantine: &mut QuarantineFile,
+    ) -> std::io::Result<()> {
+        let opts = ingest::StreamOptions {
+            budget: self.budget.as_ref(),
+            references: self.references.as_ref().map(|(column, known, in_file)| ingest::References {
+                column,
+                known,
+                in_file,
+            }),
+            collect: self.collect.as_deref(),
+        };
+        let input = std::io::BufReader::with_capacity(1024 * 1024, BlockingReader { handle, body });
+        let mut sink = FileSink { rows: &mut self.rows, quarantine };
+        self.stream.part(file, input, &opts, &mut sink)
+    }
+
+    fn finish(mut self, file: &str) -> std::io::Result<ingest::StreamedTable> {
+        self.rows.flush()?;
+        Ok(self.stream.finish(file))
     }
 }
 
