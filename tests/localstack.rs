@@ -496,7 +496,7 @@ fn unmeetable_business_criteria_take_the_reject_path_and_write_no_scores() {
 
 #[test]
 #[ignore = "needs the local AWS stack: scripts/localstack-checks runs it with --ignored"]
-fn a_malformed_upload_fails_the_quality_gate_naming_file_and_line_and_deploys_nothing() {
+fn a_malformed_part_of_an_upload_in_16_parts_fails_the_quality_gate_naming_the_part_and_line() {
     let (env, _serial, rt) = scenario();
     rt.block_on(async {
         let stack = Stack::connect(env).await;
@@ -504,23 +504,39 @@ fn a_malformed_upload_fails_the_quality_gate_naming_file_and_line_and_deploys_no
         let scores_before = stack.score_items().await;
         let models_before = stack.objects.list("models/").await.unwrap();
 
-        let mut files = demo_files();
-        let (_, customers) = files.iter_mut().find(|(name, _)| name == "customers.csv").expect("customers.csv");
+        // The large tables as folders of 16 parts each (Ingest lists them under its IAM role).
+        let (mut files, spec) = demo::split_into_parts(demo_files(), 16);
+        let part = "customers/part-00007.csv";
+        let (_, customers) = files.iter_mut().find(|(name, _)| name == part).expect("part 7 of customers");
         let good_rows = customers.iter().filter(|&&b| b == b'\n').count() - 1;
         for i in 0..40 {
             customers
                 .extend_from_slice(format!("CB{i},N/A,US,basic,2025-01-01,3,9.99,2,10,1,0,0,3,Drama,no\n").as_bytes());
         }
-        let spec = edited_spec("dataset = \"demo\"", "dataset = \"broken\"");
+        let spec = spec.replacen("dataset = \"demo\"", "dataset = \"broken\"", 1);
+        assert!(spec.contains("dataset = \"broken\"") && spec.contains("file = \"customers/\""));
         let outcome = stack.upload_and_run("broken", &files, &spec).await;
         assert_eq!(outcome.status, "FAILED", "{outcome:?}");
         assert_eq!(outcome.error.as_deref(), Some("Marquee.QualityGateFailed"));
         let cause = outcome.cause.clone().unwrap_or_default();
         let first_bad_line = good_rows + 2;
         assert!(
-            cause.contains("customers.csv") && cause.contains(&format!("line {first_bad_line}")),
-            "the cause names the file and the line: {cause}"
+            cause.contains(&format!("{part} line {first_bad_line}, column `age`")),
+            "the cause names the part and the line: {cause}"
         );
+        // The quarantine holds every bad row with its part and line.
+        let mut quarantined = String::new();
+        for key in stack.objects.list("runs/").await.unwrap() {
+            if key.ends_with("/ingested/quarantine.csv") {
+                let text = String::from_utf8(stack.objects.get(&key).await.unwrap()).unwrap();
+                if text.contains("raw/broken/customers/") {
+                    quarantined = text;
+                }
+            }
+        }
+        let first = quarantined.lines().nth(1).unwrap_or_default();
+        assert!(first.contains(&format!("{part},{first_bad_line},age,")), "names the part and line: {first}");
+        assert_eq!(quarantined.lines().count(), 41, "every bad row quarantined: {quarantined}");
         assert_eq!(stack.objects.list("models/").await.unwrap(), models_before, "nothing deployed");
         assert_eq!(stack.champions().await, d.champions, "the previous champion keeps serving");
         assert!(stack.score_items().await == scores_before);

@@ -702,8 +702,12 @@ fn fingerprint(id: &str) -> u128 {
 /// commonest reason, the first bad row, and the next step that would pass.
 pub fn apply_gate(q: &mut TableQuality, gate: &QualitySection, first_bad: Option<&QuarantinedRow>) {
     if q.bad_share > gate.max_bad_row_share {
+        // In a table of parts the line alone is ambiguous: name the part too.
         let first = first_bad
-            .map(|r| format!("; first: line {}, column `{}`: {}", r.line, r.column, r.reason))
+            .map(|r| {
+                let part = if r.file != q.file { format!("{} ", r.file) } else { String::new() };
+                format!("; first: {part}line {}, column `{}`: {}", r.line, r.column, r.reason)
+            })
             .unwrap_or_default();
         let commonest = q.reasons.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)));
         let most = commonest.map(|(r, n)| format!("; commonest reason: {r} ({n} rows)")).unwrap_or_default();
@@ -1159,6 +1163,9 @@ mod tests {
         let dup = &sink.quarantined[0];
         assert_eq!((dup.file.as_str(), dup.line), ("c/part-1.csv", 3));
         assert!(dup.reason.contains("duplicate id `b` (first seen on c/part-0.csv line 3)"), "{}", dup.reason);
+        let mut quality = t.quality;
+        apply_gate(&mut quality, &QualitySection { max_bad_row_share: 0.0, min_rows: 1 }, Some(dup));
+        assert!(quality.problems[0].contains("first: c/part-1.csv line 3, column `id`"), "{:?}", quality.problems);
     }
 
     #[test]
