@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -70,21 +70,30 @@ impl Table {
     }
 }
 
-/// Drafts a spec for the CSV (and `.csv.gz`) files of `dir`.
+/// Drafts a spec for the CSV (and `.csv.gz`) files of `dir`, and for its subfolders of part
+/// files (each one table, `file = "<folder>/"`).
 pub fn draft_spec(dir: &Path) -> Result<Draft> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| Error::Invalid(format!("{}: {e}", dir.display())))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
-            n.ends_with(".csv") || n.ends_with(".csv.gz")
-        })
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        return Err(Error::Invalid(format!("{}: no .csv or .csv.gz files to draft a spec from", dir.display())));
+    let mut sources: Vec<(PathBuf, Vec<PathBuf>)> = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::Invalid(format!("{}: {e}", dir.display())))? {
+        let path = entry.map_err(|e| Error::Invalid(format!("{}: {e}", dir.display())))?.path();
+        let lower = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
+        if path.is_dir() {
+            let parts = part_files(&path)?;
+            if !parts.is_empty() {
+                sources.push((path, parts));
+            }
+        } else if lower.ends_with(".csv") || lower.ends_with(".csv.gz") {
+            sources.push((path.clone(), vec![path]));
+        }
     }
-    let tables = files.iter().map(|p| read_table(p)).collect::<Result<Vec<_>>>()?;
+    sources.sort();
+    if sources.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{}: no .csv or .csv.gz files (or folders of them) to draft a spec from",
+            dir.display()
+        )));
+    }
+    let tables = sources.iter().map(|(source, parts)| read_table(source, parts)).collect::<Result<Vec<_>>>()?;
     let dataset = slug(dir.file_name().and_then(|n| n.to_str()).unwrap_or("data"));
     let mut out = Writer::default();
     writeln!(
@@ -137,38 +146,75 @@ impl Writer {
     }
 }
 
-fn read_table(path: &Path) -> Result<Table> {
+/// The part files directly in `folder` (what ingest reads for `file = "<folder>/"`), by name.
+fn part_files(folder: &Path) -> Result<Vec<PathBuf>> {
+    let mut parts = Vec::new();
+    for entry in std::fs::read_dir(folder).map_err(|e| Error::Invalid(format!("{}: {e}", folder.display())))? {
+        let path = entry.map_err(|e| Error::Invalid(format!("{}: {e}", folder.display())))?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if path.is_file() && crate::spec::is_part_file(name) {
+            parts.push(path);
+        }
+    }
+    parts.sort();
+    Ok(parts)
+}
+
+/// One table from `source`: a file (`parts` is that file) or a folder of parts, read in order up
+/// to [`SCAN_ROWS`] rows in all.
+fn read_table(source: &Path, parts: &[PathBuf]) -> Result<Table> {
     let name_of = |p: &Path| p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-    let file = name_of(path);
-    let open = std::fs::File::open(path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
-    let reader: Box<dyn Read> = if file.to_ascii_lowercase().ends_with(".gz") {
-        Box::new(flate2::read::MultiGzDecoder::new(open))
-    } else {
-        Box::new(open)
-    };
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-    let header: Vec<String> = rdr
-        .headers()
-        .map_err(|e| Error::Invalid(format!("{}:1: unreadable header: {e}", path.display())))?
-        .iter()
-        .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
-        .collect();
-    let mut stats: Vec<Stats> = header.iter().map(|h| Stats::new(id_like(h))).collect();
+    let folder = source.is_dir();
+    let file = if folder { format!("{}/", name_of(source)) } else { name_of(source) };
+    let mut header: Vec<String> = Vec::new();
+    let mut stats: Vec<Stats> = Vec::new();
     let mut rng = ChaCha8Rng::seed_from_u64(42);
     let mut rows = 0;
-    for (i, rec) in rdr.records().take(SCAN_ROWS).enumerate() {
-        rows += 1;
-        let rec = rec.map_err(|e| Error::Invalid(format!("{}: record {}: {e}", path.display(), i + 1)))?;
-        // One reservoir slot per row for every column, so the sampled values stay whole rows.
-        let slot = if i < SAMPLE_ROWS { Some(i) } else { Some(rng.gen_range(0..=i)).filter(|&j| j < SAMPLE_ROWS) };
-        for (j, st) in stats.iter_mut().enumerate() {
-            st.push(rec.get(j).unwrap_or_default().trim(), slot);
+    for path in parts {
+        if rows >= SCAN_ROWS {
+            break;
+        }
+        let open = std::fs::File::open(path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+        let reader: Box<dyn Read> = if name_of(path).to_ascii_lowercase().ends_with(".gz") {
+            Box::new(flate2::read::MultiGzDecoder::new(open))
+        } else {
+            Box::new(open)
+        };
+        let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+        let part_header: Vec<String> = rdr
+            .headers()
+            .map_err(|e| Error::Invalid(format!("{}:1: unreadable header: {e}", path.display())))?
+            .iter()
+            .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
+            .collect();
+        if header.is_empty() {
+            stats = part_header.iter().map(|h| Stats::new(id_like(h))).collect();
+            header = part_header;
+        } else if part_header != header {
+            return Err(Error::Invalid(format!(
+                "{}:1: the header differs from the first part's ({}): the parts of a folder are one table",
+                path.display(),
+                header.join(", ")
+            )));
+        }
+        for (i, rec) in rdr.records().take(SCAN_ROWS - rows).enumerate() {
+            let rec = rec.map_err(|e| Error::Invalid(format!("{}: record {}: {e}", path.display(), i + 1)))?;
+            // One reservoir slot per row for every column, so the sampled values stay whole rows.
+            let slot = if rows < SAMPLE_ROWS {
+                Some(rows)
+            } else {
+                Some(rng.gen_range(0..=rows)).filter(|&j| j < SAMPLE_ROWS)
+            };
+            rows += 1;
+            for (j, st) in stats.iter_mut().enumerate() {
+                st.push(rec.get(j).unwrap_or_default().trim(), slot);
+            }
         }
     }
     let columns: Vec<Column> = header.iter().zip(stats).map(|(name, st)| column_of(name, st)).collect();
     let id = columns.iter().find(|c| c.id_like && !c.optional && c.unique && c.non_empty > 0).map(|c| c.name.clone());
-    let stem = file.trim_end_matches(".gz").trim_end_matches(".GZ");
-    let stem = stem.rsplit_once('.').map_or(stem, |(s, _)| s);
+    let stem = file.trim_end_matches('/').trim_end_matches(".gz").trim_end_matches(".GZ");
+    let stem = if folder { stem } else { stem.rsplit_once('.').map_or(stem, |(s, _)| s) };
     Ok(Table { name: slug(stem), file, columns, id, rows })
 }
 
@@ -738,6 +784,31 @@ mod tests {
         let r = d.spec.recommend.as_ref().unwrap();
         assert_eq!((r.user.as_str(), r.item.as_str(), r.rating.as_str()), ("user_id", "item_id", "rating"));
         assert_eq!(r.titles, None);
+    }
+
+    #[test]
+    fn a_folder_of_parts_is_one_table_read_across_its_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let parts = dir.path().join("ratings");
+        std::fs::create_dir(&parts).unwrap();
+        let header = "user_id,item_id,rating,timestamp\n";
+        let rows = |from: usize| -> String {
+            (from..from + 150).map(|i| format!("{},{},{},{}\n", i % 30, i % 17, 1 + i % 5, 881250949 + i)).collect()
+        };
+        write(
+            &parts,
+            &[("part-0.csv", &format!("{header}{}", rows(0))), ("part-1.csv", &format!("{header}{}", rows(150)))],
+        );
+        write(&parts, &[("_SUCCESS", "")]);
+        let d = draft_spec(dir.path()).unwrap();
+        assert_eq!(d.spec.tables["ratings"].file, "ratings/");
+        assert!(d.spec.recommend.is_some(), "{}", d.toml);
+        let table = read_table(&parts, &part_files(&parts).unwrap()).unwrap();
+        assert_eq!(table.rows, 300, "both parts read, the marker not");
+
+        write(&parts, &[("part-2.csv", "user,item,rating,timestamp\n1,2,3,4\n")]);
+        let e = draft_spec(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("part-2.csv:1: the header differs"), "{e}");
     }
 }
 
