@@ -74,13 +74,22 @@ impl Table {
 /// files (each one table, `file = "<folder>/"`).
 pub fn draft_spec(dir: &Path) -> Result<Draft> {
     let mut sources: Vec<(PathBuf, Vec<PathBuf>)> = Vec::new();
+    let mut skipped = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::Invalid(format!("{}: {e}", dir.display())))? {
         let path = entry.map_err(|e| Error::Invalid(format!("{}: {e}", dir.display())))?.path();
         let lower = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
         if path.is_dir() {
             let parts = part_files(&path)?;
-            if !parts.is_empty() {
-                sources.push((path, parts));
+            if parts.is_empty() {
+                continue;
+            }
+            // Files with different headers are different tables, not the parts of one.
+            match parts.iter().map(|p| read_header(p)).collect::<Result<BTreeSet<_>>>()?.len() {
+                1 => sources.push((path, parts)),
+                _ => skipped.push(format!(
+                    "{}/ (its files have different headers: separate tables, not parts of one; run init on that folder)",
+                    path.file_name().and_then(|n| n.to_str()).unwrap_or_default()
+                )),
             }
         } else if lower.ends_with(".csv") || lower.ends_with(".csv.gz") {
             sources.push((path.clone(), vec![path]));
@@ -89,8 +98,9 @@ pub fn draft_spec(dir: &Path) -> Result<Draft> {
     sources.sort();
     if sources.is_empty() {
         return Err(Error::Invalid(format!(
-            "{}: no .csv or .csv.gz files (or folders of them) to draft a spec from",
-            dir.display()
+            "{}: no .csv or .csv.gz files (or folders of parts) to draft a spec from{}",
+            dir.display(),
+            skipped.iter().map(|s| format!("; skipped {s}")).collect::<String>()
         )));
     }
     let tables = sources.iter().map(|(source, parts)| read_table(source, parts)).collect::<Result<Vec<_>>>()?;
@@ -104,6 +114,9 @@ pub fn draft_spec(dir: &Path) -> Result<Draft> {
         dir.display()
     )
     .ok();
+    for s in &skipped {
+        writeln!(out.text, "# Skipped {s}.").ok();
+    }
     writeln!(out.text, "[pipeline]\nname = {}\ndataset = {}\n", quote(&dataset), quote(&dataset)).ok();
     let churn = churn_of(&tables, &mut out);
     let generated: BTreeSet<String> = churn.iter().filter(|c| c.generate_id).map(|c| c.table.clone()).collect();
@@ -160,6 +173,27 @@ fn part_files(folder: &Path) -> Result<Vec<PathBuf>> {
     Ok(parts)
 }
 
+/// A flexible CSV reader over a file, inflating a `.gz` one.
+fn csv_reader(path: &Path) -> Result<csv::Reader<Box<dyn Read>>> {
+    let open = std::fs::File::open(path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    let gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let reader: Box<dyn Read> = if gz { Box::new(flate2::read::MultiGzDecoder::new(open)) } else { Box::new(open) };
+    Ok(csv::ReaderBuilder::new().flexible(true).from_reader(reader))
+}
+
+fn header_of(rdr: &mut csv::Reader<Box<dyn Read>>, path: &Path) -> Result<Vec<String>> {
+    Ok(rdr
+        .headers()
+        .map_err(|e| Error::Invalid(format!("{}:1: unreadable header: {e}", path.display())))?
+        .iter()
+        .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
+        .collect())
+}
+
+fn read_header(path: &Path) -> Result<Vec<String>> {
+    header_of(&mut csv_reader(path)?, path)
+}
+
 /// One table from `source`: a file (`parts` is that file) or a folder of parts, read in order up
 /// to [`SCAN_ROWS`] rows in all.
 fn read_table(source: &Path, parts: &[PathBuf]) -> Result<Table> {
@@ -174,19 +208,8 @@ fn read_table(source: &Path, parts: &[PathBuf]) -> Result<Table> {
         if rows >= SCAN_ROWS {
             break;
         }
-        let open = std::fs::File::open(path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
-        let reader: Box<dyn Read> = if name_of(path).to_ascii_lowercase().ends_with(".gz") {
-            Box::new(flate2::read::MultiGzDecoder::new(open))
-        } else {
-            Box::new(open)
-        };
-        let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-        let part_header: Vec<String> = rdr
-            .headers()
-            .map_err(|e| Error::Invalid(format!("{}:1: unreadable header: {e}", path.display())))?
-            .iter()
-            .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
-            .collect();
+        let mut rdr = csv_reader(path)?;
+        let part_header = header_of(&mut rdr, path)?;
         if header.is_empty() {
             stats = part_header.iter().map(|h| Stats::new(id_like(h))).collect();
             header = part_header;
@@ -806,8 +829,11 @@ mod tests {
         let table = read_table(&parts, &part_files(&parts).unwrap()).unwrap();
         assert_eq!(table.rows, 300, "both parts read, the marker not");
 
+        // A folder of different tables is skipped, and said so.
         write(&parts, &[("part-2.csv", "user,item,rating,timestamp\n1,2,3,4\n")]);
         let e = draft_spec(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("skipped ratings/ (its files have different headers"), "{e}");
+        let e = read_table(&parts, &part_files(&parts).unwrap()).err().unwrap().to_string();
         assert!(e.contains("part-2.csv:1: the header differs"), "{e}");
     }
 }
