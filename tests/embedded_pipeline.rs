@@ -777,6 +777,12 @@ async fn tables_split_into_parts_give_the_same_models_and_scores_as_one_file_eac
         serde_json::from_slice(&parted.objects.get(&keys::ingest_manifest("run-1")).await.unwrap()).unwrap();
     assert_eq!(manifest.tables["viewing"].object_version.as_deref(), Some("5 parts"));
     assert_eq!(manifest.tables["viewing"].source_key, "raw/demo/viewing/");
+    let parts: Vec<&str> = manifest.tables["viewing"].parts.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(parts.len(), 5, "{parts:?}");
+    assert_eq!(parts[4], "raw/demo/viewing/part-00004.csv");
+    let bytes = parted.objects.get(parts[4]).await.unwrap();
+    assert_eq!(manifest.tables["viewing"].parts[4].bytes, bytes.len() as u64);
+    assert!(manifest.tables["customers"].parts.len() == 5 && manifest.tables["titles"].parts.is_empty());
 
     // A bad row in one part is quarantined naming that part and its line there.
     let part_key = keys::raw("demo", "customers/part-00002.csv");

@@ -227,6 +227,17 @@ pub struct StreamedTable {
     pub bytes_decoded: u64,
     /// The values of `StreamOptions::collect`.
     pub collected: HashSet<String>,
+    /// Each part read, in order: its name in messages, sha256 and bytes as stored (one entry for
+    /// a table in one file).
+    pub parts: Vec<PartDigest>,
+}
+
+/// One part of a table as ingest read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartDigest {
+    pub file: String,
+    pub sha256: String,
+    pub bytes: u64,
 }
 
 /// Parse one table. `file` is how the file is named in messages; `labels` are columns that must
@@ -343,6 +354,8 @@ pub struct TableStream {
     first_seen: HashMap<u128, (usize, u64)>,
     /// The parts read so far: how each is named in messages, and its sha256.
     parts: Vec<(String, String)>,
+    /// Bytes read (as stored) of each part, in the order of `parts`.
+    part_bytes: Vec<u64>,
     bytes_read: u64,
     bytes_decoded: u64,
     profile: ProfileBuilder,
@@ -370,6 +383,7 @@ impl TableStream {
             header: Vec::new(),
             first_seen: HashMap::new(),
             parts: Vec::new(),
+            part_bytes: Vec::new(),
             bytes_read: 0,
             bytes_decoded: 0,
         }
@@ -609,6 +623,7 @@ impl TableStream {
         }
         self.problems.extend(problems);
         self.parts.push((file.to_string(), hex::encode(hasher.borrow().clone().finalize())));
+        self.part_bytes.push(raw_count.get());
         self.bytes_read += raw_count.get();
         self.bytes_decoded += decoded_count.get();
         Ok(())
@@ -667,6 +682,12 @@ impl TableStream {
             bytes_read: self.bytes_read,
             bytes_decoded: self.bytes_decoded,
             collected: self.collected,
+            parts: self
+                .parts
+                .into_iter()
+                .zip(self.part_bytes)
+                .map(|((file, sha256), bytes)| PartDigest { file, sha256, bytes })
+                .collect(),
         }
     }
 }

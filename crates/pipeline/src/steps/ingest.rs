@@ -62,7 +62,21 @@ pub struct ManifestTable {
     /// Size of the uploaded file.
     #[serde(default)]
     pub bytes: u64,
-    /// Which stored object was read (S3: `version <id>` or `etag <etag>`; None in a folder).
+    /// Which stored object was read (S3: `version <id>` or `etag <etag>`; None in a folder;
+    /// `N parts` for a table in parts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_version: Option<String>,
+    /// A table in parts: each part read, in order (empty for a table in one file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<ManifestPart>,
+}
+
+/// One part of a table in parts, as ingest read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestPart {
+    pub key: String,
+    pub sha256: String,
+    pub bytes: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_version: Option<String>,
 }
@@ -169,6 +183,7 @@ async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Re
         )
         .map_err(|e| Error::Invalid(format!("creating {}: {e} (the temp folder's space)", out.display())))?;
         let started = Instant::now();
+        let read: Vec<(String, Option<String>)> = sources.iter().map(|s| (s.key.clone(), s.version.clone())).collect();
         for source in sources {
             if job.over_budget() {
                 break;
@@ -220,6 +235,19 @@ async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Re
                 sha256: t.sha256,
                 bytes: t.bytes_read,
                 object_version,
+                parts: if tspec.is_parts() {
+                    read.into_iter()
+                        .zip(&t.parts)
+                        .map(|((key, object_version), p)| ManifestPart {
+                            key,
+                            sha256: p.sha256.clone(),
+                            bytes: p.bytes,
+                            object_version,
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                },
             },
         );
         if let Some(f) = t.first_quarantined {

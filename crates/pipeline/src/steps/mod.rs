@@ -27,7 +27,7 @@ pub use champion::{read_champion, Champion};
 pub use cutoff::{churn_cutoff_key, redeploy_churn_cutoff, CutoffChange};
 pub use deploy::{deploy, DeployOutput};
 pub use evaluate::{evaluate, ChampionComparison, EvaluateOutput, EvaluationRecord, Verdict};
-pub use ingest::{ingest, ingest_with_memory, IngestOutput, Manifest, ManifestTable};
+pub use ingest::{ingest, ingest_with_memory, IngestOutput, Manifest, ManifestPart, ManifestTable};
 pub use io::load_run_spec;
 pub use prepare::{prepare, PrepareOutput, UseCaseTask};
 pub use registry::{
