@@ -183,8 +183,7 @@ async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Re
         )
         .map_err(|e| Error::Invalid(format!("creating {}: {e} (the temp folder's space)", out.display())))?;
         let started = Instant::now();
-        let read: Vec<(String, Option<String>)> = sources.iter().map(|s| (s.key.clone(), s.version.clone())).collect();
-        for source in sources {
+        for source in &sources {
             if job.over_budget() {
                 break;
             }
@@ -236,13 +235,14 @@ async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Re
                 bytes: t.bytes_read,
                 object_version,
                 parts: if tspec.is_parts() {
-                    read.into_iter()
+                    sources
+                        .into_iter()
                         .zip(&t.parts)
-                        .map(|((key, object_version), p)| ManifestPart {
-                            key,
+                        .map(|(source, p)| ManifestPart {
+                            key: source.key,
                             sha256: p.sha256.clone(),
                             bytes: p.bytes,
-                            object_version,
+                            object_version: source.version,
                         })
                         .collect()
                 } else {
