@@ -512,16 +512,11 @@ async fn upload_inputs(objects: &DirObjectStore, spec_path: &Path, data_dir: &Pa
         for stale in objects.list(&folder).await? {
             objects.delete(&stale).await?;
         }
-        let entries = std::fs::read_dir(&src)
+        let parts = marquee_pipeline::spec::part_files_in(&src)
             .with_context(|| format!("reading input folder {} (named by the spec)", src.display()))?;
-        for entry in entries {
-            let entry = entry.with_context(|| format!("reading input folder {}", src.display()))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !marquee_pipeline::spec::is_part_file(&name) || !entry.path().is_file() {
-                continue;
-            }
-            let bytes = std::fs::read(entry.path())
-                .with_context(|| format!("reading input part {}", entry.path().display()))?;
+        for part in parts {
+            let name = part.file_name().expect("a listed file has a name").to_string_lossy();
+            let bytes = std::fs::read(&part).with_context(|| format!("reading input part {}", part.display()))?;
             objects.put(&format!("{folder}{name}"), bytes).await?;
         }
     }

@@ -159,18 +159,9 @@ impl Writer {
     }
 }
 
-/// The part files directly in `folder` (what ingest reads for `file = "<folder>/"`), by name.
+/// The part files of a subfolder, by name ([`crate::spec::part_files_in`]).
 fn part_files(folder: &Path) -> Result<Vec<PathBuf>> {
-    let mut parts = Vec::new();
-    for entry in std::fs::read_dir(folder).map_err(|e| Error::Invalid(format!("{}: {e}", folder.display())))? {
-        let path = entry.map_err(|e| Error::Invalid(format!("{}: {e}", folder.display())))?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        if path.is_file() && crate::spec::is_part_file(name) {
-            parts.push(path);
-        }
-    }
-    parts.sort();
-    Ok(parts)
+    crate::spec::part_files_in(folder).map_err(|e| Error::Invalid(format!("{}: {e}", folder.display())))
 }
 
 /// A flexible CSV reader over a file, inflating a `.gz` one.

@@ -167,6 +167,20 @@ pub fn is_part_file(name: &str) -> bool {
         && (name.ends_with(".csv") || name.ends_with(".csv.gz"))
 }
 
+/// The part files directly in a local `folder` (what ingest reads for `file = "<folder>/"` once
+/// uploaded), sorted by name.
+pub fn part_files_in(folder: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut parts = Vec::new();
+    for entry in std::fs::read_dir(folder)? {
+        let path = entry?.path();
+        if path.is_file() && path.file_name().and_then(|n| n.to_str()).is_some_and(is_part_file) {
+            parts.push(path);
+        }
+    }
+    parts.sort();
+    Ok(parts)
+}
+
 /// Column roles of one input table. Every named column must be in the file's header; columns not
 /// named here are carried along unchecked. A value may be empty only in an `optional` column.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
