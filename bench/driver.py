@@ -9,6 +9,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -102,6 +103,11 @@ def jobs(a):
         argv = py + [tool, task] + common + (["--variant", variant] if variant else [])
         return (task, f"{tool} {task}" + (f" --variant {variant}" if variant else ""), argv, r)
 
+    def product(task, r=reps):
+        # marquee's product path: `marquee eval` (prepare + train + artifact per protocol fold)
+        return (task, f"marquee {task}", py[:1] + [os.path.join(ROOT, "bench", "product.py"), task,
+                                                   "--data", a.data, "--target", a.target], r)
+
     def spark(task, r=spark_reps):
         if not a.no_spark:
             groups.append([p("spark", task, r)])
@@ -123,6 +129,13 @@ def jobs(a):
     groups.append([m("gbm_1m"), m("gbm_1m_budget"), p("sklearn", "gbm_1m")])
     groups.append([m("tfidf_imdb_nblr"), m("tfidf_imdb_nb")]
                   + [p("sklearn", "tfidf_imdb", reps, v) for v in (["svc"] if q else ["svc", "nb", "lr"])])
+    # Product path: the pipeline's own prepare/train per protocol fold against the peers' whole
+    # pipelines on the same folds (the calibrated variants do what marquee's churn model does).
+    groups.append([product("product_telco"), p("sklearn", "product_telco"),
+                   p("sklearn", "product_telco", reps, "calibrated")])
+    groups.append([product("product_telco_gbm"), p("sklearn", "product_telco_gbm"),
+                   p("sklearn", "product_telco_gbm", 1, "calibrated")])  # ~6x its plain fit: one rep per round
+    groups.append([product("product_movielens"), p("surprise", "product_movielens")])
     return groups
 
 
@@ -180,21 +193,35 @@ def run_group(group, rounds):
     return merged
 
 
+def run_steps(out):
+    """The seconds of each finished step in `marquee run`'s plain progress lines (`✓ label  1.23s  note`)."""
+    steps = {}
+    for line in out.splitlines():
+        m = re.match(r"\s*✓ (.+?)\s+([0-9.]+)s(\s|$)", line)
+        if m:
+            steps[m.group(1)] = float(m.group(2))
+    return steps
+
+
 def pipeline_job(a):
-    """`marquee run` on the default demo size, fresh workdir each time: wall seconds and peak RSS."""
+    """`marquee run` on the demo (`--run-customers`, default 5000), fresh workdir each time: wall
+    seconds, peak RSS and each step's seconds (the median over the runs)."""
     exe = os.path.join(a.target, "release", "marquee")
-    times, rss = [], 0
-    for _ in range(1 if a.quick else 3):
+    times, rss, steps = [], 0, []
+    for _ in range(1 if a.quick or a.run_customers > 100_000 else 3):
         wd = tempfile.mkdtemp(prefix="marquee-bench-run-")
-        rc, out, err, wall, peak = run_measured([exe, "run", "--workdir", wd, "--no-report"], 600)
+        rc, out, err, wall, peak = run_measured(
+            [exe, "run", "--workdir", wd, "--no-report", "--customers", str(a.run_customers)], 7200)
         shutil.rmtree(wd, ignore_errors=True)
         if rc != 0:
             return {"task": "pipeline", "tool": "marquee run", "error": err[-2000:]}
         times.append(wall)
         rss = max(rss, peak)
-    return {"task": "pipeline", "tool": "marquee run (5000 customers, --no-report)", "metric": "wall",
+        steps.append(run_steps(out + "\n" + err))
+    per_step = {k: statistics.median(s[k] for s in steps if k in s) for k in steps[0]}
+    return {"task": "pipeline", "tool": f"marquee run ({a.run_customers} customers, --no-report)", "metric": "wall",
             "value": statistics.median(times), "fit_s": times, "median_s": statistics.median(times),
-            "rss_mib": rss, "extra": {}}
+            "rss_mib": rss, "extra": {"step_seconds": per_step}}
 
 
 def fmt_s(s):
@@ -229,6 +256,8 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per task (repetitions split over them)")
     ap.add_argument("--no-spark", action="store_true")
+    ap.add_argument("--run-customers", type=int, default=5000,
+                    help="demo size of the `pipeline` task (marquee run; one run above 100,000)")
     ap.add_argument("--only", default="", help="comma-separated task prefixes")
     ap.add_argument("--data", default=os.environ.get("MARQUEE_DATA_DIR"),
                     help="the public datasets' folder (default: $MARQUEE_DATA_DIR)")
@@ -278,6 +307,10 @@ def main():
             for row in r["rows"]:
                 print(f"  rows {row['rows']:>9}: k-means k=8 x10 {row['kmeans_k8_x10_s']:.3f}  logistic 20 cols "
                       f"{row['logreg_20col_s']:.3f}  ALS rank 10 {row['als_r10_s']:.3f}")
+        if r.get("task") == "pipeline" and "extra" in r:
+            print(f"\n{r['tool']}, seconds per step (median):")
+            for step, secs in r["extra"].get("step_seconds", {}).items():
+                print(f"  {step:<24} {secs:8.2f}")
     if flops:
         print(f"\nFMA peak per core: {json.dumps({k: round(v, 1) for k, v in flops.items() if 'gflops' in k})}")
     print(f"\nload average before {load_before}, after {doc['machine']['loadavg_after']}; wrote {a.out}/latest.json")

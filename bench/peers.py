@@ -225,6 +225,106 @@ def sk_tfidf_imdb(a):
     return record("tfidf_imdb", f"scikit-learn TF-IDF + {clf[1]}", "accuracy", acc, times)
 
 
+# ---------- product path: the whole pipeline per protocol fold (marquee's side: bench/product.py) ----------
+
+def telco_folds(data):
+    """The 5 protocol folds of wa_churn.csv as (train rows, test rows), and the column split."""
+    header, rows, folds = telco(data)
+    _, label, num, cat, _, _ = telco_split(data)
+    return header, label, num, cat, [([r for r, f in zip(rows, folds) if f != k],
+                                      [r for r, f in zip(rows, folds) if f == k]) for k in range(5)]
+
+
+def per_fold(reps, folds, fit_score):
+    """fit_score(train, test) -> (fit seconds, metric) on every fold, `reps` times: the fit seconds per
+    fold (mean over the folds) of each repetition, and the metric's mean over the folds."""
+    times, metric = [], []
+    for _ in range(max(1, reps)):
+        runs = [fit_score(tr, te) for tr, te in folds]
+        times.append(sum(t for t, _ in runs) / len(runs))
+        metric = [m for _, m in runs]
+    return times, float(np.mean(metric)), metric
+
+
+def sk_product_telco(a):
+    """One-hot + scaler + LR fitted on each protocol fold from the raw string rows; with --variant
+    calibrated, wrapped in CalibratedClassifierCV(sigmoid, 5 folds, ensemble=False): Platt scaling on
+    out-of-fold scores and the pipeline refitted on every training row, which is what marquee's churn
+    model does."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.model_selection import StratifiedKFold
+    header, label, num, cat, folds = telco_folds(a.data)
+
+    def fit_score(tr, te):
+        x, y = np.array(tr, dtype=object), np.array([r[label] == "Yes" for r in tr])
+        t = time.perf_counter()
+        m = sk_telco_pipeline(num, cat)
+        if a.variant == "calibrated":
+            m = CalibratedClassifierCV(m, method="sigmoid", ensemble=False,
+                                       cv=StratifiedKFold(5, shuffle=True, random_state=0))
+        m.fit(x, y)
+        t = time.perf_counter() - t
+        return t, auc(m.predict_proba(np.array(te, dtype=object))[:, 1], [r[label] == "Yes" for r in te])
+    times, mean, folds_auc = per_fold(a.reps, folds, fit_score)
+    tool = "scikit-learn one-hot + scaler + LR" + (" in CalibratedClassifierCV(sigmoid, cv=5)"
+                                                   if a.variant == "calibrated" else "")
+    return record("product_telco", tool, "ROC AUC (mean of folds)", mean, times, per_fold_auc=folds_auc)
+
+
+def sk_product_telco_gbm(a):
+    """HistGradientBoosting (categoricals native) per protocol fold, the category codes built from the
+    training fold inside the timing; --variant calibrated as for sk_product_telco."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.model_selection import StratifiedKFold
+    header, label, num, cat, folds = telco_folds(a.data)
+    mask = np.array([False] * len(num) + [True] * len(cat))
+
+    def fit_score(tr, te):
+        y = np.array([r[label] == "Yes" for r in tr])
+        t = time.perf_counter()
+        cats = [{v: k for k, v in enumerate(sorted({r[c] for r in tr}))} for c in cat]
+        x = telco_codes(header, label, num, cat, tr, cats)
+        m = sk_hgb(mask)
+        if a.variant == "calibrated":
+            m = CalibratedClassifierCV(m, method="sigmoid", ensemble=False,
+                                       cv=StratifiedKFold(5, shuffle=True, random_state=0))
+        m.fit(x, y)
+        t = time.perf_counter() - t
+        xte = telco_codes(header, label, num, cat, te, cats)
+        return t, auc(m.predict_proba(xte)[:, 1], [r[label] == "Yes" for r in te])
+    times, mean, folds_auc = per_fold(a.reps, folds, fit_score)
+    tool = "scikit-learn HistGradientBoosting" + (" in CalibratedClassifierCV(sigmoid, cv=5)"
+                                                  if a.variant == "calibrated" else "")
+    return record("product_telco_gbm", tool, "ROC AUC (mean of folds)", mean, times, per_fold_auc=folds_auc)
+
+
+def surprise_product_movielens(a):
+    """Surprise SVD (defaults) on each of the 5 ML-100K protocol folds: building the trainset from the
+    ratings in memory and fitting are timed; RMSE on the held-out fold."""
+    import tempfile
+    from surprise import SVD, Dataset, Reader
+    folds = []
+    for k in range(5):
+        train, test = movielens_fold(a.data, k)
+        with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
+            for u, i, r in train:
+                f.write(f"{u},{i},{r}\n")
+            path = f.name
+        ds = Dataset.load_from_file(path, Reader(line_format="user item rating", sep=",", rating_scale=(1, 5)))
+        os.unlink(path)
+        folds.append((ds, test))
+
+    def fit_score(ds, test):
+        t = time.perf_counter()
+        algo = SVD(random_state=0).fit(ds.build_full_trainset())
+        t = time.perf_counter() - t
+        se = sum((algo.predict(str(u), str(i)).est - r) ** 2 for u, i, r in test)
+        return t, (se / len(test)) ** 0.5
+    times, mean, folds_rmse = per_fold(a.reps, folds, fit_score)
+    return record("product_movielens", "Surprise SVD (100 factors, 20 epochs)", "RMSE (mean of folds)", mean,
+                  times, per_fold_rmse=folds_rmse)
+
+
 # ---------- Surprise ----------
 
 def surprise_als_r10(a):
@@ -380,6 +480,9 @@ TASKS = {
     ("sklearn", "logreg_1m"): sk_logreg_1m,
     ("sklearn", "tfidf_imdb"): sk_tfidf_imdb,
     ("surprise", "als_r10"): surprise_als_r10,
+    ("sklearn", "product_telco"): sk_product_telco,
+    ("sklearn", "product_telco_gbm"): sk_product_telco_gbm,
+    ("surprise", "product_movielens"): surprise_product_movielens,
     ("spark", "als_r10"): lambda a: spark_als(a, 10),
     ("spark", "als_r50"): lambda a: spark_als(a, 50),
     ("spark", "kmeans_cdnow"): spark_kmeans_cdnow,

@@ -29,7 +29,7 @@ pub mod kmeans;
 pub mod logistic;
 pub mod metrics;
 pub mod ope;
-mod parallel;
+pub mod parallel;
 mod simd;
 pub mod similarity;
 pub mod sparse;

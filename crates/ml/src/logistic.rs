@@ -44,9 +44,33 @@ pub struct LogisticModel {
 impl LogisticParams {
     /// As [`fit`](Self::fit), with per-row weights multiplied into the class weights.
     pub fn fit_weighted(&self, x: ArrayView2<f64>, y: &[bool], sample_weight: Option<&[f64]>) -> Result<LogisticModel> {
+        self.solve(x, y, sample_weight, None)
+    }
+
+    /// As [`fit`](Self::fit), with Newton starting from `start` (its coefficients must match `x`'s
+    /// columns): refitting on most of the same rows (cross-validation folds of a fitted set) from the
+    /// whole set's optimum takes one or two Newton steps instead of four to six.
+    pub fn fit_from(&self, x: ArrayView2<f64>, y: &[bool], start: &LogisticModel) -> Result<LogisticModel> {
+        if start.coef.len() != x.ncols() {
+            return Err(MlError::InvalidInput(format!(
+                "logistic: the start has {} coefficients for {} columns",
+                start.coef.len(),
+                x.ncols()
+            )));
+        }
+        self.solve(x, y, None, Some(start.coef.iter().copied().chain([start.intercept]).collect()))
+    }
+
+    fn solve(
+        &self,
+        x: ArrayView2<f64>,
+        y: &[bool],
+        sample_weight: Option<&[f64]>,
+        start: Option<Array1<f64>>,
+    ) -> Result<LogisticModel> {
         let weights = self.validate(x, y, sample_weight)?;
         let targets: Array1<f64> = y.iter().map(|&t| if t { 1.0 } else { 0.0 }).collect();
-        Newton::new(x, targets, weights, self.l2).solve(self.max_iter, self.tol).ok_or_else(|| {
+        Newton::new(x, targets, weights, self.l2).solve_from(start, self.max_iter, self.tol).ok_or_else(|| {
             let ((r, c), v) = first_non_finite(x).expect("a non-finite value stopped the fit");
             MlError::InvalidInput(format!("logistic: `x` has non-finite value {v} at row {r}, column {c}"))
         })
@@ -271,9 +295,14 @@ impl<'a> Newton<'a> {
     }
 
     /// Newton's method from a warm start or the weighted base rate; `None` when `x` holds a non-finite value.
-    fn solve(mut self, max_iter: usize, tol: f64) -> Option<LogisticModel> {
+    fn solve(self, max_iter: usize, tol: f64) -> Option<LogisticModel> {
+        self.solve_from(None, max_iter, tol)
+    }
+
+    /// [`solve`](Self::solve) from `start` when given.
+    fn solve_from(mut self, start: Option<Array1<f64>>, max_iter: usize, tol: f64) -> Option<LogisticModel> {
         let d = self.d;
-        let mut beta = match self.warm_start(max_iter, tol) {
+        let mut beta = match start.or_else(|| self.warm_start(max_iter, tol)) {
             Some(beta) => beta,
             None => {
                 // The weighted base rate: the exact optimum when no feature helps.
@@ -738,6 +767,26 @@ mod tests {
         for (w, c) in warm.coef.iter().chain([&warm.intercept]).zip(cold.coef.iter().chain([&cold.intercept])) {
             assert!((w - c).abs() <= 1e-6 * (1.0 + c.abs()), "warm {w} vs cold {c}");
         }
+    }
+
+    /// Refitting a fold from the whole set's optimum ends where a cold fit of that fold does, and
+    /// a start of the wrong width is refused.
+    #[test]
+    fn fit_from_a_start_reaches_the_cold_optimum() {
+        let coef = [0.8, -0.5, 0.3, 1.1, 0.0, -0.9];
+        let (x, y) = planted(3_000, &coef, -0.4, 41);
+        let params = LogisticParams { tol: 1e-8, ..Default::default() };
+        let whole = params.fit((x.view(), &y[..])).unwrap();
+        let rows: Vec<usize> = (0..3_000).filter(|i| i % 5 != 2).collect();
+        let (xf, yf) = (x.select(Axis(0), &rows), rows.iter().map(|&i| y[i]).collect::<Vec<_>>());
+        let (warm, cold) =
+            (params.fit_from(xf.view(), &yf, &whole).unwrap(), params.fit((xf.view(), &yf[..])).unwrap());
+        assert_ne!(warm.coef, whole.coef, "the fold's fit did not move from the start");
+        for (w, c) in warm.coef.iter().chain([&warm.intercept]).zip(cold.coef.iter().chain([&cold.intercept])) {
+            assert!((w - c).abs() <= 1e-6 * (1.0 + c.abs()), "from the start {w} vs cold {c}");
+        }
+        let narrow = LogisticModel { coef: Array1::zeros(2), intercept: 0.0 };
+        assert!(params.fit_from(xf.view(), &yf, &narrow).is_err());
     }
 
     #[test]

@@ -18,36 +18,48 @@ pub fn top_k_cosine(items: &CsrMatrix, top_k: usize) -> Vec<Vec<(u32, f32)>> {
     rows.l2_normalize_rows();
     let index = rows.transpose();
 
-    let mut scores = vec![0f32; n];
-    let mut touched: Vec<u32> = Vec::new();
-    let mut candidates: Vec<(u32, f32)> = Vec::new();
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
-        let (cols, vals) = rows.row(i);
-        for (&c, &v) in cols.iter().zip(vals) {
-            let (others, other_vals) = index.row(c as usize);
-            for (&j, &w) in others.iter().zip(other_vals) {
-                let s = &mut scores[j as usize];
-                if *s == 0.0 {
-                    touched.push(j);
+    // Rows in blocks, a block per job: each job owns its accumulator (results in row order).
+    let blocks: Vec<std::ops::Range<usize>> =
+        (0..n).step_by(SIMILARITY_BLOCK).map(|a| a..(a + SIMILARITY_BLOCK).min(n)).collect();
+    let (rows, index) = (&rows, &index);
+    crate::parallel::map(&blocks, |block| {
+        let mut scores = vec![0f32; n];
+        let mut touched: Vec<u32> = Vec::new();
+        let mut candidates: Vec<(u32, f32)> = Vec::new();
+        let mut out = Vec::with_capacity(block.len());
+        for i in block.clone() {
+            let (cols, vals) = rows.row(i);
+            for (&c, &v) in cols.iter().zip(vals) {
+                let (others, other_vals) = index.row(c as usize);
+                for (&j, &w) in others.iter().zip(other_vals) {
+                    let s = &mut scores[j as usize];
+                    if *s == 0.0 {
+                        touched.push(j);
+                    }
+                    *s += v * w;
                 }
-                *s += v * w;
             }
-        }
-        candidates.clear();
-        for &j in &touched {
-            // Reading resets the accumulator; a row pushed twice (its partial sum passed
-            // through exactly 0.0) is then seen as 0 the second time and skipped.
-            let s = std::mem::take(&mut scores[j as usize]);
-            if s > 0.0 && j as usize != i {
-                candidates.push((j, s.min(1.0)));
+            candidates.clear();
+            for &j in &touched {
+                // Reading resets the accumulator; a row pushed twice (its partial sum passed
+                // through exactly 0.0) is then seen as 0 the second time and skipped.
+                let s = std::mem::take(&mut scores[j as usize]);
+                if s > 0.0 && j as usize != i {
+                    candidates.push((j, s.min(1.0)));
+                }
             }
+            touched.clear();
+            out.push(top_n(&mut candidates, top_k));
         }
-        touched.clear();
-        out.push(top_n(&mut candidates, top_k));
-    }
-    out
+        out
+    })
+    .into_iter()
+    .flatten()
+    .collect()
 }
+
+/// Rows per job of [`top_k_cosine`]: a few hundred keeps the per-job accumulator worth its allocation.
+const SIMILARITY_BLOCK: usize = 256;
 
 /// The `k` best (score desc, id asc) entries of `candidates`, sorted best first.
 fn top_n(candidates: &mut [(u32, f32)], k: usize) -> Vec<(u32, f32)> {

@@ -10,7 +10,7 @@ use marquee_ml::gbm::{FeatureKind, GbmData, GbmModel};
 use marquee_ml::logistic::{LogisticModel, LogisticParams};
 pub use marquee_ml::metrics::CutoffRow;
 use marquee_ml::metrics::{self, RocPoint};
-use marquee_ml::{Fit, Predict};
+use marquee_ml::{parallel, Fit, Predict};
 use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -85,35 +85,36 @@ impl Derived {
     }
 }
 
-/// `frame` with the derived feature columns appended (the frame itself when there are none).
-fn with_derived<'a>(frame: &'a Frame, derived: &[Derived]) -> Result<std::borrow::Cow<'a, Frame>> {
-    if derived.is_empty() {
-        return Ok(std::borrow::Cow::Borrowed(frame));
-    }
-    let values: Vec<Vec<f64>> = derived.iter().map(|d| d.values(frame)).collect::<Result<_>>()?;
-    let mut headers = frame.headers.clone();
-    headers.extend(derived.iter().map(Derived::name));
-    let mut out = Frame::new(headers);
-    for r in 0..frame.n_rows() {
-        let mut row: Vec<String> = frame.columns.iter().map(|c| c[r].clone()).collect();
-        row.extend(values.iter().map(|v| if v[r].is_finite() { v[r].to_string() } else { String::new() }));
-        out.push_row(row);
-    }
-    Ok(std::borrow::Cow::Owned(out))
+/// Values of `columns` in `frame`, column by column: a derived feature (named by
+/// [`Derived::name`]) computed from its inputs, any other column read as numbers (NaN for missing).
+fn numeric_values(frame: &Frame, columns: &[String], derived: &[Derived]) -> Result<Vec<Vec<f64>>> {
+    columns
+        .iter()
+        .map(|name| match derived.iter().find(|d| d.name() == *name) {
+            // A value that overflowed reads as missing, as a blank input does.
+            Some(d) => Ok(d.values(frame)?.into_iter().map(|v| if v.is_finite() { v } else { f64::NAN }).collect()),
+            None => frame.numeric(name),
+        })
+        .collect()
 }
 
 impl ChurnEncoder {
     /// Scaler and one-hot categories fitted on `train` only.
     pub fn fit(train: &Frame, c: &ChurnSpec) -> Result<Self> {
         let derived = Derived::from_spec(c);
-        let aug = with_derived(train, &derived)?;
         let mut numeric = c.numeric.clone();
         numeric.extend(derived.iter().map(Derived::name));
+        let values = numeric_values(train, &numeric, &derived)?;
         Ok(Self {
-            numeric: Standardiser::fit(&aug, &numeric)?,
-            categorical: OneHot::fit(&aug, &c.categorical)?,
+            numeric: Standardiser::fit_values(&numeric, values)?,
+            categorical: OneHot::fit(train, &c.categorical)?,
             derived,
         })
+    }
+
+    /// The raw values of the numeric (and derived) columns of `frame`, column by column.
+    fn numeric_columns(&self, frame: &Frame) -> Result<Vec<Vec<f64>>> {
+        numeric_values(frame, &self.numeric.columns, &self.derived)
     }
 
     pub fn width(&self) -> usize {
@@ -147,15 +148,14 @@ impl ChurnEncoder {
     /// The trees' inputs, one column per driver: raw numerics (NaN when missing) and category codes
     /// (NaN for a category not seen in training).
     pub fn tree_rows(&self, frame: &Frame) -> Result<Array2<f32>> {
-        let frame = &*with_derived(frame, &self.derived)?;
-        let raw = self.numeric.raw_rows(frame)?;
+        let raw = self.numeric_columns(frame)?;
         let cats: Vec<&[String]> = self.categorical.columns.iter().map(|c| frame.col(c)).collect::<Result<_>>()?;
         let wn = self.numeric.width();
         let mut x = Array2::from_elem((frame.n_rows(), wn + cats.len()), f32::NAN);
-        for (r, raw_row) in raw.iter().enumerate() {
-            for (j, &v) in raw_row.iter().enumerate() {
-                x[[r, j]] = v as f32;
-            }
+        for (j, column) in raw.iter().enumerate() {
+            x.column_mut(j).iter_mut().zip(column).for_each(|(out, &v)| *out = v as f32);
+        }
+        for r in 0..frame.n_rows() {
             for (c, (col, known)) in cats.iter().zip(&self.categorical.categories).enumerate() {
                 if let Ok(code) = known.binary_search_by(|k| k.as_str().cmp(&col[r])) {
                     x[[r, wn + c]] = code as f32;
@@ -172,16 +172,17 @@ impl ChurnEncoder {
     }
 
     pub fn transform(&self, frame: &Frame) -> Result<Array2<f64>> {
-        let frame = &*with_derived(frame, &self.derived)?;
-        let raw = self.numeric.raw_rows(frame)?;
+        let raw = self.numeric_columns(frame)?;
         let cats: Vec<&[String]> = self.categorical.columns.iter().map(|c| frame.col(c)).collect::<Result<_>>()?;
         let (wn, w) = (self.numeric.width(), self.width());
         let mut x = Array2::zeros((frame.n_rows(), w));
         let mut values: Vec<&str> = Vec::with_capacity(cats.len());
-        for (r, raw_row) in raw.iter().enumerate() {
+        let mut raw_row = vec![0.0; wn];
+        for r in 0..frame.n_rows() {
             let mut row = x.row_mut(r);
             let out = row.as_slice_mut().expect("standard layout");
-            self.numeric.transform_into(raw_row, &mut out[..wn]);
+            raw_row.iter_mut().zip(&raw).for_each(|(v, column)| *v = column[r]);
+            self.numeric.transform_into(&raw_row, &mut out[..wn]);
             values.clear();
             values.extend(cats.iter().map(|c| c[r].as_str()));
             self.categorical.transform_into(&values, &mut out[wn..]);
@@ -750,12 +751,20 @@ pub fn fit(c: &ChurnSpec, encoder: ChurnEncoder, train: &Frame, seed: u64) -> Re
     let t = if uses_trees { Some(encoder.tree_rows(train)?) } else { None };
     let kinds = encoder.tree_kinds();
     let fold_of = super::common::stratified_fold_of(&y, INNER_FOLDS, seed.wrapping_add(1));
-    let (mut oof_lr, mut oof_gbm) = (vec![0.0; y.len()], vec![0.0; y.len()]);
-    for f in 0..INNER_FOLDS {
-        let (held, rest): (Vec<usize>, Vec<usize>) = (0..y.len()).partition(|&i| fold_of[i] == f);
+    // The fit on every training row first: the inner folds' fits start from it (4/5 of the same
+    // rows, so Newton needs a step or two from there).
+    let full_lr = logistic_params(c).fit((x.view(), &y[..]))?;
+    let folds: Vec<(Vec<usize>, Vec<usize>)> =
+        (0..INNER_FOLDS).map(|f| (0..y.len()).partition(|&i| fold_of[i] == f)).collect();
+    // The folds' logistic fits are independent: one per core.
+    let lr_folds = parallel::map(&folds, |(held, rest)| -> Result<Vec<f64>> {
         let y_rest: Vec<bool> = rest.iter().map(|&i| y[i]).collect();
-        let lr = logistic_params(c).fit((x.select(Axis(0), &rest).view(), &y_rest[..]))?;
-        for (&i, m) in held.iter().zip(logistic_margins(&lr, x.select(Axis(0), &held).view())) {
+        let lr = logistic_params(c).fit_from(x.select(Axis(0), rest).view(), &y_rest, &full_lr)?;
+        Ok(logistic_margins(&lr, x.select(Axis(0), held).view()))
+    });
+    let (mut oof_lr, mut oof_gbm) = (vec![0.0; y.len()], vec![0.0; y.len()]);
+    for (f, ((held, rest), lr)) in folds.iter().zip(lr_folds).enumerate() {
+        for (&i, m) in held.iter().zip(lr?) {
             oof_lr[i] = m;
         }
         if let Some(t) = &t {
@@ -799,7 +808,7 @@ pub fn fit(c: &ChurnSpec, encoder: ChurnEncoder, train: &Frame, seed: u64) -> Re
     // keep its own probabilities then.
     let calibration = Some(Platt::fit(chosen, &y)?).filter(|p| p.a > 0.0).unwrap_or_default();
     let uses_logistic = family != Family::Gbm;
-    let logistic = uses_logistic.then(|| logistic_params(c).fit((x.view(), &y[..]))).transpose()?;
+    let logistic = uses_logistic.then_some(full_lr);
     let all: Vec<usize> = (0..y.len()).collect();
     let gbm = match (&t, family) {
         (Some(t), Family::Gbm | Family::Blend) => Some(fit_trees(c, t, &y, &all, &kinds, seed)?),

@@ -65,9 +65,15 @@ pub struct Standardiser {
 
 impl Standardiser {
     pub fn fit(frame: &Frame, columns: &[String]) -> Result<Self> {
+        let values: Vec<Vec<f64>> = columns.iter().map(|c| frame.numeric(c)).collect::<Result<_>>()?;
+        Self::fit_values(columns, values)
+    }
+
+    /// Fitted on `values[j]`, the training values of `columns[j]` (NaN for missing).
+    pub fn fit_values(columns: &[String], values: Vec<Vec<f64>>) -> Result<Self> {
         let (mut mean, mut std, mut median) = (Vec::new(), Vec::new(), Vec::new());
-        for c in columns {
-            let mut xs: Vec<f64> = frame.numeric(c)?.into_iter().filter(|x| x.is_finite()).collect();
+        for (c, mut xs) in columns.iter().zip(values) {
+            xs.retain(|x| x.is_finite());
             if xs.is_empty() {
                 return Err(Error::Invalid(format!("numeric column `{c}` has no values in the training split")));
             }
@@ -114,10 +120,8 @@ impl OneHot {
     pub fn fit(frame: &Frame, columns: &[String]) -> Result<Self> {
         let mut categories = Vec::new();
         for c in columns {
-            let mut cats: Vec<String> = frame.col(c)?.to_vec();
-            cats.sort();
-            cats.dedup();
-            categories.push(cats);
+            let seen: std::collections::BTreeSet<&str> = frame.col(c)?.iter().map(String::as_str).collect();
+            categories.push(seen.into_iter().map(str::to_string).collect());
         }
         Ok(Self { columns: columns.to_vec(), categories })
     }
