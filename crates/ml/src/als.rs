@@ -532,18 +532,61 @@ impl AlsModel {
     /// Ties break by lower item id. Ranking uses the unclamped score (clamping would tie the best
     /// items at the maximum rating); the reported score is clamped like [`AlsModel::predict`].
     pub fn recommend(&self, user: u32, n: usize, exclude: &std::collections::HashSet<u32>) -> Vec<(u32, f32)> {
-        if n == 0 {
-            return Vec::new();
+        self.recommend_many(&[user], n, &[exclude]).pop().unwrap_or_default()
+    }
+
+    /// [`recommend`](Self::recommend) for many users: `exclude[k]` is `users[k]`'s history. The
+    /// same lists as one call per user; users in blocks over the cores, each user's scores for
+    /// every item computed item-wise from the transposed item factors (the loop vectorises across
+    /// items, and each score's sum runs over the rank in order, as [`predict`](Predict::predict)'s).
+    ///
+    /// # Panics
+    /// When `users` and `exclude` differ in length.
+    pub fn recommend_many(
+        &self,
+        users: &[u32],
+        n: usize,
+        exclude: &[&std::collections::HashSet<u32>],
+    ) -> Vec<Vec<(u32, f32)>> {
+        assert_eq!(users.len(), exclude.len(), "recommend_many: one history per user");
+        if n == 0 || users.is_empty() {
+            return vec![Vec::new(); users.len()];
         }
-        let u = self.known_user(Some(user));
-        let base = self.global_mean + u.map_or(0.0, |u| self.user_bias[u]);
-        let mut scores: Vec<(u32, f32)> = (0..self.item_bias.len())
-            .filter(|&i| !exclude.contains(&(i as u32)))
-            .map(|i| {
-                let dot = u.map_or(0.0, |u| self.user_factors.row(u).dot(&self.item_factors.row(i)));
-                (i as u32, base + self.item_bias[i] + dot)
-            })
-            .collect();
+        let n_items = self.item_bias.len();
+        let item_columns = self.item_factors.t().as_standard_layout().into_owned();
+        let blocks: Vec<std::ops::Range<usize>> =
+            (0..users.len()).step_by(RECOMMEND_BLOCK).map(|a| a..(a + RECOMMEND_BLOCK).min(users.len())).collect();
+        parallel::map(&blocks, |block| {
+            let (mut dots, mut hidden) = (vec![0f32; n_items], vec![false; n_items]);
+            let mut lists = Vec::with_capacity(block.len());
+            for (&user, history) in users[block.clone()].iter().zip(&exclude[block.clone()]) {
+                let u = self.known_user(Some(user));
+                dots.fill(0.0);
+                if let Some(u) = u {
+                    for (&f, column) in self.user_factors.row(u).iter().zip(item_columns.rows()) {
+                        let column = column.to_slice().expect("standard layout");
+                        dots.iter_mut().zip(column).for_each(|(d, &c)| *d += f * c);
+                    }
+                }
+                let seen = || history.iter().map(|&i| i as usize).filter(|&i| i < n_items);
+                seen().for_each(|i| hidden[i] = true);
+                let base = self.global_mean + u.map_or(0.0, |u| self.user_bias[u]);
+                let scores: Vec<(u32, f32)> = (0..n_items)
+                    .filter(|&i| !hidden[i])
+                    .map(|i| (i as u32, base + self.item_bias[i] + dots[i]))
+                    .collect();
+                seen().for_each(|i| hidden[i] = false);
+                lists.push(self.best_clamped(scores, n));
+            }
+            lists
+        })
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// The `n` best of `scores` (score desc, item asc), best first, each clamped like a prediction.
+    fn best_clamped(&self, mut scores: Vec<(u32, f32)>, n: usize) -> Vec<(u32, f32)> {
         let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         if scores.len() > n {
             scores.select_nth_unstable_by(n - 1, order);
@@ -556,6 +599,9 @@ impl AlsModel {
         scores
     }
 }
+
+/// Users per job of [`AlsModel::recommend_many`].
+const RECOMMEND_BLOCK: usize = 256;
 
 impl Predict for AlsModel {
     type Input<'a> = (Option<u32>, Option<u32>);
@@ -573,7 +619,8 @@ impl Predict for AlsModel {
             p += self.item_bias[i];
         }
         if let (Some(u), Some(i)) = (u, i) {
-            p += self.user_factors.row(u).dot(&self.item_factors.row(i));
+            // Summed over the rank in order, as `recommend_many` does for every item at once.
+            p += self.user_factors.row(u).iter().zip(self.item_factors.row(i)).fold(0.0, |d, (a, b)| d + a * b);
         }
         p.clamp(self.min_rating, self.max_rating)
     }
@@ -696,6 +743,33 @@ mod tests {
         assert_eq!(model.recommend(7, 10, &all_but_one), vec![(0, model.predict((Some(7), Some(0))))]);
         assert!(model.recommend(7, 0, &seen).is_empty());
         assert_eq!(model.recommend(10_000, 3, &HashSet::new()).len(), 3, "unknown user falls back to biases");
+    }
+
+    /// Many users at once (across several blocks, unknown users and empty histories among them)
+    /// give each user's own list, and every score is the clamped prediction.
+    #[test]
+    fn recommend_many_matches_one_user_at_a_time() {
+        let (train, _) = planted(700, 60, 3, 0.5, 0.05, 5);
+        let model = AlsParams { rank: 3, iterations: 5, lambda: 0.05, seed: 2 }.fit((&train, 700, 60)).unwrap();
+        let mut seen: Vec<HashSet<u32>> = vec![HashSet::new(); 702];
+        for r in train.iter().filter(|r| r.user % 3 != 0) {
+            seen[r.user as usize].insert(r.item);
+        }
+        let users: Vec<u32> = (0..702).rev().collect();
+        let histories: Vec<&HashSet<u32>> = users.iter().map(|&u| &seen[u as usize]).collect();
+        let many = model.recommend_many(&users, 7, &histories);
+        assert_eq!(many.len(), users.len());
+        for ((&u, history), list) in users.iter().zip(&histories).zip(&many) {
+            assert_eq!(list, &model.recommend(u, 7, history), "user {u}");
+            assert_eq!(list.len(), 7);
+            for &(i, s) in list {
+                assert!(!history.contains(&i));
+                let known = (u < 700).then_some(u);
+                let expected = if known.is_some() { model.predict((known, Some(i))) } else { s };
+                assert_eq!(s, expected, "user {u} item {i}");
+            }
+        }
+        assert!(model.recommend_many(&users, 0, &histories).iter().all(Vec::is_empty));
     }
 
     #[test]

@@ -217,10 +217,12 @@ impl UseCase for Recommend {
             }
         }
         let empty = HashSet::new();
+        let users: Vec<u32> = relevant.keys().copied().collect();
+        let histories: Vec<&HashSet<u32>> = users.iter().map(|u| seen.get(u).unwrap_or(&empty)).collect();
+        let ranked = model.top_n_many(&users, RANK_K, &histories);
         let (mut p_als, mut n_als, mut p_pop, mut n_pop) = (0.0, 0.0, 0.0, 0.0);
-        for (u, rel) in &relevant {
-            let exclude = seen.get(u).unwrap_or(&empty);
-            let recs: Vec<u32> = model.top_n(*u, RANK_K, exclude).into_iter().map(|x| x.0).collect();
+        for ((rel, exclude), recs) in relevant.values().zip(histories).zip(ranked) {
+            let recs: Vec<u32> = recs.into_iter().map(|x| x.0).collect();
             let pop = model.popular(RANK_K, exclude);
             p_als += metrics::precision_at_k(&recs, rel, RANK_K);
             n_als += metrics::ndcg_at_k(&recs, rel, RANK_K);
@@ -317,7 +319,9 @@ pub fn top_lists(spec: &Spec, model: &RecommendModel, tables: &Tables) -> Result
     }
     let seen = seen_by_user(model, &sources)?;
     let empty = HashSet::new();
-    Ok((0..model.user_ids.len() as u32).map(|u| model.top_n(u, r.top_n, seen.get(&u).unwrap_or(&empty))).collect())
+    let users: Vec<u32> = (0..model.user_ids.len() as u32).collect();
+    let histories: Vec<&HashSet<u32>> = users.iter().map(|u| seen.get(u).unwrap_or(&empty)).collect();
+    Ok(model.top_n_many(&users, r.top_n, &histories))
 }
 
 fn spec_of(spec: &Spec) -> Result<&RecommendSpec> {
@@ -454,9 +458,17 @@ fn co_rating_neighbours(ratings: &[Rating], n_items: usize, k: usize) -> Vec<Vec
 impl RecommendModel {
     /// Top `n` items for a user, skipping `exclude` (the user's history: what they rated or watched).
     pub fn top_n(&self, user: u32, n: usize, exclude: &HashSet<u32>) -> Vec<(u32, f32)> {
+        self.top_n_many(&[user], n, &[exclude]).pop().unwrap_or_default()
+    }
+
+    /// [`top_n`](Self::top_n) for many users at once (`exclude[k]` is `users[k]`'s history): ALS
+    /// scores the users in blocks over the cores.
+    pub fn top_n_many(&self, users: &[u32], n: usize, exclude: &[&HashSet<u32>]) -> Vec<Vec<(u32, f32)>> {
         match self.ranking {
-            RankingKind::ItemKnn if !self.co_neighbours.is_empty() => self.top_n_knn(n, exclude),
-            _ => self.als.recommend(user, n, exclude),
+            RankingKind::ItemKnn if !self.co_neighbours.is_empty() => {
+                exclude.iter().map(|history| self.top_n_knn(n, history)).collect()
+            }
+            _ => self.als.recommend_many(users, n, exclude),
         }
     }
 
