@@ -95,11 +95,10 @@ arm64_emulator() {
 # `sam build` (samconfig.toml's build section: infra/template.yaml, rust-cargolambda, arm64): the
 # artifacts `sam deploy` uploads, .aws-sam/build/<Function>/bootstrap, and the built template.
 # SAM runs `cargo lambda build --release --arm64 --bin <fn>` once per function, one after the
-# other, in the workspace's target/ (dependencies compiled once), so the eight fat-LTO links
-# (lto = true, codegen-units = 1: single-threaded, ~2.5 min each on 2 cores) run one at a time.
-# One cargo lambda call for all eight first, with the flags SAM passes (provided.al2023 + arm64:
-# --release --arm64), links two at a time; SAM's own calls then find every binary fresh and copy
-# it (had anything differed, they would rebuild it: the copies are always SAM's own build).
+# other, in the workspace's target/ (dependencies compiled once). One cargo lambda call for all
+# eight first, with the flags SAM passes (provided.al2023 + arm64: --release --arm64), builds the
+# functions' own crates in parallel; SAM's own calls then find every binary fresh and copy it (had
+# anything differed, they would rebuild it: the copies are always SAM's own build).
 sam_build_functions() {
     aws_tools_venv aws-tools "$SAM_PIN" "$MOTO_PIN" "$CARGO_LAMBDA_PIN" "$ZIG_PIN"
     arm64_rust_target

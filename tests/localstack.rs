@@ -31,7 +31,7 @@ use marquee_pipeline::steps::{self, Champion, RunSummary, Stores, Verdict};
 use marquee_pipeline::store::{Item, ObjectStore, ScoreStore};
 use serde_json::{json, Value};
 
-const CUSTOMERS: usize = 1500;
+const CUSTOMERS: usize = 1000;
 const SEED: u64 = 7;
 const RUN_TIMEOUT: Duration = Duration::from_secs(600);
 
