@@ -1,12 +1,18 @@
-//! Binary logistic regression with L2 regularisation and class weights.
+//! Binary logistic regression with L2 regularisation and class weights, fitted by Newton's
+//! method on one table or over partitions of it ([`parts`]).
 
-use crate::dense::{
-    add_gram_upper, block_rows, cholesky_solve_augmented, first_non_finite, fmadd, padded_width, Width,
-};
-use crate::simd::{Kernel, Narrow, Simd, Tiles, PLAIN_HAS_FMA};
+mod newton;
+mod parts;
+
+pub use newton::{LevelCounts, NewtonDriver, PartCounts, PassRequest, PassSums, SAMPLE_LEVELS, WARM_START_STRIDE};
+use parts::Tuning;
+pub use parts::{LogisticPart, PartWorker};
+
+use crate::dense::{add_gram_upper, block_rows, first_non_finite, fmadd, padded_width, Width};
+use crate::simd::{Kernel, Simd, Tiles};
 use crate::{parallel, Fit, MlError, Predict, Result};
 use linfa::dataset::DatasetBase;
-use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, CowArray, Ix2};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, CowArray, Ix2};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -51,14 +57,7 @@ impl LogisticParams {
     /// columns): refitting on most of the same rows (cross-validation folds of a fitted set) from the
     /// whole set's optimum takes one or two Newton steps instead of four to six.
     pub fn fit_from(&self, x: ArrayView2<f64>, y: &[bool], start: &LogisticModel) -> Result<LogisticModel> {
-        if start.coef.len() != x.ncols() {
-            return Err(MlError::InvalidInput(format!(
-                "logistic: the start has {} coefficients for {} columns",
-                start.coef.len(),
-                x.ncols()
-            )));
-        }
-        self.solve(x, y, None, Some(start.coef.iter().copied().chain([start.intercept]).collect()))
+        self.solve(x, y, None, Some(start))
     }
 
     fn solve(
@@ -66,18 +65,13 @@ impl LogisticParams {
         x: ArrayView2<f64>,
         y: &[bool],
         sample_weight: Option<&[f64]>,
-        start: Option<Array1<f64>>,
+        start: Option<&LogisticModel>,
     ) -> Result<LogisticModel> {
-        let weights = self.validate(x, y, sample_weight)?;
-        let targets: Array1<f64> = y.iter().map(|&t| if t { 1.0 } else { 0.0 }).collect();
-        Newton::new(x, targets, weights, self.l2).solve_from(start, self.max_iter, self.tol).ok_or_else(|| {
-            let ((r, c), v) = first_non_finite(x).expect("a non-finite value stopped the fit");
-            MlError::InvalidInput(format!("logistic: `x` has non-finite value {v} at row {r}, column {c}"))
-        })
+        self.validate_params()?;
+        self.fit_parts_from(&[LogisticPart::new(x.reborrow(), y, sample_weight, 0)?], start, Tuning::default())
     }
 
-    /// Checks parameters and inputs; returns the effective row weights.
-    fn validate(&self, x: ArrayView2<f64>, y: &[bool], sample_weight: Option<&[f64]>) -> Result<Array1<f64>> {
+    pub(crate) fn validate_params(&self) -> Result<()> {
         let invalid = |name, reason: String| Err(MlError::InvalidParam { name, reason });
         if !(self.l2.is_finite() && self.l2 >= 0.0) {
             return invalid("l2", format!("must be finite and non-negative, got {}", self.l2));
@@ -88,44 +82,7 @@ impl LogisticParams {
         if !(self.tol.is_finite() && self.tol >= 0.0) {
             return invalid("tol", format!("must be finite and non-negative, got {}", self.tol));
         }
-        let n = x.nrows();
-        if y.len() != n {
-            return Err(MlError::InvalidInput(format!("logistic: `x` has {n} rows but `y` has {} labels", y.len())));
-        }
-        let n_pos = y.iter().filter(|&&t| t).count();
-        let n_neg = n - n_pos;
-        if n_pos == 0 || n_neg == 0 {
-            return Err(MlError::InvalidInput(format!(
-                "logistic: `y` needs both classes (got {n_pos} true, {n_neg} false)"
-            )));
-        }
-        let (w_pos, w_neg) = match self.class_weight {
-            ClassWeight::None => (1.0, 1.0),
-            ClassWeight::Balanced => (n as f64 / (2.0 * n_pos as f64), n as f64 / (2.0 * n_neg as f64)),
-        };
-        let mut weights: Array1<f64> = y.iter().map(|&t| if t { w_pos } else { w_neg }).collect();
-        if let Some(sw) = sample_weight {
-            if sw.len() != n {
-                return Err(MlError::InvalidInput(format!(
-                    "logistic: `sample_weight` has {} values for {n} rows",
-                    sw.len()
-                )));
-            }
-            if let Some((i, v)) = sw.iter().enumerate().find(|(_, v)| !(v.is_finite() && **v >= 0.0)) {
-                return Err(MlError::InvalidInput(format!(
-                    "logistic: `sample_weight` must be finite and non-negative, got {v} at row {i}"
-                )));
-            }
-            weights.iter_mut().zip(sw).for_each(|(w, s)| *w *= s);
-            let pos_total: f64 = weights.iter().zip(y).filter(|(_, &t)| t).map(|(w, _)| w).sum();
-            let neg_total: f64 = weights.iter().zip(y).filter(|(_, &t)| !t).map(|(w, _)| w).sum();
-            if pos_total <= 0.0 || neg_total <= 0.0 {
-                return Err(MlError::InvalidInput(
-                    "logistic: `sample_weight` leaves a class with zero total weight".into(),
-                ));
-            }
-        }
-        Ok(weights)
+        Ok(())
     }
 }
 
@@ -157,82 +114,91 @@ impl linfa::traits::Fit<Array2<f64>, Array1<bool>, MlError> for LogisticParams {
     }
 }
 
-/// State of the Newton solve. Parameters are `beta = [coef..., intercept]`.
-struct Newton<'a> {
+/// The rows of one partition (or of its warm-start sample) with their weights, and the passes
+/// over them that answer a [`NewtonDriver`]'s requests. Parameters are `beta = [coef..., intercept]`.
+pub(crate) struct RowPasses<'a> {
     /// The rows, in standard (row-major) layout: copied only if the caller's view is not.
     x: CowArray<'a, f64, Ix2>,
+    /// Global index of the first row and the step between rows' global indices (for errors).
+    global_rows: (usize, usize),
     y: Array1<f64>,
     w: Array1<f64>,
-    l2: f64,
     d: usize,
-    /// Linear predictor at the current `beta`, and `exp(-|z|)`.
+    /// Linear predictor at `at`, and `exp(-|z|)`.
     z: Array1<f64>,
     e: Array1<f64>,
+    /// Where the last moving pass left `z` and `e`, and the (unpenalised) loss there.
+    at: Option<(Vec<f64>, f64)>,
     /// Row width of the blocks the Hessian is gathered in: `[x, 1]` padded to whole vectors.
     width: usize,
     simd: Simd,
     /// Threads for the passes over the rows (1 below [`PARALLEL_MIN_CELLS`]).
-    threads: usize,
-    /// Rows from which [`warm_start`](Self::warm_start) fits a sample first
-    /// ([`WARM_START_MIN_ROWS`]; tests lower or raise it).
-    warm_start_min_rows: usize,
+    pub(crate) threads: usize,
 }
 
-impl<'a> Newton<'a> {
-    fn new(x: ArrayView2<'a, f64>, y: Array1<f64>, w: Array1<f64>, l2: f64) -> Self {
+impl<'a> RowPasses<'a> {
+    pub(crate) fn new(x: CowArray<'a, f64, Ix2>, global_rows: (usize, usize), y: Array1<f64>, w: Array1<f64>) -> Self {
         let (n, d) = x.dim();
         let width = padded_width(d + 1);
         let threads = if n.saturating_mul(d) < PARALLEL_MIN_CELLS { 1 } else { parallel::cores().min(MAX_THREADS) };
-        let x = if x.is_standard_layout() {
-            CowArray::from(x)
-        } else {
-            CowArray::from(x.as_standard_layout().into_owned())
-        };
+        let x = if x.is_standard_layout() { x } else { CowArray::from(x.as_standard_layout().into_owned()) };
         Self {
             x,
+            global_rows,
             y,
             w,
-            l2,
             d,
             z: Array1::zeros(n),
             e: Array1::zeros(n),
+            at: None,
             width,
             simd: Simd::detect(),
             threads,
-            warm_start_min_rows: WARM_START_MIN_ROWS,
         }
     }
 
-    /// Moves to `beta`: refreshes `z = X coef + intercept` and `e = exp(-|z|)` in one pass over
-    /// the rows and returns the penalised weighted log loss there. `e` serves the loss here and
-    /// the probabilities of the next gradient.
-    fn evaluate(&mut self, beta: &Array1<f64>) -> f64 {
-        let partials = self.pass(Some(beta), false);
-        partials.iter().map(|p| p.data).sum::<f64>() + self.penalty(beta)
-    }
-
-    /// Moves to `beta` as [`evaluate`](Self::evaluate) does and, in the same pass, forms the
-    /// gradient and Hessian there. `None` when `x` holds a non-finite value.
-    fn move_with_derivatives(&mut self, beta: &Array1<f64>) -> Option<(f64, Array1<f64>, Array2<f64>)> {
-        let partials = self.pass(Some(beta), true);
-        let (grad, hess) = self.add_up_derivatives(beta, &partials)?;
-        Some((partials.iter().map(|p| p.data).sum::<f64>() + self.penalty(beta), grad, hess))
-    }
-
-    /// Gradient and Hessian at `beta`, where `z` and `e` already are. `None` when `x` holds a
-    /// non-finite value.
-    fn derivatives(&mut self, beta: &Array1<f64>) -> Option<(Array1<f64>, Array2<f64>)> {
-        let partials = self.pass(None, true);
-        self.add_up_derivatives(beta, &partials)
+    /// Loss (without the penalty) at `beta` and, with `derivatives`, the gradient and the
+    /// Hessian's upper triangle there (without the penalty), each summed over the chunks in
+    /// chunk order. Moves `z` and `e` to `beta` unless they are there already (a backtracking
+    /// step's loss pass leaves them where the derivatives are wanted next).
+    pub(crate) fn pass(&mut self, beta: &[f64], derivatives: bool) -> Result<PassSums> {
+        let moving = self.at.as_ref().is_none_or(|(at, _)| at.as_slice() != beta);
+        if !moving && !derivatives {
+            let loss = self.at.as_ref().expect("not moving").1;
+            return Ok(PassSums { loss, grad: Vec::new(), hessian: Vec::new() });
+        }
+        let partials = self.chunk_sums(moving.then_some(beta), derivatives);
+        let loss =
+            if moving { partials.iter().map(|p| p.data).sum::<f64>() } else { self.at.as_ref().expect("not moving").1 };
+        self.at = Some((beta.to_vec(), loss));
+        if !derivatives {
+            return Ok(PassSums { loss, grad: Vec::new(), hessian: Vec::new() });
+        }
+        if !partials.iter().all(|p| p.finite) {
+            let ((r, c), v) = first_non_finite(self.x.view()).expect("a non-finite value stopped the pass");
+            return Err(MlError::InvalidInput(format!(
+                "logistic: `x` has non-finite value {v} at row {}, column {c}",
+                self.global_rows.0 + r * self.global_rows.1
+            )));
+        }
+        let (d, width) = (self.d, self.width);
+        let mut grad = vec![0.0; d + 1];
+        let mut gram = vec![0.0; width * width];
+        for part in &partials {
+            grad.iter_mut().zip(&part.g).for_each(|(a, b)| *a += b);
+            gram.iter_mut().zip(&part.gram).for_each(|(a, b)| *a += b);
+        }
+        let hessian = (0..=d).flat_map(|i| (i..=d).map(move |j| (i, j))).map(|(i, j)| gram[i * width + j]).collect();
+        Ok(PassSums { loss, grad, hessian })
     }
 
     /// One pass over the rows in chunks (see [`chunk_pass`]), on `self.threads` threads.
-    fn pass(&mut self, move_to: Option<&Array1<f64>>, derivatives: bool) -> Vec<ChunkSums> {
+    fn chunk_sums(&mut self, move_to: Option<&[f64]>, derivatives: bool) -> Vec<ChunkSums> {
         let (d, width, simd) = (self.d, self.width, self.simd);
         let x = self.x.as_slice().expect("standard layout");
         let (y, w) = (self.y.as_slice().expect("owned"), self.w.as_slice().expect("owned"));
         let (z, e) = (self.z.as_slice_mut().expect("owned"), self.e.as_slice_mut().expect("owned"));
-        let moving = move_to.map(|beta| (&beta.as_slice().expect("owned")[..d], beta[d]));
+        let moving = move_to.map(|beta| (&beta[..d], beta[d]));
         let input = PassInput { x, y, w, d, width, moving };
         over_chunks(self.threads, z, e, |rows, z, e| {
             let input = &input;
@@ -244,139 +210,9 @@ impl<'a> Newton<'a> {
             }
         })
     }
-
-    /// `0.5 l2 |coef|^2`.
-    fn penalty(&self, beta: &Array1<f64>) -> f64 {
-        0.5 * self.l2 * beta.slice(s![..self.d]).iter().map(|c| c * c).sum::<f64>()
-    }
-
-    /// Gradient and Hessian (penalty included) from the chunks' sums, in chunk order; `None` when
-    /// a chunk read a non-finite value.
-    fn add_up_derivatives(&self, beta: &Array1<f64>, partials: &[ChunkSums]) -> Option<(Array1<f64>, Array2<f64>)> {
-        let (d, width) = (self.d, self.width);
-        if !partials.iter().all(|p| p.finite) {
-            return None;
-        }
-        let mut grad = Array1::zeros(d + 1);
-        let mut gram = vec![0.0; width * width];
-        for part in partials {
-            grad.iter_mut().zip(&part.g).for_each(|(a, b)| *a += b);
-            gram.iter_mut().zip(&part.gram).for_each(|(a, b)| *a += b);
-        }
-        let mut hess = Array2::from_shape_fn((d + 1, d + 1), |(i, j)| gram[i.min(j) * width + i.max(j)]);
-        for j in 0..d {
-            grad[j] += self.l2 * beta[j];
-            hess[[j, j]] += self.l2;
-        }
-        Some((grad, hess))
-    }
-
-    /// On many rows, a start near the optimum: the fit of every [`WARM_START_STRIDE`]-th row, its
-    /// weights scaled up to stand for the rows between. That optimum is within about
-    /// `1 / sqrt(rows / stride)` of the full one, so Newton on all rows needs two or three passes
-    /// instead of five or six, for the price of about half a pass. `None` below
-    /// [`WARM_START_MIN_ROWS`], or when the sample lacks rows of either class to fit on.
-    fn warm_start(&self, max_iter: usize, tol: f64) -> Option<Array1<f64>> {
-        let n = self.y.len();
-        if n < self.warm_start_min_rows {
-            return None;
-        }
-        let picks: Vec<usize> = (0..n).step_by(WARM_START_STRIDE).collect();
-        let y: Array1<f64> = picks.iter().map(|&i| self.y[i]).collect();
-        let positives = y.iter().filter(|&&t| t > 0.5).count();
-        let enough = 10 * (self.d + 1);
-        if positives < enough || picks.len() - positives < enough {
-            return None;
-        }
-        let w: Array1<f64> = picks.iter().map(|&i| self.w[i] * WARM_START_STRIDE as f64).collect();
-        let x = self.x.select(ndarray::Axis(0), &picks);
-        let model = Newton::new(x.view(), y, w, self.l2).solve(max_iter, tol)?;
-        Some(model.coef.iter().copied().chain([model.intercept]).collect())
-    }
-
-    /// Newton's method from a warm start or the weighted base rate; `None` when `x` holds a non-finite value.
-    fn solve(self, max_iter: usize, tol: f64) -> Option<LogisticModel> {
-        self.solve_from(None, max_iter, tol)
-    }
-
-    /// [`solve`](Self::solve) from `start` when given.
-    fn solve_from(mut self, start: Option<Array1<f64>>, max_iter: usize, tol: f64) -> Option<LogisticModel> {
-        let d = self.d;
-        let mut beta = match start.or_else(|| self.warm_start(max_iter, tol)) {
-            Some(beta) => beta,
-            None => {
-                // The weighted base rate: the exact optimum when no feature helps.
-                let w_total = self.w.sum();
-                let rate = (self.w.dot(&self.y) / w_total).clamp(1e-12, 1.0 - 1e-12);
-                let mut beta = Array1::zeros(d + 1);
-                beta[d] = (rate / (1.0 - rate)).ln();
-                beta
-            }
-        };
-        // Plain Newton: with the Hessian's triangle formed by the Gram kernel, a fresh Hessian costs
-        // about as much as the loss and gradient passes of a step, so reusing an old one ("chord"
-        // steps, linear convergence) took more time than it saved: 4.9 -> 2.7 ms on a Telco fold.
-        let (mut loss, mut grad, mut hess) = self.move_with_derivatives(&beta)?;
-        for _ in 0..max_iter {
-            let step = solve_spd(hess, &grad);
-            let decrease = grad.dot(&step);
-            if decrease.is_nan() || decrease <= 0.0 {
-                break; // no descent direction left at machine precision
-            }
-            // Armijo condition, with rounding slack so a step at machine precision is not refused.
-            let sufficient = |t: f64, trial_loss: f64| trial_loss <= loss - 1e-4 * t * decrease + 1e-14 * loss.abs();
-            // The full step nearly always passes, so its pass also forms the derivatives there: on
-            // data larger than the caches every pass is bound by memory bandwidth, and this halves
-            // the passes per step. Backtracking, when needed, evaluates the loss alone.
-            let full = &beta - &step;
-            // When the full step would end the solve (the test below), its derivatives would go
-            // unused: evaluate the loss alone.
-            let (full_loss, full_derivatives) = if converged(max_abs(&step), &full, tol) {
-                (self.evaluate(&full), None)
-            } else {
-                let (loss, grad, hess) = self.move_with_derivatives(&full)?;
-                (loss, Some((grad, hess)))
-            };
-            let (next, next_loss, t, derivatives) = if sufficient(1.0, full_loss) {
-                (full, full_loss, 1.0, full_derivatives)
-            } else {
-                let mut t = 0.5;
-                let mut accepted = None;
-                for _ in 1..40 {
-                    let trial = &beta - &(&step * t);
-                    let trial_loss = self.evaluate(&trial);
-                    if sufficient(t, trial_loss) {
-                        accepted = Some((trial, trial_loss));
-                        break;
-                    }
-                    t *= 0.5;
-                }
-                let Some((trial, trial_loss)) = accepted else {
-                    break;
-                };
-                (trial, trial_loss, t, None)
-            };
-            let moved = max_abs(&step) * t;
-            let done = if t == 1.0 {
-                converged(moved, &next, tol)
-            } else {
-                moved <= tol * next.iter().fold(1.0f64, |m, v| m.max(v.abs()))
-            };
-            beta = next;
-            loss = next_loss;
-            if done {
-                break;
-            }
-            (grad, hess) = match derivatives {
-                Some(derivatives) => derivatives,
-                None => self.derivatives(&beta)?,
-            };
-        }
-        Some(LogisticModel { coef: beta.slice(s![..d]).to_owned(), intercept: beta[d] })
-    }
 }
 
-/// What every chunk of a [`Newton::pass`] reads: the rows, targets and weights, and with
+/// What every chunk of a [`RowPasses::chunk_sums`] reads: the rows, targets and weights, and with
 /// `moving` the coefficients and intercept to move `z` to.
 struct PassInput<'a> {
     x: &'a [f64],
@@ -396,7 +232,7 @@ struct ChunkSums {
     finite: bool,
 }
 
-/// A chunk of a [`Newton::pass`], compiled once per [`Simd`] level (`FMA`: the Gram kernel and
+/// A chunk of a [`RowPasses::chunk_sums`], compiled once per [`Simd`] level (`FMA`: the Gram kernel and
 /// the row dot products use fused multiply-add; `tiles`: the Gram kernel's widest tile; the
 /// rest of the arithmetic is the same at every level). Block by block: with `moving`, `z`,
 /// `e = exp(-|z|)` and the loss at the new parameters; with `DERIVATIVES`, each row's residual
@@ -494,61 +330,6 @@ fn add_in_lanes(values: &[f64], sums: &mut [f64; 4]) {
         }
     }
 }
-
-/// Largest absolute value of `v`.
-fn max_abs(v: &Array1<f64>) -> f64 {
-    v.iter().fold(0.0f64, |m, x| m.max(x.abs()))
-}
-
-/// Whether a full Newton step that moved the parameters by at most `moved` (to `next`) ends the
-/// solve: it moved within tolerance, or, since near the optimum a full step squares the error
-/// (observed constant ~2 here), `10 moved^2` is within tolerance and the next step would be too.
-fn converged(moved: f64, next: &Array1<f64>, tol: f64) -> bool {
-    let scale = next.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-    moved <= tol * scale || 10.0 * moved * moved <= tol * scale
-}
-
-/// Solves `a x = b` for symmetric positive (semi-)definite `a` by Cholesky after Jacobi scaling (so
-/// features on very different scales do not ruin the factorisation). A singular `a` (collinear columns
-/// with no penalty) gets a growing ridge until it factorises.
-fn solve_spd(mut a: Array2<f64>, b: &Array1<f64>) -> Array1<f64> {
-    let p = b.len();
-    let scale: Array1<f64> = a.diag().mapv(|v| if v > 0.0 { 1.0 / v.sqrt() } else { 1.0 });
-    for i in 0..p {
-        for j in 0..p {
-            a[[i, j]] *= scale[i] * scale[j];
-        }
-    }
-    let rhs = b * &scale;
-    // `[a + ridge I | rhs]` in the layout of the dense Cholesky kernel (upper triangle).
-    let width = padded_width(p + 1);
-    let mut aug = vec![0.0; width * width];
-    let mut x = vec![0.0; width];
-    let mut ridge = 0.0;
-    loop {
-        aug.fill(0.0);
-        for i in 0..p {
-            for j in i..p {
-                aug[i * width + j] = a[[i, j]];
-            }
-            aug[i * width + i] += ridge;
-            aug[i * width + p] = rhs[i];
-        }
-        let min_pivot = cholesky_solve_augmented::<PLAIN_HAS_FMA, _>(Narrow, &mut aug, Width::packed(width), p, &mut x);
-        // Numerically positive definite (a NaN pivot fails too).
-        if min_pivot > 1e-12 * (1.0 + ridge) {
-            return Array1::from_iter(x[..p].iter().zip(&scale).map(|(x, s)| x * s));
-        }
-        ridge = if ridge == 0.0 { 1e-10 } else { ridge * 100.0 };
-        if ridge > 1e10 {
-            return Array1::zeros(p);
-        }
-    }
-}
-
-/// Rows from which [`Newton::warm_start`] fits a sample of every [`WARM_START_STRIDE`]-th row first.
-const WARM_START_MIN_ROWS: usize = 200_000;
-const WARM_START_STRIDE: usize = 16;
 
 /// Below this many cells (`rows x columns`) the passes stay on the calling thread.
 const PARALLEL_MIN_CELLS: usize = 100_000;
@@ -727,7 +508,14 @@ mod tests {
 
     /// Gradient of the penalised weighted loss (coefficients, then intercept), to check optimality.
     fn gradient(params: &LogisticParams, model: &LogisticModel, x: &Array2<f64>, y: &[bool]) -> Vec<f64> {
-        let weights = params.validate(x.view(), y, None).unwrap();
+        let n = y.len() as f64;
+        let n_pos = y.iter().filter(|&&t| t).count() as f64;
+        let weights: Vec<f64> = match params.class_weight {
+            ClassWeight::None => vec![1.0; y.len()],
+            ClassWeight::Balanced => {
+                y.iter().map(|&t| if t { n / (2.0 * n_pos) } else { n / (2.0 * (n - n_pos)) }).collect()
+            }
+        };
         let p = model.predict(x.view());
         let r: Array1<f64> = (0..y.len()).map(|i| weights[i] * (p[i] - if y[i] { 1.0 } else { 0.0 })).collect();
         let g = x.t().dot(&r) + &model.coef * params.l2;
@@ -738,11 +526,10 @@ mod tests {
     fn fit_is_the_same_on_any_thread_count() {
         let coef = [0.8, -0.5, 0.3, 0.0, 1.2, -0.7, 0.1, 0.4];
         let (x, y) = planted(5_000, &coef, -0.3, 21);
-        let targets: Array1<f64> = y.iter().map(|&t| if t { 1.0 } else { 0.0 }).collect();
+        let params = LogisticParams { tol: 1e-8, ..Default::default() };
         let fit = |threads: usize| {
-            let mut newton = Newton::new(x.view(), targets.clone(), Array1::ones(5_000), 1.0);
-            newton.threads = threads;
-            newton.solve(100, 1e-8).unwrap()
+            let tuning = Tuning { threads: Some(threads), ..Default::default() };
+            params.fit_parts_from(&[LogisticPart::new(x.view(), &y, None, 0).unwrap()], None, tuning).unwrap()
         };
         let one = fit(1);
         assert!(one.coef.iter().zip(&coef).all(|(a, b)| (a - b).abs() < 0.15), "{:?}", one.coef);
@@ -756,11 +543,10 @@ mod tests {
     fn warm_start_reaches_the_cold_start_optimum() {
         let coef = [0.8, -0.5, 0.3, 1.1];
         let (x, y) = planted(40_000, &coef, -0.6, 31);
-        let targets: Array1<f64> = y.iter().map(|&t| if t { 1.0 } else { 0.0 }).collect();
-        let fit = |min_rows: usize| {
-            let mut newton = Newton::new(x.view(), targets.clone(), Array1::ones(40_000), 1.0);
-            newton.warm_start_min_rows = min_rows;
-            newton.solve(100, 1e-8).unwrap()
+        let params = LogisticParams { tol: 1e-8, ..Default::default() };
+        let fit = |warm_start_min_rows: usize| {
+            let tuning = Tuning { warm_start_min_rows, ..Default::default() };
+            params.fit_parts_from(&[LogisticPart::new(x.view(), &y, None, 0).unwrap()], None, tuning).unwrap()
         };
         let (warm, cold) = (fit(10_000), fit(usize::MAX));
         assert_ne!(warm, cold, "the warm start did not run (or changed nothing)");
