@@ -1,4 +1,8 @@
-//! k-means with k-means++ initialisation, several seeded restarts, best SSE kept.
+//! k-means with k-means++ initialisation, several seeded restarts, best SSE kept; over
+//! partitioned rows, k-means|| and Lloyd's passes as sums ([`parts`]).
+
+mod parts;
+pub use parts::{ClusterSums, KMeansAnswer, KMeansDriver, KMeansPart, KMeansRequest, OVERSAMPLING, SEEDING_ROUNDS};
 
 use crate::dense::{first_non_finite, fmadd, Lanes};
 use crate::simd::{Kernel, Simd, Tiles};
@@ -97,12 +101,17 @@ impl KMeansParams {
     }
 
     fn validate(&self, data: ArrayView2<f64>) -> Result<()> {
+        self.validate_counts(data.nrows(), data.ncols())
+    }
+
+    /// Checks the parameters against a table of `rows` x `cols`.
+    fn validate_counts(&self, rows: usize, cols: usize) -> Result<()> {
         let invalid = |name, reason: String| Err(MlError::InvalidParam { name, reason });
         if self.k == 0 {
             return invalid("k", "must be at least 1".into());
         }
-        if self.k > data.nrows() {
-            return invalid("k", format!("{} exceeds the number of rows ({})", self.k, data.nrows()));
+        if self.k > rows {
+            return invalid("k", format!("{} exceeds the number of rows ({rows})", self.k));
         }
         if self.n_init == 0 {
             return invalid("n_init", "must be at least 1".into());
@@ -113,7 +122,7 @@ impl KMeansParams {
         if !(self.tol.is_finite() && self.tol >= 0.0) {
             return invalid("tol", format!("must be finite and non-negative, got {}", self.tol));
         }
-        if data.ncols() == 0 {
+        if cols == 0 {
             return Err(MlError::InvalidInput("k-means: `data` has no columns".into()));
         }
         Ok(())
