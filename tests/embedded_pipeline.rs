@@ -443,6 +443,9 @@ impl ScoreStore for FlipTogether<'_> {
     async fn scan_sk(&self, pk_prefix: &str, sk: &str) -> StoreResult<Vec<Item>> {
         self.inner.scan_sk(pk_prefix, sk).await
     }
+    async fn scan_all(&self) -> StoreResult<Vec<Item>> {
+        self.inner.scan_all().await
+    }
     async fn delete_item(&self, pk: &str, sk: &str) -> StoreResult<()> {
         self.inner.delete_item(pk, sk).await
     }

@@ -220,7 +220,6 @@ impl Stack {
 }
 
 async fn score_items(store: &dyn ScoreStore) -> BTreeMap<(String, String), Value> {
-    let mut out = BTreeMap::new();
     let kinds = [
         ("CUSTOMER#", score::SEGMENT),
         ("CUSTOMER#", score::CHURN),
@@ -231,18 +230,21 @@ async fn score_items(store: &dyn ScoreStore) -> BTreeMap<(String, String), Value
         ("TALENT#", score::SENTIMENT),
         (score::SEGMENT_PREFIX, score::PROMOTE),
     ];
-    for (prefix, sk) in kinds {
-        for Item { pk, sk, attrs } in store.scan_sk(prefix, sk).await.expect("scan scores") {
-            out.insert((pk, sk), Value::Object(attrs));
+    // One scan of the whole table: moto copies every item for each Scan page whatever its
+    // filter, so eight filtered scans cost about eight full ones.
+    let items = store.scan_all().await.expect("scan scores");
+    let mut out: BTreeMap<(String, String), Value> = BTreeMap::new();
+    for Item { pk, sk, attrs } in &items {
+        if kinds.iter().any(|(prefix, kind)| pk.starts_with(prefix) && sk == kind) {
+            out.insert((pk.clone(), sk.clone()), Value::Object(attrs.clone()));
         }
     }
     // Ad plans sit beside SIMILAR under each title, one sort key per (slot, segment).
-    let titles: Vec<String> = out.keys().filter(|(pk, _)| pk.starts_with("TITLE#")).map(|(pk, _)| pk.clone()).collect();
-    for title in titles {
-        for Item { pk, sk, attrs } in store.query(&title).await.expect("query a title's items") {
-            if sk.starts_with(score::ADS_PREFIX) {
-                out.insert((pk, sk), Value::Object(attrs));
-            }
+    let titles: BTreeSet<String> =
+        out.keys().filter(|(pk, _)| pk.starts_with("TITLE#")).map(|(pk, _)| pk.clone()).collect();
+    for Item { pk, sk, attrs } in items {
+        if sk.starts_with(score::ADS_PREFIX) && titles.contains(&pk) {
+            out.insert((pk, sk), Value::Object(attrs));
         }
     }
     out

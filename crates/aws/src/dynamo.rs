@@ -13,7 +13,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, ReturnValuesOnConditionCheckFailure, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, PutRequest, ReturnValuesOnConditionCheckFailure, WriteRequest,
+};
 use aws_sdk_dynamodb::Client;
 use marquee_pipeline::store::{Condition, Item, ScoreStore, StoreError, StoreResult};
 use rand::Rng;
@@ -338,6 +340,19 @@ impl ScoreStore for DynamoScoreStore {
             }
         }
         items.sort_by(|a, b| a.pk.cmp(&b.pk));
+        Ok(items)
+    }
+
+    async fn scan_all(&self) -> StoreResult<Vec<Item>> {
+        let mut pages = self.client.scan().table_name(&self.table).consistent_read(true).into_paginator().send();
+        let mut items = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| table_error("scan", "*", "dynamodb:Scan", &self.table, e))?;
+            for raw in page.items.unwrap_or_default() {
+                items.push(item_from_dynamo(raw)?);
+            }
+        }
+        items.sort_by(|a, b| (&a.pk, &a.sk).cmp(&(&b.pk, &b.sk)));
         Ok(items)
     }
 

@@ -107,6 +107,13 @@ async fn dynamodb_batches_of_more_than_25_items_and_reads() {
     let churn = db.scan_sk("CUSTOMER#", "CHURN").await.unwrap();
     assert_eq!(churn.len(), 60);
     assert_eq!(churn[1].attr("model_version"), Some(&json!("r2")));
+    let all = db.scan_all().await.unwrap();
+    let keys: Vec<(&str, &str)> = all.iter().map(|i| (i.pk.as_str(), i.sk.as_str())).collect();
+    assert_eq!(
+        (keys.len(), keys[0], keys[1], keys[2]),
+        (61, ("CUSTOMER#c000", "CHURN"), ("CUSTOMER#c000", "RECS"), ("CUSTOMER#c001", "CHURN"))
+    );
+    assert_eq!(all[2].attr("model_version"), Some(&json!("r2")));
     let c0 = db.query("CUSTOMER#c000").await.unwrap();
     assert_eq!(c0.iter().map(|i| i.sk.as_str()).collect::<Vec<_>>(), vec!["CHURN", "RECS"]);
     assert_eq!(

@@ -192,6 +192,14 @@ impl ScoreStore for SqliteScoreStore {
         collect_items(&mut stmt, params![sk, len, pk_prefix], "scan_sk", &key)
     }
 
+    async fn scan_all(&self) -> StoreResult<Vec<Item>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached("SELECT pk, sk, attrs FROM scores ORDER BY pk, sk")
+            .map_err(|e| backend("scan_all", "*", e))?;
+        collect_items(&mut stmt, params![], "scan_all", "*")
+    }
+
     async fn delete_item(&self, pk: &str, sk: &str) -> StoreResult<()> {
         let key = key_of(pk, sk);
         let conn = self.lock();
@@ -284,6 +292,10 @@ mod tests {
         let pks: Vec<_> = s.scan_sk("100%", "CHURN").await.unwrap().into_iter().map(|i| i.pk).collect();
         assert_eq!(pks, vec!["100%"]);
         assert_eq!(s.scan_sk("", "CHURN").await.unwrap().len(), 7);
+        let all: Vec<(String, String)> = s.scan_all().await.unwrap().into_iter().map(|i| (i.pk, i.sk)).collect();
+        let mut sorted = all.clone();
+        sorted.sort();
+        assert_eq!((all.len(), &all), (10, &sorted));
     }
 
     #[tokio::test]

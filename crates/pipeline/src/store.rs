@@ -161,6 +161,9 @@ pub trait ScoreStore: Send + Sync {
     /// Items whose pk starts with `pk_prefix` and whose sk equals `sk` (e.g. all CUSTOMER# CHURN rows).
     /// A scan in DynamoDB: for CLI queries and tests, never on a hot path.
     async fn scan_sk(&self, pk_prefix: &str, sk: &str) -> StoreResult<Vec<Item>>;
+    /// Every item, sorted by (pk, sk). A full-table scan: for exports and tests reading a whole
+    /// table back, never on a hot path.
+    async fn scan_all(&self) -> StoreResult<Vec<Item>>;
     async fn delete_item(&self, pk: &str, sk: &str) -> StoreResult<()>;
     /// Deletes many items (absent ones are no error). The default deletes one by one; stores
     /// batch (DynamoDB: 25 per BatchWriteItem, SQLite: one transaction).
