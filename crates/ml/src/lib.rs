@@ -30,6 +30,7 @@ pub mod logistic;
 pub mod metrics;
 pub mod ope;
 pub mod parallel;
+mod partitions;
 mod simd;
 pub mod similarity;
 pub mod sparse;

@@ -426,25 +426,8 @@ impl KMeansParams {
     /// Fits on a table cut into `parts` (numbered consecutively from row 0, all with the same
     /// columns), the partitions answering each pass on the machine's cores.
     pub fn fit_parts(&self, parts: &[KMeansPart]) -> Result<KMeansModel> {
-        let d =
-            parts.first().map(|p| p.x.ncols()).ok_or_else(|| MlError::InvalidInput("k-means: no partitions".into()))?;
-        let mut next_row = 0;
-        for (p, part) in parts.iter().enumerate() {
-            if part.x.ncols() != d {
-                return Err(MlError::InvalidInput(format!(
-                    "k-means: partition {p} has {} columns, partition 0 has {d}",
-                    part.x.ncols()
-                )));
-            }
-            if part.first_row != next_row {
-                return Err(MlError::InvalidInput(format!(
-                    "k-means: partition {p} starts at row {}, not {next_row} where the one before it ends",
-                    part.first_row
-                )));
-            }
-            next_row += part.rows();
-        }
-        let mut driver = KMeansDriver::new(self, d, next_row)?;
+        let (d, rows) = crate::partitions::tile("k-means", parts.iter().map(|p| (p.x.ncols(), p.first_row, p.rows())))?;
+        let mut driver = KMeansDriver::new(self, d, rows)?;
         while let Some(request) = driver.request() {
             let answers = parallel::map(parts, |part| part.pass(&request)).into_iter().collect::<Result<Vec<_>>>()?;
             driver.feed(&answers)?;

@@ -160,26 +160,7 @@ impl LogisticParams {
         tuning: Tuning,
     ) -> Result<LogisticModel> {
         self.validate_params()?;
-        let d = parts
-            .first()
-            .map(|p| p.x.ncols())
-            .ok_or_else(|| MlError::InvalidInput("logistic: no partitions".into()))?;
-        let mut next_row = 0;
-        for (p, part) in parts.iter().enumerate() {
-            if part.x.ncols() != d {
-                return Err(MlError::InvalidInput(format!(
-                    "logistic: partition {p} has {} columns, partition 0 has {d}",
-                    part.x.ncols()
-                )));
-            }
-            if part.first_row != next_row {
-                return Err(MlError::InvalidInput(format!(
-                    "logistic: partition {p} starts at row {}, not {next_row} where the one before it ends",
-                    part.first_row
-                )));
-            }
-            next_row += part.rows();
-        }
+        let (d, _) = crate::partitions::tile("logistic", parts.iter().map(|p| (p.x.ncols(), p.first_row, p.rows())))?;
         let counts = PartCounts::merge(&parallel::map(parts, LogisticPart::counts));
         let mut driver = NewtonDriver::with_warm_start_rows(self, d, &counts, start, tuning.warm_start_min_rows)?;
         let mut workers: Vec<PartWorker> = parts.iter().map(LogisticPart::worker).collect();
