@@ -4,10 +4,10 @@
 //! Both predict margins; their `predict_proba` is `sigmoid(margin)`, a monotone score
 //! rather than a calibrated probability: use [`Platt`] on held-out margins for probabilities.
 
-pub use crate::calibration::Platt;
 use crate::logistic::sigmoid;
 use crate::sparse::CsrMatrix;
 use crate::text::{check_positive, check_xy, log_count_ratio, sparse_dot};
+pub use crate::calibration::Platt;
 use crate::{Fit, MlError, Predict, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;

@@ -159,7 +159,6 @@ impl LogisticParams {
         start: Option<&LogisticModel>,
         tuning: Tuning,
     ) -> Result<LogisticModel> {
-        self.validate_params()?;
         let (d, _) = crate::partitions::tile("logistic", parts.iter().map(|p| (p.x.ncols(), p.first_row, p.rows())))?;
         let counts = PartCounts::merge(&parallel::map(parts, LogisticPart::counts));
         let mut driver = NewtonDriver::with_warm_start_rows(self, d, &counts, start, tuning.warm_start_min_rows)?;
