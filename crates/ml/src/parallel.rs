@@ -38,6 +38,15 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
         .collect()
 }
 
+/// [`map`] over items `f` changes (workers that keep state between calls).
+pub(crate) fn map_mut<T: Send, R: Send>(items: &mut [T], f: impl Fn(&mut T) -> R + Sync) -> Vec<R> {
+    let per_job = items.len().div_ceil(cores().min(items.len()).max(1)).max(1);
+    run_jobs(items.chunks_mut(per_job).collect(), |group: &mut [T]| group.iter_mut().map(&f).collect::<Vec<R>>())
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -45,6 +54,9 @@ mod tests {
         for n in [0, 1, 2, 5, 17] {
             let items: Vec<usize> = (0..n).collect();
             assert_eq!(super::map(&items, |i| i * 10), items.iter().map(|i| i * 10).collect::<Vec<_>>());
+            let mut counters = items.clone();
+            assert_eq!(super::map_mut(&mut counters, |c| std::mem::replace(c, 0)), items);
+            assert!(counters.iter().all(|&c| c == 0));
         }
     }
 }

@@ -254,7 +254,6 @@ impl KMeansDriver {
     /// Takes every partition's answer to [`request`](Self::request), in partition order.
     pub fn feed(&mut self, answers: &[KMeansAnswer]) -> Result<()> {
         let malformed = || MlError::InvalidInput("k-means: an answer does not match the request".into());
-        let per_restart = |n: usize, a: &[Vec<_>]| a.len() == n;
         let n = self.restarts.len();
         match self.stage {
             Stage::First => {
@@ -283,7 +282,7 @@ impl KMeansDriver {
             Stage::Sample(round) => {
                 for answer in answers {
                     let KMeansAnswer::Sample(sampled) = answer else { return Err(malformed()) };
-                    if !per_restart(n, sampled) {
+                    if sampled.len() != n {
                         return Err(malformed());
                     }
                     for (restart, rows) in self.restarts.iter_mut().zip(sampled) {

@@ -119,17 +119,13 @@ impl PartWorker<'_> {
         let part = &self.part;
         let rows = self.levels[level].get_or_insert_with(|| {
             let [w_pos, w_neg] = request.class_weights;
-            // A power of two: scaling by it is exact, as scaling by 16 once per level would be.
+            // A power of two (1 at level 0): scaling by it is exact, as scaling by 16 once per
+            // level would be.
             let scale = (WARM_START_STRIDE as f64).powi(level as i32);
             let picks: Vec<usize> = part.level_rows(level).collect();
             let weight = |i: usize| {
                 let class = if part.y[i] { w_pos } else { w_neg };
-                let w = part.sample_weight.map_or(class, |sw| class * sw[i]);
-                if level == 0 {
-                    w
-                } else {
-                    w * scale
-                }
+                part.sample_weight.map_or(class, |sw| class * sw[i]) * scale
             };
             let y: Array1<f64> = picks.iter().map(|&i| if part.y[i] { 1.0 } else { 0.0 }).collect();
             let w: Array1<f64> = picks.iter().map(|&i| weight(i)).collect();
@@ -165,7 +161,8 @@ impl LogisticParams {
         let mut workers: Vec<PartWorker> = parts.iter().map(LogisticPart::worker).collect();
         workers.iter_mut().for_each(|w| w.threads = tuning.threads);
         while let Some(request) = driver.request() {
-            let answers = pass_all(&mut workers, &request)?;
+            let answers =
+                parallel::map_mut(&mut workers, |w| w.pass(&request)).into_iter().collect::<Result<Vec<_>>>()?;
             driver.feed(&answers)?;
         }
         Ok(driver.model().expect("the loop ends when the solve does"))
@@ -183,20 +180,6 @@ impl Default for Tuning {
     fn default() -> Self {
         Self { warm_start_min_rows: WARM_START_MIN_ROWS, threads: None }
     }
-}
-
-/// Every worker's answer to `request`, in partition order; partitions run on up to
-/// [`parallel::cores`] threads in contiguous groups.
-fn pass_all(workers: &mut [PartWorker], request: &PassRequest) -> Result<Vec<PassSums>> {
-    if workers.len() == 1 {
-        return Ok(vec![workers[0].pass(request)?]);
-    }
-    let per_job = workers.len().div_ceil(parallel::cores().min(workers.len()).max(1));
-    let groups: Vec<&mut [PartWorker]> = workers.chunks_mut(per_job).collect();
-    parallel::run_jobs(groups, |group| group.iter_mut().map(|w| w.pass(request)).collect::<Result<Vec<_>>>())
-        .into_iter()
-        .collect::<Result<Vec<Vec<PassSums>>>>()
-        .map(|groups| groups.into_iter().flatten().collect())
 }
 
 #[cfg(test)]
