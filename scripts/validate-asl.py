@@ -2,7 +2,7 @@
 """Validates statemachines/pipeline.asl.json against infra/template.yaml (used by scripts/aws-checks).
 
 1. Every ${Name} in the ASL is a DefinitionSubstitutions key of the template; substitute fake ARNs
-   (and a number for the unquoted numeric ones, e.g. ${ExecutionTimeout}).
+   (and a number for the unquoted numeric ones, e.g. ${ExecutionTimeout}, ${ScoreConcurrency}).
 2. Structure: StartAt and every Next/Default/Catch target exist (Map item processors included).
 3. cfn-lint's Step Functions schema: lint a throw-away template holding the substituted definition inline.
 4. moto: CreateStateMachine + DescribeStateMachine on the moto endpoint given as argv[1].
@@ -28,8 +28,9 @@ for name in used:
         fn = re.sub(r"FunctionArn$", "", name).lower()
         text = text.replace("${%s}" % name, f"arn:aws:lambda:us-east-1:123456789012:function:marquee-{fn}")
     else:
-        # A number (ExecutionTimeout: the state machine's TimeoutSeconds), substituted unquoted.
-        text = text.replace("${%s}" % name, "14400")
+        # A number, substituted unquoted: ExecutionTimeout (the state machine's TimeoutSeconds),
+        # ScoreConcurrency (the scoring Distributed Map's MaxConcurrency).
+        text = text.replace("${%s}" % name, {"ExecutionTimeout": "14400"}.get(name, "10"))
 definition = json.loads(text)
 
 errors = []

@@ -472,7 +472,8 @@ async fn two_racing_deployments_cannot_both_become_champion() {
     assert_everything_names(&ws, &winner).await;
     let loser = if winner == "run-a" { "run-b" } else { "run-a" };
     let record = ws.scores.get_item(&score::model(UseCase::Churn), &score::version(loser)).await.unwrap();
-    assert!(record.is_some(), "the loser's version is still on record");
+    let record = record.expect("the loser's version is still on record");
+    assert_eq!(record.attr("status").unwrap(), "lost-race", "but not as deployed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -489,12 +490,14 @@ async fn a_deployment_stopped_before_its_pointer_is_rolled_forward() {
     assert_eq!(champion(&ws, UseCase::Churn).await.expect("pointer restored").version, "run-a");
 }
 
-/// Churn and segment scoring stream their table in chunks: scores are the same whatever the chunk.
+/// Churn and segment scoring cut their table into parts and stream each part in chunks: scores
+/// are the same whatever the part and chunk sizes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn streamed_scoring_in_small_chunks_writes_the_same_scores() {
+async fn scoring_in_parts_and_small_chunks_writes_the_same_scores() {
     let mut runs = Vec::new();
-    // Other tests of this binary may run meanwhile with the small chunk: their scores do not change.
-    for chunk in ["1000000", "97"] {
+    // Other tests of this binary may run meanwhile with small parts and chunks: their scores do not change.
+    for (part, chunk) in [("1000000", "1000000"), ("131", "97")] {
+        std::env::set_var("MARQUEE_SCORE_PART_ROWS", part);
         std::env::set_var("MARQUEE_SCORE_CHUNK_ROWS", chunk);
         let ws = Workspace::new();
         let spec_key = ws.upload_demo(CUSTOMERS, 7, DEMO_SPEC).await;
@@ -505,9 +508,55 @@ async fn streamed_scoring_in_small_chunks_writes_the_same_scores() {
         }
         runs.push(items);
     }
+    std::env::remove_var("MARQUEE_SCORE_PART_ROWS");
     std::env::remove_var("MARQUEE_SCORE_CHUNK_ROWS");
     assert_eq!(runs[0].len(), 2 * CUSTOMERS, "every customer scored by both models");
-    assert!(runs[0] == runs[1], "chunked scoring changed a score");
+    assert!(runs[0] == runs[1], "scoring in parts changed a score");
+}
+
+/// The three halves of a deployment as the state machine runs them: the champion flips only once
+/// every part is scored; a part scored twice (a retried child) writes the same items.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_flips_the_champion_only_after_every_part_is_scored() {
+    let ws = Workspace::new();
+    let spec_key = ws.upload_demo(CUSTOMERS, 7, DEMO_SPEC).await;
+    let eval = to_deploy(ws.stores(), "run-a", &spec_key, UseCase::Churn).await;
+    let plan = steps::plan_deploy(ws.stores(), &eval, 400).await.expect("plan");
+    assert_eq!(plan.parts, vec![0, 1, 2, 3], "{CUSTOMERS} customers in parts of 400 rows");
+    let stored: steps::ScorePlan = serde_json::from_slice(&ws.objects.get(&plan.plan_key).await.unwrap()).unwrap();
+    let ranges = &stored.table.as_ref().expect("churn scores its customers table row by row").ranges;
+    assert_eq!(ranges.iter().map(|r| r.rows).collect::<Vec<_>>(), vec![400, 400, 400, 300]);
+    assert!(ranges.windows(2).all(|w| w[0].end == w[1].start && w[1].first_line == w[0].first_line + 400));
+
+    for part in [0, 1, 3] {
+        let out = steps::score_part(ws.stores(), &plan.request(part)).await.expect("part");
+        assert_eq!(out.scores_written, stored.table.as_ref().unwrap().ranges[part].rows as usize);
+    }
+    let err = steps::finish_deploy(ws.stores(), &plan).await.expect_err("part 2 is missing").to_string();
+    assert!(err.contains("part 2 of 4") && err.contains("not scored"), "{err}");
+    assert!(champion(&ws, UseCase::Churn).await.is_none(), "no champion before every part is scored");
+    assert!(ws.scores.get_item(&score::model(UseCase::Churn), score::CHAMPION).await.unwrap().is_none());
+
+    let before = ws.scores.scan_sk("CUSTOMER#", score::CHURN).await.unwrap();
+    steps::score_part(ws.stores(), &plan.request(0)).await.expect("part 0 again");
+    assert!(ws.scores.scan_sk("CUSTOMER#", score::CHURN).await.unwrap() == before, "a retried part changed its items");
+    steps::score_part(ws.stores(), &plan.request(2)).await.expect("part 2");
+    let deployed = steps::finish_deploy(ws.stores(), &plan).await.expect("finish");
+    assert_eq!(deployed.scores_written, CUSTOMERS);
+    assert_everything_names(&ws, "run-a").await;
+
+    // The same items as the whole deployment in one call, in one part.
+    let one = Workspace::new();
+    let spec_key = one.upload_demo(CUSTOMERS, 7, DEMO_SPEC).await;
+    let eval = to_deploy(one.stores(), "run-a", &spec_key, UseCase::Churn).await;
+    let plan = steps::plan_deploy(one.stores(), &eval, 1_000_000).await.unwrap();
+    assert_eq!(plan.parts, vec![0]);
+    steps::score_part(one.stores(), &plan.request(0)).await.unwrap();
+    steps::finish_deploy(one.stores(), &plan).await.unwrap();
+    let parts = ws.scores.scan_sk("CUSTOMER#", score::CHURN).await.unwrap();
+    let whole = one.scores.scan_sk("CUSTOMER#", score::CHURN).await.unwrap();
+    assert_eq!(parts.len(), CUSTOMERS);
+    assert!(parts == whole, "four parts and one part wrote different items");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,7 +27,7 @@ use marquee_e2e::{edited_spec, Workspace};
 use marquee_pipeline::keys::{self, score};
 use marquee_pipeline::promote::SegmentPromotion;
 use marquee_pipeline::spec::UseCase;
-use marquee_pipeline::steps::{self, Champion, RunSummary, Stores, Verdict};
+use marquee_pipeline::steps::{self, Champion, RunSummary, ScorePlan, Stores, Verdict};
 use marquee_pipeline::store::{Item, ObjectStore, ScoreStore};
 use serde_json::{json, Value};
 
@@ -281,6 +281,7 @@ fn run_summary(outcome: &ExecutionOutcome) -> RunSummary {
 #[derive(Clone, Debug)]
 struct Deployed {
     run_id: String,
+    execution_arn: String,
     champions: BTreeMap<&'static str, String>,
 }
 
@@ -316,7 +317,11 @@ async fn deployed(stack: &Stack) -> Deployed {
     for r in &summary.results {
         assert_eq!(r.verdict, Verdict::Deploy, "{}: {:?}", r.use_case, r.reasons);
     }
-    let d = Deployed { run_id: summary.run_id.clone(), champions: stack.champions().await };
+    let d = Deployed {
+        run_id: summary.run_id.clone(),
+        execution_arn: outcome.execution_arn.clone(),
+        champions: stack.champions().await,
+    };
     DEPLOYED.set(d.clone()).expect("set once under the lock");
     d
 }
@@ -345,6 +350,29 @@ fn an_upload_starts_one_run_through_eventbridge_that_deploys_all_five_use_cases(
             let pointer = stack.scores.get_item(&score::model(uc), score::CHAMPION).await.unwrap().expect("CHAMPION");
             assert_eq!(pointer.attr("version"), Some(&json!(champ.version)));
         }
+
+        // Batch scoring ran as a Distributed Map per deployed use case, a child per planned part
+        // (the stack scores in parts of ScorePartRows rows: churn and segment in several).
+        let mut planned = BTreeMap::new();
+        for uc in UseCase::ALL {
+            let version = &d.champions[uc.as_str()];
+            let plan = stack.objects.get(&ScorePlan::key(uc, version)).await.expect("score plan");
+            let plan: ScorePlan = serde_json::from_slice(&plan).expect("score plan JSON");
+            planned.insert(uc.as_str(), plan.parts());
+        }
+        assert!(planned["churn"] >= 4 && planned["segment"] >= 4, "scored in parts: {planned:?}");
+        let runs = stack.sfn.list_map_runs().execution_arn(&d.execution_arn).send().await.expect("ListMapRuns");
+        let mut children = Vec::new();
+        for run in runs.map_runs() {
+            let described =
+                stack.sfn.describe_map_run().map_run_arn(run.map_run_arn()).send().await.expect("DescribeMapRun");
+            assert_eq!(described.status().as_str(), "SUCCEEDED", "{described:?}");
+            children.push(described.item_counts().map_or(0, |c| c.succeeded()));
+        }
+        children.sort_unstable();
+        let mut expected: Vec<i64> = planned.values().map(|&n| n as i64).collect();
+        expected.sort_unstable();
+        assert_eq!(children, expected, "one map run per use case, a succeeded child per part: {planned:?}");
 
         let items = stack.score_items().await;
         let count = |sk: &str, prefix: &str| items.keys().filter(|(p, s)| s == sk && p.starts_with(prefix)).count();
@@ -754,14 +782,27 @@ fn a_deploy_that_loses_the_champion_race_republishes_the_winners_scores() {
         let (pk, sk) = (score::model(uc), score::CHAMPION);
         let champion_item = stack.scores.get_item(&pk, sk).await.expect("get").expect("champion item");
         let scores_before = stack.score_items().await;
-        // Re-deploy the first run's segment model as if it had been evaluated with no champion,
-        // and let another deployment (the current champion, put back) win while it writes scores.
+        // Deploy a copy of the first run (run and version `<run>-race`: a deployment of the
+        // champion's own version would find the champion already flipped to it and succeed, as a
+        // retried Publish does) as if it had been evaluated with no champion, and let another
+        // deployment (the current champion, put back) win while it writes scores.
+        let race = format!("{}-race", d.run_id);
+        let (from, to) = (keys::run_prefix(&d.run_id), keys::run_prefix(&race));
+        for key in stack.objects.list(&from).await.expect("list the run") {
+            let mut bytes = stack.objects.get(&key).await.expect("get");
+            if key == keys::run_model(&d.run_id, uc, "evaluation.json") {
+                let mut rec: Value = serde_json::from_slice(&bytes).expect("evaluation JSON");
+                (rec["run_id"], rec["version"]) = (json!(race), json!(race));
+                bytes = serde_json::to_vec(&rec).expect("JSON");
+            }
+            stack.objects.put(&key.replacen(&from, &to, 1), bytes).await.expect("put");
+        }
         stack.scores.delete_item(&pk, sk).await.expect("delete champion item");
         let seen = iam_decisions().len();
         let input = json!({
-            "run_id": d.run_id, "use_case": "segment", "verdict": "deploy", "metric": "silhouette", "value": 0.5,
+            "run_id": race, "use_case": "segment", "verdict": "deploy", "metric": "silhouette", "value": 0.5,
             "champion_version": null, "champion_value": null, "reasons": [],
-            "evaluation_key": keys::run_model(&d.run_id, uc, "evaluation.json"),
+            "evaluation_key": keys::run_model(&race, uc, "evaluation.json"),
         });
         let lambda = env.lambda.clone();
         let deploy = std::thread::spawn(move || invoke_function(&lambda, "marquee-local-deploy", &input));
@@ -791,6 +832,8 @@ fn a_deploy_that_loses_the_champion_race_republishes_the_winners_scores() {
             Some(champion_item),
             "the winner stays champion"
         );
+        let loser = stack.scores.get_item(&pk, &score::version(&race)).await.expect("get").expect("loser on record");
+        assert_eq!(loser.attr("status"), Some(&json!("lost-race")), "not recorded as deployed: {loser:?}");
         assert!(stack.score_items().await == scores_before, "the winner's scores are what applications read");
     });
 }

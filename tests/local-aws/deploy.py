@@ -394,6 +394,17 @@ def deploy_state_machine(stack, c, gateway):
     if props.get("TracingConfiguration"):
         kwargs["tracingConfiguration"] = {"enabled": bool(props["TracingConfiguration"].get("Enabled"))}
     sm_arn = stack.get_att(logical, "Arn")
+    if re.search(r'"Mode"\s*:\s*"DISTRIBUTED"', definition):
+        # A Distributed Map starts its children as executions of the state machine itself: AWS
+        # checks the role for that when the map starts them. LocalStack runs the children in-process
+        # without asking, so the gateway decides those calls here, once per deployment (a child's
+        # execution ARN is <state machine name>/<map run label>:<child>).
+        child = sm_arn.replace(":stateMachine:", ":execution:") + "/ScoreParts:child"
+        calls = [("states:StartExecution", sm_arn), ("states:DescribeExecution", child), ("states:StopExecution", child)]
+        denied = [f"{a} on {r}" for a, r in calls if not authorize(gateway, props["RoleArn"], a, r, "DistributedMap")]
+        if denied:
+            sys.exit(f"deploy.py: the state machine's role {props['RoleArn']} cannot run its Distributed Map's "
+                     f"children: not authorized to {'; '.join(denied)}")
     created = c["stepfunctions"].create_state_machine(
         name=stack.physical(logical), definition=definition, roleArn=props["RoleArn"],
         type=props.get("StateMachineType", "STANDARD"), **kwargs)["stateMachineArn"]

@@ -263,6 +263,21 @@ impl ObjectStore for S3ObjectStore {
         Ok(Box::pin(out.body.into_async_read()))
     }
 
+    /// A ranged GetObject (`Range: bytes=start-(end-1)`).
+    async fn get_range(&self, key: &str, start: u64, end: u64) -> StoreResult<Vec<u8>> {
+        if end <= start {
+            return Ok(Vec::new());
+        }
+        let range = format!("bytes={start}-{}", end - 1);
+        let out = match self.client.get_object().bucket(&self.bucket).key(key).range(range).send().await {
+            Ok(out) => out,
+            Err(e) if is_not_found(&e) => return Err(StoreError::NotFound { key: self.uri(key) }),
+            Err(e) => return Err(self.object_error("get", key, "s3:GetObject", key, e)),
+        };
+        let body = out.body.collect().await.map_err(|e| backend("read body of", key, e))?;
+        Ok(body.into_bytes().to_vec())
+    }
+
     /// Streams the file from disk: one PutObject, or a multipart upload above the threshold.
     async fn put_file(&self, key: &str, path: &Path) -> StoreResult<()> {
         let len = std::fs::metadata(path).map_err(|e| backend("put", &format!("{key} ({})", path.display()), e))?.len();

@@ -38,6 +38,18 @@ async fn s3_put_get_list_delete_and_missing_keys() {
     assert!(s3.uri("k").starts_with("s3://marquee-test-"));
 }
 
+/// Ranged reads: what one scoring worker reads of a table.
+#[tokio::test]
+async fn s3_reads_byte_ranges() {
+    let Some(ep) = endpoint() else { return };
+    let s3 = bucket(&ep).await;
+    s3.put("runs/r1/validated/t.csv", b"id,x\n1,a\n2,b\n".to_vec()).await.unwrap();
+    assert_eq!(s3.get_range("runs/r1/validated/t.csv", 5, 9).await.unwrap(), b"1,a\n");
+    assert_eq!(s3.get_range("runs/r1/validated/t.csv", 9, 13).await.unwrap(), b"2,b\n");
+    assert!(s3.get_range("runs/r1/validated/t.csv", 9, 9).await.unwrap().is_empty());
+    assert!(matches!(s3.get_range("runs/r1/absent.csv", 0, 4).await, Err(StoreError::NotFound { .. })));
+}
+
 #[tokio::test]
 async fn s3_large_objects_go_up_in_parts_and_come_back_whole() {
     let Some(ep) = endpoint() else { return };

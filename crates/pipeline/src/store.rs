@@ -97,6 +97,15 @@ pub trait ObjectStore: Send + Sync {
         Ok(Box::pin(std::io::Cursor::new(bytes)))
     }
 
+    /// Bytes `start..end` of the object (`end` past its size reads to the end): one part of a
+    /// large object for one worker. The default reads the object whole: S3 (a ranged GetObject)
+    /// and the directory store read only the range.
+    async fn get_range(&self, key: &str, start: u64, end: u64) -> StoreResult<Vec<u8>> {
+        let bytes = self.get(key).await?;
+        let end = (end as usize).min(bytes.len());
+        Ok(bytes.get(start as usize..end).unwrap_or_default().to_vec())
+    }
+
     /// Stores the content of the local file `path` under `key`, all-or-nothing like [`put`](Self::put).
     /// Large outputs are written to a temp file and stored from there, so they are never held whole
     /// in memory. The default reads the file: S3 and the directory store copy it in chunks.

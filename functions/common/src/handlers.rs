@@ -3,11 +3,12 @@
 
 use marquee_pipeline::guard::{self, ExecutionStatus};
 use marquee_pipeline::spec::UseCase;
-use marquee_pipeline::Error as StepError;
 use marquee_pipeline::steps::{
-    self, DeployOutput, EvaluateOutput, IngestOutput, PrepareOutput, PromoteLine, PromoteOutput, PromoteRequest,
-    RunRequest, RunSummary, Stores, TrainOutput, UseCaseResult, UseCaseTask,
+    self, DeployOutput, DeployPlan, EvaluateOutput, IngestOutput, PrepareOutput, PromoteLine, PromoteOutput,
+    PromoteRequest, RunRequest, RunSummary, ScorePartOutput, ScorePartRequest, Stores, TrainOutput, UseCaseResult,
+    UseCaseTask,
 };
+use marquee_pipeline::Error as StepError;
 use serde::{Deserialize, Serialize};
 
 use crate::error::HandlerError;
@@ -173,25 +174,43 @@ pub async fn deploy(stores: Stores<'_>, eval: EvaluateOutput) -> Result<DeployRe
     Ok(DeployResponse { deployed, result })
 }
 
-/// Input of the Deploy function: a use case's evaluation to deploy (the Map's Deploy state), or
-/// `{"promote": {"run_id": ...}}` (the Promote state after the Map): the segment promotions read
-/// and write what a deployment does, so they share its function and permissions.
+/// Input of the Deploy function, by its one key: a deployment in three states of the Map
+/// (`{"plan": evaluation}`, then `{"score": part}` in every child of the ScoreParts Distributed
+/// Map, then `{"finish": plan}`), `{"promote": {"run_id": ...}}` (the Promote state after the
+/// Map), or a bare evaluation: the whole deployment in one invocation (`sam local invoke -e
+/// events/deploy.json`). The segment promotions read and write what a deployment does, so they
+/// share its function and permissions.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum DeployRequest {
     Promote { promote: PromoteRequest },
+    Plan { plan: EvaluateOutput },
+    Score { score: ScorePartRequest },
+    Finish { finish: DeployPlan },
     Deploy(EvaluateOutput),
 }
 
 impl<'de> Deserialize<'de> for DeployRequest {
-    /// By the `promote` key, so a malformed evaluation is reported as such (not as "no variant").
+    /// By the key, so a malformed request is reported as such (not as "no variant").
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         use serde::de::Error as _;
-        let mut value = serde_json::Value::deserialize(d)?;
-        match value.get_mut("promote").map(serde_json::Value::take) {
-            Some(p) => Ok(Self::Promote { promote: serde_json::from_value(p).map_err(D::Error::custom)? }),
-            None => Ok(Self::Deploy(serde_json::from_value(value).map_err(D::Error::custom)?)),
+        fn take<T: serde::de::DeserializeOwned, E: serde::de::Error>(
+            v: serde_json::Value,
+        ) -> std::result::Result<T, E> {
+            serde_json::from_value(v).map_err(E::custom)
         }
+        let mut value = serde_json::Value::deserialize(d)?;
+        for key in ["promote", "plan", "score", "finish"] {
+            if let Some(inner) = value.get_mut(key).map(serde_json::Value::take) {
+                return match key {
+                    "promote" => Ok(Self::Promote { promote: take(inner)? }),
+                    "plan" => Ok(Self::Plan { plan: take(inner)? }),
+                    "score" => Ok(Self::Score { score: take(inner)? }),
+                    _ => Ok(Self::Finish { finish: take(inner)? }),
+                };
+            }
+        }
+        Ok(Self::Deploy(serde_json::from_value(value).map_err(D::Error::custom)?))
     }
 }
 
@@ -199,29 +218,44 @@ impl Traced for DeployRequest {
     fn run_id(&self) -> &str {
         match self {
             Self::Promote { promote } => &promote.run_id,
-            Self::Deploy(eval) => &eval.run_id,
+            Self::Plan { plan: eval } | Self::Deploy(eval) => &eval.run_id,
+            Self::Score { score } => &score.run_id,
+            Self::Finish { finish } => &finish.run_id,
         }
     }
     fn use_case(&self) -> Option<UseCase> {
         match self {
             Self::Promote { .. } => None,
-            Self::Deploy(eval) => Some(eval.use_case),
+            Self::Plan { plan: eval } | Self::Deploy(eval) => Some(eval.use_case),
+            Self::Score { score } => Some(score.use_case),
+            Self::Finish { finish } => Some(finish.use_case),
         }
     }
 }
 
-/// Output of the Deploy function: a deployment's, or the promotion's.
+/// Output of the Deploy function, by its request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum DeployReply {
     Deployed(DeployResponse),
+    Planned(DeployPlan),
+    Scored(ScorePartOutput),
     Promoted(PromoteOutput),
 }
 
-/// The Deploy function: [`deploy`] or [`promote`] by its input.
+/// The Deploy function: a deployment (whole or one of its three parts) or [`promote`] by its input.
 pub async fn deploy_function(stores: Stores<'_>, req: DeployRequest) -> Result<DeployReply> {
     match req {
         DeployRequest::Promote { promote: p } => Ok(DeployReply::Promoted(promote(stores, p).await?)),
+        DeployRequest::Plan { plan } => {
+            Ok(DeployReply::Planned(steps::plan_deploy(stores, &plan, steps::score_part_rows()).await?))
+        }
+        DeployRequest::Score { score } => Ok(DeployReply::Scored(steps::score_part(stores, &score).await?)),
+        DeployRequest::Finish { finish } => {
+            let deployed = steps::finish_deploy(stores, &finish).await?;
+            let result = UseCaseResult::from_outputs(&finish.evaluation, Some(&deployed));
+            Ok(DeployReply::Deployed(DeployResponse { deployed, result }))
+        }
         DeployRequest::Deploy(eval) => Ok(DeployReply::Deployed(deploy(stores, eval).await?)),
     }
 }

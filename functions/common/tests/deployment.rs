@@ -172,7 +172,7 @@ fn asl_is_valid_json_with_every_task_on_a_substituted_function() {
     }
     let mut found = Vec::new();
     tasks(&asl, &mut found);
-    assert_eq!(found.len(), 9, "{found:?}");
+    assert_eq!(found.len(), 11, "{found:?}");
     for (name, resource) in found {
         assert!(resource.starts_with("${") && resource.ends_with("FunctionArn}"), "task {name} calls {resource}");
     }

@@ -182,7 +182,33 @@ async fn events_drive_every_step_over_embedded_stores() {
         (deploy_event.use_case, deploy_event.verdict, &deploy_event.evaluation_key),
         (UseCase::Churn, Verdict::Deploy, &churn.evaluation_key)
     );
-    let deployed = handlers::deploy(stores, deploy_event).await.expect("deploy");
+    // The state machine's three Deploy states: plan, one child per part, finish.
+    let plan_event = serde_json::json!({ "plan": deploy_event });
+    update_event("deploy-plan.json", &plan_event);
+    let request: DeployRequest = event("deploy-plan.json");
+    assert!(
+        matches!(&request, DeployRequest::Plan { plan } if plan.evaluation_key == churn.evaluation_key),
+        "deploy-plan.json plans churn"
+    );
+    let DeployReply::Planned(plan) = handlers::deploy_function(stores, request).await.expect("plan") else {
+        panic!("a Plan request answers the plan")
+    };
+    assert_eq!(plan.parts, vec![0], "the demo's customers fit one part of the default size");
+    update_event("score-part.json", &serde_json::json!({ "score": plan.request(0) }));
+    let request: DeployRequest = event("score-part.json");
+    let DeployReply::Scored(scored) = handlers::deploy_function(stores, request).await.expect("score part 0") else {
+        panic!("a Score request answers what the part wrote")
+    };
+    update_event("deploy-finish.json", &serde_json::json!({ "finish": plan }));
+    let request: DeployRequest = event("deploy-finish.json");
+    let DeployReply::Deployed(deployed) = handlers::deploy_function(stores, request).await.expect("finish") else {
+        panic!("a Finish request answers the deployment")
+    };
+    assert_eq!(deployed.deployed.scores_written, scored.scores_written);
+    // deploy.json is the whole deployment in one invocation (the same evaluation).
+    assert!(
+        matches!(event::<DeployRequest>("deploy.json"), DeployRequest::Deploy(e) if e.evaluation_key == churn.evaluation_key)
+    );
     assert_eq!(deployed.result.deployed_version.as_deref(), Some(run.run_id.as_str()));
     assert_eq!(deployed.result.scores_written, deployed.deployed.scores_written);
     assert!(deployed.deployed.scores_written >= 1500);

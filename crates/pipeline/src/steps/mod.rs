@@ -25,7 +25,10 @@ use serde::{Deserialize, Serialize};
 pub use crate::store::Stores;
 pub use champion::{read_champion, Champion};
 pub use cutoff::{churn_cutoff_key, redeploy_churn_cutoff, CutoffChange};
-pub use deploy::{deploy, DeployOutput};
+pub use deploy::{
+    deploy, deploy_in_parts, finish_deploy, plan_deploy, score_part, DeployOutput, DeployPlan, ScorePartOutput,
+    ScorePartRequest,
+};
 pub use evaluate::{evaluate, ChampionComparison, EvaluateOutput, EvaluationRecord, Verdict};
 pub use ingest::{ingest, ingest_with_memory, IngestOutput, Manifest, ManifestPart, ManifestTable};
 pub use io::load_run_spec;
@@ -35,7 +38,7 @@ pub use registry::{
     VersionRecord,
 };
 pub use reject::reject;
-pub use scoring::publish_scores;
+pub use scoring::{publish_scores, score_part_rows, PartRange, PartedTable, ScorePlan};
 pub use summary::{summarize, PromoteLine, RunSummary, UseCaseFailure, UseCaseResult};
 pub use to_segments::{promote_to_segments, PromoteOutcome, PromoteOutput, PromoteRequest};
 pub use train::{train, TrainOutput};

@@ -36,7 +36,8 @@ async fn score_keys(stores: Stores<'_>, uc: UseCase, version: &str) -> Result<Op
         return Ok(None);
     }
     let bytes = get(stores, &key).await?;
-    let mut rdr = csv::ReaderBuilder::new().has_headers(false).from_reader(flate2::read::GzDecoder::new(&bytes[..]));
+    let mut rdr =
+        csv::ReaderBuilder::new().has_headers(false).from_reader(flate2::read::MultiGzDecoder::new(&bytes[..]));
     let mut out = Vec::new();
     for (line, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| Error::Invalid(format!("{}, line {}: {e}", stores.objects.uri(&key), line + 1)))?;

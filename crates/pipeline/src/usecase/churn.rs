@@ -768,8 +768,8 @@ pub fn fit(c: &ChurnSpec, encoder: ChurnEncoder, train: &Frame, seed: u64) -> Re
             oof_lr[i] = m;
         }
         if let Some(t) = &t {
-            let trees = fit_trees(c, t, &y, &rest, &kinds, seed.wrapping_add(f as u64))?;
-            for (&i, m) in held.iter().zip(trees.margins(t.select(Axis(0), &held).view())?) {
+            let trees = fit_trees(c, t, &y, rest, &kinds, seed.wrapping_add(f as u64))?;
+            for (&i, m) in held.iter().zip(trees.margins(t.select(Axis(0), held).view())?) {
                 oof_gbm[i] = m;
             }
         }
