@@ -5,8 +5,6 @@
 //! conditional write: two racing deployments cannot both win), records the version and writes the
 //! pointer object.
 
-use futures_util::future::{BoxFuture, FutureExt};
-use futures_util::{stream, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -80,12 +78,9 @@ pub async fn deploy(stores: Stores<'_>, eval: &EvaluateOutput) -> Result<DeployO
 /// [`deploy`] with parts of `part_rows` rows instead of `MARQUEE_SCORE_PART_ROWS`.
 pub async fn deploy_in_parts(stores: Stores<'_>, eval: &EvaluateOutput, part_rows: usize) -> Result<DeployOutput> {
     let plan = plan_deploy(stores, eval, part_rows).await?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // Boxed and collected first: a stream over a closure's futures is not provably Send to the
-    // Lambda runtime (a higher-ranked lifetime the compiler cannot see through).
-    let parts: Vec<BoxFuture<'_, Result<ScorePartOutput>>> =
-        plan.parts.iter().map(|&part| score_part_owned(stores, plan.request(part)).boxed()).collect();
-    stream::iter(parts).buffer_unordered(cores).try_for_each(|_| async { Ok(()) }).await?;
+    scoring::score_parts(stores, plan.use_case, &plan.version, plan.parts.len())
+        .await
+        .map_err(|e| e.in_step(&plan.run_id, "deploy", Some(plan.use_case.as_str())))?;
     finish_deploy(stores, &plan).await
 }
 
@@ -109,10 +104,6 @@ pub async fn score_part(stores: Stores<'_>, req: &ScorePartRequest) -> Result<Sc
 /// previous champion's stale items. Fails, flipping nothing, when a part is missing.
 pub async fn finish_deploy(stores: Stores<'_>, plan: &DeployPlan) -> Result<DeployOutput> {
     finish(stores, plan).await.map_err(|e| e.in_step(&plan.run_id, "deploy", Some(plan.use_case.as_str())))
-}
-
-async fn score_part_owned(stores: Stores<'_>, req: ScorePartRequest) -> Result<ScorePartOutput> {
-    score_part(stores, &req).await
 }
 
 impl DeployPlan {

@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 
+use futures_util::future::{BoxFuture, FutureExt};
+use futures_util::{stream, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use super::ingest::TEMP_PREFIX;
@@ -282,12 +284,21 @@ fn count_keys(gz: &[u8], uri: &str) -> Result<usize> {
     Ok(n)
 }
 
-/// Scores every part of the plan, one after another, and joins their key lists: the embedded
-/// run's and the re-publishing path's form of the Distributed Map. Returns the items written.
+/// Scores parts `0..parts` of a planned version as many at once as the machine has cores (each
+/// part's scoring on a blocking thread, its reads and writes on this task): the embedded form of
+/// the Distributed Map. The first part to fail stops it. Returns the items written.
+pub(super) async fn score_parts(stores: Stores<'_>, uc: UseCase, version: &str, parts: usize) -> Result<usize> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Boxed and collected first: a stream over a closure's futures is not provably Send to the
+    // Lambda runtime (a higher-ranked lifetime the compiler cannot see through).
+    let parts: Vec<BoxFuture<'_, Result<usize>>> =
+        (0..parts).map(|part| score_part(stores, uc, version, part).boxed()).collect();
+    stream::iter(parts).buffer_unordered(cores).try_fold(0, |sum, written| async move { Ok(sum + written) }).await
+}
+
+/// Scores every part of the plan and joins their key lists; returns the items written.
 pub(super) async fn score_all(stores: Stores<'_>, plan: &ScorePlan) -> Result<usize> {
-    for part in 0..plan.parts() {
-        score_part(stores, plan.use_case, &plan.version, part).await?;
-    }
+    score_parts(stores, plan.use_case, &plan.version, plan.parts()).await?;
     merge_score_keys(stores, plan).await
 }
 
