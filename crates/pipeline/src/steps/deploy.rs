@@ -78,7 +78,7 @@ pub async fn deploy(stores: Stores<'_>, eval: &EvaluateOutput) -> Result<DeployO
 /// [`deploy`] with parts of `part_rows` rows instead of `MARQUEE_SCORE_PART_ROWS`.
 pub async fn deploy_in_parts(stores: Stores<'_>, eval: &EvaluateOutput, part_rows: usize) -> Result<DeployOutput> {
     let plan = plan_deploy(stores, eval, part_rows).await?;
-    scoring::score_parts(stores, plan.use_case, &plan.version, plan.parts.len())
+    scoring::score_parts(stores, plan.use_case, &plan.version)
         .await
         .map_err(|e| e.in_step(&plan.run_id, "deploy", Some(plan.use_case.as_str())))?;
     finish_deploy(stores, &plan).await

@@ -157,13 +157,14 @@ fn cut_records(path: &std::path::Path, key: &str, part_rows: usize) -> Result<(V
 /// Scores part `part` of the version's plan, writes its items and stores their keys; returns how
 /// many items it wrote.
 pub(super) async fn score_part(stores: Stores<'_>, uc: UseCase, version: &str, part: usize) -> Result<usize> {
+    let (plan, scorer) = load_plan(stores, uc, version).await?;
+    score_loaded(stores, &plan, &scorer, part).await
+}
+
+/// A version's scoring plan and its scorer (spec, artifact, deployment parameters): what every
+/// part reads first. A Lambda child loads them itself; the embedded deployment once for all parts.
+async fn load_plan(stores: Stores<'_>, uc: UseCase, version: &str) -> Result<(ScorePlan, Arc<Scorer>)> {
     let plan: ScorePlan = get_json(stores, &ScorePlan::key(uc, version)).await?;
-    if part >= plan.parts() {
-        return Err(Error::Invalid(format!(
-            "{uc} version {version} is scored in {} parts, not part {part}",
-            plan.parts()
-        )));
-    }
     let rec: EvaluationRecord = get_json(stores, &keys::deployed(uc, version, "evaluation.json")).await?;
     let scorer = Arc::new(Scorer {
         model: usecase::of(uc),
@@ -172,6 +173,19 @@ pub(super) async fn score_part(stores: Stores<'_>, uc: UseCase, version: &str, p
         params: rec.challenger.deploy_params,
         version: version.into(),
     });
+    Ok((plan, scorer))
+}
+
+/// Part `part` of a loaded plan: scores its rows chunk by chunk, upserts the items, then stores
+/// the part's key list.
+async fn score_loaded(stores: Stores<'_>, plan: &ScorePlan, scorer: &Arc<Scorer>, part: usize) -> Result<usize> {
+    let (uc, version) = (plan.use_case, plan.version.as_str());
+    if part >= plan.parts() {
+        return Err(Error::Invalid(format!(
+            "{uc} version {version} is scored in {} parts, not part {part}",
+            plan.parts()
+        )));
+    }
     let (model, spec) = (scorer.model, &scorer.spec);
     let score = |tables: Tables| scorer.score_off_thread(tables);
     let write =
@@ -284,21 +298,24 @@ fn count_keys(gz: &[u8], uri: &str) -> Result<usize> {
     Ok(n)
 }
 
-/// Scores parts `0..parts` of a planned version as many at once as the machine has cores (each
+/// Scores every part of a planned version as many at once as the machine has cores (each
 /// part's scoring on a blocking thread, its reads and writes on this task): the embedded form of
 /// the Distributed Map. The first part to fail stops it. Returns the items written.
-pub(super) async fn score_parts(stores: Stores<'_>, uc: UseCase, version: &str, parts: usize) -> Result<usize> {
+pub(super) async fn score_parts(stores: Stores<'_>, uc: UseCase, version: &str) -> Result<usize> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // One process: the plan, spec and artifact are read once and shared by the parts.
+    let (plan, scorer) = load_plan(stores, uc, version).await?;
+    let (parts, plan, scorer) = (plan.parts(), &plan, &scorer);
     // Boxed and collected first: a stream over a closure's futures is not provably Send to the
     // Lambda runtime (a higher-ranked lifetime the compiler cannot see through).
     let parts: Vec<BoxFuture<'_, Result<usize>>> =
-        (0..parts).map(|part| score_part(stores, uc, version, part).boxed()).collect();
+        (0..parts).map(|part| score_loaded(stores, plan, scorer, part).boxed()).collect();
     stream::iter(parts).buffer_unordered(cores).try_fold(0, |sum, written| async move { Ok(sum + written) }).await
 }
 
 /// Scores every part of the plan and joins their key lists; returns the items written.
 pub(super) async fn score_all(stores: Stores<'_>, plan: &ScorePlan) -> Result<usize> {
-    score_parts(stores, plan.use_case, &plan.version, plan.parts()).await?;
+    score_parts(stores, plan.use_case, &plan.version).await?;
     merge_score_keys(stores, plan).await
 }
 

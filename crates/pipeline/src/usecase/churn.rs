@@ -501,7 +501,7 @@ impl UseCase for Churn {
         let encoder = ChurnEncoder::fit(&train_frame, c)?;
         let mut files = Files::new();
         files.insert("train.csv".into(), train_frame.to_csv());
-        files.insert("test.csv".into(), frame.select_rows(test).to_csv());
+        files.insert("test.csv".into(), frame.csv_of(&frame.headers, test)?);
         files.insert("encoder.json".into(), to_json(&encoder));
         Ok(files)
     }

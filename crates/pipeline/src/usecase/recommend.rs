@@ -17,7 +17,6 @@ use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::common::{from_json, to_json, Criterion, CriterionKind, DeployParams, Evaluation, Op, PrimaryMetric};
-use super::segment::select_columns;
 use super::{Details, Files, Tables, UseCase};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
@@ -104,16 +103,14 @@ impl UseCase for Recommend {
     fn prepare(&self, spec: &Spec, tables: &Tables) -> Result<Files> {
         let r = spec_of(spec)?;
         let ratings = tables.get(&r.ratings)?;
-        let slim = select_columns(ratings, &[r.user.clone(), r.item.clone(), r.rating.clone()])?;
-        let (train, test) = per_user_split(slim.col(&r.user)?, spec.pipeline.test_fraction, spec.pipeline.seed);
-        split_files(&slim, &train, &test)
+        let (train, test) = per_user_split(ratings.col(&r.user)?, spec.pipeline.test_fraction, spec.pipeline.seed);
+        split_files(r, ratings, &train, &test)
     }
     /// [`UseCase::prepare`] on a given split: `train` / `test` are row indices of the ratings table (e.g. the
     /// folds of a published evaluation protocol).
     fn prepare_split(&self, spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
         let r = spec_of(spec)?;
-        let slim = select_columns(tables.get(&r.ratings)?, &[r.user.clone(), r.item.clone(), r.rating.clone()])?;
-        split_files(&slim, train, test)
+        split_files(r, tables.get(&r.ratings)?, train, test)
     }
     fn train(&self, spec: &Spec, files: &Files, tables: &Tables, fingerprint: &str) -> Result<Vec<u8>> {
         let r = spec_of(spec)?;
@@ -127,8 +124,8 @@ impl UseCase for Recommend {
             Some((frame, id)) => frame.col(id)?,
             None => &[],
         };
-        let user_ids = sorted_unique(train.col(&r.user)?.iter().cloned());
-        let item_ids = sorted_unique(train.col(&r.item)?.iter().chain(title_ids.iter()).cloned());
+        let user_ids = sorted_unique(train.col(&r.user)?.iter());
+        let item_ids = sorted_unique(train.col(&r.item)?.iter().chain(title_ids.iter()));
         let (ui, ii) = (index_of(&user_ids), index_of(&item_ids));
         let values = train.numeric(&r.rating)?;
         let ratings: Vec<Rating> = train
@@ -351,17 +348,21 @@ pub fn per_user_split(users: &[String], test_fraction: f64, seed: u64) -> (Vec<u
     (train, test)
 }
 
-fn split_files(slim: &Frame, train: &[usize], test: &[usize]) -> Result<Files> {
+/// train.csv and test.csv: the user, item and rating columns of the ratings rows of each side.
+fn split_files(r: &RecommendSpec, ratings: &Frame, train: &[usize], test: &[usize]) -> Result<Files> {
+    let cols = [r.user.clone(), r.item.clone(), r.rating.clone()];
     let mut files = Files::new();
-    files.insert("train.csv".into(), slim.select_rows(train).to_csv());
-    files.insert("test.csv".into(), slim.select_rows(test).to_csv());
+    files.insert("train.csv".into(), ratings.csv_of(&cols, train)?);
+    files.insert("test.csv".into(), ratings.csv_of(&cols, test)?);
     Ok(files)
 }
 
-fn sorted_unique(values: impl Iterator<Item = String>) -> Vec<String> {
-    let mut v: Vec<String> = values.collect();
-    v.sort();
-    v.dedup();
+/// The distinct values, sorted. Deduplicated by hash first: ids repeat once per rating, and
+/// sorting only the few distinct ones is what keeps this linear in the ratings.
+fn sorted_unique<'a>(values: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let distinct: HashSet<&str> = values.map(String::as_str).collect();
+    let mut v: Vec<String> = distinct.into_iter().map(str::to_string).collect();
+    v.sort_unstable();
     v
 }
 

@@ -133,12 +133,11 @@ impl UseCase for Segment {
         // Whole rows (id first): a champion with other features must be able to score the same split.
         let mut cols = vec![id.clone()];
         cols.extend(frame.headers.iter().filter(|h| **h != id).cloned());
-        let slim = select_columns(frame, &cols)?;
-        let train_frame = slim.select_rows(train);
+        let train_frame = frame.select(&cols, train)?;
         let scaler = Standardiser::fit(&train_frame, &s.features)?;
         let mut files = Files::new();
         files.insert("train.csv".into(), train_frame.to_csv());
-        files.insert("test.csv".into(), slim.select_rows(test).to_csv());
+        files.insert("test.csv".into(), frame.csv_of(&cols, test)?);
         files.insert("encoder.json".into(), to_json(&scaler));
         Ok(files)
     }
@@ -343,15 +342,6 @@ fn features_and_baseline(s: &SegmentSpec) -> Vec<String> {
         }
     }
     cols
-}
-
-pub(crate) fn select_columns(frame: &Frame, cols: &[String]) -> Result<Frame> {
-    let mut out = Frame::new(cols.to_vec());
-    let src: Vec<&[String]> = cols.iter().map(|c| frame.col(c)).collect::<Result<_>>()?;
-    for r in 0..frame.n_rows() {
-        out.push_row(src.iter().map(|c| c[r].clone()).collect());
-    }
-    Ok(out)
 }
 
 fn scaled_matrix(scaler: &Standardiser, frame: &Frame) -> Result<Array2<f64>> {

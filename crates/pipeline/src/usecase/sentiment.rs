@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use super::common::{
     from_json, stratified_split, to_json, Criterion, CriterionKind, DeployParams, Evaluation, Op, PrimaryMetric,
 };
-use super::segment::select_columns;
 use super::{Details, Files, Tables, UseCase};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
@@ -186,13 +185,12 @@ impl UseCase for Sentiment {
     fn prepare_split(&self, spec: &Spec, tables: &Tables, train: &[usize], test: &[usize]) -> Result<Files> {
         let s = spec_of(spec)?;
         let frame = tables.get(&s.table)?;
-        let slim = select_columns(frame, &[s.text.clone(), s.label.clone()])?;
-        let pick = |idx: &[usize]| slim.select_rows(idx);
-        let train_frame = pick(train);
+        let cols = [s.text.clone(), s.label.clone()];
+        let train_frame = frame.select(&cols, train)?;
         let vectorizer = tfidf_params(s).fit(train_frame.col(&s.text)?)?;
         let mut files = Files::new();
         files.insert("train.csv".into(), train_frame.to_csv());
-        files.insert("test.csv".into(), pick(test).to_csv());
+        files.insert("test.csv".into(), frame.csv_of(&cols, test)?);
         files.insert("encoder.json".into(), to_json(&vectorizer));
         Ok(files)
     }
