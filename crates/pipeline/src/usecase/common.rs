@@ -292,8 +292,11 @@ pub struct Evaluation {
     pub scores: Option<crate::drift::Distribution>,
 }
 
+/// Artifacts (models, encoders) as compact JSON: programs read them (`jq .` indents one for a
+/// person), and indenting every factor and neighbour list multiplied the bytes written, stored
+/// and read back at every deployment.
 pub fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
-    serde_json::to_vec_pretty(v).expect("model types always serialise")
+    serde_json::to_vec(v).expect("model types always serialise")
 }
 
 pub fn from_json<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T> {
