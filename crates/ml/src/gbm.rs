@@ -196,6 +196,12 @@ impl GbmParams {
 /// Training sets below this many rows are fitted on one thread.
 const SINGLE_THREAD_ROWS: usize = 50_000;
 
+/// Whether a fit on `rows` training rows runs on one thread: a caller with several such fits (the
+/// folds of a cross-validation) then gets more from running them side by side.
+pub fn fits_on_one_thread(rows: usize) -> bool {
+    rows < SINGLE_THREAD_ROWS
+}
+
 /// Row weights for `y` under `weight` (balanced: each class sums to n / 2).
 fn row_weights(y: &[bool], weight: ClassWeight) -> Vec<f32> {
     let n_pos = y.iter().filter(|&&t| t).count().max(1) as f64;
@@ -233,7 +239,7 @@ impl Fit for GbmParams {
         let builder = TrainingParams::builder();
         // On small tables a tree level is microseconds of work: handing it to other threads costs
         // more than it saves (measured in bench/: the Telco fold fits faster on one thread).
-        let builder = if data.train.nrows() < SINGLE_THREAD_ROWS { builder.nthread(1) } else { builder };
+        let builder = if fits_on_one_thread(data.train.nrows()) { builder.nthread(1) } else { builder };
         let params = builder
             .objective(Objective::BinaryLogistic(RegLoss::default()))
             .eval_metric(EvalMetric::LogLoss)

@@ -763,13 +763,35 @@ pub fn fit(c: &ChurnSpec, encoder: ChurnEncoder, train: &Frame, seed: u64) -> Re
         Ok(logistic_margins(&lr, x.select(Axis(0), held).view()))
     });
     let (mut oof_lr, mut oof_gbm) = (vec![0.0; y.len()], vec![0.0; y.len()]);
-    for (f, ((held, rest), lr)) in folds.iter().zip(lr_folds).enumerate() {
+    for ((held, _), lr) in folds.iter().zip(lr_folds) {
         for (&i, m) in held.iter().zip(lr?) {
             oof_lr[i] = m;
         }
-        if let Some(t) = &t {
-            let trees = fit_trees(c, t, &y, rest, &kinds, seed.wrapping_add(f as u64))?;
-            for (&i, m) in held.iter().zip(trees.margins(t.select(Axis(0), held).view())?) {
+    }
+    // Tree fits, one per fold and (when the family is already known to need them) the one on every
+    // row. Each seeded by its fold: the same trees whether they run side by side or in turn. A fit
+    // below the booster's threading threshold uses one core, so those run one per core; larger
+    // ones use every core themselves and run in turn.
+    let all: Vec<usize> = (0..y.len()).collect();
+    let mut final_trees = None;
+    if let Some(t) = &t {
+        let needs_final = matches!(c.model, ChurnModelKind::Gbm | ChurnModelKind::Blend);
+        let mut jobs: Vec<(u64, &[usize])> =
+            folds.iter().enumerate().map(|(f, (_, rest))| (seed.wrapping_add(f as u64), rest.as_slice())).collect();
+        if needs_final {
+            jobs.push((seed, &all));
+        }
+        let fit_one = |&(job_seed, rows): &(u64, &[usize])| fit_trees(c, t, &y, rows, &kinds, job_seed);
+        let mut fitted: Vec<Result<GbmModel>> = if marquee_ml::gbm::fits_on_one_thread(y.len()) {
+            parallel::map(&jobs, fit_one)
+        } else {
+            jobs.iter().map(fit_one).collect()
+        };
+        if needs_final {
+            final_trees = fitted.pop();
+        }
+        for ((held, _), trees) in folds.iter().zip(fitted) {
+            for (&i, m) in held.iter().zip(trees?.margins(t.select(Axis(0), held).view())?) {
                 oof_gbm[i] = m;
             }
         }
@@ -809,9 +831,9 @@ pub fn fit(c: &ChurnSpec, encoder: ChurnEncoder, train: &Frame, seed: u64) -> Re
     let calibration = Some(Platt::fit(chosen, &y)?).filter(|p| p.a > 0.0).unwrap_or_default();
     let uses_logistic = family != Family::Gbm;
     let logistic = uses_logistic.then_some(full_lr);
-    let all: Vec<usize> = (0..y.len()).collect();
-    let gbm = match (&t, family) {
-        (Some(t), Family::Gbm | Family::Blend) => Some(fit_trees(c, t, &y, &all, &kinds, seed)?),
+    let gbm = match (&t, family, final_trees) {
+        (Some(_), Family::Gbm | Family::Blend, Some(fitted)) => Some(fitted?),
+        (Some(t), Family::Gbm | Family::Blend, None) => Some(fit_trees(c, t, &y, &all, &kinds, seed)?),
         _ => None,
     };
     Ok(ChurnModel {
