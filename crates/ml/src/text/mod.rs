@@ -12,7 +12,7 @@ pub use naive_bayes::{NaiveBayesModel, NaiveBayesParams};
 pub(crate) use nb_logistic::dual_cd_logistic;
 pub use nb_logistic::{NbLogisticModel, NbLogisticParams};
 pub(crate) use tfidf::FxMap;
-pub use tfidf::{TfidfParams, TfidfVectorizer};
+pub use tfidf::{DocumentFrequencies, TfidfParams, TfidfVectorizer};
 pub(crate) use tokenize::normalize;
 pub use tokenize::{tokenize, NEGATION_PREFIX};
 

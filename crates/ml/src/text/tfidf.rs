@@ -287,9 +287,9 @@ impl TfidfParams {
         self.fit_corpus_in_parts(docs, default_parts(docs.len()))
     }
 
-    /// [`Self::fit_corpus`] with the passes over the text split in `parts` (the same result for
-    /// any number).
-    fn fit_corpus_in_parts<S: AsRef<str> + Sync>(&self, docs: &[S], parts: usize) -> Result<(TfidfVectorizer, Corpus)> {
+    /// Every distinct term of `docs` with its document frequency, ids by first appearance
+    /// (unigrams first), the passes over the text split in `parts` (the same result for any number).
+    fn count_in_parts<S: AsRef<str> + Sync>(&self, docs: &[S], parts: usize) -> Result<Counted> {
         self.validate()?;
         if docs.is_empty() {
             return Err(MlError::InvalidInput("docs: no documents to fit a vocabulary on".into()));
@@ -331,47 +331,19 @@ impl TfidfParams {
             term_ptr.extend(part.term_ptr[1..].iter().map(|&p| base + p));
         }
         drop(gram_ids);
+        Ok(Counted { words: corpus.words, keys, df: df.into_iter().map(|e| e.0).collect(), terms, term_ptr, n_docs })
+    }
 
-        let term_string = |id: usize| -> String {
-            if id < n_words {
-                return corpus.words[id].clone();
-            }
-            let mut parts = Vec::with_capacity(MAX_NGRAM);
-            let mut k = keys[id - n_words];
-            while k != 0 {
-                parts.push(corpus.words[((k & 0xffff_ffff) as u32 - 1) as usize].as_str());
-                k >>= 32;
-            }
-            parts.reverse();
-            parts.join(" ")
-        };
-
-        let min_df = self.min_df.max(1) as u32;
-        let mut kept: Vec<u32> = (0..df.len() as u32).filter(|&t| df[t as usize].0 >= min_df).collect();
-        if self.max_features > 0 && kept.len() > self.max_features {
-            // Highest df first; only the ties at the cut need the (costly) term comparison.
-            let m = self.max_features;
-            kept.select_nth_unstable_by(m - 1, |&a, &b| df[b as usize].0.cmp(&df[a as usize].0));
-            let cut = df[kept[m - 1] as usize].0;
-            let mut sure: Vec<u32> = kept.iter().copied().filter(|&t| df[t as usize].0 > cut).collect();
-            let mut ties: Vec<(String, u32)> =
-                kept.iter().filter(|&&t| df[t as usize].0 == cut).map(|&t| (term_string(t as usize), t)).collect();
-            ties.sort_unstable();
-            sure.extend(ties.into_iter().take(m - sure.len()).map(|e| e.1));
-            kept = sure;
-        }
-        // Final ids follow first appearance (unigrams first): deterministic and cheap.
-        kept.sort_unstable();
-
+    /// [`Self::fit_corpus`] with the passes over the text split in `parts` (the same result for
+    /// any number).
+    fn fit_corpus_in_parts<S: AsRef<str> + Sync>(&self, docs: &[S], parts: usize) -> Result<(TfidfVectorizer, Corpus)> {
+        let Counted { words, keys, df, mut terms, term_ptr, n_docs } = self.count_in_parts(docs, parts)?;
+        let (vec, kept) = self.vectorizer(&df, n_docs, |id| term_string(&words, &keys, id));
         let mut remap = vec![NONE; df.len()];
-        let mut vocabulary = HashMap::with_capacity(kept.len());
-        let mut idf = Vec::with_capacity(kept.len());
-        let n = n_docs as f64;
         for (id, &t) in kept.iter().enumerate() {
             remap[t as usize] = id as u32;
-            idf.push((((1.0 + n) / (1.0 + f64::from(df[t as usize].0))).ln() + 1.0) as f32);
-            vocabulary.insert(term_string(t as usize), id as u32);
         }
+
         // Documents as final term ids (dropped terms removed), reusing the provisional buffer.
         let mut out_ptr = vec![0];
         let mut w = 0;
@@ -386,9 +358,129 @@ impl TfidfParams {
             out_ptr.push(w);
         }
         terms.truncate(w);
-        let vec = TfidfVectorizer { params: self.clone(), vocabulary, idf };
         Ok((vec, Corpus { words: Vec::new(), tokens: terms, doc_ptr: out_ptr }))
     }
+
+    /// The vectorizer over terms `0..df.len()` (ids by first appearance, unigrams first) with
+    /// document frequencies `df` in `n_docs` documents: the terms `min_df` and `max_features`
+    /// keep (ties at the cut by term), in id order. Also returns the kept provisional ids.
+    fn vectorizer(
+        &self,
+        df: &[u32],
+        n_docs: usize,
+        term_string: impl Fn(usize) -> String,
+    ) -> (TfidfVectorizer, Vec<u32>) {
+        let min_df = self.min_df.max(1) as u32;
+        let mut kept: Vec<u32> = (0..df.len() as u32).filter(|&t| df[t as usize] >= min_df).collect();
+        if self.max_features > 0 && kept.len() > self.max_features {
+            // Highest df first; only the ties at the cut need the (costly) term comparison.
+            let m = self.max_features;
+            kept.select_nth_unstable_by(m - 1, |&a, &b| df[b as usize].cmp(&df[a as usize]));
+            let cut = df[kept[m - 1] as usize];
+            let mut sure: Vec<u32> = kept.iter().copied().filter(|&t| df[t as usize] > cut).collect();
+            let mut ties: Vec<(String, u32)> =
+                kept.iter().filter(|&&t| df[t as usize] == cut).map(|&t| (term_string(t as usize), t)).collect();
+            ties.sort_unstable();
+            sure.extend(ties.into_iter().take(m - sure.len()).map(|e| e.1));
+            kept = sure;
+        }
+        // Final ids follow first appearance (unigrams first): deterministic and cheap.
+        kept.sort_unstable();
+
+        let mut vocabulary = HashMap::with_capacity(kept.len());
+        let mut idf = Vec::with_capacity(kept.len());
+        let n = n_docs as f64;
+        for (id, &t) in kept.iter().enumerate() {
+            idf.push((((1.0 + n) / (1.0 + f64::from(df[t as usize]))).ln() + 1.0) as f32);
+            vocabulary.insert(term_string(t as usize), id as u32);
+        }
+        (TfidfVectorizer { params: self.clone(), vocabulary, idf }, kept)
+    }
+
+    /// The document frequencies of one partition of a corpus, to be counted where the partition
+    /// lives and merged with [`TfidfParams::from_frequencies`] (a map-reduce fit of the vocabulary).
+    pub fn document_frequencies<S: AsRef<str> + Sync>(&self, docs: &[S]) -> Result<DocumentFrequencies> {
+        if docs.is_empty() {
+            self.validate()?;
+            return Ok(DocumentFrequencies { docs: 0, unigrams: Vec::new(), ngrams: Vec::new() });
+        }
+        let counted = self.count_in_parts(docs, default_parts(docs.len()))?;
+        let n_words = counted.words.len();
+        let term = |id: usize| (term_string(&counted.words, &counted.keys, id), counted.df[id]);
+        Ok(DocumentFrequencies {
+            docs: counted.n_docs,
+            unigrams: (0..n_words).map(term).collect(),
+            ngrams: (n_words..counted.df.len()).map(term).collect(),
+        })
+    }
+
+    /// The vectorizer [`TfidfParams::fit`] gives on the documents of `parts` in that order, from
+    /// their [`DocumentFrequencies`] alone: the same vocabulary, ids and idf.
+    pub fn from_frequencies(&self, parts: &[DocumentFrequencies]) -> Result<TfidfVectorizer> {
+        self.validate()?;
+        let n_docs: usize = parts.iter().map(|p| p.docs).sum();
+        if n_docs == 0 {
+            return Err(MlError::InvalidInput("docs: no documents to fit a vocabulary on".into()));
+        }
+        // Merged in partition order, so a term's id is its first appearance in the whole corpus
+        // (every unigram before every n-gram, as in one pass).
+        let merge = |pick: fn(&DocumentFrequencies) -> &[(String, u32)]| {
+            let mut index: HashMap<&str, usize> = HashMap::new();
+            let mut merged: Vec<(&str, u32)> = Vec::new();
+            for (term, df) in parts.iter().flat_map(|p| pick(p)) {
+                match index.get(term.as_str()) {
+                    Some(&i) => merged[i].1 += df,
+                    None => {
+                        index.insert(term, merged.len());
+                        merged.push((term, *df));
+                    }
+                }
+            }
+            merged
+        };
+        let mut terms = merge(|p| &p.unigrams);
+        terms.extend(merge(|p| &p.ngrams));
+        let df: Vec<u32> = terms.iter().map(|t| t.1).collect();
+        Ok(self.vectorizer(&df, n_docs, |id| terms[id].0.to_string()).0)
+    }
+}
+
+/// Document frequencies of one partition of a corpus ([`TfidfParams::document_frequencies`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentFrequencies {
+    /// Documents in the partition.
+    pub docs: usize,
+    /// Every word of the partition in order of first appearance, with the documents holding it.
+    pub unigrams: Vec<(String, u32)>,
+    /// Every n-gram (n >= 2) in order of first appearance, with the documents holding it.
+    pub ngrams: Vec<(String, u32)>,
+}
+
+/// The terms of a corpus counted: interned words, packed n-gram keys, document frequency per
+/// provisional id, and the documents as provisional id sequences.
+struct Counted {
+    words: Vec<String>,
+    keys: Vec<u128>,
+    df: Vec<u32>,
+    terms: Vec<u32>,
+    term_ptr: Vec<usize>,
+    n_docs: usize,
+}
+
+/// The text of provisional term `id`: a word, or the words of a packed n-gram key.
+fn term_string(words: &[String], keys: &[u128], id: usize) -> String {
+    let n_words = words.len();
+    if id < n_words {
+        return words[id].clone();
+    }
+    let mut parts = Vec::with_capacity(MAX_NGRAM);
+    let mut k = keys[id - n_words];
+    while k != 0 {
+        parts.push(words[((k & 0xffff_ffff) as u32 - 1) as usize].as_str());
+        k >>= 32;
+    }
+    parts.reverse();
+    parts.join(" ")
 }
 
 impl TfidfVectorizer {
@@ -515,6 +607,41 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn vocabulary_from_merged_partition_frequencies_equals_the_one_pass_fit() {
+        use rand::Rng;
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let docs: Vec<String> = (0..700)
+            .map(|d| {
+                let len = rng.gen_range(0..25);
+                let words: Vec<String> = (0..len).map(|_| format!("w{}", rng.gen_range(0..15 + d / 4))).collect();
+                words.join(if d % 5 == 0 { " not " } else { " " })
+            })
+            .collect();
+        for params in [
+            TfidfParams::default(),
+            TfidfParams { max_ngram: 3, min_df: 1, max_features: 300, mark_negation: true, ..Default::default() },
+        ] {
+            let want = params.fit(&docs).unwrap();
+            // Cut points include an empty partition and uneven sizes.
+            for cuts in [vec![], vec![350], vec![1, 1, 200, 699], vec![100, 230, 231, 500, 640]] {
+                let mut bounds = vec![0];
+                bounds.extend(&cuts);
+                bounds.push(docs.len());
+                let parts: Vec<DocumentFrequencies> = bounds
+                    .windows(2)
+                    .map(|w| {
+                        let df = params.document_frequencies(&docs[w[0]..w[1]]).unwrap();
+                        // What a child would store and the reduce step read back.
+                        serde_json::from_slice(&serde_json::to_vec(&df).unwrap()).unwrap()
+                    })
+                    .collect();
+                assert_eq!(params.from_frequencies(&parts).unwrap(), want, "cuts {cuts:?}");
+            }
+        }
+        assert!(TfidfParams::default().from_frequencies(&[]).is_err());
     }
 
     fn value(x: &CsrMatrix, row: usize, col: u32) -> f32 {
