@@ -580,19 +580,24 @@ mod tests {
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
+    /// `n` documents of up to `max_len` words drawn from a vocabulary that grows along the corpus,
+    /// so later parts bring words and n-grams of their own as well as ones seen before; every
+    /// `negate_every`-th document joins its words with "not".
+    fn growing_corpus(seed: u64, n: usize, max_len: usize, negate_every: usize) -> Vec<String> {
+        use rand::Rng;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        (0..n)
+            .map(|d| {
+                let len = rng.gen_range(0..max_len);
+                let words: Vec<String> = (0..len).map(|_| format!("w{}", rng.gen_range(0..20 + d / 3))).collect();
+                words.join(if d % negate_every == 0 { " not " } else { " " })
+            })
+            .collect()
+    }
+
     #[test]
     fn fit_is_the_same_in_any_number_of_parts() {
-        // Words drawn from a vocabulary that grows along the corpus, so later parts bring words
-        // and n-grams of their own as well as ones seen before.
-        use rand::Rng;
-        let mut rng = ChaCha8Rng::seed_from_u64(9);
-        let docs: Vec<String> = (0..900)
-            .map(|d| {
-                let len = rng.gen_range(0..30);
-                let words: Vec<String> = (0..len).map(|_| format!("w{}", rng.gen_range(0..20 + d / 3))).collect();
-                words.join(if d % 7 == 0 { " not " } else { " " })
-            })
-            .collect();
+        let docs = growing_corpus(9, 900, 30, 7);
         for params in [
             TfidfParams::default(),
             TfidfParams { max_ngram: 3, min_df: 1, max_features: 500, mark_negation: true, ..Default::default() },
@@ -611,15 +616,7 @@ mod tests {
 
     #[test]
     fn vocabulary_from_merged_partition_frequencies_equals_the_one_pass_fit() {
-        use rand::Rng;
-        let mut rng = ChaCha8Rng::seed_from_u64(11);
-        let docs: Vec<String> = (0..700)
-            .map(|d| {
-                let len = rng.gen_range(0..25);
-                let words: Vec<String> = (0..len).map(|_| format!("w{}", rng.gen_range(0..15 + d / 4))).collect();
-                words.join(if d % 5 == 0 { " not " } else { " " })
-            })
-            .collect();
+        let docs = growing_corpus(11, 700, 25, 5);
         for params in [
             TfidfParams::default(),
             TfidfParams { max_ngram: 3, min_df: 1, max_features: 300, mark_negation: true, ..Default::default() },
