@@ -514,6 +514,35 @@ async fn scoring_in_parts_and_small_chunks_writes_the_same_scores() {
     assert!(runs[0] == runs[1], "scoring in parts changed a score");
 }
 
+/// Planning reads the record index ingest wrote beside the table instead of the table, and cuts
+/// it where reading the table would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scoring_plan_from_ingest_record_index_equals_the_one_from_reading_the_table() {
+    let ws = Workspace::new();
+    let spec_key = ws.upload_demo(CUSTOMERS, 7, DEMO_SPEC).await;
+    let eval = to_deploy(ws.stores(), "run-a", &spec_key, UseCase::Churn).await;
+    let stored = |key: String| {
+        let objects = &ws.objects;
+        async move { serde_json::from_slice::<steps::ScorePlan>(&objects.get(&key).await.unwrap()).unwrap() }
+    };
+    let index_key = keys::ingested_index("run-a", "customers");
+    assert!(ws.objects.get_opt(&index_key).await.unwrap().is_some(), "ingest wrote the record index");
+    let part_rows = steps::RECORD_INDEX_EVERY;
+    // The table itself is away while planning from the index: the plan must not need it.
+    let table_key = keys::ingested("run-a", "customers");
+    let table = ws.objects.get(&table_key).await.unwrap();
+    ws.objects.delete(&table_key).await.unwrap();
+    let plan = steps::plan_deploy(ws.stores(), &eval, part_rows).await.expect("plan from the index alone");
+    let from_index = stored(plan.plan_key.clone()).await;
+    ws.objects.put(&table_key, table).await.unwrap();
+    ws.objects.delete(&index_key).await.unwrap();
+    let plan = steps::plan_deploy(ws.stores(), &eval, part_rows).await.expect("plan from the table");
+    let from_table = stored(plan.plan_key.clone()).await;
+    let ranges = &from_table.table.as_ref().expect("churn scores its customers row by row").ranges;
+    assert_eq!(ranges.iter().map(|r| r.rows).collect::<Vec<_>>(), vec![1000, 500]);
+    assert_eq!(from_index, from_table);
+}
+
 /// The three halves of a deployment as the state machine runs them: the champion flips only once
 /// every part is scored; a part scored twice (a retried child) writes the same items.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,6 +17,11 @@ pub fn run_spec(run_id: &str) -> String {
 pub fn ingested(run_id: &str, table: &str) -> String {
     format!("runs/{run_id}/ingested/{table}.csv")
 }
+/// Where every [`crate::steps::RECORD_INDEX_EVERY`]-th record of an ingested table starts, so
+/// that its scoring can be cut into parts without reading it.
+pub fn ingested_index(run_id: &str, table: &str) -> String {
+    format!("runs/{run_id}/ingested/{table}.index.json")
+}
 pub fn ingest_manifest(run_id: &str) -> String {
     format!("runs/{run_id}/ingested/manifest.json")
 }

@@ -209,7 +209,7 @@ async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Re
                 ))
             })?;
         }
-        let t = job.finish(&file_label).map_err(|e| {
+        let (t, index) = job.finish(&file_label).map_err(|e| {
             Error::Invalid(format!("ingesting {file_label}: writing {}: {e} (the temp folder's space)", out.display()))
         })?;
         tracing::info!(
@@ -223,6 +223,7 @@ async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Re
         );
         put_file(stores, &keys::ingested(run_id, name), &out).await?;
         let _ = std::fs::remove_file(&out);
+        put_json(stores, &keys::ingested_index(run_id, name), &index).await?;
         if recommend.is_some_and(|r| r.titles.as_ref() == Some(name)) {
             known_titles = Some(Arc::new(t.collected));
         }
@@ -344,14 +345,25 @@ impl QuarantineFile {
     }
 }
 
+/// The validated copy being written: a CSV writer over a byte and line counter.
+type RowsWriter = csv::Writer<Counting<std::io::BufWriter<std::fs::File>>>;
+
 /// Validated rows to the table's temp file, quarantined rows to the run's quarantine file.
 struct FileSink<'a> {
-    rows: &'a mut csv::Writer<std::io::BufWriter<std::fs::File>>,
+    rows: &'a mut RowsWriter,
+    index: &'a mut RecordIndex,
     quarantine: &'a mut QuarantineFile,
 }
 
 impl ingest::IngestSink for FileSink<'_> {
     fn row(&mut self, values: Vec<String>) -> std::io::Result<()> {
+        if self.index.rows % RECORD_INDEX_EVERY as u64 == 0 {
+            // Flushed so that the counter has seen every byte before this record.
+            self.rows.flush()?;
+            let c = self.rows.get_ref();
+            self.index.marks.push(RecordMark { byte: c.bytes, line: c.lines + 1 });
+        }
+        self.index.rows += 1;
         Ok(self.rows.write_record(&values)?)
     }
     fn quarantine(&mut self, r: QuarantinedRow) -> std::io::Result<()> {
@@ -361,6 +373,57 @@ impl ingest::IngestSink for FileSink<'_> {
 
 /// HEAD requests ingest keeps in flight while it sizes a table's parts.
 const HEAD_CONCURRENCY: usize = 32;
+
+/// A writer that counts the bytes and line ends that pass through it.
+struct Counting<W> {
+    inner: W,
+    bytes: u64,
+    lines: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        self.lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Flushes the validated copy and records its size in the index.
+fn close_rows(rows: &mut RowsWriter, index: &mut RecordIndex) -> std::io::Result<()> {
+    rows.flush()?;
+    index.bytes = rows.get_ref().bytes;
+    Ok(())
+}
+
+/// Validated records between index marks ([`RecordIndex`]).
+pub const RECORD_INDEX_EVERY: usize = 1_000;
+
+/// Where every [`RECORD_INDEX_EVERY`]-th record of an ingested table starts (`marks[k]`: record
+/// `k * RECORD_INDEX_EVERY`), its record count and its size: what cutting the table into parts of
+/// whole records needs, recorded while ingest writes the table
+/// ([`crate::keys::ingested_index`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecordIndex {
+    /// The table's header row.
+    pub headers: Vec<String>,
+    pub every: u64,
+    pub rows: u64,
+    /// Size of the table in bytes (the end of its last record).
+    pub bytes: u64,
+    pub marks: Vec<RecordMark>,
+}
+
+/// The first byte of a record and its line (1-based; the header is line 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordMark {
+    pub byte: u64,
+    pub line: u64,
+}
 
 /// One input object of a table: its file, or one of its parts.
 struct Source {
@@ -419,7 +482,8 @@ struct TableJob {
     /// (item column, known title ids, titles file) for ratings and viewing.
     references: Option<(String, Arc<HashSet<String>>, String)>,
     collect: Option<String>,
-    rows: csv::Writer<std::io::BufWriter<std::fs::File>>,
+    rows: RowsWriter,
+    index: RecordIndex,
 }
 
 impl TableJob {
@@ -430,10 +494,12 @@ impl TableJob {
         collect: Option<String>,
         out: &Path,
     ) -> std::io::Result<Self> {
-        let mut rows =
-            csv::Writer::from_writer(std::io::BufWriter::with_capacity(256 * 1024, std::fs::File::create(out)?));
-        rows.write_record(stream.spec().columns().iter().map(|(c, _)| c.as_str()))?;
-        Ok(Self { stream, budget, references, collect, rows })
+        let file = std::io::BufWriter::with_capacity(256 * 1024, std::fs::File::create(out)?);
+        let mut rows = csv::Writer::from_writer(Counting { inner: file, bytes: 0, lines: 0 });
+        let headers: Vec<String> = stream.spec().columns().into_iter().map(|(c, _)| c).collect();
+        rows.write_record(&headers)?;
+        let index = RecordIndex { headers, every: RECORD_INDEX_EVERY as u64, ..RecordIndex::default() };
+        Ok(Self { stream, budget, references, collect, rows, index })
     }
 
     /// The parts read so far went past the input budget (a problem already says so): the rest
@@ -459,13 +525,13 @@ impl TableJob {
             collect: self.collect.as_deref(),
         };
         let input = std::io::BufReader::with_capacity(1024 * 1024, BlockingReader { handle, body });
-        let mut sink = FileSink { rows: &mut self.rows, quarantine };
+        let mut sink = FileSink { rows: &mut self.rows, index: &mut self.index, quarantine };
         self.stream.part(file, input, &opts, &mut sink)
     }
 
-    fn finish(mut self, file: &str) -> std::io::Result<ingest::StreamedTable> {
-        self.rows.flush()?;
-        Ok(self.stream.finish(file))
+    fn finish(mut self, file: &str) -> std::io::Result<(ingest::StreamedTable, RecordIndex)> {
+        close_rows(&mut self.rows, &mut self.index)?;
+        Ok((self.stream.finish(file), self.index))
     }
 }
 
@@ -487,5 +553,55 @@ impl std::io::Read for BlockingReader {
                 std::task::Poll::Pending => std::task::Poll::Pending,
             }
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::IngestSink;
+
+    /// The record index written beside a validated table cuts it exactly where reading the table
+    /// does, quoted line breaks included (a record then spans several lines).
+    #[test]
+    fn the_record_index_cuts_the_table_where_reading_it_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let (table, quarantine) = (dir.path().join("t.csv"), dir.path().join("q.csv"));
+        let headers = vec!["id".to_string(), "note".to_string()];
+        let file = std::io::BufWriter::new(std::fs::File::create(&table).unwrap());
+        let mut rows = csv::Writer::from_writer(Counting { inner: file, bytes: 0, lines: 0 });
+        rows.write_record(&headers).unwrap();
+        let mut index =
+            RecordIndex { headers: headers.clone(), every: RECORD_INDEX_EVERY as u64, ..Default::default() };
+        let mut q = QuarantineFile::create(&quarantine).unwrap();
+        let n = 3 * RECORD_INDEX_EVERY + 17;
+        {
+            let mut sink = FileSink { rows: &mut rows, index: &mut index, quarantine: &mut q };
+            for i in 0..n {
+                let note = if i % 7 == 3 { format!("line one\nline \"two\", {i}") } else { format!("n{i}") };
+                sink.row(vec![format!("c{i}"), note]).unwrap();
+            }
+        }
+        close_rows(&mut rows, &mut index).unwrap();
+        drop(rows);
+        assert_eq!((index.rows, index.marks.len()), (n as u64, 4));
+        assert_eq!(index.bytes, std::fs::metadata(&table).unwrap().len());
+        for parts_of in [1, 2, 3, 5] {
+            let part_rows = parts_of * RECORD_INDEX_EVERY;
+            let (read_headers, read) = super::super::scoring::cut_records(&table, "t.csv", part_rows).unwrap();
+            assert_eq!(read_headers, headers);
+            assert_eq!(super::super::scoring::cut_by_index(&index, part_rows as u64), read, "parts of {part_rows}");
+        }
+        // An empty table: one empty range after the header, as reading it gives.
+        let empty = dir.path().join("e.csv");
+        let file = std::io::BufWriter::new(std::fs::File::create(&empty).unwrap());
+        let mut rows = csv::Writer::from_writer(Counting { inner: file, bytes: 0, lines: 0 });
+        rows.write_record(&headers).unwrap();
+        let mut index =
+            RecordIndex { headers: headers.clone(), every: RECORD_INDEX_EVERY as u64, ..Default::default() };
+        close_rows(&mut rows, &mut index).unwrap();
+        drop(rows);
+        let (_, read) = super::super::scoring::cut_records(&empty, "e.csv", RECORD_INDEX_EVERY).unwrap();
+        assert_eq!(super::super::scoring::cut_by_index(&index, RECORD_INDEX_EVERY as u64), read);
     }
 }

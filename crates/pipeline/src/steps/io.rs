@@ -29,6 +29,13 @@ pub(super) async fn get_json<T: for<'de> Deserialize<'de>>(stores: Stores<'_>, k
     parse_json(&bytes, key)
 }
 
+/// [`get_json`] of an object that may be absent (e.g. written only by newer versions).
+pub(super) async fn get_json_opt<T: for<'de> Deserialize<'de>>(stores: Stores<'_>, key: &str) -> Result<Option<T>> {
+    let bytes =
+        stores.objects.get_opt(key).await.map_err(Error::store(format!("reading {}", stores.objects.uri(key))))?;
+    bytes.map(|b| parse_json(&b, key)).transpose()
+}
+
 pub(super) fn parse_json<T: for<'de> Deserialize<'de>>(bytes: &[u8], key: &str) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| Error::Artifact { key: key.into(), message: e.to_string() })
 }

@@ -30,7 +30,10 @@ pub use deploy::{
     ScorePartRequest,
 };
 pub use evaluate::{evaluate, ChampionComparison, EvaluateOutput, EvaluationRecord, Verdict};
-pub use ingest::{ingest, ingest_with_memory, IngestOutput, Manifest, ManifestPart, ManifestTable};
+pub use ingest::{
+    ingest, ingest_with_memory, IngestOutput, Manifest, ManifestPart, ManifestTable, RecordIndex, RecordMark,
+    RECORD_INDEX_EVERY,
+};
 pub use io::load_run_spec;
 pub use prepare::{prepare, PrepareOutput, UseCaseTask};
 pub use registry::{

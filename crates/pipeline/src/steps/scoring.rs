@@ -18,8 +18,8 @@ use futures_util::{stream, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use super::ingest::TEMP_PREFIX;
-use super::io::{get, get_json, load_manifest, load_run_spec, load_tables, put, put_file, put_json};
-use super::{EvaluationRecord, Stores};
+use super::io::{get, get_json, get_json_opt, load_manifest, load_run_spec, load_tables, put, put_file, put_json};
+use super::{EvaluationRecord, RecordIndex, RecordMark, Stores};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::keys;
@@ -95,8 +95,9 @@ fn part_keys_key(uc: UseCase, version: &str, part: usize) -> String {
 }
 
 /// Cuts the batch scoring of `rec`'s version into parts of `part_rows` rows and stores the plan.
-/// A per-row use case's table is read once, from the object store to a temp file, to find where
-/// every `part_rows`-th record starts.
+/// Where every `part_rows`-th record of a per-row use case's table starts comes from the record
+/// index ingest wrote beside the table when `part_rows` is a multiple of its spacing (the default
+/// part size is); otherwise the table is read once, to a temp file, to find them.
 pub(super) async fn plan_scores(stores: Stores<'_>, rec: &EvaluationRecord, part_rows: usize) -> Result<ScorePlan> {
     let (uc, data_run) = (rec.use_case, rec.run_id.as_str());
     let spec = load_run_spec(stores, data_run).await?;
@@ -110,8 +111,15 @@ pub(super) async fn plan_scores(stores: Stores<'_>, rec: &EvaluationRecord, part
                 .ok_or_else(|| Error::Invalid(format!("table `{name}` is not in the manifest of run {data_run}")))?
                 .key
                 .clone();
-            let tmp = download(stores, &key).await?;
-            let (headers, ranges) = cut_records(tmp.path(), &key, part_rows.max(1))?;
+            let part_rows = part_rows.max(1);
+            let index: Option<RecordIndex> = get_json_opt(stores, &keys::ingested_index(data_run, &name)).await?;
+            let (headers, ranges) = match index.filter(|i| i.every > 0 && part_rows as u64 % i.every == 0) {
+                Some(index) => (index.headers.clone(), cut_by_index(&index, part_rows as u64)),
+                None => {
+                    let tmp = download(stores, &key).await?;
+                    cut_records(tmp.path(), &key, part_rows)?
+                }
+            };
             Some(PartedTable { name, key, headers, ranges })
         }
     };
@@ -130,9 +138,33 @@ async fn download(stores: Stores<'_>, key: &str) -> Result<tempfile::NamedTempFi
     Ok(tmp)
 }
 
+/// The byte ranges of `part_rows` records each from a record index (`part_rows` a multiple of its
+/// spacing): the ranges [`cut_records`] finds by reading the table.
+pub(super) fn cut_by_index(index: &RecordIndex, part_rows: u64) -> Vec<PartRange> {
+    let step = (part_rows / index.every.max(1)).max(1) as usize;
+    let starts: Vec<&RecordMark> = index.marks.iter().step_by(step).collect();
+    if starts.is_empty() {
+        // No records: one empty range at the end of the header.
+        return vec![PartRange { start: index.bytes, end: index.bytes, first_line: 2, rows: 0 }];
+    }
+    starts
+        .iter()
+        .enumerate()
+        .map(|(p, mark)| {
+            let end = starts.get(p + 1).map_or(index.bytes, |next| next.byte);
+            let rows = part_rows.min(index.rows - p as u64 * part_rows);
+            PartRange { start: mark.byte, end, first_line: mark.line, rows }
+        })
+        .collect()
+}
+
 /// The header and the byte ranges of `part_rows` records each (the last may hold fewer; an empty
 /// table has one empty range).
-fn cut_records(path: &std::path::Path, key: &str, part_rows: usize) -> Result<(Vec<String>, Vec<PartRange>)> {
+pub(super) fn cut_records(
+    path: &std::path::Path,
+    key: &str,
+    part_rows: usize,
+) -> Result<(Vec<String>, Vec<PartRange>)> {
     let err = |e: csv::Error| Error::Invalid(format!("reading `{key}` to cut it into scoring parts: {e}"));
     let mut rdr = csv::Reader::from_path(path).map_err(err)?;
     let headers = Frame::csv_headers(&mut rdr, key)?;
