@@ -393,6 +393,16 @@ impl<W: std::io::Write> std::io::Write for Counting<W> {
     }
 }
 
+/// A validated copy's writer with its header row written, and its empty record index.
+fn open_rows(
+    file: std::io::BufWriter<std::fs::File>,
+    headers: Vec<String>,
+) -> std::io::Result<(RowsWriter, RecordIndex)> {
+    let mut rows = csv::Writer::from_writer(Counting { inner: file, bytes: 0, lines: 0 });
+    rows.write_record(&headers)?;
+    Ok((rows, RecordIndex { headers, every: RECORD_INDEX_EVERY as u64, ..RecordIndex::default() }))
+}
+
 /// Flushes the validated copy and records its size in the index.
 fn close_rows(rows: &mut RowsWriter, index: &mut RecordIndex) -> std::io::Result<()> {
     rows.flush()?;
@@ -495,10 +505,7 @@ impl TableJob {
         out: &Path,
     ) -> std::io::Result<Self> {
         let file = std::io::BufWriter::with_capacity(256 * 1024, std::fs::File::create(out)?);
-        let mut rows = csv::Writer::from_writer(Counting { inner: file, bytes: 0, lines: 0 });
-        let headers: Vec<String> = stream.spec().columns().into_iter().map(|(c, _)| c).collect();
-        rows.write_record(&headers)?;
-        let index = RecordIndex { headers, every: RECORD_INDEX_EVERY as u64, ..RecordIndex::default() };
+        let (rows, index) = open_rows(file, stream.spec().columns().into_iter().map(|(c, _)| c).collect())?;
         Ok(Self { stream, budget, references, collect, rows, index })
     }
 
@@ -569,10 +576,7 @@ mod tests {
         let (table, quarantine) = (dir.path().join("t.csv"), dir.path().join("q.csv"));
         let headers = vec!["id".to_string(), "note".to_string()];
         let file = std::io::BufWriter::new(std::fs::File::create(&table).unwrap());
-        let mut rows = csv::Writer::from_writer(Counting { inner: file, bytes: 0, lines: 0 });
-        rows.write_record(&headers).unwrap();
-        let mut index =
-            RecordIndex { headers: headers.clone(), every: RECORD_INDEX_EVERY as u64, ..Default::default() };
+        let (mut rows, mut index) = open_rows(file, headers.clone()).unwrap();
         let mut q = QuarantineFile::create(&quarantine).unwrap();
         let n = 3 * RECORD_INDEX_EVERY + 17;
         {
@@ -595,10 +599,7 @@ mod tests {
         // An empty table: one empty range after the header, as reading it gives.
         let empty = dir.path().join("e.csv");
         let file = std::io::BufWriter::new(std::fs::File::create(&empty).unwrap());
-        let mut rows = csv::Writer::from_writer(Counting { inner: file, bytes: 0, lines: 0 });
-        rows.write_record(&headers).unwrap();
-        let mut index =
-            RecordIndex { headers: headers.clone(), every: RECORD_INDEX_EVERY as u64, ..Default::default() };
+        let (mut rows, mut index) = open_rows(file, headers.clone()).unwrap();
         close_rows(&mut rows, &mut index).unwrap();
         drop(rows);
         let (_, read) = super::super::scoring::cut_records(&empty, "e.csv", RECORD_INDEX_EVERY).unwrap();
