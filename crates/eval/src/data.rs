@@ -190,10 +190,10 @@ pub fn inner_split(rows: &[usize], share: f64, seed: u64) -> (Vec<usize>, Vec<us
 /// Seeded per-user k-fold for ratings: each user's ratings are shuffled and dealt round-robin to
 /// the folds (starting at a random fold per user), so every user with at least k ratings is in
 /// every test fold and every rating is tested exactly once.
-pub fn per_user_kfold(users: &[String], k: usize, seed: u64) -> Vec<Fold> {
+pub fn per_user_kfold<S: AsRef<str>>(users: &[S], k: usize, seed: u64) -> Vec<Fold> {
     let mut by_user: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, u) in users.iter().enumerate() {
-        by_user.entry(u.as_str()).or_default().push(i);
+        by_user.entry(u.as_ref()).or_default().push(i);
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut fold_of = vec![0usize; users.len()];

@@ -11,6 +11,7 @@ use std::time::Instant;
 use super::data::{self, Fold};
 use super::{secs, EntryBuilder, EvalOptions, Job, Target, TaskReport};
 use marquee_pipeline::error::{Error, Result};
+use marquee_pipeline::frame::Column;
 use marquee_pipeline::spec::{RecommendSpec, Spec, UseCase};
 use marquee_pipeline::usecase::common::{from_json, Evaluation};
 use marquee_pipeline::usecase::recommend::{RecommendDetails, RecommendModel};
@@ -92,7 +93,7 @@ pub fn choose_knn(spec: &Spec, tables: &Tables, train: &[usize], seed: u64) -> R
     let r = rec_spec(spec)?;
     let users: Vec<String> = {
         let col = tables.get(&r.ratings)?.col(&r.user)?;
-        train.iter().map(|&i| col[i].clone()).collect()
+        train.iter().map(|&i| col[i].to_string()).collect()
     };
     let (fit, val) = usecase::recommend::per_user_split(&users, 0.2, seed);
     let (fit, val): (Vec<usize>, Vec<usize>) =
@@ -120,7 +121,7 @@ pub fn folds(job: &Job, opts: &EvalOptions, tables: &Tables) -> Result<Vec<Fold>
             let assign = data::assignment(&pf, "row", "fold")?;
             data::folds_from_assignment(&(0..ratings.n_rows()).collect::<Vec<_>>(), &assign, opts.folds)
         }
-        None => Ok(data::per_user_kfold(ratings.col(&r.user)?, job.folds(opts), opts.seed)),
+        None => Ok(data::per_user_kfold(&ratings.col(&r.user)?.to_strs(), job.folds(opts), opts.seed)),
     }
 }
 
@@ -130,8 +131,11 @@ pub fn holdout_split(job: &Job, opts: &EvalOptions, tables: &Tables) -> Result<F
     let r = rec_spec(&job.spec)?;
     let ratings = tables.get(&r.ratings)?;
     let Some(path) = &job.holdout_file else {
-        let (train, test) =
-            usecase::recommend::per_user_split(ratings.col(&r.user)?, HOLDOUT_SHARE, opts.seed.wrapping_add(100));
+        let (train, test) = usecase::recommend::per_user_split(
+            &ratings.col(&r.user)?.to_strs(),
+            HOLDOUT_SHARE,
+            opts.seed.wrapping_add(100),
+        );
         return Ok(Fold { train, test });
     };
     let hf = data::protocol_frame(path)?;
@@ -151,11 +155,11 @@ pub fn holdout_split(job: &Job, opts: &EvalOptions, tables: &Tables) -> Result<F
 fn check_rows(
     pf: &marquee_pipeline::frame::Frame,
     path: &std::path::Path,
-    users: &[String],
-    items: &[String],
+    users: &Column,
+    items: &Column,
 ) -> Result<()> {
     let (pu, pi, prow) = (pf.col("user_id")?, pf.col("item_id")?, pf.col("row")?);
-    let by_row: HashMap<&str, usize> = prow.iter().enumerate().map(|(j, r)| (r.as_str(), j)).collect();
+    let by_row: HashMap<&str, usize> = prow.iter().enumerate().map(|(j, r)| (r, j)).collect();
     for i in 0..users.len() {
         let j = by_row.get(i.to_string().as_str()).copied();
         match j {
@@ -164,8 +168,8 @@ fn check_rows(
                 return Err(Error::Invalid(format!(
                     "{} does not match the ratings table at row {i} (user {}, item {})",
                     path.display(),
-                    users[i],
-                    items[i]
+                    &users[i],
+                    &items[i]
                 )))
             }
         }

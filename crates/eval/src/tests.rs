@@ -117,7 +117,12 @@ fn movielens_slice_beats_baselines_and_folds_never_leak() {
         assert_eq!(fold.train.len() + fold.test.len(), 100_000);
         let files = usecase::of(UseCase::Recommend).prepare_split(&spec, &tables, &fold.train, &fold.test).unwrap();
         let pairs = |f: &Frame| -> HashSet<(String, String)> {
-            f.col("user_id").unwrap().iter().cloned().zip(f.col("item_id").unwrap().iter().cloned()).collect()
+            f.col("user_id")
+                .unwrap()
+                .iter()
+                .map(str::to_string)
+                .zip(f.col("item_id").unwrap().iter().map(str::to_string))
+                .collect()
         };
         let (train, test) = (pairs(&files.frame("train.csv").unwrap()), pairs(&files.frame("test.csv").unwrap()));
         assert_eq!(test.len(), fold.test.len(), "each (user, item) rated once");
@@ -141,14 +146,14 @@ fn telco_slice_auc_and_encoder_fitted_on_train_only() {
     let c = spec.churn.clone().unwrap();
     let tables = data::load_tables(&spec, &j.tables_dir, std::slice::from_ref(&c.table), &c.table, o.limit).unwrap();
     let frame = tables.get(&c.table).unwrap();
-    assert_eq!(frame.col("row").unwrap()[..3], ["0", "1", "2"], "generated row id");
+    assert_eq!(frame.col("row").unwrap().iter().take(3).collect::<Vec<_>>(), ["0", "1", "2"], "generated row id");
     let folds = churn::folds(&j, &o, &tables).unwrap();
     assert_eq!(folds.len(), 5);
     let fold = &folds[0];
     let files = usecase::of(UseCase::Churn).prepare_split(&spec, &tables, &fold.train, &fold.test).unwrap();
     let train = files.frame("train.csv").unwrap();
     let test = files.frame("test.csv").unwrap();
-    let ids = |f: &Frame| f.col("row").unwrap().iter().cloned().collect::<HashSet<_>>();
+    let ids = |f: &Frame| f.col("row").unwrap().iter().map(str::to_string).collect::<HashSet<_>>();
     assert!(ids(&train).is_disjoint(&ids(&test)));
     let encoder: ChurnEncoder = serde_json::from_slice(files.get("encoder.json").unwrap()).unwrap();
     let refit = ChurnEncoder::fit(&train, &c).unwrap();

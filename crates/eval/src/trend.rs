@@ -134,9 +134,9 @@ pub fn run(job: &Job, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<Tas
     let (mut pos, mut neg) = (Vec::new(), Vec::new());
     for &i in &fold.test {
         if labels[i] == s.positive {
-            pos.push(texts[i].clone());
+            pos.push(texts[i].to_string());
         } else {
-            neg.push(texts[i].clone());
+            neg.push(texts[i].to_string());
         }
     }
     if pos.is_empty() || neg.is_empty() {

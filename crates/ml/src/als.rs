@@ -558,6 +558,9 @@ impl AlsModel {
             (0..users.len()).step_by(RECOMMEND_BLOCK).map(|a| a..(a + RECOMMEND_BLOCK).min(users.len())).collect();
         parallel::map(&blocks, |block| {
             let (mut dots, mut hidden) = (vec![0f32; n_items], vec![false; n_items]);
+            // One candidate buffer per block: a list kept per user would hold the capacity of
+            // every item (53 KB a user at 6,700 titles), not of its `n` best.
+            let mut scores: Vec<(u32, f32)> = Vec::with_capacity(n_items);
             let mut lists = Vec::with_capacity(block.len());
             for (&user, history) in users[block.clone()].iter().zip(&exclude[block.clone()]) {
                 let u = self.known_user(Some(user));
@@ -571,12 +574,12 @@ impl AlsModel {
                 let seen = || history.iter().map(|&i| i as usize).filter(|&i| i < n_items);
                 seen().for_each(|i| hidden[i] = true);
                 let base = self.global_mean + u.map_or(0.0, |u| self.user_bias[u]);
-                let scores: Vec<(u32, f32)> = (0..n_items)
-                    .filter(|&i| !hidden[i])
-                    .map(|i| (i as u32, base + self.item_bias[i] + dots[i]))
-                    .collect();
+                scores.clear();
+                scores.extend(
+                    (0..n_items).filter(|&i| !hidden[i]).map(|i| (i as u32, base + self.item_bias[i] + dots[i])),
+                );
                 seen().for_each(|i| hidden[i] = false);
-                lists.push(self.best_clamped(scores, n));
+                lists.push(self.best_clamped(&mut scores, n));
             }
             lists
         })
@@ -585,18 +588,17 @@ impl AlsModel {
         .collect()
     }
 
-    /// The `n` best of `scores` (score desc, item asc), best first, each clamped like a prediction.
-    fn best_clamped(&self, mut scores: Vec<(u32, f32)>, n: usize) -> Vec<(u32, f32)> {
+    /// The `n` best of `scores` (score desc, item asc), best first, each clamped like a prediction,
+    /// in a list of their own size (`scores` is the caller's reused buffer, left reordered).
+    fn best_clamped(&self, scores: &mut [(u32, f32)], n: usize) -> Vec<(u32, f32)> {
         let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        let keep = n.min(scores.len());
         if scores.len() > n {
             scores.select_nth_unstable_by(n - 1, order);
-            scores.truncate(n);
         }
-        scores.sort_unstable_by(order);
-        for s in &mut scores {
-            s.1 = s.1.clamp(self.min_rating, self.max_rating);
-        }
-        scores
+        let best = &mut scores[..keep];
+        best.sort_unstable_by(order);
+        best.iter().map(|&(i, s)| (i, s.clamp(self.min_rating, self.max_rating))).collect()
     }
 }
 
@@ -762,6 +764,9 @@ mod tests {
         for ((&u, history), list) in users.iter().zip(&histories).zip(&many) {
             assert_eq!(list, &model.recommend(u, 7, history), "user {u}");
             assert_eq!(list.len(), 7);
+            // A list holds its 7 entries, not the room of every candidate item (a list per user
+            // kept at catalogue size took gigabytes at 100,000 users).
+            assert_eq!(list.capacity(), 7, "user {u}");
             for &(i, s) in list {
                 assert!(!history.contains(&i));
                 let known = (u < 700).then_some(u);

@@ -1039,9 +1039,9 @@ mod tests {
                     g,22,basic,2999-01-01,x\n\
                     \"h\",\"23\",\"pro, annual\",\"2024-01-03\",\"multi\nline\"\n";
         let t = ingest_table("customers", &spec(), "c.csv", data.as_bytes(), &[], 1_800_000_000);
-        let ids: Vec<&str> = t.frame.col("id").unwrap().iter().map(String::as_str).collect();
+        let ids: Vec<&str> = t.frame.col("id").unwrap().iter().collect();
         assert_eq!(ids, ["a", "c", "h"]);
-        assert_eq!(t.frame.col("plan").unwrap()[2], "pro, annual");
+        assert_eq!(&t.frame.col("plan").unwrap()[2], "pro, annual");
         let got: Vec<(u64, &str)> = t.quarantined.iter().map(|q| (q.line, q.column.as_str())).collect();
         assert_eq!(got, [(3, "age"), (5, "age"), (6, "id"), (7, ""), (8, "age"), (9, "at")]);
         assert!(t.quarantined[0].reason.contains("not a number"));

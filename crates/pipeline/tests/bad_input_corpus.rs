@@ -205,7 +205,7 @@ fn every_corpus_input_has_its_exact_outcome_and_loses_no_good_row() {
 fn odd_ids_and_quoted_text_survive_the_round_trip_exactly() {
     let t = run(&with_rows(&["\"quo\"\"te,d\",3,1,basic,no,\"a\nb\",2025-01-01"]));
     let back = Frame::from_csv(&t.frame.to_csv(), "round trip").unwrap();
-    assert_eq!(back.col("id").unwrap()[3], "quo\"te,d");
-    assert_eq!(back.col("review").unwrap()[3], "a\nb");
-    assert_eq!(back.col("review").unwrap()[1], "slow, then \"meh\"\nbut ok");
+    assert_eq!(&back.col("id").unwrap()[3], "quo\"te,d");
+    assert_eq!(&back.col("review").unwrap()[3], "a\nb");
+    assert_eq!(&back.col("review").unwrap()[1], "slow, then \"meh\"\nbut ok");
 }

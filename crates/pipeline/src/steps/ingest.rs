@@ -223,7 +223,8 @@ async fn run(stores: Stores<'_>, req: &RunRequest, memory_mb: Option<u64>) -> Re
         );
         put_file(stores, &keys::ingested(run_id, name), &out).await?;
         let _ = std::fs::remove_file(&out);
-        put_json(stores, &keys::ingested_index(run_id, name), &index).await?;
+        // Compact: a plan reads it whole, and it grows with the table (a mark per 1,000 rows).
+        put(stores, &keys::ingested_index(run_id, name), usecase::common::to_json(&index)).await?;
         if recommend.is_some_and(|r| r.titles.as_ref() == Some(name)) {
             known_titles = Some(Arc::new(t.collected));
         }

@@ -65,7 +65,7 @@ impl AdCatalog {
             }
             _ => {
                 let mut ids: Vec<String> =
-                    logs.iter().flat_map(|f| f.col(&a.ad).into_iter().flatten().cloned()).collect();
+                    logs.iter().flat_map(|f| f.col(&a.ad).into_iter().flatten().map(str::to_string)).collect();
                 ids.sort();
                 ids.dedup();
                 let tokens = ids.iter().map(|i| vec![format!("ad={i}")]).collect();
@@ -154,7 +154,7 @@ impl ImpressionLog {
             .iter()
             .enumerate()
             .map(|(i, v)| {
-                index.get(v.as_str()).copied().ok_or_else(|| bad(i, &a.ad, format!("ad `{v}` is not in the ads table")))
+                index.get(v).copied().ok_or_else(|| bad(i, &a.ad, format!("ad `{v}` is not in the ads table")))
             })
             .collect::<Result<Vec<usize>>>()?;
         let engaged = f
@@ -506,7 +506,7 @@ pub fn plans(a: &AdsSpec, frame: &Frame, model: &AdsModel, contexts: &Contexts) 
     type Context<'a> = (Option<&'a str>, &'a str, Option<&'a str>);
     let mut groups: BTreeMap<Context, Vec<usize>> = BTreeMap::new();
     for i in 0..frame.n_rows() {
-        let key = (titles.map(|t| t[i].as_str()), slots[i].as_str(), segments.map(|s| s[i].as_str()));
+        let key = (titles.map(|t| &t[i]), &slots[i], segments.map(|s| &s[i]));
         groups.entry(key).or_default().push(i);
     }
     let n_ads = model.ads.len();

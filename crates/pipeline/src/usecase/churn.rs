@@ -22,7 +22,7 @@ use super::common::{
 };
 use super::{Details, Files, Tables, UseCase};
 use crate::error::{Error, Result};
-use crate::frame::Frame;
+use crate::frame::{Column, Frame};
 use crate::keys::score;
 use crate::spec::{ChurnCriteria, ChurnModelKind, ChurnSpec, Spec, UseCaseSection};
 use crate::store::Item;
@@ -149,7 +149,7 @@ impl ChurnEncoder {
     /// (NaN for a category not seen in training).
     pub fn tree_rows(&self, frame: &Frame) -> Result<Array2<f32>> {
         let raw = self.numeric_columns(frame)?;
-        let cats: Vec<&[String]> = self.categorical.columns.iter().map(|c| frame.col(c)).collect::<Result<_>>()?;
+        let cats: Vec<&Column> = self.categorical.columns.iter().map(|c| frame.col(c)).collect::<Result<_>>()?;
         let wn = self.numeric.width();
         let mut x = Array2::from_elem((frame.n_rows(), wn + cats.len()), f32::NAN);
         for (j, column) in raw.iter().enumerate() {
@@ -173,7 +173,7 @@ impl ChurnEncoder {
 
     pub fn transform(&self, frame: &Frame) -> Result<Array2<f64>> {
         let raw = self.numeric_columns(frame)?;
-        let cats: Vec<&[String]> = self.categorical.columns.iter().map(|c| frame.col(c)).collect::<Result<_>>()?;
+        let cats: Vec<&Column> = self.categorical.columns.iter().map(|c| frame.col(c)).collect::<Result<_>>()?;
         let (wn, w) = (self.numeric.width(), self.width());
         let mut x = Array2::zeros((frame.n_rows(), w));
         let mut values: Vec<&str> = Vec::with_capacity(cats.len());
@@ -184,7 +184,7 @@ impl ChurnEncoder {
             raw_row.iter_mut().zip(&raw).for_each(|(v, column)| *v = column[r]);
             self.numeric.transform_into(&raw_row, &mut out[..wn]);
             values.clear();
-            values.extend(cats.iter().map(|c| c[r].as_str()));
+            values.extend(cats.iter().map(|c| &c[r]));
             self.categorical.transform_into(&values, &mut out[wn..]);
         }
         Ok(x)
@@ -719,13 +719,31 @@ fn fit_trees(
     kinds: &[FeatureKind],
     seed: u64,
 ) -> Result<GbmModel> {
-    let labels: Vec<bool> = rows.iter().map(|&i| y[i]).collect();
-    let (fit, stop) = stratified_split(&labels, EARLY_STOPPING_SHARE, seed);
-    let (fit, stop): (Vec<usize>, Vec<usize>) =
-        (fit.iter().map(|&i| rows[i]).collect(), stop.iter().map(|&i| rows[i]).collect());
+    fit_trees_on(c, t, y, &TreeJob::new(y, rows, seed), kinds)
+}
+
+/// One tree fit: the rows it grows on and those it stops early on (a seeded stratified share of
+/// its rows), known before it runs so the caller can tell how large it is.
+struct TreeJob {
+    seed: u64,
+    fit: Vec<usize>,
+    stop: Vec<usize>,
+}
+
+impl TreeJob {
+    fn new(y: &[bool], rows: &[usize], seed: u64) -> Self {
+        let labels: Vec<bool> = rows.iter().map(|&i| y[i]).collect();
+        let (fit, stop) = stratified_split(&labels, EARLY_STOPPING_SHARE, seed);
+        let pick = |r: Vec<usize>| r.into_iter().map(|i| rows[i]).collect();
+        Self { seed, fit: pick(fit), stop: pick(stop) }
+    }
+}
+
+fn fit_trees_on(c: &ChurnSpec, t: &Array2<f32>, y: &[bool], job: &TreeJob, kinds: &[FeatureKind]) -> Result<GbmModel> {
+    let (seed, fit, stop) = (job.seed, &job.fit, &job.stop);
     let pick = |r: &[usize]| r.iter().map(|&i| y[i]).collect::<Vec<bool>>();
-    let (t_fit, t_stop) = (t.select(Axis(0), &fit), t.select(Axis(0), &stop));
-    let (y_fit, y_stop) = (pick(&fit), pick(&stop));
+    let (t_fit, t_stop) = (t.select(Axis(0), fit), t.select(Axis(0), stop));
+    let (y_fit, y_stop) = (pick(fit), pick(stop));
     let data =
         GbmData { train: t_fit.view(), train_labels: &y_fit, valid: t_stop.view(), valid_labels: &y_stop, kinds };
     Ok(c.gbm.params(c.class_weight, seed).fit(data)?)
@@ -769,20 +787,24 @@ pub fn fit(c: &ChurnSpec, encoder: ChurnEncoder, train: &Frame, seed: u64) -> Re
         }
     }
     // Tree fits, one per fold and (when the family is already known to need them) the one on every
-    // row. Each seeded by its fold: the same trees whether they run side by side or in turn. A fit
-    // below the booster's threading threshold uses one core, so those run one per core; larger
-    // ones use every core themselves and run in turn.
+    // row. Each seeded by its fold: the same trees whether they run side by side or in turn. When
+    // every fit grows on fewer rows than the booster's threading threshold, each uses one core, so
+    // they run one per core; otherwise they use every core themselves and run in turn.
     let all: Vec<usize> = (0..y.len()).collect();
     let mut final_trees = None;
     if let Some(t) = &t {
         let needs_final = matches!(c.model, ChurnModelKind::Gbm | ChurnModelKind::Blend);
-        let mut jobs: Vec<(u64, &[usize])> =
-            folds.iter().enumerate().map(|(f, (_, rest))| (seed.wrapping_add(f as u64), rest.as_slice())).collect();
+        let mut jobs: Vec<TreeJob> = folds
+            .iter()
+            .enumerate()
+            .map(|(f, (_, rest))| TreeJob::new(&y, rest, seed.wrapping_add(f as u64)))
+            .collect();
         if needs_final {
-            jobs.push((seed, &all));
+            jobs.push(TreeJob::new(&y, &all, seed));
         }
-        let fit_one = |&(job_seed, rows): &(u64, &[usize])| fit_trees(c, t, &y, rows, &kinds, job_seed);
-        let mut fitted: Vec<Result<GbmModel>> = if marquee_ml::gbm::fits_on_one_thread(y.len()) {
+        let fit_one = |job: &TreeJob| fit_trees_on(c, t, &y, job, &kinds);
+        let largest = jobs.iter().map(|j| j.fit.len()).max().unwrap_or(0);
+        let mut fitted: Vec<Result<GbmModel>> = if marquee_ml::gbm::fits_on_one_thread(largest) {
             parallel::map(&jobs, fit_one)
         } else {
             jobs.iter().map(fit_one).collect()
@@ -996,9 +1018,7 @@ mod tests {
         let test = frame.select_rows(&(900..1200).collect::<Vec<_>>());
         let mut flipped = test.clone();
         let label = flipped.headers.iter().position(|h| h == "churned").unwrap();
-        for v in flipped.columns[label].iter_mut() {
-            *v = if v == "yes" { "no".into() } else { "yes".into() };
-        }
+        flipped.columns[label] = test.columns[label].iter().map(|v| if v == "yes" { "no" } else { "yes" }).collect();
         assert_eq!(model_with(test), model_with(flipped));
     }
 

@@ -120,7 +120,7 @@ impl OneHot {
     pub fn fit(frame: &Frame, columns: &[String]) -> Result<Self> {
         let mut categories = Vec::new();
         for c in columns {
-            let seen: std::collections::BTreeSet<&str> = frame.col(c)?.iter().map(String::as_str).collect();
+            let seen: std::collections::BTreeSet<&str> = frame.col(c)?.iter().collect();
             categories.push(seen.into_iter().map(str::to_string).collect());
         }
         Ok(Self { columns: columns.to_vec(), categories })
@@ -330,7 +330,7 @@ mod tests {
     fn standardiser_imputes_median_and_handles_constants() {
         let mut f = Frame::new(vec!["x".into(), "c".into()]);
         for (x, c) in [("1", "5"), ("2", "5"), ("", "5"), ("9", "5")] {
-            f.push_row(vec![x.into(), c.into()]);
+            f.push_row([x, c]);
         }
         let s = Standardiser::fit(&f, &["x".into(), "c".into()]).unwrap();
         let mut out = [0.0; 2];
@@ -343,7 +343,7 @@ mod tests {
     fn one_hot_ignores_unseen() {
         let mut f = Frame::new(vec!["p".into()]);
         for v in ["b", "a", "b"] {
-            f.push_row(vec![v.into()]);
+            f.push_row([v]);
         }
         let oh = OneHot::fit(&f, &["p".into()]).unwrap();
         let mut out = [9.0; 2];

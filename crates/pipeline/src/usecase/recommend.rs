@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::common::{from_json, to_json, Criterion, CriterionKind, DeployParams, Evaluation, Op, PrimaryMetric};
 use super::{Details, Files, Tables, UseCase};
 use crate::error::{Error, Result};
-use crate::frame::Frame;
+use crate::frame::{Column, Frame};
 use crate::keys::score;
 use crate::spec::{ColumnKind, RankingKind, RecommendSpec, Spec, UseCaseSection};
 use crate::store::Item;
@@ -103,7 +103,8 @@ impl UseCase for Recommend {
     fn prepare(&self, spec: &Spec, tables: &Tables) -> Result<Files> {
         let r = spec_of(spec)?;
         let ratings = tables.get(&r.ratings)?;
-        let (train, test) = per_user_split(ratings.col(&r.user)?, spec.pipeline.test_fraction, spec.pipeline.seed);
+        let (train, test) =
+            per_user_split(&ratings.col(&r.user)?.to_strs(), spec.pipeline.test_fraction, spec.pipeline.seed);
         split_files(r, ratings, &train, &test)
     }
     /// [`UseCase::prepare`] on a given split: `train` / `test` are row indices of the ratings table (e.g. the
@@ -120,9 +121,10 @@ impl UseCase for Recommend {
             (Some(t), Some(id)) => Some((tables.get(t)?, id)),
             _ => None,
         };
-        let title_ids: &[String] = match &titles {
+        let empty = Column::new();
+        let title_ids: &Column = match &titles {
             Some((frame, id)) => frame.col(id)?,
-            None => &[],
+            None => &empty,
         };
         let user_ids = sorted_unique(train.col(&r.user)?.iter());
         let item_ids = sorted_unique(train.col(&r.item)?.iter().chain(title_ids.iter()));
@@ -133,7 +135,7 @@ impl UseCase for Recommend {
             .iter()
             .zip(train.col(&r.item)?)
             .zip(&values)
-            .map(|((u, i), &v)| Rating { user: ui[u.as_str()], item: ii[i.as_str()], value: v as f32 })
+            .map(|((u, i), &v)| Rating { user: ui[u], item: ii[i], value: v as f32 })
             .collect();
         let als = AlsParams { rank: r.rank, iterations: r.iterations, lambda: r.lambda, seed: spec.pipeline.seed }
             .fit_with_scaling(&ratings, user_ids.len(), item_ids.len(), r.regularisation.into())?;
@@ -151,7 +153,7 @@ impl UseCase for Recommend {
                     .iter()
                     .zip(neighbours)
                     .map(|(id, nb)| {
-                        (id.clone(), nb.into_iter().map(|(j, s)| (title_ids[j as usize].clone(), s)).collect())
+                        (id.to_string(), nb.into_iter().map(|(j, s)| (title_ids[j as usize].to_string(), s)).collect())
                     })
                     .collect()
             }
@@ -166,7 +168,9 @@ impl UseCase for Recommend {
                 .collect(),
         };
         let title_names = match (&titles, &r.title_name) {
-            (Some((frame, _)), Some(col)) => title_ids.iter().cloned().zip(frame.col(col)?.iter().cloned()).collect(),
+            (Some((frame, _)), Some(col)) => {
+                title_ids.iter().map(str::to_string).zip(frame.col(col)?.iter().map(str::to_string)).collect()
+            }
             _ => BTreeMap::new(),
         };
         let co_neighbours = match r.ranking {
@@ -198,7 +202,7 @@ impl UseCase for Recommend {
         let predicted: Vec<f64> = tu
             .iter()
             .zip(ti)
-            .map(|(u, i)| model.als.predict((ui.get(u.as_str()).copied(), ii.get(i.as_str()).copied())) as f64)
+            .map(|(u, i)| model.als.predict((ui.get(u).copied(), ii.get(i).copied())) as f64)
             .collect();
         let rmse = metrics::rmse(&predicted, &actual)?;
         let mean_only = vec![model.als.global_mean as f64; actual.len()];
@@ -208,7 +212,7 @@ impl UseCase for Recommend {
         let mut relevant: BTreeMap<u32, HashSet<u32>> = BTreeMap::new();
         for ((u, i), &v) in tu.iter().zip(ti).zip(&actual) {
             if v >= r.relevant_rating {
-                if let (Some(&u), Some(&i)) = (ui.get(u.as_str()), ii.get(i.as_str())) {
+                if let (Some(&u), Some(&i)) = (ui.get(u), ii.get(i)) {
                     relevant.entry(u).or_default().insert(i);
                 }
             }
@@ -326,10 +330,10 @@ fn spec_of(spec: &Spec) -> Result<&RecommendSpec> {
 }
 
 /// Per-user holdout: each user with enough ratings gives `test_fraction` of them (seeded) to test.
-pub fn per_user_split(users: &[String], test_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+pub fn per_user_split<S: AsRef<str>>(users: &[S], test_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let mut by_user: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, u) in users.iter().enumerate() {
-        by_user.entry(u.as_str()).or_default().push(i);
+        by_user.entry(u.as_ref()).or_default().push(i);
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (mut train, mut test) = (Vec::new(), Vec::new());
@@ -359,8 +363,8 @@ fn split_files(r: &RecommendSpec, ratings: &Frame, train: &[usize], test: &[usiz
 
 /// The distinct values, sorted. Deduplicated by hash first: ids repeat once per rating, and
 /// sorting only the few distinct ones is what keeps this linear in the ratings.
-fn sorted_unique<'a>(values: impl Iterator<Item = &'a String>) -> Vec<String> {
-    let distinct: HashSet<&str> = values.map(String::as_str).collect();
+fn sorted_unique<'a>(values: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let distinct: HashSet<&str> = values.collect();
     let mut v: Vec<String> = distinct.into_iter().map(str::to_string).collect();
     v.sort_unstable();
     v
@@ -512,7 +516,7 @@ fn seen_by_user(model: &RecommendModel, frames: &[(&Frame, &str, &str)]) -> Resu
     let mut seen: HashMap<u32, HashSet<u32>> = HashMap::new();
     for (frame, ucol, icol) in frames {
         for (u, i) in frame.col(ucol)?.iter().zip(frame.col(icol)?) {
-            if let (Some(&u), Some(&i)) = (ui.get(u.as_str()), ii.get(i.as_str())) {
+            if let (Some(&u), Some(&i)) = (ui.get(u), ii.get(i)) {
                 seen.entry(u).or_default().insert(i);
             }
         }

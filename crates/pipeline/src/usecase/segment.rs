@@ -327,7 +327,7 @@ pub fn assign(spec: &Spec, model: &SegmentModel, tables: &Tables) -> Result<Vec<
     let frame = tables.get(&spec_of(spec)?.table)?;
     let x = scaled_matrix(&model.scaler, frame)?;
     let ids = frame.col(&model.id_column)?;
-    Ok(ids.iter().cloned().zip(model.kmeans.predict(x.view())).collect())
+    Ok(ids.iter().map(str::to_string).zip(model.kmeans.predict(x.view())).collect())
 }
 
 fn spec_of(spec: &Spec) -> Result<&SegmentSpec> {

@@ -187,7 +187,7 @@ impl UseCase for Sentiment {
         let frame = tables.get(&s.table)?;
         let cols = [s.text.clone(), s.label.clone()];
         let train_frame = frame.select(&cols, train)?;
-        let vectorizer = tfidf_params(s).fit(train_frame.col(&s.text)?)?;
+        let vectorizer = tfidf_params(s).fit(&train_frame.col(&s.text)?.to_strs())?;
         let mut files = Files::new();
         files.insert("train.csv".into(), train_frame.to_csv());
         files.insert("test.csv".into(), frame.csv_of(&cols, test)?);
@@ -198,7 +198,7 @@ impl UseCase for Sentiment {
         let s = spec_of(spec)?;
         let train = files.frame("train.csv")?;
         let vectorizer: TfidfVectorizer = from_json(files.get("encoder.json")?, "sentiment vectorizer")?;
-        let texts = train.col(&s.text)?;
+        let texts = train.col(&s.text)?.to_strs();
         let y: Vec<bool> = train.col(&s.label)?.iter().map(|v| v == &s.positive).collect();
         let seed = spec.pipeline.seed;
         let mut validation = BTreeMap::new();
@@ -206,7 +206,7 @@ impl UseCase for Sentiment {
             SentimentModelKind::Auto => {
                 // Choose on a validation split of the training data, never on the test split.
                 let (fit_idx, val_idx) = stratified_split(&y, 0.2, seed.wrapping_add(1));
-                let pick_t = |idx: &[usize]| idx.iter().map(|&i| texts[i].clone()).collect::<Vec<_>>();
+                let pick_t = |idx: &[usize]| idx.iter().map(|&i| texts[i]).collect::<Vec<_>>();
                 let pick_y = |idx: &[usize]| idx.iter().map(|&i| y[i]).collect::<Vec<_>>();
                 let (vt, vy) = (pick_t(&val_idx), pick_y(&val_idx));
                 let mut best = (SentimentModelKind::NbLogistic, f64::NEG_INFINITY);
@@ -228,7 +228,7 @@ impl UseCase for Sentiment {
             }
             k => k,
         };
-        let classifier = fit_classifier(kind, &vectorizer, texts, &y, seed)?;
+        let classifier = fit_classifier(kind, &vectorizer, &texts, &y, seed)?;
         Ok(to_json(&SentimentModel { vectorizer, classifier, validation, fingerprint: fingerprint.to_string() }))
     }
     fn evaluate(&self, spec: &Spec, model_bytes: &[u8], files: &Files) -> Result<Evaluation> {
@@ -236,7 +236,7 @@ impl UseCase for Sentiment {
         let model: SentimentModel = from_json(model_bytes, "sentiment model")?;
         let test = files.frame("test.csv")?;
         let y: Vec<bool> = test.col(&s.label)?.iter().map(|v| v == &s.positive).collect();
-        let p = model.predict_proba(test.col(&s.text)?);
+        let p = model.predict_proba(&test.col(&s.text)?.to_strs());
         let accuracy = binary_accuracy(&p, &y);
         let actual: Vec<usize> = y.iter().map(|&v| usize::from(!v)).collect(); // 0 = positive, 1 = negative
         let predicted: Vec<usize> = p.iter().map(|&p| usize::from(p < 0.5)).collect();
@@ -345,7 +345,7 @@ pub fn trends(spec: &Spec, model_bytes: &[u8], tables: &Tables) -> Result<Vec<En
     let s = spec_of(spec)?;
     let model: SentimentModel = from_json(model_bytes, "sentiment model")?;
     let frame = tables.get(&s.table)?;
-    let p = model.predict_proba(frame.col(&s.text)?);
+    let p = model.predict_proba(&frame.col(&s.text)?.to_strs());
     let times = if s.timestamp.is_empty() { vec![None; frame.n_rows()] } else { frame.timestamps(&s.timestamp)? };
     let as_of = times.iter().flatten().copied().max().unwrap_or(0);
     let window = s.window_days as i64 * 86_400;
@@ -433,7 +433,7 @@ pub fn tfidf_params(s: &SentimentSpec) -> TfidfParams {
 fn fit_classifier(
     kind: SentimentModelKind,
     v: &TfidfVectorizer,
-    texts: &[String],
+    texts: &[&str],
     y: &[bool],
     seed: u64,
 ) -> Result<Classifier> {
@@ -457,13 +457,7 @@ fn fit_classifier(
 }
 
 /// The SVM classifiers, uncalibrated (identity Platt).
-fn fit_svm(
-    kind: SentimentModelKind,
-    v: &TfidfVectorizer,
-    texts: &[String],
-    y: &[bool],
-    seed: u64,
-) -> Result<Classifier> {
+fn fit_svm(kind: SentimentModelKind, v: &TfidfVectorizer, texts: &[&str], y: &[bool], seed: u64) -> Result<Classifier> {
     let words = nb_svm(seed).fit((&v.transform_counts(texts), y))?;
     if kind == SentimentModelKind::NbSvm {
         return Ok(Classifier::NbSvm { words, platt: Platt::default() });
@@ -476,11 +470,11 @@ fn fit_svm(
 /// Platt scaling on cross-fitted margins: the model is fitted on each half of the training rows
 /// and scores the other half, so the calibration never sees a margin of a row it was trained on
 /// (training margins of an SVM are overconfident). Costs two half-size fits.
-fn calibrate(kind: SentimentModelKind, v: &TfidfVectorizer, texts: &[String], y: &[bool], seed: u64) -> Result<Platt> {
+fn calibrate(kind: SentimentModelKind, v: &TfidfVectorizer, texts: &[&str], y: &[bool], seed: u64) -> Result<Platt> {
     let (a, b) = stratified_split(y, 0.5, seed.wrapping_add(2));
     let (mut margins, mut labels) = (Vec::with_capacity(y.len()), Vec::with_capacity(y.len()));
     for (fit_idx, score_idx) in [(&a, &b), (&b, &a)] {
-        let pick_t = |idx: &[usize]| idx.iter().map(|&i| texts[i].clone()).collect::<Vec<_>>();
+        let pick_t = |idx: &[usize]| idx.iter().map(|&i| texts[i]).collect::<Vec<_>>();
         let pick_y = |idx: &[usize]| idx.iter().map(|&i| y[i]).collect::<Vec<_>>();
         let c = fit_svm(kind, v, &pick_t(fit_idx), &pick_y(fit_idx), seed)?;
         margins.extend(svm_margins(&c, v, &pick_t(score_idx)));
@@ -533,7 +527,7 @@ fn mentions(frame: &Frame, s: &SentimentSpec, spec: &Spec) -> Result<Vec<Vec<(St
         let values: Vec<Vec<String>> = if tspec.kind_of(col) == Some(ColumnKind::List) {
             frame.list(col, &tspec.list_separator)?
         } else {
-            frame.col(col)?.iter().map(|v| if v.is_empty() { vec![] } else { vec![v.clone()] }).collect()
+            frame.col(col)?.iter().map(|v| if v.is_empty() { vec![] } else { vec![v.to_string()] }).collect()
         };
         for (i, vals) in values.into_iter().enumerate() {
             out[i].extend(vals.into_iter().map(|v| (kind.clone(), v)));
