@@ -418,20 +418,41 @@ async fn a_deployment_evaluated_against_an_older_champion_writes_no_score() {
     assert_everything_names(&ws, "run-a").await;
 }
 
-/// A score store whose conditional writes wait until two callers arrive, so two deployments
-/// both pass every check before either flips the champion: the race, every time.
-struct FlipTogether<'a> {
+/// A score store over another with two faults a test can switch on: conditional writes that wait
+/// until two callers arrive (so two deployments both pass every check before either flips the
+/// champion: the race, every time), and batches refused when they hold an item of one sort key
+/// (as a throttled or unreachable table would).
+struct Faulty<'a> {
     inner: &'a dyn ScoreStore,
-    barrier: tokio::sync::Barrier,
+    flip_together: Option<tokio::sync::Barrier>,
+    refuse_sk: Option<&'static str>,
+}
+
+impl<'a> Faulty<'a> {
+    fn flipping_together(inner: &'a dyn ScoreStore) -> Self {
+        Self { inner, flip_together: Some(tokio::sync::Barrier::new(2)), refuse_sk: None }
+    }
+    fn refusing(inner: &'a dyn ScoreStore, sk: &'static str) -> Self {
+        Self { inner, flip_together: None, refuse_sk: Some(sk) }
+    }
 }
 
 #[async_trait::async_trait]
-impl ScoreStore for FlipTogether<'_> {
+impl ScoreStore for Faulty<'_> {
     async fn put_items(&self, items: Vec<Item>) -> StoreResult<()> {
-        self.inner.put_items(items).await
+        match items.iter().find(|i| Some(i.sk.as_str()) == self.refuse_sk) {
+            Some(item) => Err(marquee_pipeline::store::StoreError::Backend {
+                op: "put_items",
+                key: item.pk.clone(),
+                message: "refused by the test store".into(),
+            }),
+            None => self.inner.put_items(items).await,
+        }
     }
     async fn put_conditional(&self, item: Item, condition: Condition) -> StoreResult<()> {
-        self.barrier.wait().await;
+        if let Some(barrier) = &self.flip_together {
+            barrier.wait().await;
+        }
         self.inner.put_conditional(item, condition).await
     }
     async fn get_item(&self, pk: &str, sk: &str) -> StoreResult<Option<Item>> {
@@ -460,7 +481,7 @@ async fn two_racing_deployments_cannot_both_become_champion() {
     ws.upload_demo(CUSTOMERS, 11, DEMO_SPEC).await;
     let b = to_deploy(ws.stores(), "run-b", &spec_key, UseCase::Churn).await;
 
-    let racing = FlipTogether { inner: &ws.scores, barrier: tokio::sync::Barrier::new(2) };
+    let racing = Faulty::flipping_together(&ws.scores);
     let stores = Stores { objects: &ws.objects, scores: &racing };
     let (ra, rb) = tokio::join!(steps::deploy(stores, &a), steps::deploy(stores, &b));
     let (winner, loser_err) = match (ra, rb) {
@@ -488,6 +509,25 @@ async fn a_deployment_stopped_before_its_pointer_is_rolled_forward() {
     let b = evaluated(ws.stores(), "run-b", &spec_key, UseCase::Churn).await;
     assert_eq!(b.champion_version.as_deref(), Some("run-a"), "evaluated against the real champion");
     assert_eq!(champion(&ws, UseCase::Churn).await.expect("pointer restored").version, "run-a");
+}
+
+/// Whole-table scoring (recommend) streams its items from the scoring thread to the writer a
+/// batch at a time: a write that fails stops the scoring, fails the deployment with the store's
+/// error (not the scoring thread's), and flips nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_score_write_stops_a_streamed_deployment_before_the_flip() {
+    let ws = Workspace::new();
+    let spec_key = ws.upload_demo(CUSTOMERS, 7, DEMO_SPEC).await;
+    let eval = to_deploy(ws.stores(), "run-a", &spec_key, UseCase::Recommend).await;
+    let refusing = Faulty::refusing(&ws.scores, score::RECS);
+    let stores = Stores { objects: &ws.objects, scores: &refusing };
+    let err = steps::deploy(stores, &eval).await.expect_err("the store refused the lists").to_string();
+    assert!(err.contains("writing scores") && err.contains("refused by the test store"), "{err}");
+    assert!(champion(&ws, UseCase::Recommend).await.is_none(), "nothing flipped");
+    assert!(ws.scores.scan_sk("CUSTOMER#", score::RECS).await.unwrap().is_empty());
+    // The same deployment on the working store writes every list, streamed in batches.
+    steps::deploy(ws.stores(), &eval).await.expect("deploys");
+    assert_eq!(ws.scores.scan_sk("CUSTOMER#", score::RECS).await.unwrap().len(), CUSTOMERS);
 }
 
 /// Churn and segment scoring cut their table into parts and stream each part in chunks: scores
@@ -669,7 +709,7 @@ async fn a_promotion_racing_a_deployment_leaves_one_champion_and_its_scores() {
     let c = to_deploy(ws.stores(), "run-c", &spec_key, uc).await;
 
     // Rolling back to run-a while run-c deploys: both expect run-b as champion; one wins.
-    let racing = FlipTogether { inner: &ws.scores, barrier: tokio::sync::Barrier::new(2) };
+    let racing = Faulty::flipping_together(&ws.scores);
     let stores = Stores { objects: &ws.objects, scores: &racing };
     let (promoted, deployed) = tokio::join!(steps::promote(stores, uc, "run-a"), steps::deploy(stores, &c));
     let (winner, loser_err) = match (promoted, deployed) {

@@ -66,9 +66,15 @@ impl Default for DemoConfig {
     }
 }
 
+/// The most titles the demo catalogue holds: a large streaming service's catalogue (one
+/// country's Netflix lists 6,000-7,000), reached at 150,000 customers. Past it the catalogue
+/// stops growing with the customers, as a real one does, so recommendation's users x titles
+/// grows linearly.
+pub const MAX_TITLES: usize = 10_000;
+
 impl DemoConfig {
     pub fn n_titles(&self) -> usize {
-        (self.customers / 15).max(60)
+        (self.customers / 15).clamp(60, MAX_TITLES)
     }
 }
 

@@ -459,3 +459,12 @@ fn split_into_parts_keeps_every_record_in_order() {
         assert_eq!(joined, whole, "{table}");
     }
 }
+
+#[test]
+fn catalogue_grows_with_the_customers_up_to_a_real_services_size() {
+    let titles = |customers| DemoConfig { customers, seed: 1 }.n_titles();
+    assert_eq!(titles(100), 60);
+    assert_eq!(titles(100_000), 6_666);
+    assert_eq!(titles(150_000), MAX_TITLES);
+    assert_eq!(titles(10_000_000), MAX_TITLES);
+}

@@ -31,18 +31,21 @@ async fn run(stores: Stores<'_>, run_id: &str) -> Result<PrepareOutput> {
     let spec = load_run_spec(stores, run_id).await?;
     let manifest = load_manifest(stores, run_id).await?;
     // Use cases ingest found unchanged are not prepared (nor trained: they get no task).
-    let to_prepare = || usecase::enabled(&spec).filter(|model| !manifest.unchanged.contains(&model.id()));
-    let mut names: Vec<String> = to_prepare().flat_map(|model| model.needed_tables(&spec)).collect();
-    names.sort();
-    names.dedup();
-    let tables = load_tables(stores, &manifest, &names).await?;
+    let models: Vec<_> = usecase::enabled(&spec).filter(|model| !manifest.unchanged.contains(&model.id())).collect();
+    // Tables are loaded when a use case first needs them and dropped after the last one that
+    // does, so the step holds the largest use case's tables rather than all of them.
+    let needs: Vec<Vec<String>> = models.iter().map(|model| model.needed_tables(&spec)).collect();
+    let mut tables = Tables::default();
     let mut tasks = Vec::new();
-    for model in to_prepare() {
+    for (i, model) in models.iter().enumerate() {
         let uc = model.id();
+        let missing: Vec<String> = needs[i].iter().filter(|t| !tables.0.contains_key(*t)).cloned().collect();
+        tables.0.extend(load_tables(stores, &manifest, &missing).await?.0);
         // A use case's own failure names it (the wrapper above leaves a wrapped error as it is).
-        prepare_one(stores, run_id, &spec, &tables, model)
+        prepare_one(stores, run_id, &spec, &tables, *model)
             .await
             .map_err(|e| e.in_step(run_id, "prepare", Some(uc.as_str())))?;
+        tables.0.retain(|name, _| needs[i + 1..].iter().any(|later| later.contains(name)));
         tasks.push(UseCaseTask { run_id: run_id.into(), use_case: uc });
     }
     Ok(PrepareOutput { run_id: run_id.into(), tasks })

@@ -219,19 +219,19 @@ async fn score_loaded(stores: Stores<'_>, plan: &ScorePlan, scorer: &Arc<Scorer>
         )));
     }
     let (model, spec) = (scorer.model, &scorer.spec);
-    let score = |tables: Tables| scorer.score_off_thread(tables);
-    let write =
-        |items: Vec<Item>| async move { stores.scores.put_items(items).await.map_err(Error::store("writing scores")) };
     let mut keys = KeyList::new();
+    let mut write = |items: Vec<Item>| {
+        let listed = keys.add(&items);
+        async move {
+            listed?;
+            stores.scores.put_items(items).await.map_err(Error::store("writing scores"))
+        }
+    };
     let written = match &plan.table {
         None => {
             let manifest = load_manifest(stores, &plan.data_run).await?;
             let tables = load_tables(stores, &manifest, &model.needed_tables(spec)).await?;
-            let items = score(tables).await?;
-            keys.add(&items)?;
-            let n = items.len();
-            write(items).await?;
-            n
+            scorer.score_off_thread(tables, &mut write).await?
         }
         Some(t) => {
             let range = t.ranges[part];
@@ -248,10 +248,8 @@ async fn score_loaded(stores: Stores<'_>, plan: &ScorePlan, scorer: &Arc<Scorer>
                 if chunk.n_rows() == 0 {
                     break;
                 }
-                let items = score(Tables(BTreeMap::from([(t.name.clone(), chunk)]))).await?;
-                written += items.len();
-                keys.add(&items)?;
-                write(items).await?;
+                written +=
+                    scorer.score_off_thread(Tables(BTreeMap::from([(t.name.clone(), chunk)])), &mut write).await?;
             }
             written
         }
@@ -260,6 +258,9 @@ async fn score_loaded(stores: Stores<'_>, plan: &ScorePlan, scorer: &Arc<Scorer>
     put(stores, &part_keys_key(uc, version, part), keys.finish()?).await?;
     Ok(written)
 }
+
+/// Batches of score items a scoring thread may have waiting for the writer.
+const BATCHES_IN_FLIGHT: usize = 2;
 
 /// What scores a deployed version, shared with the blocking threads that run it.
 struct Scorer {
@@ -273,18 +274,44 @@ struct Scorer {
 
 impl Scorer {
     /// Scores `tables` on a blocking thread, so that the parts a deployment scores at once
-    /// ([`super::deploy`]) use the machine's cores while their reads and writes wait.
-    async fn score_off_thread(self: &Arc<Self>, tables: Tables) -> Result<Vec<Item>> {
+    /// ([`super::deploy`]) use the machine's cores while their reads and writes wait, and hands
+    /// each batch of items to `write` as it comes: at most [`BATCHES_IN_FLIGHT`] batches wait,
+    /// so a deployment's memory is a few batches, not all its items. Returns the items written;
+    /// the first error (scoring's or writing's) stops both.
+    async fn score_off_thread<W, F>(self: &Arc<Self>, tables: Tables, write: &mut W) -> Result<usize>
+    where
+        W: FnMut(Vec<Item>) -> F,
+        F: std::future::Future<Output = Result<()>>,
+    {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Item>>(BATCHES_IN_FLIGHT);
         let me = Arc::clone(self);
-        tokio::task::spawn_blocking(move || me.model.score(&me.spec, &me.artifact, &me.params, &tables, &me.version))
-            .await
-            .map_err(|e| {
-                Error::Invalid(format!(
-                    "scoring {} version {}: the scoring thread failed: {e}",
-                    self.model.id(),
-                    self.version
-                ))
-            })?
+        let scoring = tokio::task::spawn_blocking(move || {
+            me.model.score_into(&me.spec, &me.artifact, &me.params, &tables, &me.version, &mut |items| {
+                // Fails only when the writer below stopped on an error, which is the one returned.
+                tx.blocking_send(items).map_err(|_| Error::Invalid("the score writer stopped".into()))
+            })
+        });
+        let mut written = 0;
+        let mut write_error = None;
+        while let Some(items) = rx.recv().await {
+            written += items.len();
+            if let Err(e) = write(items).await {
+                write_error = Some(e);
+                break;
+            }
+        }
+        drop(rx);
+        let scored = scoring.await.map_err(|e| {
+            Error::Invalid(format!(
+                "scoring {} version {}: the scoring thread failed: {e}",
+                self.model.id(),
+                self.version
+            ))
+        })?;
+        match write_error {
+            Some(e) => Err(e),
+            None => scored.map(|()| written),
+        }
     }
 }
 

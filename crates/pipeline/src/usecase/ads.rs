@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::common::{
     from_json, stratified_split, to_json, Criterion, CriterionKind, DeployParams, Evaluation, Op, PrimaryMetric,
 };
-use super::{Details, Files, Tables, UseCase};
+use super::{Details, Files, ItemSink, Tables, UseCase};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::keys::score;
@@ -425,19 +425,20 @@ impl UseCase for Ads {
             scores: crate::drift::Distribution::numeric(&predicted_best),
         })
     }
-    fn score(
+    fn score_into(
         &self,
         spec: &Spec,
         model_bytes: &[u8],
         _deploy: &DeployParams,
         tables: &Tables,
         version: &str,
-    ) -> Result<Vec<Item>> {
+        out: &mut ItemSink<'_>,
+    ) -> Result<()> {
         let a = spec_of(spec)?;
         let model: AdsModel = from_json(model_bytes, "ads model")?;
         let frame = tables.get(&a.table)?;
         let contexts = Contexts::of(a, frame, &model.ads)?;
-        plans(a, frame, &model, &contexts)?
+        let items = plans(a, frame, &model, &contexts)?
             .into_iter()
             .map(|p| {
                 let pk = p.title.as_deref().map_or_else(|| score::title(score::ANY), score::title);
@@ -453,7 +454,8 @@ impl UseCase for Ads {
                     serde_json::to_value(value).map_err(|e| Error::Invalid(format!("ad plan {pk} / {sk}: {e}")))?;
                 Ok(Item::new(pk, sk, value))
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        out(items)
     }
 }
 

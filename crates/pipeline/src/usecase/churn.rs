@@ -20,7 +20,7 @@ use super::common::{
     from_json, stratified_split, to_json, Criterion, CriterionKind, DeployParams, Evaluation, OneHot, Op,
     PrimaryMetric, Standardiser,
 };
-use super::{Details, Files, Tables, UseCase};
+use super::{Details, Files, ItemSink, Tables, UseCase};
 use crate::error::{Error, Result};
 use crate::frame::{Column, Frame};
 use crate::keys::score;
@@ -598,16 +598,17 @@ impl UseCase for Churn {
         })
     }
     /// At the cutoff evaluation chose (`deploy_params.cutoff`).
-    fn score(
+    fn score_into(
         &self,
         spec: &Spec,
         model: &[u8],
         deploy: &DeployParams,
         tables: &Tables,
         version: &str,
-    ) -> Result<Vec<Item>> {
+        out: &mut ItemSink<'_>,
+    ) -> Result<()> {
         let cutoff = deploy.get("cutoff").copied().unwrap_or(0.5);
-        score(spec, model, tables, version, cutoff)
+        out(score(spec, model, tables, version, cutoff)?)
     }
 }
 

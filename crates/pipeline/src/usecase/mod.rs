@@ -104,7 +104,20 @@ pub trait UseCase: Send + Sync {
     fn evaluate(&self, spec: &Spec, model: &[u8], files: &Files) -> Result<Evaluation>;
 
     /// Batch scores of `model` (deployed as `version`) over `tables`, as score-store items, with
-    /// the parameters its evaluation decided (e.g. the churn cutoff).
+    /// the parameters its evaluation decided (e.g. the churn cutoff), handed to `out` a batch at
+    /// a time so that batch scoring writes each batch before the next is built: its memory is a
+    /// batch, not every customer's items. An error from `out` stops the scoring and is returned.
+    fn score_into(
+        &self,
+        spec: &Spec,
+        model: &[u8],
+        deploy: &DeployParams,
+        tables: &Tables,
+        version: &str,
+        out: &mut ItemSink<'_>,
+    ) -> Result<()>;
+
+    /// Every item [`UseCase::score_into`] gives, in one list.
     fn score(
         &self,
         spec: &Spec,
@@ -112,8 +125,18 @@ pub trait UseCase: Send + Sync {
         deploy: &DeployParams,
         tables: &Tables,
         version: &str,
-    ) -> Result<Vec<Item>>;
+    ) -> Result<Vec<Item>> {
+        let mut all = Vec::new();
+        self.score_into(spec, model, deploy, tables, version, &mut |items| {
+            all.extend(items);
+            Ok(())
+        })?;
+        Ok(all)
+    }
 }
+
+/// Where [`UseCase::score_into`] hands its items, a batch at a time.
+pub type ItemSink<'a> = dyn FnMut(Vec<Item>) -> Result<()> + 'a;
 
 /// Every use case, in the order the pipeline runs them.
 pub const REGISTERED: [&dyn UseCase; 5] =

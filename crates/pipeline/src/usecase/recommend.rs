@@ -17,7 +17,7 @@ use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::common::{from_json, to_json, Criterion, CriterionKind, DeployParams, Evaluation, Op, PrimaryMetric};
-use super::{Details, Files, Tables, UseCase};
+use super::{Details, Files, ItemSink, Tables, UseCase};
 use crate::error::{Error, Result};
 use crate::frame::{Column, Frame};
 use crate::keys::score;
@@ -270,59 +270,98 @@ impl UseCase for Recommend {
             scores: crate::drift::Distribution::numeric(&predicted),
         })
     }
-    fn score(
+    fn score_into(
         &self,
         spec: &Spec,
         model_bytes: &[u8],
         _deploy: &DeployParams,
         tables: &Tables,
         version: &str,
-    ) -> Result<Vec<Item>> {
+        out: &mut ItemSink<'_>,
+    ) -> Result<()> {
         let model: RecommendModel = from_json(model_bytes, "recommend model")?;
         let name = |id: &str| model.title_names.get(id).cloned().unwrap_or_default();
-        let mut items = Vec::with_capacity(model.user_ids.len() + model.similar.len());
-        for (uid, recs) in model.user_ids.iter().zip(top_lists(spec, &model, tables)?) {
-            let list: Vec<_> = recs
+        let seen = Histories::of(spec, &model, tables)?;
+        let users: Vec<u32> = (0..model.user_ids.len() as u32).collect();
+        // A block of users' lists at a time: the items of every user at once would be the
+        // deployment's largest allocation (~20 KB of JSON values a user).
+        for block in users.chunks(SCORE_BLOCK) {
+            let items = block
                 .iter()
-                .map(|&(i, s)| {
-                    let id = &model.item_ids[i as usize];
-                    json!({ "title_id": id, "title": name(id), "score": super::churn::round6(s as f64) })
+                .zip(seen.top_lists(&model, block))
+                .map(|(&u, recs)| {
+                    let list: Vec<_> = recs
+                        .iter()
+                        .map(|&(i, s)| {
+                            let id = &model.item_ids[i as usize];
+                            json!({ "title_id": id, "title": name(id), "score": super::churn::round6(s as f64) })
+                        })
+                        .collect();
+                    Item::new(
+                        score::customer(&model.user_ids[u as usize]),
+                        score::RECS,
+                        json!({ "items": list, "model_version": version }),
+                    )
                 })
                 .collect();
-            items.push(Item::new(
-                score::customer(uid),
-                score::RECS,
-                json!({ "items": list, "model_version": version }),
-            ));
+            out(items)?;
         }
-        for (tid, nb) in &model.similar {
-            let list: Vec<_> = nb
+        let similar: Vec<_> = model.similar.iter().collect();
+        for block in similar.chunks(SCORE_BLOCK) {
+            let items = block
                 .iter()
-                .map(|(id, s)| json!({ "title_id": id, "title": name(id), "similarity": super::churn::round6(*s as f64) }))
+                .map(|(tid, nb)| {
+                    let list: Vec<_> = nb
+                        .iter()
+                        .map(|(id, s)| {
+                            json!({ "title_id": id, "title": name(id), "similarity": super::churn::round6(*s as f64) })
+                        })
+                        .collect();
+                    Item::new(
+                        score::title(tid),
+                        score::SIMILAR,
+                        json!({ "title": name(tid), "items": list, "model_version": version }),
+                    )
+                })
                 .collect();
-            items.push(Item::new(
-                score::title(tid),
-                score::SIMILAR,
-                json!({ "title": name(tid), "items": list, "model_version": version }),
-            ));
+            out(items)?;
         }
-        Ok(items)
+        Ok(())
     }
 }
+
+/// Users scored per batch of score items.
+const SCORE_BLOCK: usize = 10_000;
 
 /// Every user's top-`recommend.top_n` list (item index, score), best first, without the titles
 /// the user rated or watched in `tables`; in the order of `model.user_ids`.
 pub fn top_lists(spec: &Spec, model: &RecommendModel, tables: &Tables) -> Result<Vec<Vec<(u32, f32)>>> {
-    let r = spec_of(spec)?;
-    let mut sources = vec![(tables.get(&r.ratings)?, r.user.as_str(), r.item.as_str())];
-    if let Some(v) = &r.viewing {
-        sources.push((tables.get(v)?, r.user.as_str(), r.item.as_str()));
-    }
-    let seen = seen_by_user(model, &sources)?;
-    let empty = HashSet::new();
     let users: Vec<u32> = (0..model.user_ids.len() as u32).collect();
-    let histories: Vec<&HashSet<u32>> = users.iter().map(|u| seen.get(u).unwrap_or(&empty)).collect();
-    Ok(model.top_n_many(&users, r.top_n, &histories))
+    Ok(Histories::of(spec, model, tables)?.top_lists(model, &users))
+}
+
+/// The titles each user rated or watched (never recommended back), and the list length.
+struct Histories {
+    seen: HashMap<u32, HashSet<u32>>,
+    top_n: usize,
+}
+
+impl Histories {
+    fn of(spec: &Spec, model: &RecommendModel, tables: &Tables) -> Result<Self> {
+        let r = spec_of(spec)?;
+        let mut sources = vec![(tables.get(&r.ratings)?, r.user.as_str(), r.item.as_str())];
+        if let Some(v) = &r.viewing {
+            sources.push((tables.get(v)?, r.user.as_str(), r.item.as_str()));
+        }
+        Ok(Self { seen: seen_by_user(model, &sources)?, top_n: r.top_n })
+    }
+
+    /// The top lists of `users` (indices into `model.user_ids`), in their order.
+    fn top_lists(&self, model: &RecommendModel, users: &[u32]) -> Vec<Vec<(u32, f32)>> {
+        let empty = HashSet::new();
+        let histories: Vec<&HashSet<u32>> = users.iter().map(|u| self.seen.get(u).unwrap_or(&empty)).collect();
+        model.top_n_many(users, self.top_n, &histories)
+    }
 }
 
 fn spec_of(spec: &Spec) -> Result<&RecommendSpec> {

@@ -13,7 +13,7 @@ use super::common::{
     from_json, split_indices, to_json, Criterion, CriterionKind, DeployParams, Evaluation, Op, PrimaryMetric,
     Standardiser,
 };
-use super::{Details, Files, Tables, UseCase};
+use super::{Details, Files, ItemSink, Tables, UseCase};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::keys::score;
@@ -296,16 +296,17 @@ impl UseCase for Segment {
             scores: segment_size_ranks(&counts),
         })
     }
-    fn score(
+    fn score_into(
         &self,
         spec: &Spec,
         model_bytes: &[u8],
         _deploy: &DeployParams,
         tables: &Tables,
         version: &str,
-    ) -> Result<Vec<Item>> {
+        out: &mut ItemSink<'_>,
+    ) -> Result<()> {
         let model: SegmentModel = from_json(model_bytes, "segment model")?;
-        Ok(assign(spec, &model, tables)?
+        out(assign(spec, &model, tables)?
             .into_iter()
             .map(|(id, seg)| {
                 Item::new(

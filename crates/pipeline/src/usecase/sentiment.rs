@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use super::common::{
     from_json, stratified_split, to_json, Criterion, CriterionKind, DeployParams, Evaluation, Op, PrimaryMetric,
 };
-use super::{Details, Files, Tables, UseCase};
+use super::{Details, Files, ItemSink, Tables, UseCase};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::keys::score;
@@ -286,16 +286,17 @@ impl UseCase for Sentiment {
             scores: crate::drift::Distribution::numeric(&p),
         })
     }
-    fn score(
+    fn score_into(
         &self,
         spec: &Spec,
         model_bytes: &[u8],
         _deploy: &DeployParams,
         tables: &Tables,
         version: &str,
-    ) -> Result<Vec<Item>> {
+        out: &mut ItemSink<'_>,
+    ) -> Result<()> {
         let window_days = spec_of(spec)?.window_days;
-        Ok(trends(spec, model_bytes, tables)?
+        out(trends(spec, model_bytes, tables)?
             .into_iter()
             .map(|t| {
                 Item::new(
