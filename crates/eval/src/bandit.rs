@@ -52,7 +52,7 @@ pub fn run(job: &Job, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<Tas
     let folds: Vec<Fold> = data::stratified_kfold(&log.engaged, k, opts.seed);
     let protocol = format!("cross-fitted stratified {k}-fold (seed {})", opts.seed);
     let policy = GreedyPolicy::new(a.exploration).map_err(ml_err("ads.exploration"))?;
-    let params = engagement_params(a, opts.seed);
+    let params = engagement_params(a);
 
     let (mut auc, mut loss, mut fit) = (Vec::new(), Vec::new(), Vec::new());
     let (mut learned, mut single) = (PolicyRounds::default(), PolicyRounds::default());
@@ -65,8 +65,9 @@ pub fn run(job: &Job, opts: &EvalOptions, progress: &dyn Fn(&str)) -> Result<Tas
         let mut one_hot = vec![0.0; ads.ids.len()];
         one_hot[best_ad] = 1.0;
         let (mut p_logged, mut y) = (Vec::new(), Vec::new());
+        let scores = log.scores(&ads, &model);
         for &i in &fold.test {
-            let q = log.scores(&ads, &model, i);
+            let q = scores.of(i);
             learned.push(&log, i, &policy.probabilities(&q), &q);
             single.push(&log, i, &one_hot, &q);
             p_logged.push(q[log.ad[i]]);
@@ -212,7 +213,7 @@ fn compare_with_other_log(
     let other = ImpressionLog::of(a, name, frame, ads)?;
     let k = folds.len();
     let other_folds = data::stratified_kfold(&other.engaged, k, opts.seed);
-    let params = engagement_params(a, opts.seed);
+    let params = engagement_params(a);
     // The first log's policy as a distribution over ads: uniform when its propensities are all
     // 1 / (number of ads), which is what the truth check needs; any other logging policy would
     // need its propensities per context, which a log only records for the chosen ad.
@@ -265,8 +266,9 @@ fn compare_with_other_log(
     let spread = vec![1.0 / n_ads as f64; n_ads];
     for (f, fold) in other_folds.iter().enumerate() {
         let model = other.fit(ads, &params, &fold.train)?;
+        let scores = other.scores(ads, &model);
         for &i in &fold.test {
-            check.push(&other, i, &spread, &other.scores(ads, &model, i));
+            check.push(&other, i, &spread, &scores.of(i));
         }
         progress(&format!("{} truth check on `{name}`: fold {f} scored", job.name));
     }

@@ -49,7 +49,8 @@ fn greedy(n_ads: usize, best: usize, exploration: f64) -> Vec<f64> {
 /// The round's context as the truth names it, read back from its tokens.
 fn context_of(log: &ImpressionLog, row: usize) -> [String; 4] {
     let value = |key: &str| {
-        log.contexts.tokens[row]
+        log.contexts
+            .tokens(row)
             .iter()
             .find_map(|t| t.strip_prefix(key).and_then(|t| t.strip_prefix('=')))
             .unwrap_or_else(|| panic!("round {row} has no {key}"))
@@ -59,8 +60,7 @@ fn context_of(log: &ImpressionLog, row: usize) -> [String; 4] {
 }
 
 fn model_scores(a: &AdsSpec, catalog: &AdCatalog, model: &EngagementModel, c: &ContextWeight) -> Vec<f64> {
-    let contexts = Contexts { tokens: vec![tokens(a, c)], affinity: Vec::new() };
-    contexts.scores(catalog, model, 0)
+    Contexts::single(tokens(a, c), None).scores(catalog, model, 0)
 }
 
 #[test]
@@ -72,7 +72,7 @@ fn estimates_of_the_true_best_policy_cover_its_value_in_at_least_90_of_100_logs(
     // below are fresh draws, so coverage is judged with the model held fixed.
     let (catalog, model_log, contexts) = read(&a, 20_000, 1_000);
     let all: Vec<usize> = (0..model_log.len()).collect();
-    let model = model_log.fit(&catalog, &engagement_params(&a, 42), &all).unwrap();
+    let model = model_log.fit(&catalog, &engagement_params(&a), &all).unwrap();
     let best_of = |c: [&str; 4]| {
         let id = truth.best_ad(c[0], c[1], c[2], c[3]);
         catalog.ids.iter().position(|x| *x == id).unwrap()
@@ -87,10 +87,11 @@ fn estimates_of_the_true_best_policy_cover_its_value_in_at_least_90_of_100_logs(
     for seed in 0..100 {
         let (_, log, _) = read(&a, 4_000, seed);
         let mut rounds = PolicyRounds::default();
+        let scores = log.scores(&catalog, &model);
         for i in 0..log.len() {
             let [s, g, d, sl] = context_of(&log, i);
             let target = greedy(catalog.len(), best_of([&s, &g, &d, &sl]), exploration);
-            rounds.push(&log, i, &target, &log.scores(&catalog, &model, i));
+            rounds.push(&log, i, &target, &scores.of(i));
         }
         for (k, terms) in rounds.terms().unwrap().iter().enumerate() {
             covered[k] += usize::from(terms.estimate().covers(true_value));
@@ -110,8 +111,11 @@ fn the_learned_policy_is_truly_better_than_the_logging_policy_and_any_single_ad(
     let a = demo_ads_spec();
     let truth = AdsTruth::new();
     let (catalog, log, contexts) = read(&a, 64_000, 7);
+    // Each distinct context is kept once: 5 segments x 12 genres x 3 devices x 3 slots at most.
+    assert!(log.contexts.distinct.len() <= 540, "{} distinct contexts", log.contexts.distinct.len());
+    assert_eq!(log.contexts.of_round.len(), 64_000);
     let all: Vec<usize> = (0..log.len()).collect();
-    let model = log.fit(&catalog, &engagement_params(&a, 42), &all).unwrap();
+    let model = log.fit(&catalog, &engagement_params(&a), &all).unwrap();
     let learned = |exploration: f64| {
         truth.policy_value(&contexts, |c| {
             let q = model_scores(&a, &catalog, &model, c);

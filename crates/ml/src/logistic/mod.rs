@@ -3,10 +3,12 @@
 
 mod newton;
 mod parts;
+mod sparse;
 
 pub use newton::{LevelCounts, NewtonDriver, PartCounts, PassRequest, PassSums, SAMPLE_LEVELS, WARM_START_STRIDE};
 use parts::Tuning;
 pub use parts::{LogisticPart, PartWorker};
+pub(crate) use sparse::fit_sparse_logistic;
 
 use crate::dense::{add_gram_upper, block_rows, first_non_finite, fmadd, padded_width, Width};
 use crate::simd::{Kernel, Simd, Tiles};

@@ -9,7 +9,6 @@ mod tokenize;
 pub use crate::logistic::sigmoid;
 pub(crate) use naive_bayes::log_count_ratio;
 pub use naive_bayes::{NaiveBayesModel, NaiveBayesParams};
-pub(crate) use nb_logistic::dual_cd_logistic;
 pub use nb_logistic::{NbLogisticModel, NbLogisticParams};
 pub(crate) use tfidf::FxMap;
 pub use tfidf::{DocumentFrequencies, TfidfParams, TfidfVectorizer};

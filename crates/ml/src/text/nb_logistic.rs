@@ -62,7 +62,7 @@ fn nb_feature(v: f32, r: f32) -> f32 {
 /// liblinear's `-s 7`): each step solves one example's 1-D dual sub-problem by a few Newton
 /// steps and updates `w` sparsely, so an epoch costs O(nnz) and needs no learning rate. The bias
 /// is an extra constant feature of value 1 (regularised like liblinear's `-B 1`).
-pub(crate) fn dual_cd_logistic(x: &CsrMatrix, y: &[bool], c: f64, epochs: usize, seed: u64) -> (Vec<f32>, f32) {
+fn dual_cd_logistic(x: &CsrMatrix, y: &[bool], c: f64, epochs: usize, seed: u64) -> (Vec<f32>, f32) {
     let n = x.n_rows();
     let mut w = vec![0f64; x.n_cols];
     let mut b = 0f64;

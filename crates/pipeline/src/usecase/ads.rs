@@ -16,8 +16,8 @@
 use marquee_ml::bandit::{Candidate, EngagementModel, EngagementParams, GreedyPolicy};
 use marquee_ml::metrics::{log_loss, roc_auc};
 use marquee_ml::ope::{self, Estimate, ModelTerms, Round, Terms};
-use marquee_ml::Fit;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use super::common::{
@@ -85,21 +85,45 @@ impl AdCatalog {
 }
 
 /// The contexts of an impressions table: what the model sees of each round besides the ad.
+///
+/// A log of millions of rounds has few distinct contexts (slot x the context columns' values),
+/// so each distinct one is kept once and rounds point to it: the model fits on (context, ad,
+/// outcome) counts and scores each context once ([`RoundScores`]).
 #[derive(Debug, Clone, Default)]
 pub struct Contexts {
-    /// Context tokens per round (the slot included).
-    pub tokens: Vec<Vec<String>>,
-    /// Per round, one affinity per ad of the catalog (empty without `ads.affinity`).
-    pub affinity: Vec<Vec<f64>>,
+    /// The tokens of each distinct context (the slot first), in order of first appearance.
+    pub distinct: Vec<Vec<String>>,
+    /// Per round, the index of its context in `distinct`.
+    pub of_round: Vec<u32>,
+    /// Per round, one affinity per ad of the catalog, rounds end to end (empty without
+    /// `ads.affinity`).
+    affinity: Vec<f64>,
+    n_ads: usize,
 }
 
 impl Contexts {
     pub fn of(a: &AdsSpec, f: &Frame, ads: &AdCatalog) -> Result<Self> {
-        let mut tokens: Vec<Vec<String>> = f.col(&a.slot)?.iter().map(|v| vec![format!("slot={v}")]).collect();
+        let mut columns = vec![("slot", f.col(&a.slot)?)];
         for c in &a.context {
-            for (t, v) in tokens.iter_mut().zip(f.col(c)?) {
-                t.push(format!("{c}={v}"));
-            }
+            columns.push((c.as_str(), f.col(c)?));
+        }
+        let mut index: HashMap<Vec<&str>, u32> = HashMap::new();
+        let (mut distinct, mut of_round) = (Vec::new(), Vec::with_capacity(f.n_rows()));
+        let mut key: Vec<&str> = Vec::with_capacity(columns.len());
+        for i in 0..f.n_rows() {
+            key.clear();
+            key.extend(columns.iter().map(|(_, c)| c.get(i)));
+            let id = match index.get(key.as_slice()) {
+                Some(&id) => id,
+                None => {
+                    let id = u32::try_from(distinct.len())
+                        .map_err(|_| Error::Invalid("ads: more than 2^32 distinct contexts".into()))?;
+                    distinct.push(columns.iter().zip(&key).map(|((name, _), v)| format!("{name}={v}")).collect());
+                    index.insert(key.clone(), id);
+                    id
+                }
+            };
+            of_round.push(id);
         }
         let mut affinity = Vec::new();
         if a.affinity.is_some() {
@@ -108,15 +132,32 @@ impl Contexts {
                 .iter()
                 .map(|id| f.numeric(&a.affinity_column(id).expect("affinity pattern is set")))
                 .collect::<Result<_>>()?;
-            affinity = (0..f.n_rows()).map(|i| cols.iter().map(|c| c[i]).collect()).collect();
+            affinity = (0..f.n_rows()).flat_map(|i| cols.iter().map(move |c| c[i])).collect();
         }
-        Ok(Self { tokens, affinity })
+        Ok(Self { distinct, of_round, affinity, n_ads: ads.len() })
+    }
+
+    /// One round in context `tokens` (with its per-ad affinities, if the spec has them).
+    pub fn single(tokens: Vec<String>, affinity: Option<Vec<f64>>) -> Self {
+        let n_ads = affinity.as_ref().map_or(0, Vec::len);
+        Self { distinct: vec![tokens], of_round: vec![0], affinity: affinity.unwrap_or_default(), n_ads }
+    }
+
+    /// The context tokens of round `row`.
+    pub fn tokens(&self, row: usize) -> &[String] {
+        &self.distinct[self.of_round[row] as usize]
+    }
+
+    /// Whether rounds carry their own numerics (affinities), so two rounds in one context can
+    /// score differently.
+    fn per_round(&self) -> bool {
+        !self.affinity.is_empty()
     }
 
     fn numeric(&self, ads: &AdCatalog, row: usize, ad: usize) -> Vec<f64> {
         let mut x = ads.numeric[ad].clone();
-        if let Some(per_ad) = self.affinity.get(row) {
-            x.push(per_ad[ad]);
+        if self.per_round() {
+            x.push(self.affinity[row * self.n_ads + ad]);
         }
         x
     }
@@ -126,9 +167,49 @@ impl Contexts {
         (0..ads.len())
             .map(|a| {
                 let x = self.numeric(ads, row, a);
-                model.predict(&Candidate { context: &self.tokens[row], ad: &ads.tokens[a], numeric: &x })
+                model.predict(&Candidate { context: self.tokens(row), ad: &ads.tokens[a], numeric: &x })
             })
             .collect()
+    }
+}
+
+/// The engagement model's predictions for every round of a log, computed once per distinct
+/// context unless rounds carry their own numerics.
+pub struct RoundScores<'a> {
+    contexts: &'a Contexts,
+    ads: &'a AdCatalog,
+    model: &'a EngagementModel,
+    /// Per distinct context, every ad's prediction (empty when rounds score on their own).
+    per_context: Vec<Vec<f64>>,
+}
+
+impl<'a> RoundScores<'a> {
+    pub fn new(contexts: &'a Contexts, ads: &'a AdCatalog, model: &'a EngagementModel) -> Self {
+        let per_context = if contexts.per_round() {
+            Vec::new()
+        } else {
+            contexts
+                .distinct
+                .iter()
+                .map(|tokens| {
+                    (0..ads.len())
+                        .map(|a| {
+                            let x = &ads.numeric[a];
+                            model.predict(&Candidate { context: tokens, ad: &ads.tokens[a], numeric: x })
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        Self { contexts, ads, model, per_context }
+    }
+
+    /// Expected engagement of every ad of the catalog in round `row`.
+    pub fn of(&self, row: usize) -> Cow<'_, [f64]> {
+        match self.per_context.get(self.contexts.of_round[row] as usize) {
+            Some(q) => Cow::Borrowed(q),
+            None => Cow::Owned(self.contexts.scores(self.ads, self.model, row)),
+        }
     }
 }
 
@@ -182,20 +263,40 @@ impl ImpressionLog {
         self.ad.is_empty()
     }
 
-    /// Fits the engagement model on `rows` (each round's logged ad and outcome).
+    /// Fits the engagement model on `rows` (each round's logged ad and outcome). Rounds with the
+    /// same context, ad and outcome fit as one row counted that many times (the same objective),
+    /// unless rounds carry their own numerics.
     pub fn fit(&self, ads: &AdCatalog, params: &EngagementParams, rows: &[usize]) -> Result<EngagementModel> {
-        let numeric: Vec<Vec<f64>> = rows.iter().map(|&i| self.contexts.numeric(ads, i, self.ad[i])).collect();
-        let candidates: Vec<Candidate> = rows
+        let contexts = &self.contexts;
+        // (round standing for the group, count), in order of first appearance.
+        let mut groups: Vec<(usize, u32)> = Vec::new();
+        if contexts.per_round() {
+            groups.extend(rows.iter().map(|&i| (i, 1)));
+        } else {
+            let mut index: HashMap<(u32, usize, bool), usize> = HashMap::new();
+            for &i in rows {
+                let key = (contexts.of_round[i], self.ad[i], self.engaged[i]);
+                let g = *index.entry(key).or_insert_with(|| {
+                    groups.push((i, 0));
+                    groups.len() - 1
+                });
+                groups[g].1 += 1;
+            }
+        }
+        let numeric: Vec<Vec<f64>> = groups.iter().map(|&(i, _)| contexts.numeric(ads, i, self.ad[i])).collect();
+        let candidates: Vec<Candidate> = groups
             .iter()
             .zip(&numeric)
-            .map(|(&i, x)| Candidate { context: &self.contexts.tokens[i], ad: &ads.tokens[self.ad[i]], numeric: x })
+            .map(|(&(i, _), x)| Candidate { context: contexts.tokens(i), ad: &ads.tokens[self.ad[i]], numeric: x })
             .collect();
-        let engaged: Vec<bool> = rows.iter().map(|&i| self.engaged[i]).collect();
-        Ok(params.fit((&candidates, &engaged))?)
+        let engaged: Vec<bool> = groups.iter().map(|&(i, _)| self.engaged[i]).collect();
+        let count: Vec<u32> = groups.iter().map(|&(_, n)| n).collect();
+        Ok(params.fit_counted(&candidates, &engaged, &count)?)
     }
 
-    pub fn scores(&self, ads: &AdCatalog, model: &EngagementModel, row: usize) -> Vec<f64> {
-        self.contexts.scores(ads, model, row)
+    /// The model's predictions for this log's rounds.
+    pub fn scores<'a>(&'a self, ads: &'a AdCatalog, model: &'a EngagementModel) -> RoundScores<'a> {
+        RoundScores::new(&self.contexts, ads, model)
     }
 
     pub fn reward(&self, i: usize) -> f64 {
@@ -240,8 +341,8 @@ impl PolicyRounds {
 }
 
 /// The engagement model's parameters from the spec.
-pub fn engagement_params(a: &AdsSpec, seed: u64) -> EngagementParams {
-    EngagementParams { hash_bits: a.hash_bits, l2: a.l2 as f32, seed, ..EngagementParams::default() }
+pub fn engagement_params(a: &AdsSpec) -> EngagementParams {
+    EngagementParams { hash_bits: a.hash_bits, l2: a.l2 as f32, ..EngagementParams::default() }
 }
 
 /// The deployed artifact: the engagement model with the ad catalog it scores and the policy.
@@ -326,11 +427,12 @@ impl UseCase for Ads {
         let train = files.frame("train.csv")?;
         // Without an ads table the catalog is the ads of the log; the test split's ids join it
         // (ids only, no outcome) so every logged ad can be scored.
-        let test = files.frame("test.csv")?;
-        let ads = AdCatalog::of(a, tables, &[&train, &test])?;
+        let test = if a.ad_table.is_none() { Some(files.frame("test.csv")?) } else { None };
+        let ads = AdCatalog::of(a, tables, &[Some(&train), test.as_ref()].into_iter().flatten().collect::<Vec<_>>())?;
+        drop(test);
         let log = ImpressionLog::of(a, "train.csv", &train, &ads)?;
         let rows: Vec<usize> = (0..log.len()).collect();
-        let engagement = log.fit(&ads, &engagement_params(a, spec.pipeline.seed), &rows)?;
+        let engagement = log.fit(&ads, &engagement_params(a), &rows)?;
         let model = AdsModel {
             best_single_ad: log.best_single_ad(ads.len(), &rows),
             ads,
@@ -354,8 +456,9 @@ impl UseCase for Ads {
         single[model.best_single_ad] = 1.0;
         let (mut learned, mut one_ad) = (PolicyRounds::default(), PolicyRounds::default());
         let (mut p_logged, mut predicted_best) = (Vec::with_capacity(log.len()), Vec::with_capacity(log.len()));
+        let scores = log.scores(&model.ads, &model.engagement);
         for i in 0..log.len() {
-            let q = log.scores(&model.ads, &model.engagement, i);
+            let q = scores.of(i);
             learned.push(&log, i, &model.policy.probabilities(&q), &q);
             one_ad.push(&log, i, &single, &q);
             p_logged.push(q[log.ad[i]]);
@@ -512,13 +615,14 @@ pub fn plans(a: &AdsSpec, frame: &Frame, model: &AdsModel, contexts: &Contexts) 
         groups.entry(key).or_default().push(i);
     }
     let n_ads = model.ads.len();
+    let scores = RoundScores::new(contexts, &model.ads, &model.engagement);
     Ok(groups
         .into_iter()
         .map(|((title, slot, segment), rows)| {
             let used = &rows[..rows.len().min(MAX_ROUNDS_PER_PLAN)];
             let mut mean = vec![0.0; n_ads];
             for &i in used {
-                for (m, q) in mean.iter_mut().zip(contexts.scores(&model.ads, &model.engagement, i)) {
+                for (m, q) in mean.iter_mut().zip(scores.of(i).iter()) {
                     *m += q / used.len() as f64;
                 }
             }
