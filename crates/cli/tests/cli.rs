@@ -121,6 +121,31 @@ fn report_command_rewrites_latest_and_reports_unknown_runs() {
     assert!(err.contains("no-such-run") && err.contains("hint:"), "{err}");
 }
 
+/// The report's example customers are the most at risk among those with a list, in risk order,
+/// read item by item from the score store.
+#[test]
+fn report_examples_are_the_most_at_risk_customers_with_a_list() {
+    let html = std::fs::read_to_string(demo().join("store/runs").join(RUN).join("report.html")).unwrap();
+    let top: Value = serde_json::from_str(&ok(&["at-risk", "--top", "50", "--json", "--workdir", wd()])).unwrap();
+    let store = SqliteScoreStore::open(demo().join("scores.db")).unwrap();
+    let with_list: Vec<String> = top
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["customer_id"].as_str().unwrap().to_string())
+        .filter(|id| block_on(store.get_item(&score::customer(id), score::RECS)).unwrap().is_some())
+        .take(marquee_report::EXAMPLES)
+        .collect();
+    assert_eq!(with_list.len(), marquee_report::EXAMPLES);
+    let section = &html[html.find("Example recommendations").expect("examples section")..];
+    let mut at = 0;
+    for id in &with_list {
+        let cell = format!("<td class=\"mono\">{id}</td>");
+        let found = section[at..].find(&cell).unwrap_or_else(|| panic!("example {id} missing or out of order"));
+        at += found + cell.len();
+    }
+}
+
 #[test]
 fn show_customer_prints_the_stored_values() {
     let top: Value = serde_json::from_str(&ok(&["at-risk", "--top", "3", "--json", "--workdir", wd()])).unwrap();

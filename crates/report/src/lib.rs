@@ -38,6 +38,8 @@ pub fn workdir_options(workdir: &std::path::Path) -> String {
 pub const QUARANTINE_SHOWN: usize = 50;
 /// Example customers and titles read from the score store.
 pub const EXAMPLES: usize = 3;
+/// The most at-risk customers whose lists the report looks up for its examples, at most.
+const EXAMPLE_CANDIDATES: usize = 100;
 /// Entities in the trending-sentiment chart.
 pub const TREND_ENTITIES: usize = 6;
 /// Entities listed in the sentiment table (most mentioned first).
@@ -358,43 +360,46 @@ async fn collect_examples(scores: &dyn ScoreStore) -> Result<Examples> {
         scores.scan_sk("", score::SENTIMENT).await?.iter().map(EntitySentiment::from_item).collect();
     sentiment.sort_by(|a, b| b.mentions.cmp(&a.mentions).then(a.entity.cmp(&b.entity)));
 
-    let recs = scores.scan_sk(&score::customer(""), score::RECS).await?;
-    if !recs.is_empty() {
-        let mut churn: Vec<(f64, String)> = scores
-            .scan_sk(&score::customer(""), score::CHURN)
-            .await?
-            .into_iter()
-            .map(|i| (i.attr("probability").and_then(Value::as_f64).unwrap_or(0.0), i.pk))
-            .collect();
-        churn.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let by_pk: BTreeMap<&str, &Item> = recs.iter().map(|i| (i.pk.as_str(), i)).collect();
-        let mut picks: Vec<String> = churn
-            .iter()
-            .filter(|(_, pk)| by_pk.contains_key(pk.as_str()))
-            .take(EXAMPLES)
-            .map(|(_, pk)| pk.clone())
-            .collect();
-        if picks.is_empty() {
-            picks = recs.iter().take(EXAMPLES).map(|i| i.pk.clone()).collect();
+    // The example customers are the most at risk who have a list: their lists are read one by
+    // one, since every customer's list together is the largest thing in the store (10 GB of
+    // items at a million customers).
+    let mut churn: Vec<(f64, String)> = scores
+        .scan_sk(&score::customer(""), score::CHURN)
+        .await?
+        .into_iter()
+        .map(|i| (i.attr("probability").and_then(Value::as_f64).unwrap_or(0.0), i.pk))
+        .collect();
+    churn.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut picks: Vec<(Option<f64>, Item)> = Vec::new();
+    for (p, pk) in churn.iter().take(EXAMPLE_CANDIDATES) {
+        if picks.len() == EXAMPLES {
+            break;
         }
-        for pk in picks {
-            let item = by_pk[pk.as_str()];
-            let segment = scores.get_item(&pk, score::SEGMENT).await?.map(|s| {
-                format!(
-                    "{} ({})",
-                    s.attr("segment").map(|v| v.to_string()).unwrap_or_default(),
-                    s.attr("label").and_then(Value::as_str).unwrap_or_default()
-                )
-            });
-            let churn_probability = churn.iter().find(|(_, p)| *p == pk).map(|(p, _)| *p);
-            ex.customers.push(CustomerRecs {
-                customer_id: pk.split_once('#').map_or(pk.as_str(), |x| x.1).to_string(),
-                segment,
-                churn_probability,
-                recs: ranked(item, "score"),
-                model_version: version_of(item),
-            });
+        if let Some(item) = scores.get_item(pk, score::RECS).await? {
+            picks.push((Some(*p), item));
         }
+    }
+    if picks.is_empty() {
+        // No churn scores (or none of the most at risk has a list): any customers with a list.
+        let recs = scores.scan_sk(&score::customer(""), score::RECS).await?;
+        picks = recs.into_iter().take(EXAMPLES).map(|i| (None, i)).collect();
+    }
+    for (churn_probability, item) in picks {
+        let pk = item.pk.as_str();
+        let segment = scores.get_item(pk, score::SEGMENT).await?.map(|s| {
+            format!(
+                "{} ({})",
+                s.attr("segment").map(|v| v.to_string()).unwrap_or_default(),
+                s.attr("label").and_then(Value::as_str).unwrap_or_default()
+            )
+        });
+        ex.customers.push(CustomerRecs {
+            customer_id: pk.split_once('#').map_or(pk, |x| x.1).to_string(),
+            segment,
+            churn_probability,
+            recs: ranked(&item, "score"),
+            model_version: version_of(&item),
+        });
     }
 
     let similar = scores.scan_sk(&score::title(""), score::SIMILAR).await?;
